@@ -30,6 +30,16 @@
 //!    overlay; entries leave a layer set only expunged.
 //! 3. `EXPUNGED` is final: no CAS ever replaces it.
 //! 4. Values are immutable once published (the map hands out `&V` only).
+//! 5. Iteration visits a layer set's tables newest first: active, sealed,
+//!    snapshot. The entries of the snapshot and sealed overlay all existed
+//!    when the set was published, and an entry is created only after every
+//!    older entry of its key was expunged (for good, invariant 3); so among
+//!    them at most one per key is ever seen non-expunged, and an entry that
+//!    the active overlay gains later (a key deleted, expunged and inserted
+//!    again during the traversal) has expunged every older one before the
+//!    traversal could yield it. Visiting the snapshot first instead would
+//!    yield such a key twice: once from the snapshot before its deletion,
+//!    once from the overlay after its re-insertion.
 
 use std::borrow::Borrow;
 use std::marker::PhantomData;
@@ -871,10 +881,11 @@ impl<'g, K: Send + 'static, V: Send + 'static> Iterator for RawIter<'g, K, V> {
                     l
                 }
             };
+            // Newest table first: see invariant 5.
             let t = match self.table {
-                0 => layers.snapshot,
+                0 => layers.active,
                 1 => layers.sealed,
-                2 => layers.active,
+                2 => layers.snapshot,
                 _ => {
                     self.layers = None;
                     self.part += 1;
