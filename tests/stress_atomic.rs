@@ -12,7 +12,6 @@ use std::thread;
 
 use common::atomic::{atomic_configs, collect_until};
 use common::{DropCounter, TestMap, Tracked};
-use epochmap::AtomicPtrMap;
 
 fn n(full: u64) -> u64 {
     if cfg!(miri) {

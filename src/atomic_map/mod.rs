@@ -2,109 +2,8 @@
 //! epoch-reclaimed snapshots and delta overlays, safe to iterate while other
 //! threads delete.
 //!
-//! # Design
-//!
-//! The map is the design of Go's `sync.Map` (a read-only map behind an atomic
-//! pointer plus a mutable overlay for new keys) without its cliffs:
-//!
-//! - The map is split into `P` **partitions** by hash bits. Each has its own
-//!   layer set, published as one atomic pointer: an immutable **snapshot**
-//!   (an open-addressing table of entries), at most one **sealed overlay**
-//!   being merged, and the **active overlay** that takes new keys. A reader
-//!   loads the layer set once (Acquire) and probes the tables without a
-//!   lock; overlays are written slot by slot with Release under the
-//!   partition's mutex, so a lookup that misses never takes a lock.
-//! - An **entry** holds its key and an atomic pointer to an immutable value.
-//!   Overwriting a present key is a CAS on that pointer (lock-free, no
-//!   mutex); removal stores a tombstone (null). Only *new* keys take the
-//!   partition mutex, and only that partition's.
-//! - When the active overlay is full (`max(merge_threshold, snapshot/ratio)`
-//!   entries), it is sealed and a **merge** builds the next snapshot from the
-//!   live entries of the snapshot and the sealed overlay (entries move by
-//!   pointer). The merge is incremental: each following insert of a new key
-//!   in the partition does a bounded slice of it (tens of slots), so no
-//!   insert pays an O(n) copy. Tombstoned entries are *expunged* by the
-//!   merge (CAS null -> `EXPUNGED`, racing fairly with a writer reviving the
-//!   key; an expunged key gets a fresh entry in the active overlay).
-//! - Everything unlinked (values, expunged entries, old arrays) is freed by
-//!   `crossbeam-epoch` after every thread that could see it has unpinned.
-//!
-//! # Consistency
-//!
-//! - A `get` that returns a value *happens-after* the insert (or update) that
-//!   stored it: everything that thread wrote before the insert is visible to
-//!   the reader. If an insert happens-before a `get` (for example through a
-//!   channel or a join), the `get` sees that value or a later one.
-//! - A value returned under a guard (`&'g V`) stays valid and unchanged for
-//!   as long as the guard lives, even if it is overwritten or removed
-//!   meanwhile: values are immutable, and replaced ones are freed only after
-//!   the guard is gone.
-//! - Iteration is **weakly consistent**: every key that is present for the
-//!   whole traversal is yielded exactly once; no key is ever yielded twice;
-//!   keys inserted or removed during the traversal may or may not appear;
-//!   each yielded value was stored at some point during the traversal. No
-//!   traversal ever touches freed memory, however many threads delete
-//!   meanwhile.
-//! - `len` sums per-partition counters without a lock: exact when no writer
-//!   runs, otherwise somewhere near the truth.
-//! - Compound operations (`update`, `compute`, `get_or_insert_with`) are
-//!   atomic per key; `clear` and `retain` are not atomic across keys.
-//!
-//! # Memory and garbage
-//!
-//! Memory that a reader may still see is freed only when every guard that
-//! was alive when it was unlinked has been dropped. A guard held for a long
-//! time (a long iteration, a forgotten [`Pinned`]) therefore holds back the
-//! garbage of *every* map of the process that uses the global epoch, for as
-//! long as it lives: memory grows with the write rate times the guard's
-//! lifetime. [`AtomicPtrMap::stats`] reports the objects and bytes retired
-//! by this map and not yet freed (`garbage_objects`, `garbage_bytes`), so
-//! this shows up in monitoring instead of growing unnoticed. Keep guards
-//! short, or call [`Pinned::repin`] between batches.
-//!
-//! Because the global collector may drop retired values on any thread, at
-//! any later time (even after the map is dropped), the map's operations
-//! require `K` and `V` to be `Send + 'static`.
-//!
-//! # Async and long-lived users
-//!
-//! Guards ([`Pinned`], [`OwnedPinned`]) are `!Send`: they cannot be held
-//! across an `.await` in a `Send` future (the compiler refuses). Async code
-//! uses the per-call methods ([`AtomicPtrMap::get_cloned`],
-//! [`AtomicPtrMap::insert`], ...), which pin and unpin inside the call. A
-//! long-lived reader on one thread (a thread-local cache, a worker loop) can
-//! hold an [`OwnedPinned`] from [`AtomicPtrMap::pin_owned`], which owns an
-//! `Arc` of the map and is `'static`; it should call [`OwnedPinned::repin`]
-//! now and then so garbage can be freed.
-//!
-//! # When not to use it
-//!
-//! - **Write-heavy workloads with few reads**, and above all streams of new
-//!   keys: every new key takes a partition mutex and allocates an entry and
-//!   a value, and overwrites allocate and retire a value each. `ShardMap`
-//!   (sharded `RwLock<HashTable>`, values stored inline) is faster and leaner
-//!   there.
-//! - Values that are large or expensive to allocate and change often: every
-//!   overwrite allocates a new `Box<V>`.
-//! - When memory must be returned promptly: see the garbage trade-off above.
-//!
-//! # Example
-//!
-//! ```
-//! use epochmap::AtomicPtrMap;
-//!
-//! let map: AtomicPtrMap<u64, String> = AtomicPtrMap::new();
-//! map.insert(1, "one".to_string());
-//! assert_eq!(map.get_cloned(&1).as_deref(), Some("one"));
-//!
-//! // Many operations under one guard; references live as long as it.
-//! let m = map.pin();
-//! m.insert(2, "two".to_string());
-//! let two: &String = m.get(&2).unwrap();
-//! m.remove(&2); // `two` stays valid while `m` lives
-//! assert_eq!(two, "two");
-//! assert_eq!(m.len(), 1);
-//! ```
+//! The user documentation (design, consistency, garbage, when not to use
+//! it) is on [`AtomicPtrMap`] itself, since this module is private.
 
 mod delta;
 mod iter;
@@ -134,13 +33,116 @@ const DEFAULT_MERGE_THRESHOLD: usize = 16;
 const DEFAULT_MERGE_RATIO: usize = 4;
 /// Largest accepted merge threshold: an overlay of this many entries is
 /// allocated per partition up front.
-pub const MAX_MERGE_THRESHOLD: usize = 1 << 24;
+const MAX_MERGE_THRESHOLD: usize = 1 << 24;
 /// Largest accepted partition count.
-pub const MAX_PARTITIONS: usize = snapshot::MAX_PARTITIONS;
+const MAX_PARTITIONS: usize = snapshot::MAX_PARTITIONS;
 
 /// A concurrent hash map with lock-free reads over epoch-reclaimed snapshots
-/// and delta overlays. See the [module documentation](self) for the design,
-/// the consistency guarantees and when not to use it.
+/// and delta overlays, safe to iterate while other threads delete.
+///
+/// # Design
+///
+/// The map is the design of Go's `sync.Map` (a read-only map behind an atomic
+/// pointer plus a mutable overlay for new keys) without its cliffs:
+///
+/// - The map is split into `P` **partitions** by hash bits. Each has its own
+///   layer set, published as one atomic pointer: an immutable **snapshot**
+///   (an open-addressing table of entries), at most one **sealed overlay**
+///   being merged, and the **active overlay** that takes new keys. A reader
+///   loads the layer set once (Acquire) and probes the tables without a
+///   lock; overlays are written slot by slot with Release under the
+///   partition's mutex, so a lookup that misses never takes a lock.
+/// - An **entry** holds its key and an atomic pointer to an immutable value.
+///   Overwriting a present key is a CAS on that pointer (lock-free, no
+///   mutex); removal stores a tombstone (null). Only *new* keys take the
+///   partition mutex, and only that partition's.
+/// - When the active overlay is full (`max(merge_threshold, snapshot/ratio)`
+///   entries), it is sealed and a **merge** builds the next snapshot from the
+///   live entries of the snapshot and the sealed overlay (entries move by
+///   pointer). The merge is incremental: each following insert of a new key
+///   in the partition does a bounded slice of it (tens of slots), so no
+///   insert pays an O(n) copy. Tombstoned entries are *expunged* by the
+///   merge (CAS null -> `EXPUNGED`, racing fairly with a writer reviving the
+///   key; an expunged key gets a fresh entry in the active overlay).
+/// - Everything unlinked (values, expunged entries, old arrays) is freed by
+///   `crossbeam-epoch` after every thread that could see it has unpinned.
+///
+/// # Consistency
+///
+/// - A `get` that returns a value *happens-after* the insert (or update) that
+///   stored it: everything that thread wrote before the insert is visible to
+///   the reader. If an insert happens-before a `get` (for example through a
+///   channel or a join), the `get` sees that value or a later one.
+/// - A value returned under a guard (`&'g V`) stays valid and unchanged for
+///   as long as the guard lives, even if it is overwritten or removed
+///   meanwhile: values are immutable, and replaced ones are freed only after
+///   the guard is gone.
+/// - Iteration is **weakly consistent**: every key that is present for the
+///   whole traversal is yielded exactly once; no key is ever yielded twice;
+///   keys inserted or removed during the traversal may or may not appear;
+///   each yielded value was stored at some point during the traversal. No
+///   traversal ever touches freed memory, however many threads delete
+///   meanwhile.
+/// - `len` sums per-partition counters without a lock: exact when no writer
+///   runs, otherwise somewhere near the truth.
+/// - Compound operations (`update`, `compute`, `get_or_insert_with`) are
+///   atomic per key; `clear` and `retain` are not atomic across keys.
+///
+/// # Memory and garbage
+///
+/// Memory that a reader may still see is freed only when every guard that
+/// was alive when it was unlinked has been dropped. A guard held for a long
+/// time (a long iteration, a forgotten [`Pinned`]) therefore holds back the
+/// garbage of *every* map of the process that uses the global epoch, for as
+/// long as it lives: memory grows with the write rate times the guard's
+/// lifetime. [`AtomicPtrMap::stats`] reports the objects and bytes retired
+/// by this map and not yet freed (`garbage_objects`, `garbage_bytes`), so
+/// this shows up in monitoring instead of growing unnoticed. Keep guards
+/// short, or call [`Pinned::repin`] between batches.
+///
+/// Because the global collector may drop retired values on any thread, at
+/// any later time (even after the map is dropped), the map's operations
+/// require `K` and `V` to be `Send + 'static`.
+///
+/// # Async and long-lived users
+///
+/// Guards ([`Pinned`], [`OwnedPinned`]) are `!Send`: they cannot be held
+/// across an `.await` in a `Send` future (the compiler refuses). Async code
+/// uses the per-call methods ([`AtomicPtrMap::get_cloned`],
+/// [`AtomicPtrMap::insert`], ...), which pin and unpin inside the call. A
+/// long-lived reader on one thread (a thread-local cache, a worker loop) can
+/// hold an [`OwnedPinned`] from [`AtomicPtrMap::pin_owned`], which owns an
+/// `Arc` of the map and is `'static`; it should call [`OwnedPinned::repin`]
+/// now and then so garbage can be freed.
+///
+/// # When not to use it
+///
+/// - **Write-heavy workloads with few reads**, and above all streams of new
+///   keys: every new key takes a partition mutex and allocates an entry and
+///   a value, and overwrites allocate and retire a value each. `ShardMap`
+///   (sharded `RwLock<HashTable>`, values stored inline) is faster and leaner
+///   there.
+/// - Values that are large or expensive to allocate and change often: every
+///   overwrite allocates a new `Box<V>`.
+/// - When memory must be returned promptly: see the garbage trade-off above.
+///
+/// # Example
+///
+/// ```
+/// use epochmap::AtomicPtrMap;
+///
+/// let map: AtomicPtrMap<u64, String> = AtomicPtrMap::new();
+/// map.insert(1, "one".to_string());
+/// assert_eq!(map.get_cloned(&1).as_deref(), Some("one"));
+///
+/// // Many operations under one guard; references live as long as it.
+/// let m = map.pin();
+/// m.insert(2, "two".to_string());
+/// let two: &String = m.get(&2).unwrap();
+/// m.remove(&2); // `two` stays valid while `m` lives
+/// assert_eq!(two, "two");
+/// assert_eq!(m.len(), 1);
+/// ```
 pub struct AtomicPtrMap<K, V, S = ahash::RandomState> {
     raw: RawMap<K, V>,
     hash_builder: S,
@@ -152,14 +154,14 @@ pub struct AtomicPtrMap<K, V, S = ahash::RandomState> {
 pub enum BuildError {
     /// `partitions(0)`.
     ZeroPartitions,
-    /// More partitions than [`MAX_PARTITIONS`].
+    /// More partitions than [`AtomicPtrMap::MAX_PARTITIONS`].
     TooManyPartitions {
         /// The count asked for.
         requested: usize,
     },
     /// `merge_threshold(0)` or `merge_ratio(0)`.
     ZeroMergeParameter,
-    /// A merge threshold above [`MAX_MERGE_THRESHOLD`].
+    /// A merge threshold above [`AtomicPtrMap::MAX_MERGE_THRESHOLD`].
     MergeThresholdTooLarge {
         /// The threshold asked for.
         requested: usize,
@@ -346,6 +348,15 @@ impl AtomicPtrMap<(), ()> {
     }
 }
 
+impl<K, V, S> AtomicPtrMap<K, V, S> {
+    /// Largest partition count [`Builder::partitions`] accepts (65536: the
+    /// partition index uses the top 16 bits of the hash).
+    pub const MAX_PARTITIONS: usize = MAX_PARTITIONS;
+    /// Largest merge threshold [`Builder::merge_threshold`] accepts (an
+    /// overlay of that many entries is allocated per partition up front).
+    pub const MAX_MERGE_THRESHOLD: usize = MAX_MERGE_THRESHOLD;
+}
+
 impl<K, V, S> AtomicPtrMap<K, V, S>
 where
     K: Send + 'static,
@@ -365,7 +376,7 @@ where
     }
 
     /// Number of live keys, summed over partitions without a lock (see
-    /// [Consistency](self#consistency)).
+    /// [Consistency](AtomicPtrMap#consistency)).
     pub fn len(&self) -> usize {
         self.raw.len()
     }
@@ -386,7 +397,7 @@ where
 
     /// Like [`pin`](Self::pin), but the handle owns an `Arc` of the map and
     /// is `'static` (still `!Send`). See [Async and long-lived
-    /// users](self#async-and-long-lived-users).
+    /// users](AtomicPtrMap#async-and-long-lived-users).
     pub fn pin_owned(self: &Arc<Self>) -> OwnedPinned<K, V, S> {
         OwnedPinned {
             guard: reclaim::pin(),
@@ -779,7 +790,7 @@ where
     }
 
     /// Iterates over the entries (weakly consistent; see
-    /// [Consistency](self#consistency)).
+    /// [Consistency](AtomicPtrMap#consistency)).
     pub fn iter(&self) -> Iter<'_, K, V> {
         Iter {
             raw: self.map.raw.iter(&self.guard),

@@ -311,7 +311,7 @@ impl<K, V> Partition<K, V> {
 
 /// The tables of a layer set, in search order (snapshot, sealed, active).
 #[inline]
-fn tables<'g, K, V>(layers: &'g Layers<K, V>) -> impl Iterator<Item = &'g Table<K, V>> {
+fn tables<K, V>(layers: &Layers<K, V>) -> impl Iterator<Item = &Table<K, V>> {
     [layers.snapshot, layers.sealed, layers.active]
         .into_iter()
         .filter(|t| !t.is_null())

@@ -27,7 +27,10 @@ where
     }
 }
 
-struct MapVisitor<K, V, S>(PhantomData<fn() -> (K, V, S)>);
+/// Marks the types a visitor builds, without owning any.
+type Marker<K, V, S> = PhantomData<fn() -> (K, V, S)>;
+
+struct MapVisitor<K, V, S>(Marker<K, V, S>);
 
 impl<'de, K, V, S> Visitor<'de> for MapVisitor<K, V, S>
 where

@@ -9,7 +9,10 @@ use super::TestMap;
 
 /// Configurations: one partition, many, merges constantly (incremental and
 /// in one go), merges never (large threshold).
-pub fn atomic_configs<K, V>() -> Vec<(&'static str, fn() -> AtomicPtrMap<K, V>)>
+/// A named constructor of one configuration.
+pub type Config<M> = (&'static str, fn() -> M);
+
+pub fn atomic_configs<K, V>() -> Vec<Config<AtomicPtrMap<K, V>>>
 where
     K: Hash + Eq + Send + Sync + 'static,
     V: Send + Sync + 'static,
