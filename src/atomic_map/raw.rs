@@ -12,6 +12,7 @@
 //! | `Entry::value` load | Acquire | the successful AcqRel CAS that stored the pointer, or the Release store in `Table::publish_slot` that published the entry with its first value | the reader sees the value `V` fully initialised; a `get` happens-after the insert whose value it returns |
 //! | `Entry::value` CAS (insert, overwrite, remove, update) | AcqRel / Acquire | itself on other threads, and readers' Acquire loads | Release publishes the new value; Acquire makes the old value's initialisation visible before it is handed back and retired |
 //! | `Entry::value` CAS null -> `EXPUNGED` (merge) | AcqRel / Acquire | writers' CAS null -> value on the same entry | modification order decides fairly between a merge expunging a tombstone and a writer reviving it: exactly one wins |
+//! | `Entry::value` load before that CAS (merge) | Relaxed | nothing | only decides whether to try the CAS: a non-null value means the entry is kept (it moves by pointer, nothing of the value is read) |
 //! | `Partition::len`, `merges`, `Table::len`, garbage counters | Relaxed | nothing | statistics; `Table::len` is written only under the partition mutex (or before publication) |
 //!
 //! # Invariants
@@ -112,6 +113,27 @@ unsafe fn retire_box<T: 'static>(guard: &Guard, garbage: &Arc<Garbage>, p: *mut 
     };
     // SAFETY: forwarded from the caller.
     unsafe { reclaim::retire(guard, garbage, bytes, destroy) }
+}
+
+// `null_slots` reinterprets zeroed `usize`s as null `AtomicPtr`s.
+const _: () = assert!(
+    std::mem::size_of::<AtomicPtr<u8>>() == std::mem::size_of::<usize>()
+        && std::mem::align_of::<AtomicPtr<u8>>() == std::mem::align_of::<usize>()
+);
+
+/// `n` null slots, from zeroed memory: `alloc_zeroed` hands large arrays
+/// straight from fresh (lazily zeroed) pages, so sealing an overlay and
+/// starting a merge does not pay an `O(n)` memset on the write path.
+pub(crate) fn null_slots<T>(n: usize) -> Box<[AtomicPtr<T>]> {
+    // `vec![0; n]` allocates with `alloc_zeroed`.
+    let zeros: Box<[usize]> = vec![0usize; n].into_boxed_slice();
+    let p = Box::into_raw(zeros);
+    // SAFETY: `AtomicPtr<T>` has the in-memory representation of `*mut T`,
+    // whose size and alignment are those of `usize` (checked above; `*mut T`
+    // has the same layout for every sized T); an all-zero `*mut T` is the
+    // null pointer. So the allocation holds `n` valid null `AtomicPtr<T>`s,
+    // with the layout that Box will free it with.
+    unsafe { Box::from_raw(p as *mut [AtomicPtr<T>]) }
 }
 
 /// What an entry's value was when loaded.
@@ -647,18 +669,26 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
             }
             // SAFETY: an entry of the current layer set (invariant 1).
             let e = unsafe { &*p };
-            // AcqRel/Acquire: races writers' CAS null -> value fairly.
-            match e.value.compare_exchange(
-                ptr::null_mut(),
-                expunged(),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => m.expunged.push(p),
-                Err(v) => {
-                    debug_assert!(v != expunged(), "entry expunged twice");
-                    m.target.publish_slot(e.hash, p);
-                }
+            // A live value needs no CAS: the entry moves whatever happens to
+            // it next. Only a tombstone is expunged, by a CAS (AcqRel/Acquire)
+            // that races writers' CAS null -> value fairly.
+            let live = !e.value.load(Ordering::Relaxed).is_null()
+                || e.value
+                    .compare_exchange(
+                        ptr::null_mut(),
+                        expunged(),
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    )
+                    .is_err();
+            if live {
+                debug_assert!(
+                    e.value.load(Ordering::Relaxed) != expunged(),
+                    "entry expunged twice"
+                );
+                m.target.publish_slot(e.hash, p);
+            } else {
+                m.expunged.push(p);
             }
         }
         m.cursor = end;

@@ -46,10 +46,7 @@ pub(crate) struct Table<K, V> {
 impl<K, V> Table<K, V> {
     /// An empty table with room for `entries` entries.
     pub(crate) fn with_capacity(entries: usize) -> Self {
-        let n = slots_for(entries);
-        let slots = (0..n)
-            .map(|_| AtomicPtr::new(std::ptr::null_mut()))
-            .collect();
+        let slots = super::raw::null_slots(slots_for(entries));
         Table {
             slots,
             len: AtomicUsize::new(0),
