@@ -10,3 +10,5 @@ pub use shard_map::{
     BuildError, Entry, IntoIter, Iter, IterMut, KeyRef, Keys, MultiRef, MultiRefMut,
     OccupiedEntry, Ref, RefMut, ShardMap, ShardMapBuilder, VacantEntry, Values,
 };
+#[cfg(feature = "rayon")]
+pub use shard_map::IntoParIter;

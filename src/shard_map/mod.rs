@@ -162,6 +162,8 @@ use hashbrown::hash_table;
 pub use entry::{Entry, OccupiedEntry, VacantEntry};
 pub use guard::{KeyRef, MultiRef, MultiRefMut, Ref, RefMut};
 pub use iter::{IntoIter, Iter, IterMut, Keys, Values};
+#[cfg(feature = "rayon")]
+pub use self::rayon::IntoParIter;
 
 use shard::{shard_index, Shard, Table};
 
