@@ -6,9 +6,9 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod shard_map;
-pub use shard_map::{
-    BuildError, Entry, IntoIter, Iter, IterMut, KeyRef, Keys, MultiRef, MultiRefMut,
-    OccupiedEntry, Ref, RefMut, ShardMap, ShardMapBuilder, VacantEntry, Values,
-};
 #[cfg(feature = "rayon")]
 pub use shard_map::IntoParIter;
+pub use shard_map::{
+    BuildError, Entry, IntoIter, Iter, IterMut, KeyRef, Keys, MultiRef, MultiRefMut, OccupiedEntry,
+    Ref, RefMut, ShardMap, ShardMapBuilder, VacantEntry, Values,
+};

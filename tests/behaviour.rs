@@ -134,7 +134,11 @@ pub fn entries_match_model<M: TestMap<u64, Tracked>>(c: &DropCounter, m: &M) {
         }
     }
     assert_eq!(m.len(), model.len());
-    let mut got: Vec<(u64, u64)> = m.entries().into_iter().map(|(k, v)| (k, v.payload)).collect();
+    let mut got: Vec<(u64, u64)> = m
+        .entries()
+        .into_iter()
+        .map(|(k, v)| (k, v.payload))
+        .collect();
     got.sort_unstable();
     let mut want: Vec<(u64, u64)> = model.into_iter().collect();
     want.sort_unstable();
@@ -153,7 +157,10 @@ pub fn growth_and_shrink<M: TestMap<u64, Tracked>>(c: &DropCounter, m: &M) {
     }
     assert_eq!(m.len() as u64, count / 2);
     for k in 0..count {
-        assert_eq!(m.get_cloned(&k).map(|v| v.payload), (k % 2 == 1).then_some(k));
+        assert_eq!(
+            m.get_cloned(&k).map(|v| v.payload),
+            (k % 2 == 1).then_some(k)
+        );
     }
     assert_eq!(c.live() as u64, count / 2);
 }

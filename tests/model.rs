@@ -84,7 +84,11 @@ pub fn check<M: TestMap<u64, Tracked>>(
                 m.clear();
             }
             Op::Entries => {
-                let mut got: Vec<_> = m.entries().into_iter().map(|(k, v)| (k, v.payload)).collect();
+                let mut got: Vec<_> = m
+                    .entries()
+                    .into_iter()
+                    .map(|(k, v)| (k, v.payload))
+                    .collect();
                 got.sort_unstable();
                 let mut want: Vec<_> = model.iter().map(|(k, v)| (*k, v.payload)).collect();
                 want.sort_unstable();
@@ -94,7 +98,11 @@ pub fn check<M: TestMap<u64, Tracked>>(
         prop_assert_eq!(m.len(), model.len());
         prop_assert_eq!(m.is_empty(), model.is_empty());
         if exact_drops {
-            prop_assert_eq!(c.live() as usize, 2 * model.len(), "a value leaked or was dropped early");
+            prop_assert_eq!(
+                c.live() as usize,
+                2 * model.len(),
+                "a value leaked or was dropped early"
+            );
         }
     }
     drop(m);

@@ -159,11 +159,11 @@ use std::marker::PhantomData;
 use ahash::RandomState;
 use hashbrown::hash_table;
 
+#[cfg(feature = "rayon")]
+pub use self::rayon::IntoParIter;
 pub use entry::{Entry, OccupiedEntry, VacantEntry};
 pub use guard::{KeyRef, MultiRef, MultiRefMut, Ref, RefMut};
 pub use iter::{IntoIter, Iter, IterMut, Keys, Values};
-#[cfg(feature = "rayon")]
-pub use self::rayon::IntoParIter;
 
 use shard::{shard_index, Shard, Table};
 

@@ -8,9 +8,7 @@
 use std::hash::{BuildHasher, Hash};
 
 use rayon::iter::plumbing::UnindexedConsumer;
-use rayon::iter::{
-    FromParallelIterator, IntoParallelIterator, ParallelExtend, ParallelIterator,
-};
+use rayon::iter::{FromParallelIterator, IntoParallelIterator, ParallelExtend, ParallelIterator};
 use rayon::prelude::*;
 
 use super::shard::Table;

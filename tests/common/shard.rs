@@ -13,7 +13,9 @@ where
 {
     fn configs() -> Vec<(&'static str, fn() -> Self)> {
         vec![
-            ("one shard", || ShardMap::builder().shards(1).build().unwrap()),
+            ("one shard", || {
+                ShardMap::builder().shards(1).build().unwrap()
+            }),
             ("default", ShardMap::new),
             ("many shards", || {
                 ShardMap::builder()
