@@ -5,10 +5,6 @@
 #![deny(unsafe_op_in_unsafe_fn, missing_docs, missing_debug_implementations)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
-mod shard_map;
-#[cfg(feature = "rayon")]
-pub use shard_map::IntoParIter;
-pub use shard_map::{
-    BuildError, Entry, IntoIter, Iter, IterMut, KeyRef, Keys, MultiRef, MultiRefMut, OccupiedEntry,
-    Ref, RefMut, ShardMap, ShardMapBuilder, VacantEntry, Values,
-};
+pub mod shard_map;
+
+pub use shard_map::ShardMap;

@@ -235,7 +235,8 @@ impl std::error::Error for BuildError {}
 /// Configures and builds a [`ShardMap`]; from [`ShardMap::builder`].
 ///
 /// ```
-/// use epochmap::{BuildError, ShardMap};
+/// use epochmap::shard_map::BuildError;
+/// use epochmap::ShardMap;
 ///
 /// let map: ShardMap<u64, u64> = ShardMap::builder().shards(16).capacity(1000).build()?;
 /// assert_eq!(map.shard_count(), 16);
