@@ -5,9 +5,8 @@
 #![deny(unsafe_op_in_unsafe_fn, missing_docs, missing_debug_implementations)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
-mod atomic_map;
-pub use atomic_map::{
-    AtomicPtrMap, BuildError as AtomicBuildError, Builder as AtomicPtrMapBuilder,
-    IntoIter as AtomicIntoIter, Iter as AtomicIter, Keys as AtomicKeys, OwnedPinned, Pinned,
-    Stats as AtomicStats, Values as AtomicValues,
-};
+pub mod atomic_map;
+pub mod shard_map;
+
+pub use atomic_map::AtomicPtrMap;
+pub use shard_map::ShardMap;

@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use common::atomic::{atomic_configs, collect_until};
 use common::{DropCounter, TestMap, Tracked};
-use epochmap::{AtomicBuildError, AtomicPtrMap};
+use epochmap::atomic_map::BuildError as AtomicBuildError;
+use epochmap::AtomicPtrMap;
 
 /// Scales sizes down under Miri.
 fn n(full: u64) -> u64 {

@@ -3,7 +3,9 @@
 //! threads delete.
 //!
 //! The user documentation (design, consistency, garbage, when not to use
-//! it) is on [`AtomicPtrMap`] itself, since this module is private.
+//! it) is on [`AtomicPtrMap`] itself. This module holds its companions: the
+//! guards [`Pinned`] and [`OwnedPinned`], the iterators, the [`Builder`] and
+//! its [`BuildError`], and [`Stats`].
 
 mod delta;
 mod iter;

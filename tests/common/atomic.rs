@@ -5,7 +5,7 @@ use std::hash::Hash;
 
 use epochmap::AtomicPtrMap;
 
-use super::TestMap;
+use super::{DropCounter, TestMap};
 
 /// Configurations: one partition, many, merges constantly (incremental and
 /// in one go), merges never (large threshold).
@@ -94,6 +94,10 @@ where
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
+    }
+    fn live_after_reclaim(c: &DropCounter, expected: isize) -> isize {
+        collect_until(|| c.live() == expected);
+        c.live()
     }
 }
 
