@@ -15,6 +15,37 @@ use super::shard::Table;
 ///
 /// Holds a read lock on the entry's shard until dropped: other readers
 /// proceed, writers to that shard wait. Dereferences to the value.
+///
+/// Guards are not `Send`, so they cannot cross threads or be held across an
+/// `.await` in a `Send` future:
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: &T) {}
+/// let map = epochmap::ShardMap::<u32, u32>::new();
+/// map.insert(1, 1);
+/// let guard = map.get(&1).unwrap();
+/// assert_send(&guard); // error: `Ref` is not `Send`
+/// ```
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: &T) {}
+/// let map = epochmap::ShardMap::<u32, u32>::new();
+/// let entry = map.entry(1);
+/// assert_send(&entry); // error: `Entry` is not `Send`
+/// ```
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: &T) {}
+/// let map = epochmap::ShardMap::<u32, u32>::new();
+/// let items: Vec<_> = map.iter_mut().collect();
+/// assert_send(&items); // error: `MultiRefMut` is not `Send`
+/// ```
+///
+/// ```
+/// // (The same checks compile for the map itself.)
+/// fn assert_send<T: Send + Sync>(_: &T) {}
+/// assert_send(&epochmap::ShardMap::<u32, u32>::new());
+/// ```
 pub struct Ref<'a, K, V> {
     pub(crate) inner: MappedReadGuard<'a, Table<K, V>, (K, V)>,
 }

@@ -173,6 +173,7 @@ impl<T> RwLock<T> {
         self.readers.len()
     }
 
+    #[cfg(debug_assertions)]
     #[inline]
     fn addr(&self) -> usize {
         self as *const Self as usize
