@@ -2,7 +2,8 @@
 //! (same hasher) and `RwLock<HashMap>`. A harness-free binary: each cell runs
 //! `REPS` times for `SECS` seconds; the median is reported.
 //!
-//! `cargo bench --bench read_scaling` (env: `READ_SCALING_SECS`, `READ_SCALING_REPS`)
+//! `cargo bench --bench read_scaling` (env: `READ_SCALING_SECS`,
+//! `READ_SCALING_REPS`, `READ_SCALING_ONLY=<map name part>`)
 
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -135,7 +136,12 @@ fn main() {
             "map", "1 thread", "2 threads", "4 threads", "2t/1t"
         );
         let mut results = Vec::new();
+        let only = std::env::var("READ_SCALING_ONLY").unwrap_or_default();
         for (name, map) in maps {
+            if !only.is_empty() && !name.contains(only.as_str()) {
+                results.push(vec![f64::NAN; 3]);
+                continue;
+            }
             let cells: Vec<f64> = [1, 2, 4]
                 .iter()
                 .map(|&t| median((0..reps).map(|_| run(map, t, writes, secs)).collect()) / 1e6)

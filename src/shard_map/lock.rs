@@ -34,7 +34,9 @@
 //! has a ticket, new readers wait, so a writer waits only for the readers
 //! already inside: writers do not starve. Readers may wait behind a stream of
 //! writers (writer preference). Waiting spins briefly, then yields the
-//! thread ([`Backoff`]), so a preempted lock holder gets the CPU back.
+//! thread (so a preempted lock holder gets the CPU back), and after a few
+//! hundred yields sleeps in growing steps of up to 1 ms ([`Waiter`]), so a
+//! guard held for long does not make waiters burn a core.
 //!
 //! The lock never poisons: a panic while it is held releases it during
 //! unwinding (guards release in `Drop`), and the data stays as the panicking
@@ -52,6 +54,8 @@ use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+use std::time::Duration;
 
 use crossbeam_utils::{Backoff, CachePadded};
 
@@ -128,6 +132,40 @@ mod held {
                 h.swap_remove(i);
             }
         });
+    }
+}
+
+/// Waiting policy: spin briefly, then yield, then sleep (growing to 1 ms).
+struct Waiter {
+    backoff: Backoff,
+    yields: u32,
+    sleep_us: u64,
+}
+
+impl Waiter {
+    const YIELDS_BEFORE_SLEEP: u32 = 200;
+    const MAX_SLEEP_US: u64 = 1000;
+
+    fn new() -> Self {
+        Waiter {
+            backoff: Backoff::new(),
+            yields: 0,
+            sleep_us: 1,
+        }
+    }
+
+    #[cold]
+    fn snooze(&mut self) {
+        if !self.backoff.is_completed() {
+            // Spins, then yields, in growing steps.
+            self.backoff.snooze();
+        } else if self.yields < Self::YIELDS_BEFORE_SLEEP {
+            self.yields += 1;
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(Duration::from_micros(self.sleep_us));
+            self.sleep_us = (self.sleep_us * 2).min(Self::MAX_SLEEP_US);
+        }
     }
 }
 
@@ -223,7 +261,7 @@ impl<T> RwLock<T> {
             // pairs with the writer's load that sees the slot drained (we
             // read nothing, but keep every decrement Release for uniformity).
             counter.fetch_sub(1, Ordering::Release);
-            let backoff = Backoff::new();
+            let mut backoff = Waiter::new();
             while !self.no_writer() {
                 backoff.snooze();
             }
@@ -244,7 +282,7 @@ impl<T> RwLock<T> {
         // Acquire: pairs with the previous writer's Release store of
         // `now_serving` on unlock.
         if self.now_serving.load(Ordering::Acquire) != ticket {
-            let backoff = Backoff::new();
+            let mut backoff = Waiter::new();
             while self.now_serving.load(Ordering::Acquire) != ticket {
                 backoff.snooze();
             }
@@ -254,7 +292,7 @@ impl<T> RwLock<T> {
             // the reader's Release decrement, so its reads happen before our
             // writes.
             if counter.load(Ordering::SeqCst) != 0 {
-                let backoff = Backoff::new();
+                let mut backoff = Waiter::new();
                 while counter.load(Ordering::SeqCst) != 0 {
                     backoff.snooze();
                 }
@@ -696,6 +734,25 @@ mod tests {
         assert_eq!(values, vec![2, 3, 31]);
         drop(items);
         *lock.write("t") = vec![];
+    }
+
+    #[test]
+    fn long_hold_makes_waiters_sleep_not_fail() {
+        // A writer waits behind a reader that holds the lock for a while
+        // (long enough to reach the sleeping phase), then gets in.
+        let lock = Arc::new(RwLock::new(0u32, 2));
+        let guard = lock.read("t");
+        let l2 = Arc::clone(&lock);
+        let writer = std::thread::spawn(move || *l2.write("t") += 1);
+        std::thread::sleep(std::time::Duration::from_millis(if cfg!(miri) {
+            1
+        } else {
+            20
+        }));
+        assert_eq!(*guard, 0, "the writer cannot get in while we read");
+        drop(guard);
+        writer.join().unwrap();
+        assert_eq!(*lock.read("t"), 1);
     }
 
     #[cfg(debug_assertions)]
