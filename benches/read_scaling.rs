@@ -3,7 +3,8 @@
 //! `REPS` times for `SECS` seconds; the median is reported.
 //!
 //! `cargo bench --bench read_scaling` (env: `READ_SCALING_SECS`,
-//! `READ_SCALING_REPS`, `READ_SCALING_ONLY=<map name part>`)
+//! `READ_SCALING_REPS`, `READ_SCALING_ONLY=<map name part>`,
+//! `READ_SCALING_THREADS=1,2`)
 
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -116,6 +117,11 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
+    let threads: Vec<usize> = std::env::var("READ_SCALING_THREADS")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|t| t.trim().parse().ok())
+        .collect();
     let shard: ShardMap<u64, u64> = (0..KEYS).map(|k| (k, k)).collect();
     let dash: DashMap<u64, u64, RandomState> = (0..KEYS).map(|k| (k, k)).collect();
     let rw: RwLock<HashMap<u64, u64, RandomState>> =
@@ -144,7 +150,12 @@ fn main() {
             }
             let cells: Vec<f64> = [1, 2, 4]
                 .iter()
-                .map(|&t| median((0..reps).map(|_| run(map, t, writes, secs)).collect()) / 1e6)
+                .map(|&t| {
+                    if !threads.is_empty() && !threads.contains(&t) {
+                        return f64::NAN;
+                    }
+                    median((0..reps).map(|_| run(map, t, writes, secs)).collect()) / 1e6
+                })
                 .collect();
             println!(
                 "{:<18} {:>10.2} {:>10.2} {:>10.2} {:>12.2}",

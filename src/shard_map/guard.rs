@@ -1,5 +1,7 @@
 //! Guards that give access to one entry while holding its shard's lock.
 //!
+//! Accessor methods on guards take no lock: the guard already holds it.
+//!
 //! All guards are `!Send`: a lock is released by the thread that took it, and
 //! a guard cannot live across an `.await` in a `Send` future. Holding a guard
 //! while calling the map again on the same shard would deadlock; debug builds
@@ -46,6 +48,8 @@ use super::shard::Table;
 /// fn assert_send<T: Send + Sync>(_: &T) {}
 /// assert_send(&epochmap::ShardMap::<u32, u32>::new());
 /// ```
+///
+/// **Locking behaviour:** its methods take no lock (the guard holds one).
 pub struct Ref<'a, K, V> {
     pub(crate) inner: MappedReadGuard<'a, Table<K, V>, (K, V)>,
 }
@@ -86,6 +90,8 @@ impl<K: fmt::Debug, V: fmt::Debug> fmt::Debug for Ref<'_, K, V> {
 ///
 /// Holds the write lock on the entry's shard until dropped: every other
 /// access to that shard waits. Dereferences to the value.
+///
+/// **Locking behaviour:** its methods take no lock (the guard holds one).
 pub struct RefMut<'a, K, V> {
     pub(crate) inner: MappedWriteGuard<'a, Table<K, V>, (K, V)>,
 }
@@ -138,6 +144,8 @@ impl<K: fmt::Debug, V: fmt::Debug> fmt::Debug for RefMut<'_, K, V> {
 /// Items of the same shard share one read lock, held until the last of them
 /// (and the iterator, while it is on that shard) is dropped. Dereferences to
 /// the value.
+///
+/// **Locking behaviour:** its methods take no lock (the guard holds one).
 pub struct MultiRef<'a, K, V> {
     pub(crate) inner: SharedRef<'a, Table<K, V>, (K, V)>,
 }
@@ -179,6 +187,8 @@ impl<K: fmt::Debug, V: fmt::Debug> fmt::Debug for MultiRef<'_, K, V> {
 /// Items of the same shard share one write lock, held until the last of them
 /// (and the iterator, while it is on that shard) is dropped. Dereferences to
 /// the value.
+///
+/// **Locking behaviour:** its methods take no lock (the guard holds one).
 pub struct MultiRefMut<'a, K, V> {
     pub(crate) inner: UniqueRef<'a, Table<K, V>, (K, V)>,
 }
@@ -228,6 +238,8 @@ impl<K: fmt::Debug, V: fmt::Debug> fmt::Debug for MultiRefMut<'_, K, V> {
 /// Shared access to one key, yielded by [`ShardMap::keys`](super::ShardMap::keys).
 ///
 /// Locks like [`MultiRef`]. Dereferences to the key.
+///
+/// **Locking behaviour:** its methods take no lock (the guard holds one).
 pub struct KeyRef<'a, K, V> {
     pub(crate) inner: SharedRef<'a, Table<K, V>, (K, V)>,
 }

@@ -235,6 +235,8 @@ impl std::error::Error for BuildError {}
 
 /// Configures and builds a [`ShardMap`]; from [`ShardMap::builder`].
 ///
+/// **Locking behaviour:** none (a builder owns no shared state).
+///
 /// ```
 /// use epochmap::{BuildError, ShardMap};
 ///
@@ -369,6 +371,7 @@ impl<K: Hash + Eq, V> ShardMap<K, V, RandomState> {
 }
 
 impl<K: Hash + Eq, V> Default for ShardMap<K, V, RandomState> {
+    /// Same as [`ShardMap::new`]. **Locking behaviour:** none.
     fn default() -> Self {
         Self::new()
     }
@@ -878,6 +881,7 @@ impl<K, V, S> IntoIterator for ShardMap<K, V, S> {
 impl<'a, K, V, S> IntoIterator for &'a ShardMap<K, V, S> {
     type Item = MultiRef<'a, K, V>;
     type IntoIter = Iter<'a, K, V>;
+    /// Same as [`ShardMap::iter`]. **Locking behaviour:** as `iter`.
     fn into_iter(self) -> Iter<'a, K, V> {
         self.iter()
     }
@@ -945,15 +949,27 @@ impl<K: Clone, V: Clone, S: Clone> Clone for ShardMap<K, V, S> {
 
 impl<K: Hash + Eq, V: PartialEq, S: BuildHasher> PartialEq for ShardMap<K, V, S> {
     /// Same keys with equal values. Meaningful only when neither map is
-    /// written meanwhile. **Locking behaviour:** iterates `self` (one shard
-    /// at a time) and read-locks `other`'s shards for lookups.
+    /// written meanwhile.
+    ///
+    /// **Locking behaviour:** iterates one map (one shard at a time) while
+    /// read-locking the other's shards for lookups. Which map is iterated
+    /// depends only on their addresses, so `a == b` and `b == a` running at
+    /// the same time take the locks in the same order and cannot deadlock.
     fn eq(&self, other: &Self) -> bool {
         if std::ptr::eq(self, other) {
             return true;
         }
-        self.len() == other.len()
-            && self.iter().all(|r| {
-                other
+        if self.len() != other.len() {
+            return false;
+        }
+        let (outer, inner) = if (self as *const Self) < (other as *const Self) {
+            (self, other)
+        } else {
+            (other, self)
+        };
+        outer.len() == inner.len()
+            && outer.iter().all(|r| {
+                inner
                     .read_with(r.key(), "eq", |v| v == r.value())
                     .unwrap_or(false)
             })
