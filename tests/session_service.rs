@@ -567,12 +567,13 @@ macro_rules! store_tests {
 
 store_tests! {
     mutex => StoreKind::Mutex,
+    shard => StoreKind::Shard,
+    atomic => StoreKind::Atomic,
 }
 
 #[test]
 fn store_names_round_trip() {
-    #[allow(clippy::single_element_loop)] // until the other stores land
-    for name in ["mutex"] {
+    for name in ["mutex", "shard", "atomic"] {
         let kind: StoreKind = name.parse().unwrap();
         assert_eq!(kind.to_string(), name);
         assert_eq!(kind.build().name(), name);

@@ -10,6 +10,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use epochmap::{AtomicPtrMap, ShardMap};
 use serde::Serialize;
 
 /// One session, as stored and as returned to clients.
@@ -62,6 +63,10 @@ pub trait SessionStore: Send + Sync + 'static {
 pub enum StoreKind {
     /// `Arc<Mutex<HashMap>>`: what services start with.
     Mutex,
+    /// `epochmap::ShardMap`.
+    Shard,
+    /// `epochmap::AtomicPtrMap`.
+    Atomic,
 }
 
 impl StoreKind {
@@ -69,6 +74,8 @@ impl StoreKind {
     pub fn build(self) -> Arc<dyn SessionStore> {
         match self {
             StoreKind::Mutex => Arc::new(MutexStore::default()),
+            StoreKind::Shard => Arc::new(ShardStore::default()),
+            StoreKind::Atomic => Arc::new(AtomicStore::default()),
         }
     }
 }
@@ -77,6 +84,8 @@ impl fmt::Display for StoreKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             StoreKind::Mutex => "mutex",
+            StoreKind::Shard => "shard",
+            StoreKind::Atomic => "atomic",
         })
     }
 }
@@ -86,7 +95,11 @@ impl FromStr for StoreKind {
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "mutex" => Ok(StoreKind::Mutex),
-            other => Err(format!("unknown store {other:?}: expected mutex")),
+            "shard" => Ok(StoreKind::Shard),
+            "atomic" => Ok(StoreKind::Atomic),
+            other => Err(format!(
+                "unknown store {other:?}: expected mutex, shard or atomic"
+            )),
         }
     }
 }
@@ -134,5 +147,94 @@ impl SessionStore for MutexStore {
     }
     fn len(&self) -> usize {
         self.lock().len()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// shard: the "after" with the least change.
+
+/// `ShardMap<u64, Session>`: a call locks only the shard of its key (reads
+/// share it); a listing read-locks one shard at a time. Only the closure
+/// methods and `get_cloned` are used, so no guard outlives a call.
+#[derive(Debug, Default)]
+pub struct ShardStore {
+    map: ShardMap<u64, Session>,
+}
+
+impl SessionStore for ShardStore {
+    fn name(&self) -> &'static str {
+        "shard"
+    }
+    fn insert(&self, s: Session) {
+        self.map.insert(s.id, s);
+    }
+    fn get(&self, id: u64) -> Option<Session> {
+        self.map.get_cloned(&id)
+    }
+    fn update(&self, id: u64, f: &mut dyn FnMut(&mut Session)) -> Option<Session> {
+        // The closure runs under the shard's write lock: one read-modify-write.
+        self.map.update(&id, |s| {
+            f(s);
+            s.clone()
+        })
+    }
+    fn remove(&self, id: u64) -> Option<Session> {
+        self.map.remove(&id)
+    }
+    fn list(&self, limit: usize) -> Vec<Session> {
+        // Each item keeps its shard read-locked only until it is cloned.
+        self.map
+            .iter()
+            .take(limit)
+            .map(|r| r.value().clone())
+            .collect()
+    }
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// atomic: lock-free reads, copy-on-write updates.
+
+/// `AtomicPtrMap<u64, Session>`: reads and listings take no lock; an update
+/// clones the session, applies the patch and swaps the new value in with a
+/// CAS, retrying on a newer value if another writer won the race. Guards
+/// (`pin()`) live only inside each method, never across an `.await`.
+#[derive(Debug, Default)]
+pub struct AtomicStore {
+    map: AtomicPtrMap<u64, Session>,
+}
+
+impl SessionStore for AtomicStore {
+    fn name(&self) -> &'static str {
+        "atomic"
+    }
+    fn insert(&self, s: Session) {
+        self.map.insert(s.id, s);
+    }
+    fn get(&self, id: u64) -> Option<Session> {
+        self.map.get_cloned(&id)
+    }
+    fn update(&self, id: u64, f: &mut dyn FnMut(&mut Session)) -> Option<Session> {
+        let m = self.map.pin();
+        m.update(&id, |old| {
+            let mut s = old.clone();
+            f(&mut s);
+            s
+        })
+        .cloned()
+    }
+    fn remove(&self, id: u64) -> Option<Session> {
+        // The removed value stays readable while `m` lives: clone it out.
+        let m = self.map.pin();
+        m.remove(&id).cloned()
+    }
+    fn list(&self, limit: usize) -> Vec<Session> {
+        let m = self.map.pin();
+        m.iter().take(limit).map(|(_, s)| s.clone()).collect()
+    }
+    fn len(&self) -> usize {
+        self.map.len()
     }
 }
