@@ -72,18 +72,25 @@ SERVER_PID=""
 stop_server() {
   if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
     kill -TERM "$SERVER_PID"
-    wait "$SERVER_PID" || true
+    local status=0
+    wait "$SERVER_PID" || status=$?
+    if [ "$status" -ne 0 ]; then
+      echo "service $SERVER_PID exited with status $status after SIGTERM" >&2
+    fi
   fi
   SERVER_PID=""
 }
-trap stop_server EXIT INT TERM
+trap stop_server EXIT
+trap 'stop_server; exit 130' INT TERM
 
 # run_one STORE RUN: appends the RESULT line of one measured run to $RESULTS.
 # (Not in a subshell, so that the EXIT trap knows the server's pid.)
 run_one() {
   local store=$1 run=$2 log="$OUT/server-$1-$2.log" addr="" i
-  pin "$SERVER_CPUS" "$BIN" --store "$store" --port 0 --prefill "$PREFILL" \
-    --threads "$SERVER_THREADS" >"$log" 2>&1 &
+  local cmd=("$BIN" --store "$store" --port 0 --prefill "$PREFILL" --threads "$SERVER_THREADS")
+  if [ -n "$SERVER_CPUS" ]; then cmd=(taskset -c "$SERVER_CPUS" "${cmd[@]}"); fi
+  # Started directly (taskset execs the service), so $! is the service itself.
+  "${cmd[@]}" >"$log" 2>&1 &
   SERVER_PID=$!
   for i in $(seq 1 300); do
     addr=$(sed -n 's/^LISTENING \(http:\/\/127\.0\.0\.1:[0-9]*\) .*/\1/p' "$log")
