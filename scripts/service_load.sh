@@ -103,10 +103,14 @@ run_one() {
     pin "$WRK_CPUS" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$WARMUP" \
       -s scripts/service_load.lua "$addr" >/dev/null
   fi
+  # The 1-minute load average before the run: other work on the machine.
+  local load
+  load=$(cut -d' ' -f1 /proc/loadavg)
   pin "$WRK_CPUS" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency \
     -s scripts/service_load.lua "$addr" >"$OUT/wrk-$store-$run.txt"
   stop_server
-  grep '^RESULT ' "$OUT/wrk-$store-$run.txt" | sed "s/^RESULT /RESULT store=$store run=$run /" \
+  grep '^RESULT ' "$OUT/wrk-$store-$run.txt" \
+    | sed "s/^RESULT /RESULT store=$store run=$run /; s/\$/ loadavg_before=$load/" \
     | tee -a "$RESULTS" >&2
 }
 
