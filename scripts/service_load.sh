@@ -8,10 +8,9 @@
 # run wrk with scripts/service_load.lua for a fixed duration, stop the service
 # with SIGTERM, and finally print requests/s and latency percentiles of every
 # store side by side. With REPEATS > 1 the stores are run round-robin
-# (mutex, shard, atomic, mutex, ...) and the table shows the median run (the
-# lower one for an even count)
-# (by req/s) of each store, so that slow drifts of a shared machine hit every
-# store alike.
+# (mutex, shard, atomic, mutex, ...), so that slow drifts of a shared machine
+# hit every store alike, and the table shows, per store, the median over its
+# runs of each figure (and the range of req/s).
 #
 # Environment (defaults in brackets):
 #   DURATION [10s]       wrk duration of each measured run
@@ -128,20 +127,32 @@ for run in $(seq 1 "$REPEATS"); do
   done
 done
 
-# field NAME LINE: the value of NAME=... in a RESULT line.
-field() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+# median STORE FIELD: the median over the runs of STORE of FIELD=... (the
+# lower middle value for an even count).
+median() {
+  grep "store=$1 " "$RESULTS" | tr ' ' '\n' | sed -n "s/^$2=//p" | sort -n \
+    | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+# range STORE FIELD: min-max over the runs.
+range() {
+  grep "store=$1 " "$RESULTS" | tr ' ' '\n' | sed -n "s/^$2=//p" | sort -n \
+    | awk 'NR == 1 { lo = $1 } { hi = $1 } END { print lo "-" hi }'
+}
+# total STORE FIELD: the sum over the runs.
+total() {
+  grep "store=$1 " "$RESULTS" | tr ' ' '\n' | sed -n "s/^$2=//p" | awk '{ t += $1 } END { print t + 0 }'
+}
+ms() { awk -v us="$1" 'BEGIN { printf "%.2f", us / 1000 }'; }
 
-printf '\n%-8s %10s %9s %9s %9s %9s %9s %8s %8s\n' \
-  store "req/s" "p50 ms" "p90 ms" "p99 ms" "p99.9 ms" "max ms" non2xx sockerr
+printf '\n%-8s %10s %15s %8s %8s %8s %9s %8s %7s %7s\n' \
+  store "req/s" "req/s range" "p50 ms" "p90 ms" "p99 ms" "p99.9 ms" "max ms" non2xx sockerr
 for store in "${STORES[@]}"; do
-  # The median run of this store by req/s.
-  line=$(grep "store=$store " "$RESULTS" | awk '{for(i=1;i<=NF;i++) if ($i ~ /^rps=/) {split($i,a,"="); print a[2] "\t" $0}}' \
-    | sort -n | awk -v n="$REPEATS" 'NR == int((n + 1) / 2)' | cut -f2-)
-  ms() { awk -v us="$(field "$1" "$line")" 'BEGIN { printf "%.2f", us / 1000 }'; }
-  printf '%-8s %10s %9s %9s %9s %9s %9s %8s %8s\n' "$store" "$(field rps "$line")" \
-    "$(ms p50_us)" "$(ms p90_us)" "$(ms p99_us)" "$(ms p999_us)" "$(ms max_us)" \
-    "$(field non2xx "$line")" "$(field socket_errors "$line")"
+  printf '%-8s %10s %15s %8s %8s %8s %9s %8s %7s %7s\n' "$store" \
+    "$(median "$store" rps)" "$(range "$store" rps)" \
+    "$(ms "$(median "$store" p50_us)")" "$(ms "$(median "$store" p90_us)")" \
+    "$(ms "$(median "$store" p99_us)")" "$(ms "$(median "$store" p999_us)")" \
+    "$(ms "$(median "$store" max_us)")" \
+    "$(total "$store" non2xx)" "$(total "$store" socket_errors)"
 done
-if [ "$REPEATS" -gt 1 ]; then
-  echo "(median of $REPEATS runs per store by req/s; every run is in $RESULTS)"
-fi
+echo "(each figure is the median over $REPEATS run(s) of that store, taken separately;"
+echo " non2xx and sockerr are totals; every run is in $RESULTS)"
