@@ -42,7 +42,7 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use report::{Row, ScenarioResult, Status};
-use scenarios::Kind;
+use scenarios::{Acc, Kind, Rep};
 
 #[global_allocator]
 static GLOBAL: alloc::Counting = alloc::Counting;
@@ -149,15 +149,24 @@ fn main() {
             threads.clone()
         }
     };
+    // Runs of one (scenario, map, threads): a warm-up, then the repetitions.
+    let runs_of = |s: &scenarios::Scenario| -> Vec<Rep> {
+        if s.single_thread {
+            return vec![Rep::Measured(0)];
+        }
+        let warm = (!p.warmup.is_zero()).then_some(Rep::Warmup);
+        warm.into_iter()
+            .chain((0..p.reps as u64).map(Rep::Measured))
+            .collect()
+    };
+    let built: Vec<usize> = chosen_maps
+        .iter()
+        .copied()
+        .filter(|&i| maps[i].run.is_some())
+        .collect();
     let total: u64 = chosen
         .iter()
-        .map(|s| {
-            threads_of(s).len()
-                * chosen_maps
-                    .iter()
-                    .filter(|&&i| maps[i].run.is_some())
-                    .count()
-        })
+        .map(|s| threads_of(s).len() * runs_of(s).len() * built.len())
         .sum::<usize>() as u64;
     let bar = if std::env::var_os("CI").is_some() || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()
@@ -184,31 +193,52 @@ fn main() {
         let t0 = Instant::now();
         let mut rows = Vec::new();
         for &t in &threads_of(s) {
-            for &mi in &chosen_maps {
-                let m = &maps[mi];
-                let status = match m.run {
-                    None => Status::NotBuilt,
-                    Some(run) => {
-                        bar.set_message(format!("{} {} {}t", s.key, m.name, t));
-                        let r = catch_unwind(AssertUnwindSafe(|| run(s, p, t)));
+            // Repetitions outermost, maps innermost: a burst of background
+            // load then hits one repetition of every map, not every
+            // repetition of one map.
+            let mut acc: Vec<(Acc, Option<String>)> =
+                built.iter().map(|_| (Acc::default(), None)).collect();
+            for rep in runs_of(s) {
+                for (bi, &mi) in built.iter().enumerate() {
+                    if acc[bi].1.is_some() {
                         bar.inc(1);
-                        match r {
-                            Ok(Ok(f)) => Status::Ok(f),
-                            Ok(Err(e)) => Status::Failed(e),
-                            Err(panic) => {
-                                let msg = panic
-                                    .downcast_ref::<String>()
-                                    .cloned()
-                                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                                    .unwrap_or_else(|| "panic".into());
-                                Status::Failed(format!("panicked: {msg}"))
-                            }
+                        continue;
+                    }
+                    let m = &maps[mi];
+                    let run = m.run.expect("built");
+                    bar.set_message(format!("{} {} {}t", s.key, m.name, t));
+                    let r = catch_unwind(AssertUnwindSafe(|| run(s, p, t, rep)));
+                    bar.inc(1);
+                    let what = if rep == Rep::Warmup { "warm-up: " } else { "" };
+                    match r {
+                        Ok(Ok(sample)) if rep != Rep::Warmup => acc[bi].0.add(sample),
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => acc[bi].1 = Some(format!("{what}{e}")),
+                        Err(panic) => {
+                            let msg = panic
+                                .downcast_ref::<String>()
+                                .cloned()
+                                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                                .unwrap_or_else(|| "panic".into());
+                            acc[bi].1 = Some(format!("{what}panicked: {msg}"));
                         }
                     }
-                };
-                if let Status::Failed(e) = &status {
-                    failures.push(format!("{} {} at {} threads: {}", s.key, m.name, t, e));
                 }
+            }
+            for &mi in &chosen_maps {
+                let status = match built.iter().position(|&b| b == mi) {
+                    None => Status::NotBuilt,
+                    Some(bi) => match &acc[bi].1 {
+                        Some(e) => {
+                            failures.push(format!(
+                                "{} {} at {} threads: {}",
+                                s.key, maps[mi].name, t, e
+                            ));
+                            Status::Failed(e.clone())
+                        }
+                        None => Status::Ok(acc[bi].0.finish()),
+                    },
+                };
                 rows.push(Row {
                     map: mi,
                     threads: t,

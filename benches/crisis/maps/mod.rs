@@ -2,7 +2,7 @@
 //! each in [`all`].
 
 use crate::adapter::MapKind;
-use crate::scenarios::{self, Figures, Params, Scenario};
+use crate::scenarios::{self, Params, Rep, Sample, Scenario};
 
 mod dashmap;
 mod mutex;
@@ -24,8 +24,8 @@ pub fn hasher() -> Hasher {
     )
 }
 
-/// Runs one scenario at one thread count on one map.
-pub type RunFn = fn(&Scenario, &Params, usize) -> Result<Figures, String>;
+/// Runs one repetition of a scenario at one thread count on one map.
+pub type RunFn = fn(&Scenario, &Params, usize, Rep) -> Result<Sample, String>;
 
 /// One map of the suite.
 pub struct MapEntry {

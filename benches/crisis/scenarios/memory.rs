@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use super::{expect_count, fig, Figures, Params};
+use super::{expect_count, fig, Figures, Params, Sample};
 use crate::adapter::CrisisMap;
 use crate::alloc;
 use crate::maps::hasher;
@@ -33,7 +33,7 @@ fn std_reference(p: &Params) -> f64 {
     })
 }
 
-pub fn run<M: CrisisMap<u64>>(p: &Params) -> Result<Figures, String> {
+pub fn run<M: CrisisMap<u64>>(p: &Params) -> Result<Sample, String> {
     let keys = p.keys();
     let reference = std_reference(p);
     alloc::start();
@@ -51,5 +51,5 @@ pub fn run<M: CrisisMap<u64>>(p: &Params) -> Result<Figures, String> {
     f.insert(fig::BYTES, per);
     f.insert(fig::PEAK_BYTES, peak as f64 / p.c8_entries as f64);
     f.insert(fig::RATIO_STD, per / reference);
-    Ok(f)
+    Ok(Sample::new(f))
 }

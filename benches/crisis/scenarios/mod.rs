@@ -6,13 +6,16 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::adapter::{CrisisMap, MapKind};
-use crate::latency::{histogram, Summary};
-use crate::runner::{self, median, Gate, RunOut, Stop, WorkerOut};
+use crate::latency::histogram;
+use crate::runner::{self, Gate, RunOut, Stop, WorkerOut};
 use crate::workload::{Dist, Keys};
 
 mod memory;
 mod ops;
+mod sample;
 mod traversal;
+
+pub use sample::{Acc, Rep, Sample};
 
 /// Every figure of one measurement, by name (see [`fig`]).
 pub type Figures = BTreeMap<&'static str, f64>;
@@ -76,7 +79,7 @@ pub struct Scenario {
     /// The figure that "vs best peer" compares, and whether higher is better.
     pub headline: &'static str,
     pub higher_better: bool,
-    /// Whether it runs at one thread only.
+    /// Whether it runs at one thread only, once, without warm-up.
     pub single_thread: bool,
 }
 
@@ -196,18 +199,23 @@ impl Params {
     }
 }
 
-/// Runs `scn` on map family `K` with `threads` threads.
-pub fn run<K: MapKind>(scn: &Scenario, p: &Params, threads: usize) -> Result<Figures, String> {
+/// Runs one repetition of `scn` on map family `K` with `threads` threads.
+pub fn run<K: MapKind>(
+    scn: &Scenario,
+    p: &Params,
+    threads: usize,
+    rep: Rep,
+) -> Result<Sample, String> {
     match scn.kind {
-        Kind::WriteStorm => ops::write_storm::<K::Map<u64>>(scn, p, threads),
-        Kind::ReadMostly => ops::read_mostly::<K::Map<u64>>(scn, p, threads),
-        Kind::Misses => ops::misses::<K::Map<u64>>(p, threads),
-        Kind::Exchange => ops::exchange::<K::Map<u64>>(p, threads),
-        Kind::RapidGrow => ops::rapid_grow::<K::Map<u64>>(p, threads),
-        Kind::AdversarialDelete => ops::adversarial_delete::<K::Map<u64>>(p, threads),
-        Kind::Session => ops::session::<K::Map<crate::workload::Session>>(p, threads),
-        Kind::IterDelete => traversal::run::<K::Map<u64>>(p, threads, false),
-        Kind::Snapshot => traversal::run::<K::Map<u64>>(p, threads, true),
+        Kind::WriteStorm => ops::write_storm::<K::Map<u64>>(scn, p, threads, rep),
+        Kind::ReadMostly => ops::read_mostly::<K::Map<u64>>(scn, p, threads, rep),
+        Kind::Misses => ops::misses::<K::Map<u64>>(p, threads, rep),
+        Kind::Exchange => ops::exchange::<K::Map<u64>>(p, threads, rep),
+        Kind::RapidGrow => ops::rapid_grow::<K::Map<u64>>(p, threads, rep),
+        Kind::AdversarialDelete => ops::adversarial_delete::<K::Map<u64>>(p, threads, rep),
+        Kind::Session => ops::session::<K::Map<crate::workload::Session>>(p, threads, rep),
+        Kind::IterDelete => traversal::run::<K::Map<u64>>(p, threads, false, rep),
+        Kind::Snapshot => traversal::run::<K::Map<u64>>(p, threads, true, rep),
         Kind::Memory => memory::run::<K::Map<u64>>(p),
     }
 }
@@ -217,18 +225,18 @@ pub fn std_bytes_per_entry() -> Option<f64> {
     memory::STD_BYTES.get().copied()
 }
 
-/// Measures one throughput scenario: a warm-up run, then `reps` runs, each
-/// on a fresh map from `setup`, checked by `check` after the run.
-/// Returns ops/s (median of the runs, with min and max) and the latency of
-/// all runs merged.
+/// Measures one repetition of a throughput scenario on a fresh map from
+/// `setup`: the workers run, then `check` verifies the quiescent map. A
+/// warm-up is the same with a quarter of the work (or the warm-up duration).
 fn measure<M, S, W, C>(
     p: &Params,
     threads: usize,
+    rep: Rep,
     stop: Stop,
     setup: S,
     worker: W,
     check: C,
-) -> Result<Figures, String>
+) -> Result<Sample, String>
 where
     M: Sync,
     S: Fn() -> M,
@@ -236,52 +244,34 @@ where
     C: Fn(&M, &RunOut<()>) -> Result<(), String>,
 {
     let no_traversal: Option<fn(&Gate)> = None;
-    let warm = match stop {
-        Stop::Quota(q) => Stop::Quota(q / 4),
-        Stop::Duration(_) => Stop::Duration(p.warmup),
+    let stop = match (rep, stop) {
+        (Rep::Warmup, Stop::Quota(q)) => Stop::Quota(q / 4),
+        (Rep::Warmup, Stop::Duration(_)) => Stop::Duration(p.warmup),
+        (_, stop) => stop,
     };
-    if !p.warmup.is_zero() {
-        let m = setup();
-        let out = runner::run(
-            threads,
-            warm,
-            |t, g| worker(&m, t, u64::MAX, g),
-            no_traversal,
-        );
-        out.errors().map_err(|e| format!("warm-up: {e}"))?;
-        check(&m, &out).map_err(|e| format!("warm-up: {e}"))?;
-    }
-    let mut rates = Vec::new();
+    let m = setup();
+    let out = runner::run(
+        threads,
+        stop,
+        |t, g| worker(&m, t, rep.seed(), g),
+        no_traversal,
+    );
+    out.errors()?;
+    check(&m, &out)?;
+    drop(m);
     let mut hist = histogram();
     let mut stall = 0;
-    for rep in 0..p.reps as u64 {
-        let m = setup();
-        let out = runner::run(threads, stop, |t, g| worker(&m, t, rep, g), no_traversal);
-        out.errors()?;
-        check(&m, &out)?;
-        rates.push(out.ops_per_s());
-        for w in &out.workers {
-            hist.add(&w.lat.hist).expect("same histogram bounds");
-            stall = stall.max(w.lat.stall_ns);
-        }
-        drop(m);
+    for w in &out.workers {
+        hist.add(&w.lat.hist).expect("same histogram bounds");
+        stall = stall.max(w.lat.stall_ns);
     }
-    let lat = Summary::of(&hist, stall);
     let mut f = Figures::new();
-    f.insert(fig::OPS, median(&rates));
-    f.insert(
-        fig::OPS_MIN,
-        rates.iter().copied().fold(f64::INFINITY, f64::min),
-    );
-    f.insert(fig::OPS_MAX, rates.iter().copied().fold(0.0, f64::max));
-    f.insert(fig::REPS, rates.len() as f64);
-    f.insert(fig::SAMPLES, lat.samples as f64);
-    f.insert(fig::P50, lat.p50 as f64);
-    f.insert(fig::P99, lat.p99 as f64);
-    f.insert(fig::P999, lat.p999 as f64);
-    f.insert(fig::MAX, lat.max as f64);
-    f.insert(fig::STALL, lat.stall as f64);
-    Ok(f)
+    f.insert(fig::OPS, out.ops_per_s());
+    Ok(Sample {
+        figures: f,
+        latency: Some((hist, stall)),
+        traversal: None,
+    })
 }
 
 /// Counts the entries a quiescent map yields and checks each value's tag.

@@ -2,7 +2,7 @@
 //! result it can know in advance, and each run ends with a check of what the
 //! quiescent map must hold.
 
-use super::{census, expect_count, fig, measure, Figures, Params, Scenario};
+use super::{census, expect_count, fig, measure, Params, Rep, Sample, Scenario};
 use crate::adapter::CrisisMap;
 use crate::runner::{Gate, Stop, WorkerOut};
 use crate::workload::{fresh_base, Rng, Session};
@@ -23,7 +23,8 @@ pub fn write_storm<M: CrisisMap<u64>>(
     scn: &Scenario,
     p: &Params,
     threads: usize,
-) -> Result<Figures, String> {
+    rep: Rep,
+) -> Result<Sample, String> {
     let (keys, n, every, seed) = (p.keys(), p.entries, p.sample_every, p.seed);
     let dist = p.dist(scn.zipf);
     let quota = p.c1_ops / threads as u64;
@@ -75,6 +76,7 @@ pub fn write_storm<M: CrisisMap<u64>>(
     measure(
         p,
         threads,
+        rep,
         Stop::Quota(quota),
         || prefilled::<M>(p, n, n),
         worker,
@@ -87,7 +89,8 @@ pub fn read_mostly<M: CrisisMap<u64>>(
     scn: &Scenario,
     p: &Params,
     threads: usize,
-) -> Result<Figures, String> {
+    rep: Rep,
+) -> Result<Sample, String> {
     let (keys, n, every, seed) = (p.keys(), p.entries, p.sample_every, p.seed);
     let churn = (n / 10).max(16);
     let dist = p.dist(scn.zipf);
@@ -134,6 +137,7 @@ pub fn read_mostly<M: CrisisMap<u64>>(
     measure(
         p,
         threads,
+        rep,
         Stop::Duration(p.duration),
         || prefilled::<M>(p, n + churn, n),
         worker,
@@ -142,7 +146,7 @@ pub fn read_mostly<M: CrisisMap<u64>>(
 }
 
 /// C3: gets over 20N keys of which N are present.
-pub fn misses<M: CrisisMap<u64>>(p: &Params, threads: usize) -> Result<Figures, String> {
+pub fn misses<M: CrisisMap<u64>>(p: &Params, threads: usize, rep: Rep) -> Result<Sample, String> {
     let (keys, n, every, seed) = (p.keys(), p.entries, p.sample_every, p.seed);
     let worker = |m: &M, t: usize, rep: u64, g: &Gate| {
         let mut o = WorkerOut::new(every);
@@ -172,20 +176,21 @@ pub fn misses<M: CrisisMap<u64>>(p: &Params, threads: usize) -> Result<Figures, 
         o
     };
     let check = |m: &M, _: &crate::runner::RunOut<()>| expect_count(m, &keys, n);
-    let mut f = measure(
+    let mut s = measure(
         p,
         threads,
+        rep,
         Stop::Duration(p.duration),
         || prefilled::<M>(p, n, n),
         worker,
         check,
     )?;
-    f.insert(fig::HIT_RATE, 1.0 / 20.0);
-    Ok(f)
+    s.figures.insert(fig::HIT_RATE, 1.0 / 20.0);
+    Ok(s)
 }
 
 /// C4: 10% get, 40% insert, 40% remove, 10% update over N keys.
-pub fn exchange<M: CrisisMap<u64>>(p: &Params, threads: usize) -> Result<Figures, String> {
+pub fn exchange<M: CrisisMap<u64>>(p: &Params, threads: usize, rep: Rep) -> Result<Sample, String> {
     let (keys, n, every, seed) = (p.keys(), p.entries, p.sample_every, p.seed);
     let setup = || {
         let m = M::with_capacity(n as usize);
@@ -235,11 +240,23 @@ pub fn exchange<M: CrisisMap<u64>>(p: &Params, threads: usize) -> Result<Figures
         }
         Ok(())
     };
-    measure(p, threads, Stop::Duration(p.duration), setup, worker, check)
+    measure(
+        p,
+        threads,
+        rep,
+        Stop::Duration(p.duration),
+        setup,
+        worker,
+        check,
+    )
 }
 
 /// C5: from empty, 80% fresh inserts, fixed work.
-pub fn rapid_grow<M: CrisisMap<u64>>(p: &Params, threads: usize) -> Result<Figures, String> {
+pub fn rapid_grow<M: CrisisMap<u64>>(
+    p: &Params,
+    threads: usize,
+    rep: Rep,
+) -> Result<Sample, String> {
     let (keys, every, seed) = (p.keys(), p.sample_every, p.seed);
     let quota = p.c5_ops / threads as u64;
     let worker = |m: &M, t: usize, rep: u64, g: &Gate| {
@@ -291,6 +308,7 @@ pub fn rapid_grow<M: CrisisMap<u64>>(p: &Params, threads: usize) -> Result<Figur
     measure(
         p,
         threads,
+        rep,
         Stop::Quota(quota),
         || M::with_capacity(0),
         worker,
@@ -302,7 +320,8 @@ pub fn rapid_grow<M: CrisisMap<u64>>(p: &Params, threads: usize) -> Result<Figur
 pub fn adversarial_delete<M: CrisisMap<u64>>(
     p: &Params,
     threads: usize,
-) -> Result<Figures, String> {
+    rep: Rep,
+) -> Result<Sample, String> {
     let (keys, n, every, seed) = (p.keys(), p.entries, p.sample_every, p.seed);
     let hot = p.hot_keys.min(n);
     let worker = |m: &M, t: usize, rep: u64, g: &Gate| {
@@ -334,6 +353,7 @@ pub fn adversarial_delete<M: CrisisMap<u64>>(
     measure(
         p,
         threads,
+        rep,
         Stop::Duration(p.duration),
         || prefilled::<M>(p, n, n),
         worker,
@@ -342,7 +362,11 @@ pub fn adversarial_delete<M: CrisisMap<u64>>(
 }
 
 /// C10: copy-on-write updates of session structs under contention.
-pub fn session<M: CrisisMap<Session>>(p: &Params, threads: usize) -> Result<Figures, String> {
+pub fn session<M: CrisisMap<Session>>(
+    p: &Params,
+    threads: usize,
+    rep: Rep,
+) -> Result<Sample, String> {
     let (keys, every, seed) = (p.keys(), p.sample_every, p.seed);
     let s = p.sessions;
     let setup = || {
@@ -401,5 +425,13 @@ pub fn session<M: CrisisMap<Session>>(p: &Params, threads: usize) -> Result<Figu
         }
         Ok(())
     };
-    measure(p, threads, Stop::Duration(p.duration), setup, worker, check)
+    measure(
+        p,
+        threads,
+        rep,
+        Stop::Duration(p.duration),
+        setup,
+        worker,
+        check,
+    )
 }

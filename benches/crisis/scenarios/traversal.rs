@@ -11,10 +11,10 @@
 
 use std::time::Instant;
 
-use super::{expect_count, fig, Figures, Params};
+use super::{expect_count, fig, Figures, Params, Rep, Sample};
 use crate::adapter::CrisisMap;
-use crate::latency::{histogram, Summary};
-use crate::runner::{self, median, Gate, Stop, WorkerOut};
+use crate::latency::histogram;
+use crate::runner::{self, Gate, Stop, WorkerOut};
 use crate::workload::{Keys, Rng};
 
 /// What the traversal thread saw.
@@ -33,7 +33,8 @@ pub fn run<M: CrisisMap<u64>>(
     p: &Params,
     threads: usize,
     snapshot: bool,
-) -> Result<Figures, String> {
+    rep: Rep,
+) -> Result<Sample, String> {
     let (keys, n, every, seed) = (p.keys(), p.entries, p.sample_every, p.seed);
     let churn = (n / 100).max(8);
     let setup = || {
@@ -58,88 +59,70 @@ pub fn run<M: CrisisMap<u64>>(
         o
     };
     let none: Option<fn(&Gate)> = None;
-    if !p.warmup.is_zero() {
-        let m = setup();
-        let out = runner::run(
+    let m = setup();
+    let with_traversal = |d| {
+        runner::run(
             threads,
-            Stop::Duration(p.warmup),
-            |t, g| writer(&m, t, u64::MAX, g),
-            Some(|g: &Gate| traverse(&m, &keys, n, churn, snapshot, g)),
-        );
-        if let Some(e) = out.traversal.and_then(|s| s.error) {
-            return Err(format!("warm-up: {e}"));
+            Stop::Duration(d),
+            |t, g| writer(&m, t, rep.seed() ^ 0x77, g),
+            Some(|g: &Gate| traverse(&m, &keys, n, snapshot, g)),
+        )
+    };
+    let seen_of = |w: &runner::RunOut<Seen>| -> Result<(), String> {
+        match w.traversal.as_ref().and_then(|s| s.error.clone()) {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
-    }
-    let (mut alone, mut with) = (Vec::new(), Vec::new());
-    let mut hist = histogram();
-    let (mut traversals, mut entries, mut wall, mut churn_max) = (0u64, 0u64, 0.0, 0u64);
-    for rep in 0..p.reps as u64 {
-        let m = setup();
-        // Alternate which run goes first, so that neither always gets the
-        // freshly built map.
-        let run_alone = || {
-            runner::run(
-                threads,
-                Stop::Duration(p.duration),
-                |t, g| writer(&m, t, rep, g),
-                none,
-            )
-        };
-        let run_with = || {
-            runner::run(
-                threads,
-                Stop::Duration(p.duration),
-                |t, g| writer(&m, t, rep + 1000, g),
-                Some(|g: &Gate| traverse(&m, &keys, n, churn, snapshot, g)),
-            )
-        };
-        let (a, w) = if rep % 2 == 0 {
-            let a = run_alone();
-            (a, run_with())
-        } else {
-            let w = run_with();
-            (run_alone(), w)
-        };
-        alone.push(a.ops_per_s());
-        with.push(w.ops_per_s());
-        let seen = w.traversal.expect("traversal thread ran");
-        if let Some(e) = seen.error {
-            return Err(e);
-        }
-        hist.add(&seen.hist).expect("same histogram bounds");
-        traversals += seen.traversals;
-        churn_max = churn_max.max(seen.churn_max);
-        entries += seen.entries;
-        wall += w.wall.as_secs_f64();
+    };
+    let Rep::Measured(r) = rep else {
+        let w = with_traversal(p.warmup);
+        seen_of(&w)?;
         expect_count(&m, &keys, n + churn)?;
-    }
-    let t = Summary::of(&hist, 0);
-    let (alone, with) = (median(&alone), median(&with));
+        return Ok(Sample::new(Figures::new()));
+    };
+    // Alternate which run goes first, so that neither always gets the
+    // freshly built map.
+    let run_alone = || {
+        runner::run(
+            threads,
+            Stop::Duration(p.duration),
+            |t, g| writer(&m, t, rep.seed(), g),
+            none,
+        )
+    };
+    let (a, w) = if r % 2 == 0 {
+        let a = run_alone();
+        (a, with_traversal(p.duration))
+    } else {
+        let w = with_traversal(p.duration);
+        (run_alone(), w)
+    };
+    seen_of(&w)?;
+    expect_count(&m, &keys, n + churn)?;
+    let seen = w.traversal.as_ref().expect("traversal thread ran");
     let mut f = Figures::new();
-    f.insert(fig::REPS, p.reps as f64);
-    f.insert(fig::TRAV_P50, t.p50 as f64);
-    f.insert(fig::TRAV_P99, t.p99 as f64);
-    f.insert(fig::TRAV_MAX, t.max as f64);
-    f.insert(fig::TRAVERSALS, traversals as f64);
-    f.insert(fig::TRAV_PER_S, traversals as f64 / wall.max(1e-9));
-    f.insert(fig::SEEN, entries as f64 / traversals.max(1) as f64);
-    f.insert(fig::CHURN_SEEN_MAX, churn_max as f64);
+    f.insert(fig::TRAVERSALS, seen.traversals as f64);
+    f.insert(
+        fig::TRAV_PER_S,
+        seen.traversals as f64 / w.wall.as_secs_f64().max(1e-9),
+    );
+    f.insert(
+        fig::SEEN,
+        seen.entries as f64 / seen.traversals.max(1) as f64,
+    );
+    f.insert(fig::CHURN_SEEN_MAX, seen.churn_max as f64);
     f.insert(fig::CHURN_SET, churn as f64);
-    f.insert(fig::WRITERS_ALONE, alone);
-    f.insert(fig::WRITERS_WITH, with);
-    f.insert(fig::IMPACT, (alone - with) / alone * 100.0);
-    Ok(f)
+    f.insert(fig::WRITERS_ALONE, a.ops_per_s());
+    f.insert(fig::WRITERS_WITH, w.ops_per_s());
+    Ok(Sample {
+        figures: f,
+        latency: None,
+        traversal: Some(seen.hist.clone()),
+    })
 }
 
 /// The traversal thread: traverses until the writers stop, at least once.
-fn traverse<M: CrisisMap<u64>>(
-    m: &M,
-    keys: &Keys,
-    n: u64,
-    churn: u64,
-    snapshot: bool,
-    g: &Gate,
-) -> Seen {
+fn traverse<M: CrisisMap<u64>>(m: &M, keys: &Keys, n: u64, snapshot: bool, g: &Gate) -> Seen {
     let mut s = Seen {
         hist: histogram(),
         traversals: 0,
