@@ -142,7 +142,11 @@ fn section(h: &mut String, r: &ScenarioResult, maps: &[MapEntry], p: &Params) {
     let series: Vec<Series> = in_order
         .iter()
         .map(|&i| Series {
-            name: maps[i].name.to_string(),
+            name: if maps[i].run.is_some() {
+                maps[i].name.to_string()
+            } else {
+                format!("{} (not built yet)", maps[i].name)
+            },
             color: color(maps[i].id),
             bold: maps[i].ours,
         })

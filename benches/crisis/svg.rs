@@ -52,8 +52,8 @@ pub fn line_chart(
     values: &[Vec<Option<f64>>],
     fmt: &dyn Fn(f64) -> String,
 ) -> String {
-    let (w, h) = (560.0, 300.0);
-    let (l, r, t, b) = (64.0, 170.0, 30.0, 40.0);
+    let (w, h) = (620.0, 300.0);
+    let (l, r, t, b) = (64.0, 230.0, 30.0, 40.0);
     let (pw, ph) = (w - l - r, h - t - b);
     let max = values
         .iter()
@@ -157,8 +157,8 @@ pub fn dot_plot(
     fmt: &dyn Fn(f64) -> String,
 ) -> String {
     let row_h = 22.0;
-    let (l, r, t, b) = (150.0, 20.0, 48.0, 30.0);
-    let w = 560.0;
+    let (l, r, t, b) = (180.0, 36.0, 48.0, 30.0);
+    let w = 620.0;
     let h = t + b + row_h * series.len() as f64;
     let pw = w - l - r;
     let all: Vec<f64> = values
@@ -291,8 +291,8 @@ pub fn bar_chart(
     fmt: &dyn Fn(f64) -> String,
 ) -> String {
     let row_h = 22.0;
-    let (l, r, t, b) = (150.0, 80.0, 30.0, 24.0);
-    let w = 560.0;
+    let (l, r, t, b) = (180.0, 80.0, 30.0, 24.0);
+    let w = 620.0;
     let h = t + b + row_h * series.len() as f64;
     let pw = w - l - r;
     let lo = values.iter().flatten().fold(0.0f64, |a, &v| a.min(v));
