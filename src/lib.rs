@@ -4,3 +4,7 @@
 //! consistency section and the migration guide land with the maps.)
 #![deny(unsafe_op_in_unsafe_fn, missing_docs, missing_debug_implementations)]
 #![warn(clippy::undocumented_unsafe_blocks)]
+
+pub mod shard_map;
+
+pub use shard_map::ShardMap;

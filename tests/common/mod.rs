@@ -105,3 +105,4 @@ where
     /// Every entry, by iteration.
     fn entries(&self) -> Vec<(K, V)>;
 }
+pub mod shard;

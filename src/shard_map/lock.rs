@@ -1,0 +1,708 @@
+//! The shard lock: a reader-sharded, writer-preferring, non-poisoning RwLock.
+//!
+//! This module holds all of `ShardMap`'s `unsafe` code.
+//!
+//! # Why not a plain RwLock
+//!
+//! A classic RwLock keeps its reader count in one word; every read acquires
+//! and releases it with an atomic read-modify-write, so two cores that only
+//! *read* still bounce that cache line between them, and reads get slower
+//! with more threads. Here each lock has a small array of cache-padded reader
+//! counters ("slots"). A reader increments the slot picked by its thread and
+//! then checks that no writer is present; the only line it *writes* is its
+//! own slot, which other readers rarely touch. A writer pays instead: it takes
+//! a ticket, then waits until every slot drains.
+//!
+//! # Protocol and orderings
+//!
+//! | atomic | written by | ordering | pairs with / why |
+//! |---|---|---|---|
+//! | `next_ticket` | writers (`fetch_add`) | SeqCst | Dekker pair with the reader's slot increment: one of them sees the other |
+//! | `readers[i]` increment | readers | SeqCst | Dekker pair with the writer's slot loads (SeqCst) |
+//! | `readers[i]` decrement | readers | Release | the writer's Acquire/SeqCst load that sees the drained slot: reads of the data happen before the writer's writes |
+//! | `now_serving` store | the writer, on unlock | Release | the Acquire load of `now_serving` by readers and the next writer: writes to the data happen before their accesses |
+//!
+//! A reader is admitted when, after incrementing its slot, it sees
+//! `next_ticket == now_serving` (no writer holds or waits for the lock). A
+//! writer, after its ticket comes up, waits for all slots to be zero. Because
+//! the slot increment and the ticket increment are both SeqCst and each side
+//! then SeqCst-loads the other's variable, at least one of them sees the
+//! other: either the reader sees the writer and backs off (decrements and
+//! waits), or the writer sees the reader's count and waits for it.
+//!
+//! Fairness: writers are served in ticket order (FIFO) and, once a writer
+//! has a ticket, new readers wait, so a writer waits only for the readers
+//! already inside: writers do not starve. Readers may wait behind a stream of
+//! writers (writer preference). Waiting spins briefly, then yields the
+//! thread ([`Backoff`]), so a preempted lock holder gets the CPU back.
+//!
+//! The lock never poisons: a panic while it is held releases it during
+//! unwinding (guards release in `Drop`), and the data stays as the panicking
+//! code left it; `ShardMap` keeps its tables consistent across such panics.
+//!
+//! # Same-thread re-locking (debug builds)
+//!
+//! With `debug_assertions`, every acquisition first checks a thread-local
+//! list of the locks this thread holds and panics with a message naming the
+//! operation, instead of deadlocking. Release builds carry none of it.
+
+use std::cell::{Cell, UnsafeCell};
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crossbeam_utils::{Backoff, CachePadded};
+
+/// Makes guards `!Send` (and keeps them `Sync`, like `MutexGuard`): a lock
+/// must be released on the thread that took it, and a guard cannot be held
+/// across an `.await` in a `Send` future.
+pub(crate) type NotSend = PhantomData<std::sync::MutexGuard<'static, ()>>;
+
+/// Largest number of reader slots a lock may have.
+pub(crate) const MAX_READER_SLOTS: usize = 64;
+
+static NEXT_THREAD_SLOT: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// This thread's preferred reader slot (taken modulo the slot count).
+    /// `usize::MAX` until first use.
+    static THREAD_SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+#[inline]
+fn thread_slot() -> usize {
+    THREAD_SLOT.with(|s| {
+        let v = s.get();
+        if v != usize::MAX {
+            v
+        } else {
+            // Relaxed: a counter handing out distinct starting slots.
+            let v = NEXT_THREAD_SLOT.fetch_add(1, Ordering::Relaxed) % (1 << 20);
+            s.set(v);
+            v
+        }
+    })
+}
+
+/// Another reader shared our slot: move this thread to the next slot for
+/// its future reads, so that threads spread out over the slots.
+#[cold]
+fn move_thread_slot() {
+    THREAD_SLOT.with(|s| s.set(s.get().wrapping_add(1) % (1 << 20)));
+}
+
+#[cfg(debug_assertions)]
+mod held {
+    use std::cell::RefCell;
+
+    thread_local! {
+        /// Addresses of the locks this thread holds (one entry per guard).
+        static HELD: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Panics if this thread holds the lock at `addr` already.
+    pub(super) fn check(addr: usize, op: &'static str) {
+        let held = HELD.with(|h| h.borrow().contains(&addr));
+        if held {
+            panic!(
+                "ShardMap::{op} called while this thread holds a guard on the same shard \
+                 (a Ref/RefMut/entry/iterator item from get/get_mut/entry/iter, or inside a \
+                 view/update/upsert/compute/retain closure); this would deadlock. Drop the \
+                 guard first (e.g. clone the value out, or end its scope), or use \
+                 view/update/compute instead of holding a guard"
+            );
+        }
+    }
+
+    pub(super) fn push(addr: usize) {
+        HELD.with(|h| h.borrow_mut().push(addr));
+    }
+
+    pub(super) fn pop(addr: usize) {
+        // `try_with`: guards may be dropped during thread-local destruction.
+        let _ = HELD.try_with(|h| {
+            let mut h = h.borrow_mut();
+            if let Some(i) = h.iter().rposition(|&a| a == addr) {
+                h.swap_remove(i);
+            }
+        });
+    }
+}
+
+/// A reader-sharded readers-writer lock. See the module docs.
+pub(crate) struct RwLock<T> {
+    /// Ticket of the next writer to arrive. Invariant: `now_serving` never
+    /// passes it (`next_ticket - now_serving`, wrapping, is the number of
+    /// writers holding or waiting for the lock).
+    next_ticket: AtomicUsize,
+    /// Ticket of the writer allowed in (or of the next one to arrive).
+    now_serving: AtomicUsize,
+    /// Per-slot count of readers inside. Invariant: the length is a power of
+    /// two, at most [`MAX_READER_SLOTS`].
+    readers: Box<[CachePadded<AtomicUsize>]>,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: the lock hands out `&T` to several threads at once (needs
+// `T: Sync`) and `&mut T` to one thread at a time, which may be another
+// thread than the one that created the value (needs `T: Send`), exactly like
+// `std::sync::RwLock`.
+unsafe impl<T: Send + Sync> Sync for RwLock<T> {}
+// SAFETY: moving the lock moves the `T` it owns; no thread-bound state.
+unsafe impl<T: Send> Send for RwLock<T> {}
+
+impl<T> RwLock<T> {
+    /// A new, unlocked lock with `slots` reader slots (rounded up to a power
+    /// of two, clamped to `1..=MAX_READER_SLOTS`).
+    pub(crate) fn new(data: T, slots: usize) -> Self {
+        let slots = slots.clamp(1, MAX_READER_SLOTS).next_power_of_two();
+        RwLock {
+            next_ticket: AtomicUsize::new(0),
+            now_serving: AtomicUsize::new(0),
+            readers: (0..slots)
+                .map(|_| CachePadded::new(AtomicUsize::new(0)))
+                .collect(),
+            data: UnsafeCell::new(data),
+        }
+    }
+
+    /// Number of reader slots.
+    pub(crate) fn reader_slots(&self) -> usize {
+        self.readers.len()
+    }
+
+    #[inline]
+    fn addr(&self) -> usize {
+        self as *const Self as usize
+    }
+
+    /// True when no writer holds or waits for the lock.
+    #[inline]
+    fn no_writer(&self) -> bool {
+        // Order matters: `next_ticket` first. If the later load of
+        // `now_serving` equals it, every writer with an earlier ticket has
+        // unlocked. SeqCst on `next_ticket`: the Dekker pair with a writer's
+        // ticket `fetch_add` (see the module docs). Acquire on `now_serving`:
+        // pairs with the Release store in `WriteGuard::drop`, so the last
+        // writer's changes are visible to this reader.
+        let next = self.next_ticket.load(Ordering::SeqCst);
+        self.now_serving.load(Ordering::Acquire) == next
+    }
+
+    /// Takes a shared lock. `op` names the calling map operation for the
+    /// debug-build re-entrancy check.
+    #[inline]
+    pub(crate) fn read(&self, op: &'static str) -> ReadGuard<'_, T> {
+        #[cfg(debug_assertions)]
+        held::check(self.addr(), op);
+        #[cfg(not(debug_assertions))]
+        let _ = op;
+        let mask = self.readers.len() - 1;
+        loop {
+            let slot = thread_slot() & mask;
+            let counter = &self.readers[slot];
+            // SeqCst: Dekker pair with the writer's ticket fetch_add (see
+            // `no_writer` and the module docs).
+            let prev = counter.fetch_add(1, Ordering::SeqCst);
+            if self.no_writer() {
+                if prev != 0 {
+                    move_thread_slot();
+                }
+                #[cfg(debug_assertions)]
+                held::push(self.addr());
+                return ReadGuard {
+                    lock: self,
+                    slot,
+                    _not_send: PhantomData,
+                };
+            }
+            // A writer holds or waits for the lock: step aside. Release:
+            // pairs with the writer's load that sees the slot drained (we
+            // read nothing, but keep every decrement Release for uniformity).
+            counter.fetch_sub(1, Ordering::Release);
+            let backoff = Backoff::new();
+            while !self.no_writer() {
+                backoff.snooze();
+            }
+        }
+    }
+
+    /// Takes the exclusive lock. `op` names the calling map operation for
+    /// the debug-build re-entrancy check.
+    #[inline]
+    pub(crate) fn write(&self, op: &'static str) -> WriteGuard<'_, T> {
+        #[cfg(debug_assertions)]
+        held::check(self.addr(), op);
+        #[cfg(not(debug_assertions))]
+        let _ = op;
+        // SeqCst: Dekker pair with the readers' slot increments; from here on
+        // new readers step aside.
+        let ticket = self.next_ticket.fetch_add(1, Ordering::SeqCst);
+        // Acquire: pairs with the previous writer's Release store of
+        // `now_serving` on unlock.
+        if self.now_serving.load(Ordering::Acquire) != ticket {
+            let backoff = Backoff::new();
+            while self.now_serving.load(Ordering::Acquire) != ticket {
+                backoff.snooze();
+            }
+        }
+        for counter in self.readers.iter() {
+            // SeqCst: Dekker pair with the reader's increment; also acquires
+            // the reader's Release decrement, so its reads happen before our
+            // writes.
+            if counter.load(Ordering::SeqCst) != 0 {
+                let backoff = Backoff::new();
+                while counter.load(Ordering::SeqCst) != 0 {
+                    backoff.snooze();
+                }
+            }
+        }
+        #[cfg(debug_assertions)]
+        held::push(self.addr());
+        WriteGuard {
+            lock: self,
+            ticket,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Exclusive access through `&mut self`: no locking needed.
+    pub(crate) fn get_mut(&mut self) -> &mut T {
+        self.data.get_mut()
+    }
+
+    /// Consumes the lock, returning the data.
+    pub(crate) fn into_inner(self) -> T {
+        self.data.into_inner()
+    }
+}
+
+/// Shared access to the data of a [`RwLock`], released on drop.
+pub(crate) struct ReadGuard<'a, T> {
+    lock: &'a RwLock<T>,
+    /// The reader slot this guard incremented.
+    slot: usize,
+    _not_send: NotSend,
+}
+
+impl<T> Deref for ReadGuard<'_, T> {
+    type Target = T;
+    #[inline]
+    fn deref(&self) -> &T {
+        // SAFETY: this guard holds a read lock (its slot count is non-zero
+        // and it was admitted with no writer present); writers wait for the
+        // slot to drain, so no `&mut T` exists while `&self` lives.
+        unsafe { &*self.lock.data.get() }
+    }
+}
+
+impl<T> Drop for ReadGuard<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        #[cfg(debug_assertions)]
+        held::pop(self.lock.addr());
+        debug_assert!(self.lock.readers[self.slot].load(Ordering::Relaxed) > 0);
+        // Release: pairs with the writer's SeqCst load that sees the slot
+        // drained, so our reads happen before its writes.
+        self.lock.readers[self.slot].fetch_sub(1, Ordering::Release);
+    }
+}
+
+/// Exclusive access to the data of a [`RwLock`], released on drop.
+pub(crate) struct WriteGuard<'a, T> {
+    lock: &'a RwLock<T>,
+    /// This writer's ticket; `now_serving == ticket` while it holds the lock.
+    ticket: usize,
+    _not_send: NotSend,
+}
+
+impl<T> Deref for WriteGuard<'_, T> {
+    type Target = T;
+    #[inline]
+    fn deref(&self) -> &T {
+        // SAFETY: this guard holds the write lock: readers were drained and
+        // step aside while our ticket is being served, other writers wait
+        // for their ticket. `&self` rules out a live `&mut T` from this guard.
+        unsafe { &*self.lock.data.get() }
+    }
+}
+
+impl<T> DerefMut for WriteGuard<'_, T> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`; `&mut self` makes the returned borrow unique.
+        unsafe { &mut *self.lock.data.get() }
+    }
+}
+
+impl<T> Drop for WriteGuard<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        #[cfg(debug_assertions)]
+        held::pop(self.lock.addr());
+        debug_assert_eq!(self.lock.now_serving.load(Ordering::Relaxed), self.ticket);
+        // Release: pairs with the Acquire loads of `now_serving` by readers
+        // (`no_writer`) and by the next writer: our writes happen before
+        // their accesses.
+        self.lock
+            .now_serving
+            .store(self.ticket.wrapping_add(1), Ordering::Release);
+    }
+}
+
+/// A read guard narrowed to a part `U` of the locked data.
+pub(crate) struct MappedReadGuard<'a, T, U: ?Sized> {
+    /// Points into the data behind `_guard`; valid while it lives.
+    ptr: NonNull<U>,
+    _guard: ReadGuard<'a, T>,
+}
+
+impl<'a, T> ReadGuard<'a, T> {
+    /// Narrows the guard to the part that `f` selects, or releases the lock
+    /// and returns `None`. `f` is higher-ranked, so it cannot keep the
+    /// reference it is given.
+    #[inline]
+    pub(crate) fn try_map<U: ?Sized>(
+        self,
+        f: impl FnOnce(&T) -> Option<&U>,
+    ) -> Option<MappedReadGuard<'a, T, U>> {
+        let ptr = NonNull::from(f(&*self)?);
+        Some(MappedReadGuard { ptr, _guard: self })
+    }
+}
+
+impl<T, U: ?Sized> Deref for MappedReadGuard<'_, T, U> {
+    type Target = U;
+    #[inline]
+    fn deref(&self) -> &U {
+        // SAFETY: `ptr` came from a `&U` borrowed from the data of the read
+        // lock that `_guard` still holds; the lock keeps writers out, so the
+        // pointee is alive and not mutated while `&self` lives.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+/// A write guard narrowed to a part `U` of the locked data.
+pub(crate) struct MappedWriteGuard<'a, T, U: ?Sized> {
+    /// Points into the data behind `_guard`; the only path to it while the
+    /// guard lives.
+    ptr: NonNull<U>,
+    _guard: WriteGuard<'a, T>,
+}
+
+impl<'a, T> WriteGuard<'a, T> {
+    /// Narrows the guard to the part that `f` selects, or releases the lock
+    /// and returns `None`. `f` is higher-ranked, so it cannot keep the
+    /// reference it is given.
+    #[inline]
+    pub(crate) fn try_map<U: ?Sized>(
+        mut self,
+        f: impl FnOnce(&mut T) -> Option<&mut U>,
+    ) -> Option<MappedWriteGuard<'a, T, U>> {
+        let ptr = NonNull::from(f(&mut *self)?);
+        Some(MappedWriteGuard { ptr, _guard: self })
+    }
+}
+
+impl<T, U: ?Sized> Deref for MappedWriteGuard<'_, T, U> {
+    type Target = U;
+    #[inline]
+    fn deref(&self) -> &U {
+        // SAFETY: `ptr` came from the unique `&mut U` borrowed from the data
+        // of the write lock `_guard` holds, and `_guard` is never dereferenced
+        // again; so the pointee is alive and only reachable through `self`.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+impl<T, U: ?Sized> DerefMut for MappedWriteGuard<'_, T, U> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut U {
+        // SAFETY: as in `deref`; `&mut self` makes the returned borrow unique.
+        unsafe { self.ptr.as_mut() }
+    }
+}
+
+/// How to iterate over the locked data by shared reference: a lending
+/// pattern, generic over the lifetime so that the iterator cannot keep a
+/// reference elsewhere.
+pub(crate) trait IterShared<T> {
+    /// What the iterator points at.
+    type Item;
+    /// The iterator over `&'x T`.
+    type Iter<'x>: Iterator<Item = &'x Self::Item>
+    where
+        T: 'x,
+        Self::Item: 'x;
+    /// Makes the iterator.
+    fn iter(data: &T) -> Self::Iter<'_>;
+}
+
+/// How to iterate over the locked data by unique reference (see
+/// [`IterShared`]).
+pub(crate) trait IterUnique<T> {
+    /// What the iterator points at.
+    type Item;
+    /// The iterator over `&'x mut T`; the items must be disjoint (as any
+    /// safe `Iterator<Item = &mut _>` guarantees).
+    type Iter<'x>: Iterator<Item = &'x mut Self::Item>
+    where
+        T: 'x,
+        Self::Item: 'x;
+    /// Makes the iterator.
+    fn iter_mut(data: &mut T) -> Self::Iter<'_>;
+}
+
+/// An iterator over locked data whose items each keep the read lock alive
+/// (a reference-counted guard), so items may outlive the iterator.
+pub(crate) struct SharedIter<'a, T, P: IterShared<T>>
+where
+    T: 'a,
+    P::Item: 'a,
+{
+    /// Borrows the data behind `guard`; declared first so it drops first.
+    iter: P::Iter<'a>,
+    guard: Rc<ReadGuard<'a, T>>,
+}
+
+/// An item of a [`SharedIter`]: shared access to one `U`.
+pub(crate) struct SharedRef<'a, T, U> {
+    ptr: NonNull<U>,
+    _guard: Rc<ReadGuard<'a, T>>,
+}
+
+impl<'a, T: 'a, P: IterShared<T>> SharedIter<'a, T, P>
+where
+    P::Item: 'a,
+{
+    /// Starts iterating over the data `guard` protects.
+    pub(crate) fn new(guard: ReadGuard<'a, T>) -> Self {
+        // SAFETY: the data lives as long as the lock (`'a`), which outlives
+        // the guard; what `'a` over-states is only how long the *lock* is
+        // held. Every use of this reference is while an `Rc` clone of the
+        // guard lives: by `iter` (dropped before `guard`, field order) and
+        // by items (each holds a clone). `P::iter` is generic over the
+        // lifetime, so it cannot store the reference anywhere but in the
+        // iterator it returns, which stays private to this type.
+        let data: &'a T = unsafe { &*(&*guard as *const T) };
+        SharedIter {
+            iter: P::iter(data),
+            guard: Rc::new(guard),
+        }
+    }
+}
+
+impl<'a, T: 'a, P: IterShared<T>> Iterator for SharedIter<'a, T, P>
+where
+    P::Item: 'a,
+{
+    type Item = SharedRef<'a, T, P::Item>;
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        let item = self.iter.next()?;
+        Some(SharedRef {
+            ptr: NonNull::from(item),
+            _guard: Rc::clone(&self.guard),
+        })
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.iter.size_hint()
+    }
+}
+
+impl<T, U> Deref for SharedRef<'_, T, U> {
+    type Target = U;
+    #[inline]
+    fn deref(&self) -> &U {
+        // SAFETY: `ptr` came from a shared reference into the data of the
+        // read lock that `_guard` (a clone of the shared guard) keeps held.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+/// An iterator over locked data whose items each keep the write lock alive
+/// (a reference-counted guard), so items may outlive the iterator.
+pub(crate) struct UniqueIter<'a, T, P: IterUnique<T>>
+where
+    T: 'a,
+    P::Item: 'a,
+{
+    /// Borrows the data behind `guard` uniquely; declared first so it drops
+    /// first.
+    iter: P::Iter<'a>,
+    guard: Rc<WriteGuard<'a, T>>,
+}
+
+/// An item of a [`UniqueIter`]: unique access to one `U`.
+pub(crate) struct UniqueRef<'a, T, U> {
+    ptr: NonNull<U>,
+    _guard: Rc<WriteGuard<'a, T>>,
+}
+
+impl<'a, T: 'a, P: IterUnique<T>> UniqueIter<'a, T, P>
+where
+    P::Item: 'a,
+{
+    /// Starts iterating over the data `guard` protects.
+    pub(crate) fn new(mut guard: WriteGuard<'a, T>) -> Self {
+        // SAFETY: as in `SharedIter::new`: the data outlives the guard, and
+        // the reference is only used while an `Rc` clone of the guard lives.
+        // The guard is never dereferenced again after this (it sits in the
+        // `Rc` only to be dropped), so this is the only path to the data;
+        // `P::iter_mut` yields disjoint `&mut` items (a safe iterator's
+        // contract), so the items never alias each other.
+        let data: &'a mut T = unsafe { &mut *(&mut *guard as *mut T) };
+        UniqueIter {
+            iter: P::iter_mut(data),
+            guard: Rc::new(guard),
+        }
+    }
+}
+
+impl<'a, T: 'a, P: IterUnique<T>> Iterator for UniqueIter<'a, T, P>
+where
+    P::Item: 'a,
+{
+    type Item = UniqueRef<'a, T, P::Item>;
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        let item = self.iter.next()?;
+        Some(UniqueRef {
+            ptr: NonNull::from(item),
+            _guard: Rc::clone(&self.guard),
+        })
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.iter.size_hint()
+    }
+}
+
+impl<T, U> Deref for UniqueRef<'_, T, U> {
+    type Target = U;
+    #[inline]
+    fn deref(&self) -> &U {
+        // SAFETY: `ptr` came from a unique `&mut U` (disjoint from every
+        // other item) into the data of the write lock that `_guard` keeps
+        // held; only this item reaches it.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+impl<T, U> DerefMut for UniqueRef<'_, T, U> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut U {
+        // SAFETY: as in `deref`; `&mut self` makes the returned borrow unique.
+        unsafe { self.ptr.as_mut() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn read_write_exclusion() {
+        let threads = if cfg!(miri) { 2 } else { 4 };
+        let iters = if cfg!(miri) { 50 } else { 20_000 };
+        // Invariant: both halves equal whenever a reader looks.
+        let lock = Arc::new(RwLock::new((0u64, 0u64), 2));
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let lock = Arc::clone(&lock);
+                std::thread::spawn(move || {
+                    for i in 0..iters {
+                        if (i + t) % 4 == 0 {
+                            let mut g = lock.write("test");
+                            g.0 += 1;
+                            std::hint::spin_loop();
+                            g.1 += 1;
+                        } else {
+                            let g = lock.read("test");
+                            assert_eq!(g.0, g.1);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        let g = lock.read("test");
+        let writes = (0..threads)
+            .map(|t| (0..iters).filter(|i| (i + t) % 4 == 0).count() as u64)
+            .sum::<u64>();
+        assert_eq!(*g, (writes, writes));
+    }
+
+    #[test]
+    fn slots_rounded_and_clamped() {
+        assert_eq!(RwLock::new((), 0).reader_slots(), 1);
+        assert_eq!(RwLock::new((), 3).reader_slots(), 4);
+        assert_eq!(RwLock::new((), 1000).reader_slots(), MAX_READER_SLOTS);
+    }
+
+    #[test]
+    fn panic_releases() {
+        let lock = RwLock::new(1, 2);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut g = lock.write("test");
+            *g = 2;
+            panic!("boom");
+        }));
+        assert!(r.is_err());
+        assert_eq!(*lock.read("test"), 2);
+        *lock.write("test") = 3;
+        assert_eq!(*lock.read("test"), 3);
+    }
+
+    #[test]
+    fn mapped_and_iter_guards() {
+        let lock = RwLock::new(vec![1, 2, 3], 1);
+        {
+            let m = lock.read("t").try_map(|v| v.get(1)).unwrap();
+            assert_eq!(*m, 2);
+        }
+        {
+            let mut m = lock.write("t").try_map(|v| v.get_mut(2)).unwrap();
+            *m = 30;
+        }
+        assert!(lock.read("t").try_map(|v| v.get(7)).is_none());
+        struct P;
+        impl IterUnique<Vec<i32>> for P {
+            type Item = i32;
+            type Iter<'x> = std::slice::IterMut<'x, i32>;
+            fn iter_mut(d: &mut Vec<i32>) -> Self::Iter<'_> {
+                d.iter_mut()
+            }
+        }
+        impl IterShared<Vec<i32>> for P {
+            type Item = i32;
+            type Iter<'x> = std::slice::Iter<'x, i32>;
+            fn iter(d: &Vec<i32>) -> Self::Iter<'_> {
+                d.iter()
+            }
+        }
+        let mut items: Vec<_> = UniqueIter::<_, P>::new(lock.write("t")).collect();
+        for x in items.iter_mut() {
+            **x += 1;
+        }
+        drop(items);
+        let items: Vec<_> = SharedIter::<_, P>::new(lock.read("t")).collect();
+        let values: Vec<i32> = items.iter().map(|x| **x).collect();
+        assert_eq!(values, vec![2, 3, 31]);
+        drop(items);
+        *lock.write("t") = vec![];
+    }
+
+    #[cfg(debug_assertions)]
+    #[test]
+    #[should_panic(expected = "ShardMap::again called while this thread holds a guard")]
+    fn relock_detected() {
+        let lock = RwLock::new(0, 1);
+        let _g = lock.read("first");
+        let _h = lock.read("again");
+    }
+}

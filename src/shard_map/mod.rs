@@ -1,0 +1,963 @@
+//! [`ShardMap`]: a concurrent hash map of lock-protected shards, a drop-in
+//! replacement for `Arc<Mutex<HashMap<K, V>>>`.
+//!
+//! Keys are spread by hash over a power-of-two number of shards; each shard
+//! is a cache-padded readers-writer lock over a [`hashbrown::HashTable`]. One
+//! hash (by default [`ahash::RandomState`], randomly seeded, so hash flooding
+//! is not an attack) picks both the shard and the slot in its table.
+//!
+//! ```
+//! use epochmap::ShardMap;
+//! use std::sync::Arc;
+//!
+//! let scores: Arc<ShardMap<String, u32>> = Arc::new(ShardMap::new());
+//! std::thread::scope(|s| {
+//!     for t in 0..4 {
+//!         let scores = &scores;
+//!         s.spawn(move || {
+//!             for i in 0..100 {
+//!                 // One locked step: insert 1 or add 1.
+//!                 scores.upsert(format!("player{}", i % 10), || 1, |v| *v += 1);
+//!             }
+//!             let _ = t;
+//!         });
+//!     }
+//! });
+//! assert_eq!(scores.len(), 10);
+//! assert_eq!(scores.view("player3", |v| *v), Some(40));
+//! ```
+//!
+//! # The lock
+//!
+//! Each shard's lock is reader-sharded: a reader increments a counter in its
+//! own cache line (one of a few per shard, picked per thread) and checks that
+//! no writer is present, so readers on different cores write no shared cache
+//! line and reads scale with cores (a classic RwLock, as in dashmap, makes
+//! every read write the shard's lock word). Writers take a ticket (FIFO among
+//! writers; new readers wait behind a queued writer, so writers do not
+//! starve) and wait for the readers inside to leave. Waiting spins briefly
+//! and then yields the thread. The lock does not poison: a panic while it is
+//! held releases it, and every operation leaves the shard's table consistent.
+//!
+//! Memory: per shard, one 128-byte block for the lock and the table header
+//! plus one 128-byte block per reader slot (by default as many slots as
+//! available cores, rounded up to a power of two, at most 16), besides the
+//! table itself.
+//!
+//! # Locking behaviour
+//!
+//! Every method's documentation has a **Locking behaviour** line. In short:
+//! - `len`, `is_empty` take no lock.
+//! - Single-key methods lock one shard for the duration of the call: read
+//!   lock for `get_cloned`, `contains_key`, `view`; write lock for `insert`,
+//!   `remove`, `update`, `upsert`, `compute` and friends. Closures you pass
+//!   run while that lock is held.
+//! - `get`, `get_mut`, `entry` return guards ([`Ref`], [`RefMut`],
+//!   [`Entry`]) that keep the shard locked until they are dropped.
+//! - Whole-map methods (`clear`, `retain`, `capacity`, `shrink_to_fit`,
+//!   `clone`, `Debug`, equality) and the iterators lock one shard at a time.
+//!
+//! **The one rule:** do not call the map from a thread that holds a guard (or
+//! from inside a closure you passed to it) on a key of the same shard: the
+//! call would wait for a lock the thread itself holds, forever. Guards are
+//! `!Send`, so they cannot be held across an `.await` in a `Send` future, and
+//! in debug builds such a call panics with a message naming the method,
+//! instead of hanging. Prefer the closure methods ([`ShardMap::view`],
+//! [`ShardMap::update`], [`ShardMap::upsert`], [`ShardMap::compute`]) or
+//! clone the value out ([`ShardMap::get_cloned`]); they hold no lock after
+//! they return. Holding guards on two keys at once from one thread is fine
+//! only if they are in different shards and every thread takes them in the
+//! same order; better not to.
+//!
+//! # Consistency
+//!
+//! - **Per key, linearizable.** Every operation on a key runs under its
+//!   shard's lock, so the operations on any one key take effect in one total
+//!   order consistent with real time; a `get` sees the value of the last
+//!   write that completed before it started (or a write that overlaps it).
+//!   Multi-step updates are atomic only inside one call (`update`, `upsert`,
+//!   `compute`, an `Entry`), not across calls.
+//! - **`len` and `is_empty`** sum per-shard counters without locking. With no
+//!   concurrent writers they are exact. While others write, `len` is some
+//!   value between the smallest and the largest size the map had during the
+//!   call (each shard is counted at a slightly different moment), not a
+//!   snapshot.
+//! - **Iteration** visits the shards one after the other, holding only the
+//!   current shard's lock. Each shard is seen at one instant, but different
+//!   shards at different instants: an entry that exists during the whole
+//!   iteration is seen exactly once; one inserted or removed concurrently
+//!   may or may not be seen. No entry is ever seen twice or torn. For a
+//!   point-in-time copy, clone the map under an outer lock, or use
+//!   `AtomicPtrMap`'s snapshots.
+//!
+//! # Panics in user code
+//!
+//! If a closure you pass, or `K`'s `Hash` or `Eq`, panics, the panic
+//! propagates to the caller, the lock is released, and the map stays
+//! consistent and usable: `len` matches the entries. Changes are
+//! all-or-nothing per call, with one exception from hashbrown: a `Hash` that
+//! panics while a shard's table grows in place may drop some entries of that
+//! shard (each is dropped exactly once, none leaks).
+//!
+//! # Migrating from `Arc<Mutex<HashMap>>`
+//!
+//! Before:
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use std::sync::{Arc, Mutex};
+//!
+//! let sessions: Arc<Mutex<HashMap<u64, String>>> = Arc::new(Mutex::new(HashMap::new()));
+//! sessions.lock().unwrap().insert(1, "alice".to_string());
+//! if let Some(name) = sessions.lock().unwrap().get_mut(&1) {
+//!     name.push_str(" (admin)");
+//! }
+//! let name = sessions.lock().unwrap().get(&1).cloned();
+//! assert_eq!(name.as_deref(), Some("alice (admin)"));
+//! *sessions.lock().unwrap().entry(2).or_default() += "bob";
+//! sessions.lock().unwrap().remove(&1);
+//! assert_eq!(sessions.lock().unwrap().len(), 1);
+//! ```
+//!
+//! After: drop the `Mutex` and the `lock().unwrap()`; methods take `&self`.
+//!
+//! ```
+//! use epochmap::ShardMap;
+//! use std::sync::Arc;
+//!
+//! let sessions: Arc<ShardMap<u64, String>> = Arc::new(ShardMap::new());
+//! sessions.insert(1, "alice".to_string());
+//! sessions.update(&1, |name| name.push_str(" (admin)"));
+//! let name = sessions.get_cloned(&1);
+//! assert_eq!(name.as_deref(), Some("alice (admin)"));
+//! *sessions.entry(2).or_default() += "bob";
+//! sessions.remove(&1);
+//! assert_eq!(sessions.len(), 1);
+//! ```
+//!
+//! What changes: there is no lock over the whole map, so a sequence of calls
+//! is no longer atomic as a whole (use `update`/`upsert`/`compute`/`entry`
+//! for read-modify-write of one key); guards from `get`/`get_mut`/`entry`
+//! must be dropped before the same thread calls the map again (see the rule
+//! above); there is no poisoning to `unwrap`.
+
+mod entry;
+mod guard;
+mod iter;
+mod lock;
+#[cfg(feature = "rayon")]
+mod rayon;
+#[cfg(feature = "serde")]
+mod serde;
+mod shard;
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::hash::{BuildHasher, Hash};
+use std::marker::PhantomData;
+
+use ahash::RandomState;
+use hashbrown::hash_table;
+
+#[cfg(feature = "rayon")]
+pub use self::rayon::IntoParIter;
+pub use entry::{Entry, OccupiedEntry, VacantEntry};
+pub use guard::{KeyRef, MultiRef, MultiRefMut, Ref, RefMut};
+pub use iter::{IntoIter, Iter, IterMut, Keys, Values};
+
+use shard::{shard_index, Shard, Table};
+
+/// A concurrent hash map of lock-protected shards. See the
+/// [module documentation](self) for the design, the locking rules and the
+/// consistency guarantees.
+pub struct ShardMap<K, V, S = RandomState> {
+    /// Invariant: the length is a power of two, `1 << bits`.
+    shards: Box<[Shard<K, V>]>,
+    bits: u32,
+    hasher: S,
+}
+
+/// Why a [`ShardMapBuilder`] could not build a map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// A shard count of zero was requested.
+    ZeroShards,
+    /// More shards than [`ShardMapBuilder::MAX_SHARDS`] were requested.
+    TooManyShards {
+        /// The requested count.
+        requested: usize,
+    },
+    /// Zero or more than [`ShardMapBuilder::MAX_READER_SLOTS`] reader slots
+    /// were requested.
+    BadReaderSlots {
+        /// The requested count.
+        requested: usize,
+    },
+    /// The requested capacity overflows the size a table can describe.
+    CapacityOverflow {
+        /// The requested capacity (entries, whole map).
+        requested: usize,
+    },
+    /// The allocator could not provide memory for the requested capacity.
+    AllocationFailed {
+        /// The requested capacity (entries, whole map).
+        requested: usize,
+    },
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::ZeroShards => write!(f, "a ShardMap needs at least one shard"),
+            BuildError::TooManyShards { requested } => write!(
+                f,
+                "{requested} shards requested, at most {} allowed",
+                ShardMapBuilder::<(), ()>::MAX_SHARDS
+            ),
+            BuildError::BadReaderSlots { requested } => write!(
+                f,
+                "{requested} reader slots requested, between 1 and {} allowed",
+                ShardMapBuilder::<(), ()>::MAX_READER_SLOTS
+            ),
+            BuildError::CapacityOverflow { requested } => {
+                write!(f, "capacity {requested} overflows the table size")
+            }
+            BuildError::AllocationFailed { requested } => {
+                write!(f, "could not allocate memory for capacity {requested}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// Configures and builds a [`ShardMap`]; from [`ShardMap::builder`].
+///
+/// ```
+/// use epochmap::shard_map::BuildError;
+/// use epochmap::ShardMap;
+///
+/// let map: ShardMap<u64, u64> = ShardMap::builder().shards(16).capacity(1000).build()?;
+/// assert_eq!(map.shard_count(), 16);
+/// assert!(map.capacity() >= 1000);
+///
+/// let err = ShardMap::<u64, u64>::builder().shards(0).build().unwrap_err();
+/// assert_eq!(err, BuildError::ZeroShards);
+/// let err = ShardMap::<u64, u64>::builder().capacity(usize::MAX).build().unwrap_err();
+/// assert!(matches!(err, BuildError::CapacityOverflow { .. }));
+/// # Ok::<(), BuildError>(())
+/// ```
+pub struct ShardMapBuilder<K, V, S = RandomState> {
+    shards: Option<usize>,
+    capacity: usize,
+    reader_slots: Option<usize>,
+    hasher: S,
+    _types: PhantomData<fn() -> (K, V)>,
+}
+
+impl<K, V, S> ShardMapBuilder<K, V, S> {
+    /// Largest accepted shard count (65,536).
+    pub const MAX_SHARDS: usize = shard::MAX_SHARDS;
+    /// Largest accepted number of reader slots per shard (64).
+    pub const MAX_READER_SLOTS: usize = lock::MAX_READER_SLOTS;
+
+    /// The number of shards. Rounded up to a power of two; zero or more than
+    /// [`Self::MAX_SHARDS`] makes [`build`](Self::build) fail. Default: 4 x
+    /// the available parallelism, rounded up to a power of two, at most 256.
+    pub fn shards(mut self, shards: usize) -> Self {
+        self.shards = Some(shards);
+        self
+    }
+
+    /// Entries to reserve room for (in total, spread evenly over the
+    /// shards). Default 0. A capacity that overflows or cannot be allocated
+    /// makes [`build`](Self::build) fail.
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// Reader slots per shard: how many cache lines readers of one shard
+    /// spread over (see the module docs). Rounded up to a power of two;
+    /// zero or more than [`Self::MAX_READER_SLOTS`] makes
+    /// [`build`](Self::build) fail. Default: the available parallelism,
+    /// rounded up to a power of two, at most 16.
+    pub fn reader_slots(mut self, slots: usize) -> Self {
+        self.reader_slots = Some(slots);
+        self
+    }
+
+    /// The hasher builder to use.
+    pub fn hasher<S2>(self, hasher: S2) -> ShardMapBuilder<K, V, S2> {
+        ShardMapBuilder {
+            shards: self.shards,
+            capacity: self.capacity,
+            reader_slots: self.reader_slots,
+            hasher,
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<K: Hash + Eq, V, S: BuildHasher> ShardMapBuilder<K, V, S> {
+    /// Builds the map, or explains why not. Never aborts on absurd values.
+    pub fn build(self) -> Result<ShardMap<K, V, S>, BuildError> {
+        let shards = match self.shards {
+            None => shard::default_shards(),
+            Some(0) => return Err(BuildError::ZeroShards),
+            Some(n) if n > shard::MAX_SHARDS => {
+                return Err(BuildError::TooManyShards { requested: n })
+            }
+            Some(n) => n.next_power_of_two(),
+        };
+        let slots = match self.reader_slots {
+            None => shard::default_reader_slots(),
+            Some(n) if n == 0 || n > lock::MAX_READER_SLOTS => {
+                return Err(BuildError::BadReaderSlots { requested: n })
+            }
+            Some(n) => n,
+        };
+        ShardMap::try_from_parts(shards, self.capacity, slots, self.hasher)
+    }
+}
+
+impl<K, V, S: fmt::Debug> fmt::Debug for ShardMapBuilder<K, V, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShardMapBuilder")
+            .field("shards", &self.shards)
+            .field("capacity", &self.capacity)
+            .field("reader_slots", &self.reader_slots)
+            .field("hasher", &self.hasher)
+            .finish()
+    }
+}
+
+impl<K: Hash + Eq, V> ShardMap<K, V, RandomState> {
+    /// An empty map with the default shard count and a randomly seeded
+    /// hasher.
+    ///
+    /// **Locking behaviour:** none (allocates the shards).
+    pub fn new() -> Self {
+        Self::with_capacity_and_hasher(0, RandomState::new())
+    }
+
+    /// An empty map with room for about `capacity` entries.
+    ///
+    /// A capacity that cannot be reserved (it overflows, or the allocation
+    /// fails) is treated as a hint and dropped: the map starts without
+    /// reserved room instead of aborting. Use
+    /// [`builder`](Self::builder)`.capacity(..).build()` to get an error.
+    ///
+    /// **Locking behaviour:** none.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self::with_capacity_and_hasher(capacity, RandomState::new())
+    }
+
+    /// A builder to set the shard count, capacity, reader slots and hasher.
+    ///
+    /// **Locking behaviour:** none.
+    pub fn builder() -> ShardMapBuilder<K, V, RandomState> {
+        ShardMapBuilder {
+            shards: None,
+            capacity: 0,
+            reader_slots: None,
+            hasher: RandomState::new(),
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<K: Hash + Eq, V> Default for ShardMap<K, V, RandomState> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
+    fn try_from_parts(
+        shards: usize,
+        capacity: usize,
+        reader_slots: usize,
+        hasher: S,
+    ) -> Result<Self, BuildError> {
+        debug_assert!(shards.is_power_of_two() && shards <= shard::MAX_SHARDS);
+        let per_shard = capacity.div_ceil(shards);
+        let mut built = Vec::with_capacity(shards);
+        for _ in 0..shards {
+            let mut table = Table::new();
+            if per_shard > 0 {
+                table
+                    .try_reserve(per_shard, |(k, _)| hasher.hash_one(k))
+                    .map_err(|e| match e {
+                        hashbrown::TryReserveError::CapacityOverflow => {
+                            BuildError::CapacityOverflow {
+                                requested: capacity,
+                            }
+                        }
+                        hashbrown::TryReserveError::AllocError { .. } => {
+                            BuildError::AllocationFailed {
+                                requested: capacity,
+                            }
+                        }
+                    })?;
+            }
+            built.push(Shard::new(table, reader_slots));
+        }
+        Ok(ShardMap {
+            shards: built.into_boxed_slice(),
+            bits: shards.trailing_zeros(),
+            hasher,
+        })
+    }
+
+    /// An empty map using `hasher`.
+    ///
+    /// **Locking behaviour:** none.
+    pub fn with_hasher(hasher: S) -> Self {
+        Self::with_capacity_and_hasher(0, hasher)
+    }
+
+    /// An empty map with room for about `capacity` entries, using `hasher`.
+    /// An impossible capacity is dropped, as in
+    /// [`with_capacity`](ShardMap::with_capacity).
+    ///
+    /// **Locking behaviour:** none.
+    pub fn with_capacity_and_hasher(capacity: usize, hasher: S) -> Self {
+        let shards = shard::default_shards();
+        let slots = shard::default_reader_slots();
+        if capacity > 0 {
+            // Probe with a throwaway map first so that `hasher` is not lost
+            // on failure: reserving needs no hasher for empty tables.
+            let per_shard = capacity.div_ceil(shards);
+            let mut probe: Table<K, V> = Table::new();
+            if probe.try_reserve(per_shard, |_| 0).is_ok() {
+                drop(probe);
+                if let Ok(map) = Self::try_from_parts(shards, capacity, slots, hasher) {
+                    return map;
+                }
+                unreachable!("reserving succeeded once; a later shard failed")
+            }
+        }
+        match Self::try_from_parts(shards, 0, slots, hasher) {
+            Ok(map) => map,
+            Err(_) => unreachable!("no capacity requested"),
+        }
+    }
+
+    #[inline]
+    fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    #[inline]
+    fn shard(&self, hash: u64) -> &Shard<K, V> {
+        let i = shard_index(hash, self.bits);
+        debug_assert!(i < self.shards.len());
+        &self.shards[i]
+    }
+
+    /// Inserts `value` for `key`, returning the value it replaces (the key
+    /// in the map is kept, like `std`).
+    ///
+    /// **Locking behaviour:** write-locks the key's shard for the call.
+    pub fn insert(&self, key: K, value: V) -> Option<V> {
+        let hash = self.hash(&key);
+        let mut table = self.shard(hash).write("insert");
+        let hasher = &self.hasher;
+        match table.entry(hash, |(k, _)| *k == key, |(k, _)| hasher.hash_one(k)) {
+            hash_table::Entry::Occupied(mut e) => {
+                Some(std::mem::replace(&mut e.get_mut().1, value))
+            }
+            hash_table::Entry::Vacant(e) => {
+                e.insert((key, value));
+                None
+            }
+        }
+    }
+
+    /// Removes `key`, returning its value.
+    ///
+    /// **Locking behaviour:** write-locks the key's shard for the call; the
+    /// value is returned (and dropped by you) after the lock is released.
+    pub fn remove<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.remove_entry(key).map(|(_, v)| v)
+    }
+
+    /// Removes `key`, returning the stored key and value.
+    ///
+    /// **Locking behaviour:** write-locks the key's shard for the call.
+    pub fn remove_entry<Q>(&self, key: &Q) -> Option<(K, V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        let mut table = self.shard(hash).write("remove");
+        match table.find_entry(hash, |(k, _)| k.borrow() == key) {
+            Ok(e) => Some(e.remove().0),
+            Err(_) => None,
+        }
+    }
+
+    /// Removes `key` if `f(key, value)` returns true, returning the entry.
+    ///
+    /// **Locking behaviour:** write-locks the key's shard for the call;
+    /// `f` runs under that lock (do not call the map from it).
+    pub fn remove_if<Q>(&self, key: &Q, f: impl FnOnce(&K, &V) -> bool) -> Option<(K, V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        let mut table = self.shard(hash).write("remove_if");
+        match table.find_entry(hash, |(k, _)| k.borrow() == key) {
+            Ok(e) => {
+                let (k, v) = e.get();
+                if f(k, v) {
+                    Some(e.remove().0)
+                } else {
+                    None
+                }
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// True if `key` is present.
+    ///
+    /// **Locking behaviour:** read-locks the key's shard for the call.
+    pub fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.read_with(key, "contains_key", |_| ()).is_some()
+    }
+
+    #[inline]
+    fn read_with<Q, R>(&self, key: &Q, op: &'static str, f: impl FnOnce(&V) -> R) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        let table = self.shard(hash).lock().read(op);
+        table
+            .find(hash, |(k, _)| k.borrow() == key)
+            .map(|(_, v)| f(v))
+    }
+
+    /// A guard giving shared access to the value of `key`.
+    ///
+    /// **Locking behaviour:** read-locks the key's shard until the [`Ref`]
+    /// is dropped (when the key is absent, the lock is released before
+    /// returning). Drop the guard before calling the map again from this
+    /// thread; prefer [`view`](Self::view) or [`get_cloned`](Self::get_cloned).
+    ///
+    /// ```
+    /// let map = epochmap::ShardMap::new();
+    /// map.insert("a", 1);
+    /// assert_eq!(*map.get("a").unwrap(), 1);
+    /// assert!(map.get("b").is_none());
+    /// ```
+    pub fn get<Q>(&self, key: &Q) -> Option<Ref<'_, K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        self.shard(hash)
+            .lock()
+            .read("get")
+            .try_map(|t| t.find(hash, |(k, _)| k.borrow() == key))
+            .map(|inner| Ref { inner })
+    }
+
+    /// A guard giving unique access to the value of `key`.
+    ///
+    /// **Locking behaviour:** write-locks the key's shard until the
+    /// [`RefMut`] is dropped. Drop the guard before calling the map again
+    /// from this thread; prefer [`update`](Self::update).
+    pub fn get_mut<Q>(&self, key: &Q) -> Option<RefMut<'_, K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        self.shard(hash)
+            .lock()
+            .write("get_mut")
+            .try_map(|t| t.find_mut(hash, |(k, _)| k.borrow() == key))
+            .map(|inner| RefMut { inner })
+    }
+
+    /// A clone of the value of `key`.
+    ///
+    /// **Locking behaviour:** read-locks the key's shard while cloning.
+    pub fn get_cloned<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
+        self.read_with(key, "get_cloned", V::clone)
+    }
+
+    /// Runs `f` on the value of `key` and returns its result, or `None` if
+    /// the key is absent.
+    ///
+    /// **Locking behaviour:** read-locks the key's shard while `f` runs (do
+    /// not call the map from `f`).
+    ///
+    /// ```
+    /// let map = epochmap::ShardMap::new();
+    /// map.insert(1, vec![1, 2, 3]);
+    /// assert_eq!(map.view(&1, |v| v.len()), Some(3));
+    /// assert_eq!(map.view(&2, |v| v.len()), None);
+    /// ```
+    pub fn view<Q, R>(&self, key: &Q, f: impl FnOnce(&V) -> R) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.read_with(key, "view", f)
+    }
+
+    /// Runs `f` on the value of `key` in place and returns its result, or
+    /// `None` if the key is absent.
+    ///
+    /// **Locking behaviour:** write-locks the key's shard while `f` runs (do
+    /// not call the map from `f`).
+    ///
+    /// ```
+    /// let map = epochmap::ShardMap::new();
+    /// map.insert("hits", 1);
+    /// assert_eq!(map.update("hits", |v| { *v += 1; *v }), Some(2));
+    /// assert_eq!(map.update("misses", |v| *v += 1), None);
+    /// ```
+    pub fn update<Q, R>(&self, key: &Q, f: impl FnOnce(&mut V) -> R) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        let mut table = self.shard(hash).lock().write("update");
+        table
+            .find_mut(hash, |(k, _)| k.borrow() == key)
+            .map(|(_, v)| f(v))
+    }
+
+    /// Inserts `insert()` if `key` is absent, or runs `update` on its value
+    /// if present, in one locked step. Returns true if it inserted.
+    ///
+    /// **Locking behaviour:** write-locks the key's shard while the closures
+    /// run (do not call the map from them).
+    ///
+    /// ```
+    /// let words = epochmap::ShardMap::new();
+    /// for w in ["a", "b", "a"] {
+    ///     words.upsert(w, || 1, |n| *n += 1);
+    /// }
+    /// assert_eq!(words.get_cloned("a"), Some(2));
+    /// ```
+    pub fn upsert(&self, key: K, insert: impl FnOnce() -> V, update: impl FnOnce(&mut V)) -> bool {
+        let hash = self.hash(&key);
+        let mut table = self.shard(hash).write("upsert");
+        let hasher = &self.hasher;
+        match table.entry(hash, |(k, _)| *k == key, |(k, _)| hasher.hash_one(k)) {
+            hash_table::Entry::Occupied(mut e) => {
+                update(&mut e.get_mut().1);
+                false
+            }
+            hash_table::Entry::Vacant(e) => {
+                e.insert((key, insert()));
+                true
+            }
+        }
+    }
+
+    /// Computes the new state of `key` from its current value in one locked
+    /// step: `f(Some(&value))` or `f(None)` returns `Some(new)` to insert or
+    /// replace, `None` to remove (or leave absent).
+    ///
+    /// Returns the previous value when it was replaced or removed, `None`
+    /// when the key was absent (whether or not `f` inserted).
+    ///
+    /// **Locking behaviour:** write-locks the key's shard while `f` runs (do
+    /// not call the map from `f`).
+    ///
+    /// ```
+    /// let stock = epochmap::ShardMap::new();
+    /// stock.insert("apples", 2u32);
+    /// // Take one apple; remove the key when none are left.
+    /// let take = |n: Option<&u32>| n.and_then(|&n| n.checked_sub(1)).filter(|&n| n > 0);
+    /// assert_eq!(stock.compute("apples", take), Some(2)); // 2 -> 1
+    /// assert_eq!(stock.compute("apples", take), Some(1)); // 1 -> removed
+    /// assert!(!stock.contains_key("apples"));
+    /// assert_eq!(stock.compute("pears", |_| Some(5)), None); // inserted
+    /// assert_eq!(stock.get_cloned("pears"), Some(5));
+    /// ```
+    pub fn compute(&self, key: K, f: impl FnOnce(Option<&V>) -> Option<V>) -> Option<V> {
+        let hash = self.hash(&key);
+        let mut table = self.shard(hash).write("compute");
+        let hasher = &self.hasher;
+        match table.entry(hash, |(k, _)| *k == key, |(k, _)| hasher.hash_one(k)) {
+            hash_table::Entry::Occupied(e) => match f(Some(&e.get().1)) {
+                Some(new) => Some(std::mem::replace(&mut e.into_mut().1, new)),
+                None => Some(e.remove().0 .1),
+            },
+            hash_table::Entry::Vacant(e) => {
+                if let Some(new) = f(None) {
+                    e.insert((key, new));
+                }
+                None
+            }
+        }
+    }
+
+    /// The entry of `key`, for in-place inspection, insertion or removal.
+    ///
+    /// **Locking behaviour:** write-locks the key's shard until the
+    /// [`Entry`] (or the [`RefMut`] it turns into) is dropped.
+    ///
+    /// ```
+    /// let map = epochmap::ShardMap::new();
+    /// *map.entry("a").or_insert(0) += 10;
+    /// map.entry("a").and_modify(|v| *v += 1).or_insert(0);
+    /// assert_eq!(map.get_cloned("a"), Some(11));
+    /// ```
+    pub fn entry(&self, key: K) -> Entry<'_, K, V, S> {
+        let hash = self.hash(&key);
+        let guard = self.shard(hash).write("entry");
+        match guard.find_bucket_index(hash, |(k, _)| *k == key) {
+            Some(index) => Entry::Occupied(OccupiedEntry { guard, index }),
+            None => Entry::Vacant(VacantEntry {
+                guard,
+                hash,
+                key,
+                hasher: &self.hasher,
+            }),
+        }
+    }
+
+    /// Shrinks every shard's table to fit its entries.
+    ///
+    /// **Locking behaviour:** write-locks one shard at a time.
+    pub fn shrink_to_fit(&self) {
+        for shard in self.shards.iter() {
+            let hasher = &self.hasher;
+            shard
+                .write("shrink_to_fit")
+                .shrink_to_fit(|(k, _)| hasher.hash_one(k));
+        }
+    }
+
+    /// The hasher builder.
+    ///
+    /// **Locking behaviour:** none.
+    pub fn hasher(&self) -> &S {
+        &self.hasher
+    }
+}
+
+impl<K, V, S> ShardMap<K, V, S> {
+    /// The number of entries, from per-shard counters: exact when no other
+    /// thread writes; see "Consistency" in the module docs otherwise.
+    ///
+    /// **Locking behaviour:** none (lock-free).
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(Shard::len).sum()
+    }
+
+    /// True if the map has no entries (same caveat as [`len`](Self::len)).
+    ///
+    /// **Locking behaviour:** none (lock-free).
+    pub fn is_empty(&self) -> bool {
+        self.shards.iter().all(|s| s.len() == 0)
+    }
+
+    /// The number of shards (a power of two).
+    ///
+    /// **Locking behaviour:** none.
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Entries the map can hold without growing any shard's table (the sum
+    /// over shards; one shard may still grow earlier, when keys are uneven).
+    ///
+    /// **Locking behaviour:** read-locks one shard at a time.
+    pub fn capacity(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().read("capacity").capacity())
+            .sum()
+    }
+
+    /// Removes every entry (dropping keys and values under each shard's
+    /// lock).
+    ///
+    /// **Locking behaviour:** write-locks one shard at a time; concurrent
+    /// inserts into already cleared shards survive.
+    pub fn clear(&self) {
+        for shard in self.shards.iter() {
+            shard.write("clear").clear();
+        }
+    }
+
+    /// Keeps only the entries for which `f` returns true.
+    ///
+    /// **Locking behaviour:** write-locks one shard at a time while `f` runs
+    /// on its entries (do not call the map from `f`).
+    pub fn retain(&self, mut f: impl FnMut(&K, &mut V) -> bool) {
+        for shard in self.shards.iter() {
+            shard.write("retain").retain(|(k, v)| f(k, v));
+        }
+    }
+
+    /// Iterates over the entries as [`MultiRef`] guards.
+    ///
+    /// **Locking behaviour:** read-locks one shard at a time; each item keeps
+    /// its shard read-locked while it lives. Do not write to the map from
+    /// this thread during the iteration (debug builds panic when the shard
+    /// is locked by the iteration).
+    ///
+    /// ```
+    /// let map: epochmap::ShardMap<u32, u32> = (0..10).map(|i| (i, i * i)).collect();
+    /// let sum: u32 = map.iter().map(|r| *r.value()).sum();
+    /// assert_eq!(sum, 285);
+    /// ```
+    pub fn iter(&self) -> Iter<'_, K, V> {
+        Iter::new(&self.shards, "iter")
+    }
+
+    /// Iterates over the entries with unique access to the values.
+    ///
+    /// **Locking behaviour:** write-locks one shard at a time; each item
+    /// keeps its shard write-locked while it lives.
+    pub fn iter_mut(&self) -> IterMut<'_, K, V> {
+        IterMut::new(&self.shards)
+    }
+
+    /// Iterates over the keys.
+    ///
+    /// **Locking behaviour:** as [`iter`](Self::iter).
+    pub fn keys(&self) -> Keys<'_, K, V> {
+        Keys {
+            inner: Iter::new(&self.shards, "keys"),
+        }
+    }
+
+    /// Iterates over the values.
+    ///
+    /// **Locking behaviour:** as [`iter`](Self::iter).
+    pub fn values(&self) -> Values<'_, K, V> {
+        Values {
+            inner: Iter::new(&self.shards, "values"),
+        }
+    }
+}
+
+impl<K, V, S> IntoIterator for ShardMap<K, V, S> {
+    type Item = (K, V);
+    type IntoIter = IntoIter<K, V>;
+    /// Consumes the map. **Locking behaviour:** none.
+    fn into_iter(self) -> IntoIter<K, V> {
+        IntoIter {
+            shards: Vec::from(self.shards).into_iter(),
+            current: None,
+        }
+    }
+}
+
+impl<'a, K, V, S> IntoIterator for &'a ShardMap<K, V, S> {
+    type Item = MultiRef<'a, K, V>;
+    type IntoIter = Iter<'a, K, V>;
+    fn into_iter(self) -> Iter<'a, K, V> {
+        self.iter()
+    }
+}
+
+impl<K: Hash + Eq, V, S: BuildHasher> Extend<(K, V)> for ShardMap<K, V, S> {
+    /// Inserts every pair (through `&mut self`: no locking).
+    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
+        let hasher = &self.hasher;
+        let bits = self.bits;
+        for (k, v) in iter {
+            let hash = hasher.hash_one(&k);
+            let shard = &mut self.shards[shard_index(hash, bits)];
+            let table = shard.table_mut();
+            match table.entry(hash, |(q, _)| *q == k, |(q, _)| hasher.hash_one(q)) {
+                hash_table::Entry::Occupied(mut e) => e.get_mut().1 = v,
+                hash_table::Entry::Vacant(e) => {
+                    e.insert((k, v));
+                }
+            }
+            shard.sync_len();
+        }
+    }
+}
+
+impl<K: Hash + Eq, V, S: BuildHasher + Default> FromIterator<(K, V)> for ShardMap<K, V, S> {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut map = Self::with_hasher(S::default());
+        map.extend(iter);
+        map
+    }
+}
+
+impl<K: fmt::Debug, V: fmt::Debug, S> fmt::Debug for ShardMap<K, V, S> {
+    /// Lists the entries. **Locking behaviour:** as [`ShardMap::iter`].
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut m = f.debug_map();
+        for r in self.iter() {
+            m.entry(r.key(), r.value());
+        }
+        m.finish()
+    }
+}
+
+impl<K: Clone, V: Clone, S: Clone> Clone for ShardMap<K, V, S> {
+    /// Copies the map shard by shard (each shard is copied at one instant,
+    /// see "Consistency"). **Locking behaviour:** read-locks one shard at a
+    /// time.
+    fn clone(&self) -> Self {
+        let shards = self
+            .shards
+            .iter()
+            .map(|s| {
+                let lock = s.lock();
+                Shard::new(lock.read("clone").clone(), lock.reader_slots())
+            })
+            .collect();
+        ShardMap {
+            shards,
+            bits: self.bits,
+            hasher: self.hasher.clone(),
+        }
+    }
+}
+
+impl<K: Hash + Eq, V: PartialEq, S: BuildHasher> PartialEq for ShardMap<K, V, S> {
+    /// Same keys with equal values. Meaningful only when neither map is
+    /// written meanwhile. **Locking behaviour:** iterates `self` (one shard
+    /// at a time) and read-locks `other`'s shards for lookups.
+    fn eq(&self, other: &Self) -> bool {
+        if std::ptr::eq(self, other) {
+            return true;
+        }
+        self.len() == other.len()
+            && self.iter().all(|r| {
+                other
+                    .read_with(r.key(), "eq", |v| v == r.value())
+                    .unwrap_or(false)
+            })
+    }
+}
+
+impl<K: Hash + Eq, V: Eq, S: BuildHasher> Eq for ShardMap<K, V, S> {}

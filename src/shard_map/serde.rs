@@ -1,0 +1,70 @@
+//! Serde support (feature `serde`): a `ShardMap` serializes as a map.
+
+use std::fmt;
+use std::hash::{BuildHasher, Hash};
+use std::marker::PhantomData;
+
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::ShardMap;
+
+impl<K: Serialize, V: Serialize, S> Serialize for ShardMap<K, V, S> {
+    /// Serializes a point-in-time snapshot as a map with an exact length.
+    ///
+    /// **Locking behaviour:** read-locks every shard (in order) for the
+    /// whole serialization, so writers wait until it ends.
+    fn serialize<Ser: Serializer>(&self, serializer: Ser) -> Result<Ser::Ok, Ser::Error> {
+        let guards: Vec<_> = self
+            .shards
+            .iter()
+            .map(|s| s.lock().read("serialize"))
+            .collect();
+        let len = guards.iter().map(|t| t.len()).sum();
+        let mut map = serializer.serialize_map(Some(len))?;
+        for table in &guards {
+            for (k, v) in table.iter() {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        map.end()
+    }
+}
+
+impl<'de, K, V, S> Deserialize<'de> for ShardMap<K, V, S>
+where
+    K: Deserialize<'de> + Hash + Eq,
+    V: Deserialize<'de>,
+    S: BuildHasher + Default,
+{
+    /// Deserializes from a map; a repeated key keeps the last value.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MapVisitor<K, V, S>(PhantomData<fn() -> (K, V, S)>);
+
+        impl<'de, K, V, S> Visitor<'de> for MapVisitor<K, V, S>
+        where
+            K: Deserialize<'de> + Hash + Eq,
+            V: Deserialize<'de>,
+            S: BuildHasher + Default,
+        {
+            type Value = ShardMap<K, V, S>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+                // Trust the size hint only so far: it comes from the input.
+                let cap = access.size_hint().unwrap_or(0).min(1 << 16);
+                let mut map = ShardMap::with_capacity_and_hasher(cap, S::default());
+                while let Some((k, v)) = access.next_entry()? {
+                    map.extend(std::iter::once((k, v)));
+                }
+                Ok(map)
+            }
+        }
+
+        deserializer.deserialize_map(MapVisitor(PhantomData))
+    }
+}

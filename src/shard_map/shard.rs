@@ -1,0 +1,213 @@
+//! A shard (a lock over a hash table, plus a length counter) and the index
+//! math that picks a shard from a hash.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crossbeam_utils::CachePadded;
+use hashbrown::HashTable;
+
+use super::lock::{RwLock, WriteGuard};
+
+/// The table of one shard.
+pub(crate) type Table<K, V> = HashTable<(K, V)>;
+
+/// Shard count used when none is given: 4 x the available parallelism,
+/// rounded up to a power of two, at most this.
+pub(crate) const DEFAULT_MAX_SHARDS: usize = 256;
+/// Largest shard count a builder accepts.
+pub(crate) const MAX_SHARDS: usize = 1 << 16;
+/// Default reader slots per shard: the available parallelism, rounded up to
+/// a power of two, at most this.
+pub(crate) const DEFAULT_MAX_READER_SLOTS: usize = 16;
+
+fn parallelism() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The default shard count (see [`DEFAULT_MAX_SHARDS`]).
+pub(crate) fn default_shards() -> usize {
+    (parallelism().saturating_mul(4))
+        .min(DEFAULT_MAX_SHARDS)
+        .next_power_of_two()
+}
+
+/// The default number of reader slots per shard.
+pub(crate) fn default_reader_slots() -> usize {
+    parallelism()
+        .min(DEFAULT_MAX_READER_SLOTS)
+        .next_power_of_two()
+}
+
+/// Picks the shard of `hash` among `1 << bits` shards.
+///
+/// hashbrown uses the low bits of the hash for the bucket position and the
+/// top 7 bits as the control-byte tag, so the shard comes from the bits just
+/// below the top 7: all keys of a shard would otherwise share tag bits, and
+/// probing would see more false matches.
+#[inline]
+pub(crate) fn shard_index(hash: u64, bits: u32) -> usize {
+    debug_assert!(bits <= 57);
+    // Two shifts so that `bits == 0` (one shard) needs no shift by 64.
+    (((hash << 7) >> 1) >> (63 - bits)) as usize
+}
+
+/// One shard: a cache-padded lock over a table, and the table's length for
+/// lock-free `len`.
+pub(crate) struct Shard<K, V> {
+    /// Lock and counter share one padded block: writers touch both, readers
+    /// read the lock's header and table header there (the counter is only
+    /// read by `len`).
+    inner: CachePadded<ShardInner<K, V>>,
+}
+
+struct ShardInner<K, V> {
+    lock: RwLock<Table<K, V>>,
+    /// Invariant: equals the table's `len()` whenever no write lock is held
+    /// (updated by [`ShardWriteGuard`] before it unlocks).
+    len: AtomicUsize,
+}
+
+impl<K, V> Shard<K, V> {
+    pub(crate) fn new(table: Table<K, V>, reader_slots: usize) -> Self {
+        Shard {
+            inner: CachePadded::new(ShardInner {
+                len: AtomicUsize::new(table.len()),
+                lock: RwLock::new(table, reader_slots),
+            }),
+        }
+    }
+
+    /// The shard's lock. Write through [`Shard::write`] when the length may
+    /// change.
+    #[inline]
+    pub(crate) fn lock(&self) -> &RwLock<Table<K, V>> {
+        &self.inner.lock
+    }
+
+    /// The table length as of the last write unlock.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        // Relaxed: a statistic; see "Consistency" in the map docs.
+        self.inner.len.load(Ordering::Relaxed)
+    }
+
+    /// Takes the write lock; the returned guard updates the length counter
+    /// when it unlocks, also when unwinding from a panic.
+    #[inline]
+    pub(crate) fn write(&self, op: &'static str) -> ShardWriteGuard<'_, K, V> {
+        ShardWriteGuard {
+            guard: Some(self.inner.lock.write(op)),
+            len: &self.inner.len,
+        }
+    }
+
+    /// Exclusive access through `&mut self`.
+    pub(crate) fn table_mut(&mut self) -> &mut Table<K, V> {
+        self.inner.lock.get_mut()
+    }
+
+    /// Brings the counter in line after changes made through `table_mut`.
+    pub(crate) fn sync_len(&mut self) {
+        let inner = &mut *self.inner;
+        *inner.len.get_mut() = inner.lock.get_mut().len();
+    }
+
+    pub(crate) fn into_table(self) -> Table<K, V> {
+        CachePadded::into_inner(self.inner).lock.into_inner()
+    }
+}
+
+/// A write guard on a shard that stores the table's length into the shard's
+/// counter before it unlocks.
+pub(crate) struct ShardWriteGuard<'a, K, V> {
+    /// `Some` until `into_inner`.
+    guard: Option<WriteGuard<'a, Table<K, V>>>,
+    len: &'a AtomicUsize,
+}
+
+impl<'a, K, V> ShardWriteGuard<'a, K, V> {
+    /// Syncs the counter and returns the plain lock guard (for guards that
+    /// cannot change the length, like `RefMut`).
+    pub(crate) fn into_inner(mut self) -> WriteGuard<'a, Table<K, V>> {
+        self.sync();
+        self.guard.take().expect("guard present until into_inner")
+    }
+
+    fn sync(&self) {
+        if let Some(g) = &self.guard {
+            // Relaxed: a statistic, written only under this shard's write lock.
+            self.len.store(g.len(), Ordering::Relaxed);
+        }
+    }
+}
+
+impl<K, V> Deref for ShardWriteGuard<'_, K, V> {
+    type Target = Table<K, V>;
+    #[inline]
+    fn deref(&self) -> &Table<K, V> {
+        self.guard.as_ref().expect("guard present until into_inner")
+    }
+}
+
+impl<K, V> DerefMut for ShardWriteGuard<'_, K, V> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut Table<K, V> {
+        self.guard.as_mut().expect("guard present until into_inner")
+    }
+}
+
+impl<K, V> Drop for ShardWriteGuard<'_, K, V> {
+    #[inline]
+    fn drop(&mut self) {
+        self.sync();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_index_uses_bits_below_the_tag() {
+        assert_eq!(shard_index(u64::MAX, 0), 0);
+        assert_eq!(shard_index(u64::MAX, 3), 7);
+        // The top 7 bits (hashbrown's tag) do not matter.
+        assert_eq!(shard_index(0xFE00_0000_0000_0000, 8), 0);
+        // The next bits do.
+        assert_eq!(shard_index(0x0100_0000_0000_0000, 1), 1);
+        assert_eq!(shard_index(0x0080_0000_0000_0000, 1), 0);
+        assert_eq!(shard_index(0x0080_0000_0000_0000, 2), 1);
+        for bits in 0..=16 {
+            for h in [0u64, 1, 12345, u64::MAX, 0xDEAD_BEEF_0BAD_F00D] {
+                assert!(shard_index(h, bits) < 1 << bits);
+            }
+        }
+    }
+
+    #[test]
+    fn defaults_are_powers_of_two_within_caps() {
+        let s = default_shards();
+        assert!(s.is_power_of_two() && s <= DEFAULT_MAX_SHARDS);
+        let r = default_reader_slots();
+        assert!(r.is_power_of_two() && r <= DEFAULT_MAX_READER_SLOTS);
+    }
+
+    #[test]
+    fn len_counter_follows_writes() {
+        let shard: Shard<u32, u32> = Shard::new(Table::new(), 1);
+        {
+            let mut g = shard.write("t");
+            g.insert_unique(1, (1, 1), |_| 1);
+            g.insert_unique(2, (2, 2), |_| 2);
+        }
+        assert_eq!(shard.len(), 2);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut g = shard.write("t");
+            g.clear();
+            panic!("boom");
+        }));
+        assert!(r.is_err());
+        assert_eq!(shard.len(), 0);
+    }
+}
