@@ -9,6 +9,7 @@ mod mutex;
 mod papaya;
 mod rwlock;
 mod scc;
+mod shard;
 
 /// The hasher every map is built with, so that a faster hash function is
 /// never mistaken for a faster map: ahash with fixed seeds (runs comparable).
@@ -66,7 +67,7 @@ fn not_built(id: &'static str, name: &'static str) -> MapEntry {
 /// Every map, ours first.
 pub fn all() -> Vec<MapEntry> {
     vec![
-        not_built("shard", "ShardMap"),
+        entry::<shard::Shard>(),
         not_built("atomic", "AtomicPtrMap"),
         entry::<mutex::MutexStd>(),
         entry::<rwlock::RwLockStd>(),
