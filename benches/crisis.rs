@@ -134,6 +134,10 @@ fn main() {
         machine.date
     );
     println!(
+        "load average at start (1m 5m 15m): {}",
+        machine.load_at_start
+    );
+    println!(
         "threads {threads:?}; {} entries; runs of {} ms x {} (median) after a {} ms warm-up; latency: 1 op in {} timed; hasher: ahash (fixed seeds) for every map",
         p.entries,
         p.duration.as_millis(),
@@ -257,6 +261,10 @@ fn main() {
     bar.finish_and_clear();
     let results: Vec<ScenarioResult> = results.into_iter().flatten().collect();
     let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "\nload average at end (1m 5m 15m): {}",
+        machine::load_average()
+    );
 
     let dir = opts.out.clone().map(PathBuf::from).unwrap_or_else(|| {
         std::env::var_os("CARGO_TARGET_DIR")

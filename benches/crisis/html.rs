@@ -69,7 +69,7 @@ tr.ours td {{ font-weight: bold; }}
 .muted {{ color: #888; }}
 </style></head><body>
 <h1>epochmap: the sync.Map-crisis suite</h1>
-<p><b>{}</b> profile &middot; {} &middot; commit <code>{}</code>{} &middot; {} ({} cores) &middot; {}</p>
+<p><b>{}</b> profile &middot; {} &middot; commit <code>{}</code>{} &middot; {} ({} cores) &middot; {} &middot; load average at start {} (other processes on the machine add noise)</p>
 <p>Command: <code>{}</code>. Every map uses the same ahash hasher with fixed seeds; keys are seeded u64s; figures are medians of {} runs of {} ms after a warm-up
 (C1 and C5: fixed work). Latency: 1 op in {} timed; <i>stall16</i> is the longest time {} consecutive ops took, an upper bound on any op. Our maps are bold; "vs best peer" is each map's ratio to the best map that is not ours (&gt;1 = better).</p>"#,
         p.profile,
@@ -83,6 +83,7 @@ tr.ours td {{ font-weight: bold; }}
         esc(&m.cpu),
         m.cores,
         esc(&m.os),
+        esc(&m.load_at_start),
         esc(command),
         p.reps,
         p.duration.as_millis(),

@@ -10,6 +10,17 @@ pub struct Machine {
     pub commit: String,
     pub dirty: bool,
     pub date: String,
+    /// 1, 5 and 15-minute load averages when the suite started: other
+    /// processes competing for the cores make every figure noisier.
+    pub load_at_start: String,
+}
+
+/// The load averages from `/proc/loadavg` ("1m 5m 15m"), or "unknown".
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".into())
 }
 
 fn git(args: &[&str]) -> Option<String> {
@@ -67,6 +78,7 @@ impl Machine {
             dirty: git(&["status", "--porcelain", "--untracked-files=no"])
                 .is_some_and(|s| !s.is_empty()),
             date: utc_now(),
+            load_at_start: load_average(),
         }
     }
 }

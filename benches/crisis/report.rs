@@ -308,7 +308,11 @@ pub fn json(
         "date": m.date,
         "commit": m.commit,
         "dirty": m.dirty,
-        "machine": { "cpu": m.cpu, "cores": m.cores, "os": m.os },
+        "machine": {
+            "cpu": m.cpu, "cores": m.cores, "os": m.os,
+            "load_average_at_start": m.load_at_start,
+            "load_average_at_end": crate::machine::load_average(),
+        },
         "seconds": seconds,
         "params": {
             "entries": p.entries, "duration_ms": p.duration.as_millis() as u64,
