@@ -73,6 +73,23 @@ impl Bench for Shard {
     }
 }
 
+struct Atomic(epochmap::AtomicPtrMap<u64, u64, Hasher>);
+impl Bench for Atomic {
+    const NAME: &'static str = "AtomicPtrMap";
+    fn new() -> Self {
+        Atomic(epochmap::AtomicPtrMap::with_hasher(hasher()))
+    }
+    fn get(&mut self, k: u64) -> Option<u64> {
+        self.0.get_cloned(&k)
+    }
+    fn insert(&mut self, k: u64, v: u64) -> bool {
+        self.0.insert(k, v)
+    }
+    fn remove(&mut self, k: u64) -> bool {
+        self.0.remove(&k)
+    }
+}
+
 struct Dash(dashmap::DashMap<u64, u64, Hasher>);
 impl Bench for Dash {
     const NAME: &'static str = "dashmap";
@@ -137,15 +154,15 @@ fn op<M: Bench>(
 fn all(c: &mut Criterion) {
     let hits: Vec<u64> = (0..N).map(|i| key((i * 7919) % N)).collect();
     let misses: Vec<u64> = (N..2 * N).map(key).collect();
-    let (mut std, mut shard, mut dash) = (
-        prefilled::<Std>(),
-        prefilled::<Shard>(),
-        prefilled::<Dash>(),
-    );
+    let mut std = prefilled::<Std>();
+    let mut shard = prefilled::<Shard>();
+    let mut atomic = prefilled::<Atomic>();
+    let mut dash = prefilled::<Dash>();
     for name in OPS {
         let mut g = c.benchmark_group(name);
         op(&mut g, name, &mut std, &hits, &misses);
         op(&mut g, name, &mut shard, &hits, &misses);
+        op(&mut g, name, &mut atomic, &hits, &misses);
         op(&mut g, name, &mut dash, &hits, &misses);
         g.finish();
     }
