@@ -1,0 +1,461 @@
+//! The `iter_delete` target's engine: live iterators interleaved with
+//! deletes, re-inserts, overwrites, `retain`, `clear` and merges, every item
+//! checked against the iteration guarantee ([`crate::iter_check`]).
+//!
+//! Two modes:
+//! - **single thread**: one thread owns up to [`MAX_ITERS`] live iterators
+//!   and makes every write itself, so each step is deterministic and a crash
+//!   replays exactly. Maps whose iterators hold locks (ShardMap holds a
+//!   shard's read lock while it yields that shard's entries) say so through
+//!   [`WritePolicy`], and the engine only makes a write where it is legal.
+//! - **threaded**: a second thread deletes, re-inserts, overwrites, retains
+//!   and merges a set of "churn" keys while the first thread traverses the
+//!   map again and again. Keys outside the churn set are present throughout
+//!   and must be yielded exactly once with their exact value; churn keys at
+//!   most once, with a value the writer really stored.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Barrier, Mutex};
+
+use arbitrary::Arbitrary;
+
+use crate::iter_check::{Traversal, Traversals};
+use crate::maps::FuzzMap;
+use crate::val::Drops;
+
+/// Live iterators at most, in single-thread mode.
+pub const MAX_ITERS: usize = 4;
+
+/// When the single-thread engine may write while iterators are live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WritePolicy {
+    /// Any time (lock-free iteration: AtomicPtrMap).
+    Always,
+    /// Only while no iterator is live on this thread (the iterators hold
+    /// read locks, and the same thread must not write under them). Such maps
+    /// get their concurrent writes from the threaded mode instead.
+    NoLiveIterator,
+}
+
+/// One step of the single-thread mode. Keys are taken modulo the key space.
+#[derive(Arbitrary, Debug, Clone)]
+pub enum Step {
+    /// Start a new live iterator (ignored when [`MAX_ITERS`] are live).
+    NewIter,
+    /// Advance a live iterator by `1 + n % 16` items.
+    Next { which: u8, n: u8 },
+    /// Drop a live iterator before its end.
+    DropIter { which: u8 },
+    /// Remove a key.
+    Remove { key: u8 },
+    /// Insert a fresh value (a re-insert or an overwrite).
+    Insert { key: u8 },
+    /// Remove and immediately re-insert a key.
+    RemoveInsert { key: u8 },
+    /// `retain` with a predicate drawn from `(m, r)`.
+    Retain { m: u8, r: u8 },
+    /// Remove everything.
+    Clear,
+    /// Force a merge (AtomicPtrMap's `compact`).
+    Compact,
+    /// A lookup, compared with the model.
+    Get { key: u8 },
+    /// Read a value under the long-lived pinned handle and keep the
+    /// reference: it must stay valid until the handle is dropped.
+    HoldGet { key: u8 },
+    /// Drop the pinned handle (and the references held under it), open a new one.
+    Repin,
+    /// Pin and flush crossbeam-epoch, so retired garbage really gets freed.
+    Flush,
+}
+
+/// Input of the single-thread mode.
+#[derive(Arbitrary, Debug, Clone)]
+pub struct SingleInput {
+    /// Keys are `0..=key_space % 64`.
+    pub key_space: u8,
+    /// Keys `0..prefill % (key space + 1)` are inserted first.
+    pub prefill: u8,
+    /// The steps.
+    pub steps: Vec<Step>,
+}
+
+fn retain_pred(m: u8, r: u8) -> impl Fn(u64, u64) -> bool {
+    let m = u64::from(m % 5) + 2;
+    let r = u64::from(r) % m;
+    move |k, id| (k.wrapping_mul(31) ^ id) % m != r
+}
+
+/// Runs the single-thread mode on `map` (empty when given).
+pub fn run_single<M: FuzzMap>(map: &M, drops: &Drops, input: &SingleInput, policy: WritePolicy) {
+    let space = u64::from(input.key_space % 64) + 1;
+    let mut model: HashMap<u64, u64> = HashMap::new();
+    for k in 0..u64::from(input.prefill) % (space + 1) {
+        let v = drops.make(k);
+        model.insert(k, v.id());
+        assert_eq!(map.insert(k, v), None, "{}: prefill", map.describe());
+    }
+    assert_eq!(map.len(), model.len());
+
+    let mut iters: Vec<Box<dyn Iterator<Item = (u64, u64)> + '_>> = Vec::new();
+    let mut tr = Traversals::default();
+
+    // The steps, split into segments at `Repin`: each segment runs under its
+    // own pinned handle, and the references held under it live as long.
+    for segment in input.steps.split(|s| matches!(s, Step::Repin)) {
+        let pinned = map.pin();
+        let mut held: Vec<(u64, u64, &crate::val::Val)> = Vec::new();
+        for step in segment {
+            let writable = policy == WritePolicy::Always || iters.is_empty();
+            match *step {
+                Step::NewIter => {
+                    if iters.len() < MAX_ITERS {
+                        iters.push(map.iter());
+                        tr.live.push(Some(Traversal::start(&model)));
+                    }
+                }
+                Step::Next { which, n } => {
+                    if !iters.is_empty() {
+                        let i = usize::from(which) % iters.len();
+                        for _ in 0..=(n % 16) {
+                            let t = tr.live[i].as_mut().expect("live traversal");
+                            match iters[i].next() {
+                                Some((k, id)) => t.yielded(k, id),
+                                None => {
+                                    t.finish();
+                                    drop(iters.remove(i));
+                                    tr.live.remove(i);
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
+                Step::DropIter { which } => {
+                    if !iters.is_empty() {
+                        let i = usize::from(which) % iters.len();
+                        drop(iters.remove(i));
+                        tr.live.remove(i);
+                    }
+                }
+                Step::Remove { key } if writable => {
+                    let k = u64::from(key) % space;
+                    assert_eq!(map.remove(k), model.remove(&k), "{}: remove {k}", map.describe());
+                    tr.removed(k);
+                }
+                Step::Insert { key } if writable => {
+                    let k = u64::from(key) % space;
+                    let v = drops.make(k);
+                    let id = v.id();
+                    assert_eq!(
+                        map.insert(k, v),
+                        model.insert(k, id),
+                        "{}: insert {k}",
+                        map.describe()
+                    );
+                    tr.stored(k, id);
+                }
+                Step::RemoveInsert { key } if writable => {
+                    let k = u64::from(key) % space;
+                    assert_eq!(map.remove(k), model.remove(&k), "{}: remove {k}", map.describe());
+                    tr.removed(k);
+                    let v = drops.make(k);
+                    let id = v.id();
+                    assert_eq!(map.insert(k, v), None, "{}: re-insert {k}", map.describe());
+                    model.insert(k, id);
+                    tr.stored(k, id);
+                }
+                Step::Retain { m, r } if writable => {
+                    let pred = retain_pred(m, r);
+                    let mut visited = HashSet::new();
+                    map.retain(&mut |k, v| {
+                        assert!(visited.insert(k), "retain visited key {k} twice");
+                        pred(k, v.check(k))
+                    });
+                    let expect: HashSet<u64> = model.keys().copied().collect();
+                    assert_eq!(visited, expect, "{}: retain visited", map.describe());
+                    model.retain(|&k, &mut id| {
+                        let keep = pred(k, id);
+                        if !keep {
+                            tr.removed(k);
+                        }
+                        keep
+                    });
+                }
+                Step::Clear if writable => {
+                    map.clear();
+                    for k in model.drain().map(|(k, _)| k) {
+                        tr.removed(k);
+                    }
+                }
+                Step::Compact if writable => map.compact(),
+                Step::Get { key } => {
+                    let k = u64::from(key) % space;
+                    assert_eq!(map.get(k), model.get(&k).copied(), "{}: get {k}", map.describe());
+                }
+                Step::HoldGet { key } => {
+                    let k = u64::from(key) % space;
+                    if let Some(v) = map.pinned_get(&pinned, k) {
+                        let id = v.check(k);
+                        assert_eq!(Some(id), model.get(&k).copied(), "{}: pinned get {k}", map.describe());
+                        held.push((k, id, v));
+                    }
+                }
+                Step::Flush => crossbeam_epoch::pin().flush(),
+                // A write that the policy forbids right now.
+                Step::Remove { .. }
+                | Step::Insert { .. }
+                | Step::RemoveInsert { .. }
+                | Step::Retain { .. }
+                | Step::Clear
+                | Step::Compact => {}
+                Step::Repin => unreachable!("segments are split at Repin"),
+            }
+            // Values read under the pinned handle stay valid and unchanged,
+            // whatever was removed, overwritten or merged since.
+            for &(k, id, v) in &held {
+                assert_eq!(v.check(k), id, "held value changed under the guard");
+            }
+            if writable {
+                assert_eq!(map.len(), model.len(), "{}: len", map.describe());
+            }
+        }
+        drop(held);
+        drop(pinned);
+    }
+
+    // Run the live iterators to their end.
+    for (mut it, t) in iters.into_iter().zip(tr.live.iter_mut()) {
+        let t = t.as_mut().expect("live traversal");
+        for (k, id) in &mut it {
+            t.yielded(k, id);
+        }
+        t.finish();
+    }
+    // A quiet traversal sees exactly the model.
+    let all: HashMap<u64, u64> = collect_exact(map);
+    assert_eq!(all, model, "{}: final content", map.describe());
+    assert_eq!(map.len(), model.len(), "{}: final len", map.describe());
+}
+
+/// A whole traversal with no concurrent writer; panics on a duplicate key.
+pub fn collect_exact<M: FuzzMap>(map: &M) -> HashMap<u64, u64> {
+    let mut all = HashMap::new();
+    for (k, id) in map.iter() {
+        assert!(all.insert(k, id).is_none(), "{}: key {k} yielded twice", map.describe());
+    }
+    all
+}
+
+/// One operation of the writer thread in threaded mode, on churn keys only.
+#[derive(Arbitrary, Debug, Clone)]
+pub enum WriterOp {
+    /// Remove a churn key.
+    Remove(u8),
+    /// Insert a fresh value under a churn key (re-insert or overwrite).
+    Insert(u8),
+    /// Remove a churn key and re-insert it at once.
+    RemoveInsert(u8),
+    /// Remove the churn keys selected by the predicate.
+    Retain(u8, u8),
+    /// Force a merge.
+    Compact,
+    /// Let the reader run.
+    Yield,
+}
+
+/// Input of the threaded mode.
+#[derive(Arbitrary, Debug, Clone)]
+pub struct ThreadedInput {
+    /// Keys `0..=prefill` (at least 1, at most 256) are inserted first.
+    pub prefill: u8,
+    /// Every `2 + stride % 4`-th key is a churn key; the others are stable.
+    pub stride: u8,
+    /// Full traversals the reader makes: `1 + traversals % 4`.
+    pub traversals: u8,
+    /// The writer's program, run again and again until the reader is done.
+    pub ops: Vec<WriterOp>,
+}
+
+/// Runs the threaded mode on `map` (empty when given).
+pub fn run_threaded<M: FuzzMap>(map: &M, drops: &Drops, input: &ThreadedInput) {
+    let n = u64::from(input.prefill) + 1;
+    let stride = u64::from(input.stride % 4) + 2;
+    let churn: Vec<u64> = (0..n).filter(|k| k % stride == 0).collect();
+    let mut prefill_ids = HashMap::new();
+    for k in 0..n {
+        let v = drops.make(k);
+        prefill_ids.insert(k, v.id());
+        map.insert(k, v);
+    }
+    // Every id the writer ever stores, per key, recorded before it is stored.
+    let written: Mutex<HashMap<u64, HashSet<u64>>> = Mutex::new(HashMap::new());
+    let done = AtomicBool::new(false);
+    let start = Barrier::new(2);
+    let ops: Vec<WriterOp> = if input.ops.is_empty() {
+        vec![WriterOp::RemoveInsert(0)]
+    } else {
+        input.ops.iter().take(64).cloned().collect()
+    };
+
+    let writer_model = std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            let mut model: HashMap<u64, u64> =
+                churn.iter().map(|k| (*k, prefill_ids[k])).collect();
+            let key = |i: u8| churn[usize::from(i) % churn.len()];
+            let fresh = |k: u64| {
+                let v = drops.make(k);
+                written.lock().unwrap().entry(k).or_default().insert(v.id());
+                v
+            };
+            start.wait();
+            for _round in 0..64 {
+                for op in &ops {
+                    match *op {
+                        WriterOp::Remove(i) => {
+                            let k = key(i);
+                            assert_eq!(map.remove(k), model.remove(&k), "writer remove {k}");
+                        }
+                        WriterOp::Insert(i) => {
+                            let k = key(i);
+                            let v = fresh(k);
+                            let id = v.id();
+                            assert_eq!(map.insert(k, v), model.insert(k, id), "writer insert {k}");
+                        }
+                        WriterOp::RemoveInsert(i) => {
+                            let k = key(i);
+                            assert_eq!(map.remove(k), model.remove(&k), "writer remove {k}");
+                            let v = fresh(k);
+                            let id = v.id();
+                            assert_eq!(map.insert(k, v), None, "writer re-insert {k}");
+                            model.insert(k, id);
+                        }
+                        WriterOp::Retain(m, r) => {
+                            let pred = retain_pred(m, r);
+                            let churned = |k: u64| k % stride == 0;
+                            map.retain(&mut |k, v| !churned(k) || pred(k, v.check(k)));
+                            model.retain(|&k, &mut id| pred(k, id));
+                        }
+                        WriterOp::Compact => map.compact(),
+                        WriterOp::Yield => std::thread::yield_now(),
+                    }
+                }
+                if done.load(Ordering::Relaxed) {
+                    break;
+                }
+            }
+            model
+        });
+
+        start.wait();
+        for _ in 0..=(input.traversals % 4) {
+            let mut seen = HashSet::new();
+            for (k, id) in map.iter() {
+                assert!(seen.insert(k), "{}: key {k} yielded twice", map.describe());
+                assert!(k < n, "{}: key {k} was never inserted", map.describe());
+                if k % stride != 0 {
+                    assert_eq!(id, prefill_ids[&k], "{}: stable key {k}", map.describe());
+                } else if id != prefill_ids[&k] {
+                    let w = written.lock().unwrap();
+                    assert!(
+                        w.get(&k).is_some_and(|ids| ids.contains(&id)),
+                        "{}: churn key {k} yielded value #{id}, never stored",
+                        map.describe()
+                    );
+                }
+            }
+            for k in (0..n).filter(|k| k % stride != 0) {
+                assert!(seen.contains(&k), "{}: stable key {k} missed", map.describe());
+            }
+            // Stable keys read directly too.
+            let k = 1 + (n - 1) / 2;
+            if k % stride != 0 {
+                assert_eq!(map.get(k), Some(prefill_ids[&k]));
+            }
+        }
+        done.store(true, Ordering::Relaxed);
+        writer.join().unwrap()
+    });
+
+    let all = collect_exact(map);
+    for k in 0..n {
+        let expect = if k % stride == 0 {
+            writer_model.get(&k).copied()
+        } else {
+            Some(prefill_ids[&k])
+        };
+        assert_eq!(all.get(&k).copied(), expect, "{}: final value of {k}", map.describe());
+    }
+    assert_eq!(all.len(), map.len(), "{}: final len", map.describe());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::maps::Reference;
+
+    fn single(steps: Vec<Step>) -> SingleInput {
+        SingleInput {
+            key_space: 15,
+            prefill: 10,
+            steps,
+        }
+    }
+
+    #[test]
+    fn reference_passes_a_busy_single_run() {
+        let drops = Drops::new();
+        let map = Reference::default();
+        let steps = vec![
+            Step::NewIter,
+            Step::Next { which: 0, n: 2 },
+            Step::Remove { key: 3 },
+            Step::NewIter,
+            Step::Insert { key: 12 },
+            Step::Retain { m: 1, r: 0 },
+            Step::Next { which: 1, n: 30 },
+            Step::Clear,
+            Step::Insert { key: 1 },
+            Step::Repin,
+            Step::Next { which: 0, n: 3 },
+        ];
+        run_single(&map, &drops, &single(steps), WritePolicy::Always);
+        drop(map);
+        drops.assert_all_dropped("reference");
+    }
+
+    #[test]
+    #[should_panic(expected = "twice")]
+    fn a_duplicate_is_caught() {
+        let drops = Drops::new();
+        let map = Reference::with_duplicate_fault();
+        run_single(
+            &map,
+            &drops,
+            &single(vec![Step::NewIter, Step::Next { which: 0, n: 15 }]),
+            WritePolicy::Always,
+        );
+    }
+
+    #[test]
+    fn reference_passes_threaded() {
+        let drops = Drops::new();
+        let map = Reference::default();
+        let input = ThreadedInput {
+            prefill: 40,
+            stride: 1,
+            traversals: 3,
+            ops: vec![
+                WriterOp::Remove(1),
+                WriterOp::Insert(2),
+                WriterOp::RemoveInsert(3),
+                WriterOp::Retain(2, 1),
+                WriterOp::Yield,
+            ],
+        };
+        run_threaded(&map, &drops, &input);
+        drop(map);
+        drops.assert_all_dropped("reference");
+    }
+}
