@@ -17,7 +17,9 @@ fuzz_target!(|input: (MapChoice, Mode)| {
     let (choice, mode) = input;
     let drops = Drops::new();
     with_map!(choice, |map, policy| match &mode {
-        Mode::Single(s) => iter_delete::run_single(map, &drops, s, policy),
+        Mode::Single(s) => {
+            iter_delete::run_single(map, &drops, s, policy);
+        }
         Mode::Threaded(t) => iter_delete::run_threaded(map, &drops, t),
     });
     drops.assert_all_dropped("iter_delete");

@@ -238,11 +238,11 @@ pub fn run_closures<M: EntryMap>(map: &M, drops: &Drops, input: &ClosuresInput) 
                 COp::Retain { m, r, panic_at } => {
                     let m = u64::from(m % 5) + 1;
                     let r = u64::from(r) % m;
-                    let mut calls = 0u8;
+                    let mut calls = 0u32;
                     let mut rejected = Vec::new();
                     let res = catch_unwind(AssertUnwindSafe(|| {
                         map.retain(&mut |k, v| {
-                            if panic_at < 32 && calls == panic_at {
+                            if panic_at < 32 && calls == u32::from(panic_at) {
                                 boom();
                             }
                             calls += 1;

@@ -20,6 +20,7 @@ use std::sync::{Barrier, Mutex};
 
 use arbitrary::Arbitrary;
 
+use crate::detector::try_legal;
 use crate::iter_check::{Traversal, Traversals};
 use crate::maps::FuzzMap;
 use crate::val::Drops;
@@ -27,17 +28,21 @@ use crate::val::Drops;
 /// Live iterators at most, in single-thread mode.
 pub const MAX_ITERS: usize = 4;
 
-/// When the single-thread engine may write while iterators are live.
+/// How the single-thread engine may touch the map while iterators are live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WritePolicy {
-    /// Any time (lock-free iteration: AtomicPtrMap).
+    /// Any time, with up to [`MAX_ITERS`] live iterators (lock-free
+    /// iteration: AtomicPtrMap).
     Always,
-    /// Only while no iterator is live on this thread (the iterators hold
-    /// read locks, and the same thread must not write under them). Such maps
-    /// get their concurrent writes from the threaded mode instead.
-    NoLiveIterator,
+    /// The iterator holds the read lock of the shard it is in (ShardMap), so
+    /// one live iterator at a time; single-key writes and reads go through
+    /// [`try_legal`]: those on other shards happen between the iterator's
+    /// steps, those on the held shard are refused by ShardMap's debug
+    /// deadlock detector and skipped. Whole-map writes (`retain`, `clear`)
+    /// wait until no iterator is live. Concurrent writes to every shard come
+    /// from the threaded mode.
+    DetectorChecked,
 }
-
 /// One step of the single-thread mode. Keys are taken modulo the key space.
 #[derive(Arbitrary, Debug, Clone)]
 pub enum Step {
@@ -87,8 +92,23 @@ fn retain_pred(m: u8, r: u8) -> impl Fn(u64, u64) -> bool {
     move |k, id| (k.wrapping_mul(31) ^ id) % m != r
 }
 
+/// What a single-thread run did, for the engine's own tests.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SingleStats {
+    /// Single-key operations made while an iterator was live.
+    pub during_iteration: usize,
+    /// Those refused by ShardMap's deadlock detector.
+    pub refused: usize,
+}
+
 /// Runs the single-thread mode on `map` (empty when given).
-pub fn run_single<M: FuzzMap>(map: &M, drops: &Drops, input: &SingleInput, policy: WritePolicy) {
+pub fn run_single<M: FuzzMap>(
+    map: &M,
+    drops: &Drops,
+    input: &SingleInput,
+    policy: WritePolicy,
+) -> SingleStats {
+    let mut stats = SingleStats::default();
     let space = u64::from(input.key_space % 64) + 1;
     let mut model: HashMap<u64, u64> = HashMap::new();
     for k in 0..u64::from(input.prefill) % (space + 1) {
@@ -107,10 +127,29 @@ pub fn run_single<M: FuzzMap>(map: &M, drops: &Drops, input: &SingleInput, polic
         let pinned = map.pin();
         let mut held: Vec<(u64, u64, &crate::val::Val)> = Vec::new();
         for step in segment {
-            let writable = policy == WritePolicy::Always || iters.is_empty();
+            let checked = policy == WritePolicy::DetectorChecked && !iters.is_empty();
+            // Runs a single-key operation, unless it is refused as illegal now.
+            let live = !iters.is_empty();
+            let mut legal = |f: &mut dyn FnMut()| {
+                let ok = if checked {
+                    try_legal(f).is_some()
+                } else {
+                    f();
+                    true
+                };
+                if live {
+                    stats.during_iteration += usize::from(ok);
+                    stats.refused += usize::from(!ok);
+                }
+                ok
+            };
+            let max_iters = match policy {
+                WritePolicy::Always => MAX_ITERS,
+                WritePolicy::DetectorChecked => 1,
+            };
             match *step {
                 Step::NewIter => {
-                    if iters.len() < MAX_ITERS {
+                    if iters.len() < max_iters {
                         iters.push(map.iter());
                         tr.live.push(Some(Traversal::start(&model)));
                     }
@@ -139,34 +178,45 @@ pub fn run_single<M: FuzzMap>(map: &M, drops: &Drops, input: &SingleInput, polic
                         tr.live.remove(i);
                     }
                 }
-                Step::Remove { key } if writable => {
+                Step::Remove { key } => {
                     let k = u64::from(key) % space;
-                    assert_eq!(map.remove(k), model.remove(&k), "{}: remove {k}", map.describe());
-                    tr.removed(k);
+                    let mut got = None;
+                    if legal(&mut || got = Some(map.remove(k))) {
+                        let got = got.expect("ran");
+                        assert_eq!(got, model.remove(&k), "{}: remove {k}", map.describe());
+                        tr.removed(k);
+                    }
                 }
-                Step::Insert { key } if writable => {
+                Step::Insert { key } => {
                     let k = u64::from(key) % space;
-                    let v = drops.make(k);
-                    let id = v.id();
-                    assert_eq!(
-                        map.insert(k, v),
-                        model.insert(k, id),
-                        "{}: insert {k}",
-                        map.describe()
-                    );
-                    tr.stored(k, id);
+                    let mut got = None;
+                    let mut id = 0;
+                    if legal(&mut || {
+                        let v = drops.make(k);
+                        id = v.id();
+                        got = Some(map.insert(k, v));
+                    }) {
+                        let got = got.expect("ran");
+                        assert_eq!(got, model.insert(k, id), "{}: insert {k}", map.describe());
+                        tr.stored(k, id);
+                    }
                 }
-                Step::RemoveInsert { key } if writable => {
+                Step::RemoveInsert { key } => {
                     let k = u64::from(key) % space;
-                    assert_eq!(map.remove(k), model.remove(&k), "{}: remove {k}", map.describe());
-                    tr.removed(k);
-                    let v = drops.make(k);
-                    let id = v.id();
-                    assert_eq!(map.insert(k, v), None, "{}: re-insert {k}", map.describe());
-                    model.insert(k, id);
-                    tr.stored(k, id);
+                    let mut got = None;
+                    if legal(&mut || got = Some(map.remove(k))) {
+                        let got = got.expect("ran");
+                        assert_eq!(got, model.remove(&k), "{}: remove {k}", map.describe());
+                        tr.removed(k);
+                        // Same key, same shard: legal as the remove was.
+                        let v = drops.make(k);
+                        let id = v.id();
+                        assert_eq!(map.insert(k, v), None, "{}: re-insert {k}", map.describe());
+                        model.insert(k, id);
+                        tr.stored(k, id);
+                    }
                 }
-                Step::Retain { m, r } if writable => {
+                Step::Retain { m, r } if !checked => {
                     let pred = retain_pred(m, r);
                     let mut visited = HashSet::new();
                     map.retain(&mut |k, v| {
@@ -183,16 +233,22 @@ pub fn run_single<M: FuzzMap>(map: &M, drops: &Drops, input: &SingleInput, polic
                         keep
                     });
                 }
-                Step::Clear if writable => {
+                Step::Clear if !checked => {
                     map.clear();
                     for k in model.drain().map(|(k, _)| k) {
                         tr.removed(k);
                     }
                 }
-                Step::Compact if writable => map.compact(),
+                Step::Compact if !checked => map.compact(),
+                // Whole-map writes wait until no iterator holds a lock.
+                Step::Retain { .. } | Step::Clear | Step::Compact => {}
                 Step::Get { key } => {
                     let k = u64::from(key) % space;
-                    assert_eq!(map.get(k), model.get(&k).copied(), "{}: get {k}", map.describe());
+                    let mut got = None;
+                    if legal(&mut || got = Some(map.get(k))) {
+                        let got = got.expect("ran");
+                        assert_eq!(got, model.get(&k).copied(), "{}: get {k}", map.describe());
+                    }
                 }
                 Step::HoldGet { key } => {
                     let k = u64::from(key) % space;
@@ -203,13 +259,6 @@ pub fn run_single<M: FuzzMap>(map: &M, drops: &Drops, input: &SingleInput, polic
                     }
                 }
                 Step::Flush => crossbeam_epoch::pin().flush(),
-                // A write that the policy forbids right now.
-                Step::Remove { .. }
-                | Step::Insert { .. }
-                | Step::RemoveInsert { .. }
-                | Step::Retain { .. }
-                | Step::Clear
-                | Step::Compact => {}
                 Step::Repin => unreachable!("segments are split at Repin"),
             }
             // Values read under the pinned handle stay valid and unchanged,
@@ -217,9 +266,8 @@ pub fn run_single<M: FuzzMap>(map: &M, drops: &Drops, input: &SingleInput, polic
             for &(k, id, v) in &held {
                 assert_eq!(v.check(k), id, "held value changed under the guard");
             }
-            if writable {
-                assert_eq!(map.len(), model.len(), "{}: len", map.describe());
-            }
+            // `len` takes no lock on either map.
+            assert_eq!(map.len(), model.len(), "{}: len", map.describe());
         }
         drop(held);
         drop(pinned);
@@ -237,6 +285,7 @@ pub fn run_single<M: FuzzMap>(map: &M, drops: &Drops, input: &SingleInput, polic
     let all: HashMap<u64, u64> = collect_exact(map);
     assert_eq!(all, model, "{}: final content", map.describe());
     assert_eq!(map.len(), model.len(), "{}: final len", map.describe());
+    stats
 }
 
 /// A whole traversal with no concurrent writer; panics on a duplicate key.
@@ -369,7 +418,7 @@ pub fn run_threaded<M: FuzzMap>(map: &M, drops: &Drops, input: &ThreadedInput) {
                 assert!(seen.contains(&k), "{}: stable key {k} missed", map.describe());
             }
             // Stable keys read directly too.
-            let k = 1 + (n - 1) / 2;
+            let k = (n - 1) / 2;
             if k % stride != 0 {
                 assert_eq!(map.get(k), Some(prefill_ids[&k]));
             }
@@ -423,6 +472,62 @@ mod tests {
         run_single(&map, &drops, &single(steps), WritePolicy::Always);
         drop(map);
         drops.assert_all_dropped("reference");
+    }
+
+    #[test]
+    fn shard_interleaves_writes_with_a_live_iterator() {
+        let mut steps = vec![Step::NewIter, Step::Next { which: 0, n: 0 }];
+        for key in 0..16 {
+            steps.extend([
+                Step::Insert { key },
+                Step::Remove { key: key + 3 },
+                Step::Get { key: key + 1 },
+                Step::RemoveInsert { key: key + 7 },
+                Step::Retain { m: key, r: 1 },
+                Step::Next { which: 0, n: 0 },
+            ]);
+        }
+        steps.extend([Step::Clear, Step::NewIter, Step::NewIter, Step::Insert { key: 1 }]);
+        for config in [0, 1, 2, 3, 4, 19, 44] {
+            let drops = Drops::new();
+            let map = crate::maps::Shard::new(config);
+            let stats =
+                run_single(&map, &drops, &single(steps.clone()), WritePolicy::DetectorChecked);
+            if config % 5 == 4 {
+                // 64 shards: most writes land on another shard than the iterator's.
+                assert!(stats.during_iteration > 20, "{stats:?}");
+            }
+            if config % 5 == 0 {
+                // One shard: every write under a started iterator is refused
+                // (the last, under an iterator not started yet, is not).
+                assert!(stats.refused >= 40 && stats.during_iteration <= 1, "{stats:?}");
+            }
+            drop(map);
+            drops.assert_all_dropped("shard");
+        }
+    }
+
+    #[test]
+    fn shard_passes_threaded() {
+        for config in [0, 3, 4] {
+            let drops = Drops::new();
+            let map = crate::maps::Shard::new(config);
+            let input = ThreadedInput {
+                prefill: 100,
+                stride: 0,
+                traversals: 3,
+                ops: vec![
+                    WriterOp::Remove(1),
+                    WriterOp::Insert(2),
+                    WriterOp::RemoveInsert(3),
+                    WriterOp::Retain(2, 1),
+                    WriterOp::Insert(1),
+                ],
+            };
+            run_threaded(&map, &drops, &input);
+            drop(map);
+            drops.assert_all_dropped("shard");
+        }
     }
 
     #[test]

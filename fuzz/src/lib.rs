@@ -12,6 +12,7 @@
 
 
 pub mod closures;
+pub mod detector;
 pub mod iter_check;
 pub mod iter_delete;
 pub mod maps;

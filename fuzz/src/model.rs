@@ -13,12 +13,12 @@ use crate::val::Drops;
 /// One operation. Keys are taken modulo the key space.
 #[derive(Arbitrary, Debug, Clone)]
 pub enum Op {
-    /// `insert`
-    Insert(u8),
-    /// `remove`
-    Remove(u8),
-    /// `get`
-    Get(u8),
+    /// `insert`, through the API variant picked by the second byte
+    Insert(u8, u8),
+    /// `remove`, through the API variant picked by the second byte
+    Remove(u8, u8),
+    /// `get`, through the API variant picked by the second byte
+    Get(u8, u8),
     /// `contains_key`
     Contains(u8),
     /// `get_or_insert_with`
@@ -34,8 +34,11 @@ pub enum Op {
     Clear,
     /// `compact` (a merge)
     Compact,
-    /// a full traversal compared with the model
-    Iterate,
+    /// a full traversal, through the iteration API picked by the byte,
+    /// compared with the model
+    Iterate(u8),
+    /// map-specific upkeep (`shrink_to_fit`, `compact`, statistics)
+    Upkeep(u8),
     /// `len` and `is_empty`
     Len,
     /// insert a run of fresh keys above the key space (growth, resizes)
@@ -61,19 +64,22 @@ pub fn run_model<M: FuzzMap>(map: &M, drops: &Drops, input: &ModelInput) {
     let what = map.describe();
     for op in &input.ops {
         match *op {
-            Op::Insert(k) => {
+            Op::Insert(k, how) => {
                 let k = u64::from(k) % space;
                 let v = drops.make(k);
                 let id = v.id();
-                assert_eq!(map.insert(k, v), model.insert(k, id), "{what}: insert {k}");
+                let got = map.insert_via(k, v, how);
+                assert_eq!(got, model.insert(k, id), "{what}: insert {k} via {how}");
             }
-            Op::Remove(k) => {
+            Op::Remove(k, how) => {
                 let k = u64::from(k) % space;
-                assert_eq!(map.remove(k), model.remove(&k), "{what}: remove {k}");
+                let got = map.remove_via(k, how);
+                assert_eq!(got, model.remove(&k), "{what}: remove {k} via {how}");
             }
-            Op::Get(k) => {
+            Op::Get(k, how) => {
                 let k = u64::from(k) % space;
-                assert_eq!(map.get(k), model.get(&k).copied(), "{what}: get {k}");
+                let got = map.get_via(k, how);
+                assert_eq!(got, model.get(&k).copied(), "{what}: get {k} via {how}");
             }
             Op::Contains(k) => {
                 let k = u64::from(k) % space;
@@ -156,9 +162,14 @@ pub fn run_model<M: FuzzMap>(map: &M, drops: &Drops, input: &ModelInput) {
                 model.clear();
             }
             Op::Compact => map.compact(),
-            Op::Iterate => {
-                assert_eq!(collect_exact(map), model, "{what}: iteration");
+            Op::Iterate(how) => {
+                let mut all = HashMap::new();
+                for (k, id) in map.iter_via(how) {
+                    assert!(all.insert(k, id).is_none(), "{what}: {k} twice via {how}");
+                }
+                assert_eq!(all, model, "{what}: iteration via {how}");
             }
+            Op::Upkeep(how) => map.upkeep(how),
             Op::Len => {
                 assert_eq!(map.len(), model.len(), "{what}: len");
                 assert_eq!(map.is_empty(), model.is_empty(), "{what}: is_empty");
@@ -188,15 +199,12 @@ mod tests {
     use super::*;
     use crate::maps::Reference;
 
-    #[test]
-    fn reference_passes() {
-        let drops = Drops::new();
-        let map = Reference::default();
-        let input = ModelInput {
+    fn sample() -> ModelInput {
+        ModelInput {
             key_space: 7,
             ops: vec![
-                Op::Insert(1),
-                Op::Insert(1),
+                Op::Insert(1, 0),
+                Op::Insert(1, 1),
                 Op::GetOrInsertWith(2),
                 Op::GetOrInsertWith(2),
                 Op::Update(1),
@@ -206,14 +214,39 @@ mod tests {
                 Op::Compute(1, 2),
                 Op::Grow(20),
                 Op::Retain(2, 1),
-                Op::Iterate,
-                Op::Remove(2),
+                Op::Iterate(0),
+                Op::Remove(2, 3),
+                Op::Get(1, 1),
                 Op::Clear,
                 Op::Len,
+                Op::Upkeep(0),
             ],
-        };
-        run_model(&map, &drops, &input);
-        drop(map);
+        }
+    }
+
+    #[test]
+    fn reference_passes() {
+        let drops = Drops::new();
+        run_model(&Reference::default(), &drops, &sample());
         drops.assert_all_dropped("reference");
+    }
+
+    #[test]
+    fn shard_passes_in_every_configuration() {
+        for config in 0..45 {
+            let drops = Drops::new();
+            let mut input = sample();
+            for how in 0..5 {
+                input.ops.extend([
+                    Op::Insert(how, how),
+                    Op::Get(how, how),
+                    Op::Iterate(how),
+                    Op::Upkeep(how),
+                    Op::Remove(how, how),
+                ]);
+            }
+            run_model(&crate::maps::Shard::new(config), &drops, &input);
+            drops.assert_all_dropped("shard");
+        }
     }
 }
