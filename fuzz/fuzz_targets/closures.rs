@@ -10,6 +10,8 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|input: (MapChoice, closures::ClosuresInput)| {
     let (choice, input) = input;
     let drops = Drops::new();
-    with_map!(choice, |map, _policy| closures::run_closures(map, &drops, &input));
+    with_map!(choice, |map, _policy| closures::run_closures(
+        map, &drops, &input
+    ));
     drops.assert_all_dropped("closures");
 });

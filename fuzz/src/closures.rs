@@ -124,7 +124,11 @@ pub fn run_closures<M: EntryMap>(map: &M, drops: &Drops, input: &ClosuresInput) 
                     let v = drops.make(k);
                     made.push(v.id());
                     let id = v.id();
-                    assert_eq!(map.insert(k, v), model.get(&k).copied(), "{what}: insert {k}");
+                    assert_eq!(
+                        map.insert(k, v),
+                        model.get(&k).copied(),
+                        "{what}: insert {k}"
+                    );
                     model.insert(k, id);
                     Outcome::Exact
                 }
@@ -278,7 +282,8 @@ pub fn run_closures<M: EntryMap>(map: &M, drops: &Drops, input: &ClosuresInput) 
                     Outcome::Exact
                 }
                 COp::Grow(n) => {
-                    for _ in 0..n % 64 {
+                    // At most 512 keys in all: every operation's check is O(n).
+                    for _ in 0..(n % 64).min(512u64.saturating_sub(grown - space) as u8) {
                         let k = grown;
                         grown += 1;
                         let v = drops.make(k);
@@ -328,7 +333,10 @@ fn resync<M: FuzzMap>(map: &M, model: &mut HashMap<u64, u64>, outcome: Outcome) 
             for (k, id) in model.iter() {
                 match actual.get(k) {
                     Some(a) => assert_eq!(a, id, "{what}: retain panic changed {k}"),
-                    None => assert!(maybe.contains(k), "{what}: retain panic removed kept key {k}"),
+                    None => assert!(
+                        maybe.contains(k),
+                        "{what}: retain panic removed kept key {k}"
+                    ),
                 }
             }
             assert!(
@@ -341,7 +349,10 @@ fn resync<M: FuzzMap>(map: &M, model: &mut HashMap<u64, u64>, outcome: Outcome) 
             for (k, id) in &actual {
                 // (The adapter checked that the value belongs to `k`.)
                 let ok = model.get(k) == Some(id) || ids.contains(id);
-                assert!(ok, "{what}: after a hasher panic, key {k} holds value #{id}, never stored");
+                assert!(
+                    ok,
+                    "{what}: after a hasher panic, key {k} holds value #{id}, never stored"
+                );
             }
             *model = actual;
         }
@@ -361,21 +372,56 @@ mod tests {
     fn reference_passes_panicking_closures() {
         let drops = Drops::new();
         let map = Reference::default();
-        let mut ops = vec![COp::Grow(10), COp::Insert(1), COp::Insert(2)];
+        let mut ops = vec![
+            COp::Grow(10),
+            COp::Insert(1),
+            COp::Insert(2),
+            COp::ArmHash(3),
+            COp::Grow(20),
+        ];
         for panic in [true, false] {
             ops.extend([
                 COp::Update { key: 1, panic },
-                COp::Compute { key: 2, kind: 1, panic },
-                COp::Compute { key: 3, kind: 2, panic },
+                COp::Compute {
+                    key: 2,
+                    kind: 1,
+                    panic,
+                },
+                COp::Compute {
+                    key: 3,
+                    kind: 2,
+                    panic,
+                },
                 COp::GetOrInsertWith { key: 4, panic },
-                COp::Entry { key: 1, kind: 1, panic },
-                COp::Entry { key: 5, kind: 2, panic },
-                COp::Retain { m: 2, r: 1, panic_at: if panic { 3 } else { 200 } },
+                COp::Entry {
+                    key: 1,
+                    kind: 1,
+                    panic,
+                },
+                COp::Entry {
+                    key: 5,
+                    kind: 2,
+                    panic,
+                },
+                COp::Retain {
+                    m: 2,
+                    r: 1,
+                    panic_at: if panic { 3 } else { 200 },
+                },
             ]);
         }
-        run_closures(&map, &drops, &ClosuresInput { key_space: 9, ops });
+        let input = ClosuresInput { key_space: 9, ops };
+        run_closures(&map, &drops, &input);
         drop(map);
         drops.assert_all_dropped("reference");
+        for config in [0, 4, 19, 33] {
+            let drops = Drops::new();
+            run_closures(&crate::maps::Shard::new(config), &drops, &input);
+            drops.assert_all_dropped("shard");
+            let drops = Drops::new();
+            run_closures(&crate::maps::Atomic::new(config), &drops, &input);
+            drops.assert_all_dropped("atomic");
+        }
     }
 }
 

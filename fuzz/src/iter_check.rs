@@ -59,7 +59,10 @@ impl Traversal {
     /// The iterator yielded `key` with the value `id`.
     #[track_caller]
     pub fn yielded(&mut self, key: u64, id: u64) {
-        assert!(!self.finished, "iterator yielded ({key}, {id}) after returning None");
+        assert!(
+            !self.finished,
+            "iterator yielded ({key}, {id}) after returning None"
+        );
         assert!(self.seen.insert(key), "iteration yielded key {key} twice");
         match self.allowed.get(&key) {
             None => panic!("iteration yielded key {key}, which was never present during it"),

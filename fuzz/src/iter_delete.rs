@@ -124,7 +124,12 @@ pub fn run_single<M: FuzzMap>(
     // The steps, split into segments at `Repin`: each segment runs under its
     // own pinned handle, and the references held under it live as long.
     for segment in input.steps.split(|s| matches!(s, Step::Repin)) {
-        let pinned = map.pin();
+        // Pinned only when the segment holds references: a guard alive on
+        // this thread stops the reclamation of anything retired meanwhile.
+        let pinned = segment
+            .iter()
+            .any(|s| matches!(s, Step::HoldGet { .. }))
+            .then(|| map.pin());
         let mut held: Vec<(u64, u64, &crate::val::Val)> = Vec::new();
         for step in segment {
             let checked = policy == WritePolicy::DetectorChecked && !iters.is_empty();
@@ -252,9 +257,15 @@ pub fn run_single<M: FuzzMap>(
                 }
                 Step::HoldGet { key } => {
                     let k = u64::from(key) % space;
-                    if let Some(v) = map.pinned_get(&pinned, k) {
+                    let p = pinned.as_ref().expect("pinned for this segment");
+                    if let Some(v) = map.pinned_get(p, k) {
                         let id = v.check(k);
-                        assert_eq!(Some(id), model.get(&k).copied(), "{}: pinned get {k}", map.describe());
+                        assert_eq!(
+                            Some(id),
+                            model.get(&k).copied(),
+                            "{}: pinned get {k}",
+                            map.describe()
+                        );
                         held.push((k, id, v));
                     }
                 }
@@ -292,7 +303,11 @@ pub fn run_single<M: FuzzMap>(
 pub fn collect_exact<M: FuzzMap>(map: &M) -> HashMap<u64, u64> {
     let mut all = HashMap::new();
     for (k, id) in map.iter() {
-        assert!(all.insert(k, id).is_none(), "{}: key {k} yielded twice", map.describe());
+        assert!(
+            all.insert(k, id).is_none(),
+            "{}: key {k} yielded twice",
+            map.describe()
+        );
     }
     all
 }
@@ -350,8 +365,7 @@ pub fn run_threaded<M: FuzzMap>(map: &M, drops: &Drops, input: &ThreadedInput) {
 
     let writer_model = std::thread::scope(|s| {
         let writer = s.spawn(|| {
-            let mut model: HashMap<u64, u64> =
-                churn.iter().map(|k| (*k, prefill_ids[k])).collect();
+            let mut model: HashMap<u64, u64> = churn.iter().map(|k| (*k, prefill_ids[k])).collect();
             let key = |i: u8| churn[usize::from(i) % churn.len()];
             let fresh = |k: u64| {
                 let v = drops.make(k);
@@ -415,7 +429,11 @@ pub fn run_threaded<M: FuzzMap>(map: &M, drops: &Drops, input: &ThreadedInput) {
                 }
             }
             for k in (0..n).filter(|k| k % stride != 0) {
-                assert!(seen.contains(&k), "{}: stable key {k} missed", map.describe());
+                assert!(
+                    seen.contains(&k),
+                    "{}: stable key {k} missed",
+                    map.describe()
+                );
             }
             // Stable keys read directly too.
             let k = (n - 1) / 2;
@@ -434,7 +452,12 @@ pub fn run_threaded<M: FuzzMap>(map: &M, drops: &Drops, input: &ThreadedInput) {
         } else {
             Some(prefill_ids[&k])
         };
-        assert_eq!(all.get(&k).copied(), expect, "{}: final value of {k}", map.describe());
+        assert_eq!(
+            all.get(&k).copied(),
+            expect,
+            "{}: final value of {k}",
+            map.describe()
+        );
     }
     assert_eq!(all.len(), map.len(), "{}: final len", map.describe());
 }
@@ -487,12 +510,21 @@ mod tests {
                 Step::Next { which: 0, n: 0 },
             ]);
         }
-        steps.extend([Step::Clear, Step::NewIter, Step::NewIter, Step::Insert { key: 1 }]);
+        steps.extend([
+            Step::Clear,
+            Step::NewIter,
+            Step::NewIter,
+            Step::Insert { key: 1 },
+        ]);
         for config in [0, 1, 2, 3, 4, 19, 44] {
             let drops = Drops::new();
             let map = crate::maps::Shard::new(config);
-            let stats =
-                run_single(&map, &drops, &single(steps.clone()), WritePolicy::DetectorChecked);
+            let stats = run_single(
+                &map,
+                &drops,
+                &single(steps.clone()),
+                WritePolicy::DetectorChecked,
+            );
             if config % 5 == 4 {
                 // 64 shards: most writes land on another shard than the iterator's.
                 assert!(stats.during_iteration > 20, "{stats:?}");
@@ -500,7 +532,10 @@ mod tests {
             if config % 5 == 0 {
                 // One shard: every write under a started iterator is refused
                 // (the last, under an iterator not started yet, is not).
-                assert!(stats.refused >= 40 && stats.during_iteration <= 1, "{stats:?}");
+                assert!(
+                    stats.refused >= 40 && stats.during_iteration <= 1,
+                    "{stats:?}"
+                );
             }
             drop(map);
             drops.assert_all_dropped("shard");
@@ -527,6 +562,56 @@ mod tests {
             run_threaded(&map, &drops, &input);
             drop(map);
             drops.assert_all_dropped("shard");
+        }
+    }
+
+    #[test]
+    fn atomic_passes_single_and_threaded() {
+        let mut steps = vec![
+            Step::NewIter,
+            Step::HoldGet { key: 2 },
+            Step::Next { which: 0, n: 0 },
+        ];
+        for key in 0..16 {
+            steps.extend([
+                Step::Insert { key },
+                Step::NewIter,
+                Step::Remove { key: key + 3 },
+                Step::HoldGet { key },
+                Step::Compact,
+                Step::RemoveInsert { key: key + 7 },
+                Step::Retain { m: key, r: 1 },
+                Step::Next { which: key, n: key },
+                Step::Flush,
+            ]);
+            if key % 5 == 0 {
+                steps.extend([Step::Repin, Step::DropIter { which: key }, Step::Clear]);
+            }
+        }
+        for config in [0, 1, 3, 4, 9, 19, 33, 63] {
+            let drops = Drops::new();
+            let map = crate::maps::Atomic::new(config);
+            run_single(&map, &drops, &single(steps.clone()), WritePolicy::Always);
+            drop(map);
+            drops.assert_all_dropped("atomic");
+            let drops = Drops::new();
+            let map = crate::maps::Atomic::new(config);
+            let input = ThreadedInput {
+                prefill: 100,
+                stride: 0,
+                traversals: 3,
+                ops: vec![
+                    WriterOp::Remove(1),
+                    WriterOp::Insert(2),
+                    WriterOp::RemoveInsert(3),
+                    WriterOp::Compact,
+                    WriterOp::Retain(2, 1),
+                    WriterOp::Insert(1),
+                ],
+            };
+            run_threaded(&map, &drops, &input);
+            drop(map);
+            drops.assert_all_dropped("atomic");
         }
     }
 

@@ -10,7 +10,6 @@
 //! - [`iter_delete`], [`model`], [`closures`]: one engine per target.
 //! - [`trap`]: a hasher that panics on demand.
 
-
 pub mod closures;
 pub mod detector;
 pub mod iter_check;

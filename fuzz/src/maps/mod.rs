@@ -4,9 +4,11 @@
 
 use crate::val::Val;
 
+mod atomic;
 mod reference;
 mod shard;
 
+pub use atomic::Atomic;
 pub use reference::Reference;
 pub use shard::Shard;
 
@@ -102,13 +104,16 @@ pub struct MapChoice {
 macro_rules! with_map {
     ($choice:expr, |$map:ident, $policy:ident| $body:expr) => {{
         let choice: $crate::maps::MapChoice = $choice;
-        match choice.which % 1 {
-            _ => {
-                let owned = $crate::maps::Shard::new(choice.config);
-                let $map = &owned;
-                let $policy = $crate::iter_delete::WritePolicy::DetectorChecked;
-                $body
-            }
+        if choice.which % 2 == 0 {
+            let owned = $crate::maps::Shard::new(choice.config);
+            let $map = &owned;
+            let $policy = $crate::iter_delete::WritePolicy::DetectorChecked;
+            $body
+        } else {
+            let owned = $crate::maps::Atomic::new(choice.config);
+            let $map = &owned;
+            let $policy = $crate::iter_delete::WritePolicy::Always;
+            $body
         }
     }};
 }

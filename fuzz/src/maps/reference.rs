@@ -18,10 +18,14 @@ impl Reference {
     // A closure that panics under the lock must not poison it (the crate's
     // maps promise as much).
     fn r(&self) -> std::sync::RwLockReadGuard<'_, std::collections::HashMap<u64, Val>> {
-        self.inner.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
     fn w(&self) -> std::sync::RwLockWriteGuard<'_, std::collections::HashMap<u64, Val>> {
-        self.inner.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
     /// A reference map whose iterators yield their first key twice.
     pub fn with_duplicate_fault() -> Self {
@@ -65,10 +69,7 @@ impl FuzzMap for Reference {
     fn compact(&self) {}
     fn iter(&self) -> Box<dyn Iterator<Item = (u64, u64)> + '_> {
         // A copy: the reference map is only for the harness's own tests.
-        let mut items: Vec<(u64, u64)> = self.r()
-            .iter()
-            .map(|(k, v)| (*k, v.check(*k)))
-            .collect();
+        let mut items: Vec<(u64, u64)> = self.r().iter().map(|(k, v)| (*k, v.check(*k))).collect();
         if self.fault_duplicate {
             if let Some(&first) = items.first() {
                 items.push(first);
@@ -77,10 +78,7 @@ impl FuzzMap for Reference {
         Box::new(items.into_iter())
     }
     fn get_or_insert_with(&self, k: u64, f: &mut dyn FnMut() -> Val) -> u64 {
-        self.w()
-            .entry(k)
-            .or_insert_with(f)
-            .check(k)
+        self.w().entry(k).or_insert_with(f).check(k)
     }
     fn update(&self, k: u64, f: &mut dyn FnMut(&Val) -> Val) -> bool {
         let mut m = self.w();
@@ -111,4 +109,3 @@ impl FuzzMap for Reference {
         None
     }
 }
-

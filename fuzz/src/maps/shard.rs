@@ -188,7 +188,13 @@ impl crate::closures::EntryMap for Shard {
     fn entry(&self, k: u64, kind: u8, make: &mut dyn FnMut(Option<&Val>) -> Val) -> Option<u64> {
         use crate::closures::entry_kind::*;
         match kind {
-            OR_INSERT_WITH => Some(self.map.entry(k).or_insert_with(|| make(None)).value().check(k)),
+            OR_INSERT_WITH => Some(
+                self.map
+                    .entry(k)
+                    .or_insert_with(|| make(None))
+                    .value()
+                    .check(k),
+            ),
             AND_MODIFY_OR_INSERT => {
                 let e = self.map.entry(k).and_modify(|v| {
                     let new = make(Some(v));
