@@ -412,7 +412,18 @@ pub fn run_threaded<M: FuzzMap>(map: &M, drops: &Drops, input: &ThreadedInput) {
         });
 
         start.wait();
-        for _ in 0..=(input.traversals % 4) {
+        for round in 0..=(input.traversals % 4) {
+            // On odd rounds, hold references to churn keys' values under a
+            // guard for the whole traversal, while the writer deletes and
+            // merges them: they must stay alive and unchanged.
+            let pinned = (round % 2 == 1).then(|| map.pin());
+            let held: Vec<(u64, u64, &crate::val::Val)> = match &pinned {
+                Some(p) => churn
+                    .iter()
+                    .filter_map(|&k| map.pinned_get(p, k).map(|v| (k, v.check(k), v)))
+                    .collect(),
+                None => Vec::new(),
+            };
             let mut seen = HashSet::new();
             for (k, id) in map.iter() {
                 assert!(seen.insert(k), "{}: key {k} yielded twice", map.describe());
@@ -435,6 +446,11 @@ pub fn run_threaded<M: FuzzMap>(map: &M, drops: &Drops, input: &ThreadedInput) {
                     map.describe()
                 );
             }
+            for &(k, id, v) in &held {
+                assert_eq!(v.check(k), id, "{}: held value changed", map.describe());
+            }
+            drop(held);
+            drop(pinned);
             // Stable keys read directly too.
             let k = (n - 1) / 2;
             if k % stride != 0 {
