@@ -7,8 +7,9 @@
 //! |---|---|---|---|
 //! | `Partition::layers` load | Acquire | the Release store of a new layer set (seal, merge publish) | the reader sees the tables of the set, and a snapshot's slots, fully written |
 //! | `Partition::layers` store | Release | the Acquire loads of readers and writers | publishes a layer set, including a snapshot written with plain (Relaxed) slot stores before it |
-//! | `Table` slot load | Acquire | the Release store of `Table::publish_slot` | an overlay slot is written while readers probe; the entry it points to is initialised |
-//! | `Table` slot store | Release | the Acquire slot loads | as above; in an unpublished snapshot the layer set's Release store would be enough |
+//! | `Table` slot entry load | Acquire | the Release store of `Table::publish_slot` | an overlay slot is written while readers probe; the entry it points to, and the slot's hash, are initialised |
+//! | `Table` slot entry store | Release | the Acquire slot loads | as above; in an unpublished snapshot the layer set's Release store would be enough |
+//! | `Table` slot hash store / load | Relaxed | ordered by the slot entry's Release store / Acquire load | written once, before the entry pointer is published, and read only after a non-null entry pointer was loaded with Acquire |
 //! | `Entry::value` load | Acquire | the successful AcqRel CAS that stored the pointer, or the Release store in `Table::publish_slot` that published the entry with its first value | the reader sees the value `V` fully initialised; a `get` happens-after the insert whose value it returns |
 //! | `Entry::value` CAS (insert, overwrite, remove, update) | AcqRel / Acquire | itself on other threads, and readers' Acquire loads | Release publishes the new value; Acquire makes the old value's initialisation visible before it is handed back and retired |
 //! | `Entry::value` CAS null -> `EXPUNGED` (merge) | AcqRel / Acquire | writers' CAS null -> value on the same entry | modification order decides fairly between a merge expunging a tombstone and a writer reviving it: exactly one wins |
@@ -44,6 +45,7 @@
 
 use std::borrow::Borrow;
 use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 use std::ptr;
 use std::sync::atomic::{AtomicIsize, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -52,19 +54,98 @@ use crossbeam_utils::CachePadded;
 
 use super::delta::{Layers, MergeState, Policy};
 use super::reclaim::{self, Garbage, Guard};
-use super::snapshot::{partition_index, Table};
+use super::snapshot::{partition_index, Slot, Table};
 
-/// A key and its current value.
+/// A key and its current value. (The key's hash is kept in the table slots
+/// that point to the entry, not here.)
+///
+/// Allocation: if [`inline_first::<V>()`], an entry is allocated as an
+/// [`EntryWithValue`] that holds its first value too, and `value` points into
+/// the same allocation until the first overwrite; otherwise as a plain
+/// `Box<Entry>`. Which one is a property of the type `V`, so every entry of a
+/// map is allocated (and freed) the same way.
 pub(crate) struct Entry<K, V> {
-    /// Hash of `key` under the map's hasher. Immutable.
-    pub(crate) hash: u64,
     /// Immutable.
     pub(crate) key: K,
     /// Null: a tombstone (the key is absent). [`expunged`]: the entry is being
     /// dropped by a merge (the key is absent, and a new entry must be made
-    /// for it). Otherwise a `Box<V>` owned by the entry, immutable, replaced
-    /// only by CAS.
+    /// for it). Otherwise a value, immutable, replaced only by CAS: either
+    /// the entry's inline first value (see [`EntryWithValue`]) or a `Box<V>`
+    /// owned by the entry.
     value: AtomicPtr<V>,
+}
+
+/// An entry allocated together with its first value, so that a lookup of a
+/// key that was never overwritten reads one allocation instead of two.
+///
+/// Used only when `V` has no drop glue ([`inline_first`]): once the inline
+/// value is replaced it is never dropped, only its memory stays until the
+/// entry is freed; so no deferred destructor of a value ever runs on memory
+/// owned by an entry (whose reclamation is ordered independently).
+/// Invariant: `first` is initialised; it is immutable, and `entry.value`
+/// points to it (derived from the allocation's pointer) until a CAS
+/// replaces that pointer, never again afterwards.
+#[repr(C)]
+struct EntryWithValue<K, V> {
+    /// First field of a `repr(C)` struct: a pointer to the allocation is a
+    /// pointer to the entry.
+    entry: Entry<K, V>,
+    first: MaybeUninit<V>,
+}
+
+/// Whether entries of values `V` hold their first value inline (no drop
+/// glue, so a replaced inline value needs no destructor; and small, so the
+/// space a replaced one keeps is bounded).
+#[inline]
+const fn inline_first<V>() -> bool {
+    !std::mem::needs_drop::<V>() && std::mem::size_of::<V>() <= 64
+}
+
+/// Whether `v` is the inline first value of entry `e` (an address
+/// comparison only; meaningful only when [`inline_first::<V>()`]).
+#[inline]
+fn is_inline<K, V>(e: *const Entry<K, V>, v: *const V) -> bool {
+    inline_first::<V>()
+        && v as usize == e as usize + std::mem::offset_of!(EntryWithValue<K, V>, first)
+}
+
+/// Bytes of one entry allocation (for the garbage statistics).
+fn entry_bytes<K, V>() -> usize {
+    if inline_first::<V>() {
+        std::mem::size_of::<EntryWithValue<K, V>>()
+    } else {
+        std::mem::size_of::<Entry<K, V>>()
+    }
+}
+
+/// Allocates an entry for `key` holding `value`; returns it and the pointer
+/// to its value (not yet published: the caller publishes the entry with
+/// Release).
+fn new_entry<K, V>(key: K, value: Box<V>) -> (*mut Entry<K, V>, *mut V) {
+    if inline_first::<V>() {
+        let p = Box::into_raw(Box::new(EntryWithValue {
+            entry: Entry {
+                key,
+                value: AtomicPtr::new(ptr::null_mut()),
+            },
+            first: MaybeUninit::new(*value),
+        }));
+        // SAFETY: `p` is a fresh, live allocation that nobody else sees yet;
+        // `addr_of_mut!` makes the value pointer from `p` without an
+        // intermediate reference, so it carries the allocation's provenance.
+        let v = unsafe { ptr::addr_of_mut!((*p).first) }.cast::<V>();
+        // SAFETY: as above: `p` is live and unshared.
+        unsafe { (*p).entry.value.store(v, Ordering::Relaxed) };
+        debug_assert!(is_inline(p.cast::<Entry<K, V>>(), v));
+        (p.cast::<Entry<K, V>>(), v)
+    } else {
+        let v = Box::into_raw(value);
+        let e = Box::into_raw(Box::new(Entry {
+            key,
+            value: AtomicPtr::new(v),
+        }));
+        (e, v)
+    }
 }
 
 /// The address behind the `EXPUNGED` sentinel: a static, so no allocation
@@ -83,19 +164,47 @@ fn is_value<V>(p: *mut V) -> bool {
     !p.is_null() && p != expunged()
 }
 
-/// Frees an entry and the value it owns, if any.
+/// Frees an entry and the value it owns, if any; returns its key and its
+/// current value (if present).
 ///
 /// # Safety
-/// `e` came from `Box::into_raw` of an entry, no other thread can reach it,
-/// and it is freed only here.
-unsafe fn free_entry<K, V>(e: *mut Entry<K, V>) {
-    // SAFETY: the caller gives us the only pointer to a boxed entry.
-    let entry = unsafe { Box::from_raw(e) };
-    let v = entry.value.load(Ordering::Relaxed);
-    if is_value(v) {
-        // SAFETY: a value pointer owns a `Box<V>` (field invariant), which no
-        // one else frees since the entry is unreachable.
-        drop(unsafe { Box::from_raw(v) });
+/// `e` came from [`new_entry`], no other thread can reach it, and it is freed
+/// only here.
+unsafe fn take_entry<K, V>(e: *mut Entry<K, V>) -> (K, Option<V>) {
+    if inline_first::<V>() {
+        // SAFETY: with `inline_first::<V>()`, `new_entry` allocated `e` as a
+        // boxed `EntryWithValue` (a pointer to it is a pointer to its first
+        // field); the caller gives us the only pointer to it.
+        let b = unsafe { Box::from_raw(e.cast::<EntryWithValue<K, V>>()) };
+        let v = b.entry.value.load(Ordering::Relaxed);
+        let inline = is_inline(e, v);
+        let EntryWithValue { entry, first } = *b;
+        let value = if inline {
+            // SAFETY: `first` is always initialised (invariant); it is the
+            // current value, handed out once, here.
+            Some(unsafe { first.assume_init() })
+        } else if is_value(v) {
+            // SAFETY: a value pointer that is not the inline value owns a
+            // `Box<V>` (field invariant), which no one else frees since the
+            // entry is unreachable. (`first`, replaced, has no drop glue.)
+            Some(*unsafe { Box::from_raw(v) })
+        } else {
+            None
+        };
+        (entry.key, value)
+    } else {
+        // SAFETY: otherwise `new_entry` allocated a plain boxed entry; the
+        // caller gives us the only pointer to it.
+        let entry = unsafe { Box::from_raw(e) };
+        let v = entry.value.load(Ordering::Relaxed);
+        let value = if is_value(v) {
+            // SAFETY: a value pointer owns a `Box<V>` (field invariant), which
+            // no one else frees since the entry is unreachable.
+            Some(*unsafe { Box::from_raw(v) })
+        } else {
+            None
+        };
+        (entry.key, value)
     }
 }
 
@@ -115,25 +224,31 @@ unsafe fn retire_box<T: 'static>(guard: &Guard, garbage: &Arc<Garbage>, p: *mut 
     unsafe { reclaim::retire(guard, garbage, bytes, destroy) }
 }
 
-// `null_slots` reinterprets zeroed `usize`s as null `AtomicPtr`s.
-const _: () = assert!(
-    std::mem::size_of::<AtomicPtr<u8>>() == std::mem::size_of::<usize>()
-        && std::mem::align_of::<AtomicPtr<u8>>() == std::mem::align_of::<usize>()
-);
-
-/// `n` null slots, from zeroed memory: `alloc_zeroed` hands large arrays
-/// straight from fresh (lazily zeroed) pages, so sealing an overlay and
-/// starting a merge does not pay an `O(n)` memset on the write path.
-pub(crate) fn null_slots<T>(n: usize) -> Box<[AtomicPtr<T>]> {
-    // `vec![0; n]` allocates with `alloc_zeroed`.
-    let zeros: Box<[usize]> = vec![0usize; n].into_boxed_slice();
-    let p = Box::into_raw(zeros);
-    // SAFETY: `AtomicPtr<T>` has the in-memory representation of `*mut T`,
-    // whose size and alignment are those of `usize` (checked above; `*mut T`
-    // has the same layout for every sized T); an all-zero `*mut T` is the
-    // null pointer. So the allocation holds `n` valid null `AtomicPtr<T>`s,
-    // with the layout that Box will free it with.
-    unsafe { Box::from_raw(p as *mut [AtomicPtr<T>]) }
+/// `n` free slots (null entry, hash 0), from zeroed memory: `alloc_zeroed`
+/// hands large arrays straight from fresh (lazily zeroed) pages, so sealing
+/// an overlay and starting a merge does not pay an `O(n)` memset on the write
+/// path.
+pub(crate) fn null_slots<K, V>(n: usize) -> Box<[Slot<K, V>]> {
+    let layout = match std::alloc::Layout::array::<Slot<K, V>>(n) {
+        Ok(l) => l,
+        // `n` is at most `MAX_SLOTS`; beyond the address space anyway.
+        Err(_) => panic!("slot array of {n} slots overflows the address space"),
+    };
+    if layout.size() == 0 {
+        return Box::new([]);
+    }
+    // SAFETY: the layout has a non-zero size (checked above).
+    let p = unsafe { std::alloc::alloc_zeroed(layout) } as *mut Slot<K, V>;
+    if p.is_null() {
+        std::alloc::handle_alloc_error(layout);
+    }
+    // SAFETY: `p` was allocated by the global allocator with the layout of
+    // `[Slot<K, V>; n]`, which is the layout `Box<[Slot<K, V>]>` frees with.
+    // A `Slot` is an `AtomicU64` and an `AtomicPtr` (repr(C)): all-zero bytes
+    // are a valid `AtomicU64` (0) and a valid, null `AtomicPtr`, and padding
+    // (none on 64-bit targets) may hold any bytes. So the allocation holds `n`
+    // initialised free slots.
+    unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(p, n)) }
 }
 
 /// What an entry's value was when loaded.
@@ -228,10 +343,13 @@ impl<'g, K: Send + 'static, V: Send + 'static> EntryRef<'g, K, V> {
                     (true, false) => self.part.add_len(-1),
                     _ => {}
                 }
-                if old.is_some() {
-                    // SAFETY: the CAS unlinked the old value: only threads
-                    // pinned now can still hold it. It is retired once, by the
-                    // thread whose CAS removed it. `V: Send + 'static`.
+                if old.is_some() && !is_inline(self.entry, expected.ptr) {
+                    // (An inline first value stays in the entry's allocation,
+                    // freed with the entry; it has no drop glue.)
+                    // SAFETY: the CAS unlinked the old value, a `Box<V>` of
+                    // its own: only threads pinned now can still hold it. It
+                    // is retired once, by the thread whose CAS removed it.
+                    // `V: Send + 'static`.
                     unsafe {
                         retire_box(
                             guard,
@@ -283,8 +401,10 @@ struct Writer<K, V> {
 
 /// One partition: its layer set, the mutex of its new-key writers, counters.
 pub(crate) struct Partition<K, V> {
-    /// Never null; see invariants 1 and 2.
-    layers: AtomicPtr<Layers<K, V>>,
+    /// Never null; see invariants 1 and 2. Alone in its cache line: every
+    /// lookup reads it, and the writes to the mutex and counters below must
+    /// not invalidate it in readers' caches.
+    layers: CachePadded<AtomicPtr<Layers<K, V>>>,
     writer: Mutex<Writer<K, V>>,
     /// Live keys (may be briefly off while writers race). Relaxed.
     len: AtomicIsize,
@@ -301,7 +421,7 @@ impl<K, V> Partition<K, V> {
             active: Box::into_raw(Box::new(Table::with_capacity(policy.min_overlay))),
         };
         Partition {
-            layers: AtomicPtr::new(Box::into_raw(Box::new(layers))),
+            layers: CachePadded::new(AtomicPtr::new(Box::into_raw(Box::new(layers)))),
             writer: Mutex::new(Writer { merge: None }),
             len: AtomicIsize::new(0),
             merges: AtomicUsize::new(0),
@@ -359,15 +479,20 @@ where
 {
     for table in tables(layers) {
         for i in table.probe(hash) {
-            let p = table.load(i);
+            let (p, h) = table.load(i);
             if p.is_null() {
                 break;
+            }
+            // The slot holds the entry's hash: entries of other hashes are
+            // skipped without touching their memory.
+            if h != hash {
+                continue;
             }
             // SAFETY: a non-null slot of a live table points to an entry that
             // is retired only after a layer set without it is published, i.e.
             // after this guard's pin (invariant 1); Acquire slot load.
             let e = unsafe { &*p };
-            if e.hash == hash && e.key.borrow() == key {
+            if e.key.borrow() == key {
                 // Acquire: see the table (value load).
                 let v = e.value.load(Ordering::Acquire);
                 if v != expunged() {
@@ -579,12 +704,7 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
                 }
                 continue;
             }
-            let value = Box::into_raw(value);
-            let entry = Box::into_raw(Box::new(Entry {
-                hash,
-                key,
-                value: AtomicPtr::new(value),
-            }));
+            let (entry, value) = new_entry(key, value);
             // Invariant 2: no non-expunged entry for the key in the current
             // layer set (searched above under the mutex).
             active.publish_slot(hash, entry);
@@ -663,7 +783,7 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
         debug_assert_eq!(m.total, snap.slot_count() + sealed.slot_count());
         let end = m.cursor.saturating_add(budget).min(m.total);
         for i in m.cursor..end {
-            let p = if i < snap.slot_count() {
+            let (p, hash) = if i < snap.slot_count() {
                 snap.load(i)
             } else {
                 sealed.load(i - snap.slot_count())
@@ -690,7 +810,7 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
                     e.value.load(Ordering::Relaxed) != expunged(),
                     "entry expunged twice"
                 );
-                m.target.publish_slot(e.hash, p);
+                m.target.publish_slot(hash, p);
             } else {
                 m.expunged.push(p);
             }
@@ -726,11 +846,11 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
         }
         if !m.expunged.is_empty() {
             let dead = m.expunged;
-            let bytes = dead.len() * std::mem::size_of::<Entry<K, V>>();
+            let bytes = dead.len() * entry_bytes::<K, V>();
             let destroy = move || {
                 for e in dead {
                     // SAFETY: unlinked (see below), epoch passed, freed once.
-                    unsafe { free_entry(e) }
+                    drop(unsafe { take_entry(e) })
                 }
             };
             // SAFETY: as above; each expunged entry is in exactly one of the
@@ -866,17 +986,12 @@ impl<K, V> Partition<K, V> {
             }
             // SAFETY: owned table, freed once (the tables of a set differ).
             let table = unsafe { Box::from_raw(t) };
-            for e in table.entries() {
+            for (e, _) in table.entries() {
                 // SAFETY: each entry is in exactly one table of the set
                 // (invariant 2), so it is freed once.
-                let entry = unsafe { Box::from_raw(e) };
-                let v = entry.value.load(Ordering::Relaxed);
-                if is_value(v) {
-                    // SAFETY: the entry owns its value box.
-                    let v = unsafe { Box::from_raw(v) };
-                    if let Some(out) = out.as_deref_mut() {
-                        out.push((entry.key, *v));
-                    }
+                let (key, value) = unsafe { take_entry(e) };
+                if let (Some(v), Some(out)) = (value, out.as_deref_mut()) {
+                    out.push((key, v));
                 }
             }
         }
@@ -933,7 +1048,7 @@ impl<'g, K: Send + 'static, V: Send + 'static> Iterator for RawIter<'g, K, V> {
             // SAFETY: a table of a layer set loaded under the guard.
             let table = unsafe { &*t };
             while self.slot < table.slot_count() {
-                let p = table.load(self.slot);
+                let (p, _) = table.load(self.slot);
                 self.slot += 1;
                 if p.is_null() {
                     continue;

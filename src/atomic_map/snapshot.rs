@@ -2,7 +2,8 @@
 //! math. Safe code only: the table stores entry pointers but never
 //! dereferences them (that is [`raw`](super::raw)'s job).
 //!
-//! A table is an array of `AtomicPtr<Entry>` with a power-of-two length,
+//! A table is an array of slots (`AtomicPtr<Entry>` plus the entry's hash)
+//! with a power-of-two length,
 //! probed linearly from `hash & mask`. Slots go from null to an entry exactly
 //! once and are never cleared, and a table is never filled beyond half its
 //! slots, so every probe sequence meets a null slot and stops. A *snapshot*
@@ -10,7 +11,9 @@
 //! written again; an *overlay* is a table whose slots are written one at a
 //! time, under the partition's mutex, while readers probe it without a lock.
 
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+
+use crossbeam_utils::CachePadded;
 
 use super::raw::Entry;
 
@@ -32,15 +35,33 @@ pub(crate) fn slots_for(entries: usize) -> usize {
         .min(MAX_SLOTS)
 }
 
+/// One slot: an entry pointer and the hash of its key, side by side in 16
+/// bytes, so that a probe compares hashes without dereferencing the entries
+/// that do not match (one cache line per probe sequence instead of one miss
+/// per entry passed).
+///
+/// Invariant: `hash` is written (Relaxed) before `entry` is published with
+/// Release, and neither changes afterwards; so a reader that loaded a
+/// non-null `entry` with Acquire reads the right `hash` with a Relaxed load.
+#[repr(C)]
+pub(crate) struct Slot<K, V> {
+    hash: AtomicU64,
+    entry: AtomicPtr<Entry<K, V>>,
+}
+
 /// An open-addressing table of entry pointers.
 pub(crate) struct Table<K, V> {
-    /// Invariants: `slots.len()` is a power of two >= [`MIN_SLOTS`]; a slot
-    /// goes from null to non-null at most once; at most `capacity()` slots are
-    /// non-null; within one table at most one entry per key.
-    slots: Box<[AtomicPtr<Entry<K, V>>]>,
+    /// Invariants: `slots.len()` is a power of two >= [`MIN_SLOTS`]; a slot's
+    /// entry goes from null to non-null at most once (its hash is written
+    /// just before); at most `capacity()` slots are non-null; within one
+    /// table at most one entry per key.
+    slots: Box<[Slot<K, V>]>,
     /// Entries stored. Written only by the thread that fills the table (under
-    /// the partition mutex, or before publication); a counter: Relaxed.
-    len: AtomicUsize,
+    /// the partition mutex, or before publication); a counter: Relaxed. In
+    /// its own cache line: an overlay insert writes it, readers never read
+    /// it on the lookup path, and it must not invalidate the line holding
+    /// `slots` (which every lookup reads).
+    len: CachePadded<AtomicUsize>,
 }
 
 impl<K, V> Table<K, V> {
@@ -49,7 +70,7 @@ impl<K, V> Table<K, V> {
         let slots = super::raw::null_slots(slots_for(entries));
         Table {
             slots,
-            len: AtomicUsize::new(0),
+            len: CachePadded::new(AtomicUsize::new(0)),
         }
     }
 
@@ -76,8 +97,7 @@ impl<K, V> Table<K, V> {
 
     /// Bytes of the slot array (for the garbage statistics).
     pub(crate) fn bytes(&self) -> usize {
-        std::mem::size_of::<Self>()
-            + self.slots.len() * std::mem::size_of::<AtomicPtr<Entry<K, V>>>()
+        std::mem::size_of::<Self>() + self.slots.len() * std::mem::size_of::<Slot<K, V>>()
     }
 
     /// The probe sequence for `hash`: every slot index once, starting at
@@ -89,25 +109,35 @@ impl<K, V> Table<K, V> {
         (0..self.slots.len()).map(move |i| (start + i) & mask)
     }
 
-    /// Loads slot `i`. Acquire: pairs with the Release store in
+    /// Loads slot `i`: its entry pointer (null if free) and, if non-null,
+    /// the hash of the entry's key. Acquire: pairs with the Release store in
     /// [`Table::publish_slot`], so the entry behind a non-null pointer is
-    /// fully initialised for the reader.
+    /// fully initialised for the reader, and the hash (written before that
+    /// store, never changed) is the entry's: its load can be Relaxed.
     #[inline]
-    pub(crate) fn load(&self, i: usize) -> *mut Entry<K, V> {
-        self.slots[i].load(Ordering::Acquire)
+    pub(crate) fn load(&self, i: usize) -> (*mut Entry<K, V>, u64) {
+        let slot = &self.slots[i];
+        let p = slot.entry.load(Ordering::Acquire);
+        if p.is_null() {
+            return (p, 0);
+        }
+        (p, slot.hash.load(Ordering::Relaxed))
     }
 
     /// Writes `entry` into the first free slot of `hash`'s probe sequence.
     /// Release: pairs with the Acquire load in [`Table::load`] of readers that
-    /// probe the table without a lock. Only the thread that owns the right to
-    /// write the table (the partition mutex, or the builder of an unpublished
-    /// snapshot) calls this.
+    /// probe the table without a lock (and publishes the slot's hash, stored
+    /// before). Only the thread that owns the right to write the table (the
+    /// partition mutex, or the builder of an unpublished snapshot) calls
+    /// this.
     pub(crate) fn publish_slot(&self, hash: u64, entry: *mut Entry<K, V>) {
         debug_assert!(!entry.is_null());
         debug_assert!(!self.is_full(), "table filled beyond its capacity");
         for i in self.probe(hash) {
-            if self.slots[i].load(Ordering::Relaxed).is_null() {
-                self.slots[i].store(entry, Ordering::Release);
+            let slot = &self.slots[i];
+            if slot.entry.load(Ordering::Relaxed).is_null() {
+                slot.hash.store(hash, Ordering::Relaxed);
+                slot.entry.store(entry, Ordering::Release);
                 self.len.store(self.len() + 1, Ordering::Relaxed);
                 return;
             }
@@ -115,12 +145,11 @@ impl<K, V> Table<K, V> {
         unreachable!("a table at most half full always has a free slot");
     }
 
-    /// All non-null entry pointers (for merges and drop).
-    pub(crate) fn entries(&self) -> impl Iterator<Item = *mut Entry<K, V>> + '_ {
-        self.slots
-            .iter()
-            .map(|s| s.load(Ordering::Acquire))
-            .filter(|p| !p.is_null())
+    /// All non-null entry pointers with their hashes (for merges and drop).
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (*mut Entry<K, V>, u64)> + '_ {
+        (0..self.slots.len())
+            .map(|i| self.load(i))
+            .filter(|(p, _)| !p.is_null())
     }
 }
 
