@@ -8,7 +8,6 @@
 //! `cargo bench --bench atomic_read_path` (optional argument: a filter on the
 //! row names, e.g. `-- atomic`).
 
-use std::hash::BuildHasher;
 use std::hint::black_box;
 use std::sync::Barrier;
 use std::time::Instant;

@@ -9,6 +9,8 @@
 //! | `Partition::layers` store | Release | the Acquire loads of readers and writers | publishes a layer set, including a snapshot written with plain (Relaxed) slot stores before it |
 //! | `Table` slot entry load | Acquire | the Release store of `Table::publish_slot` | an overlay slot is written while readers probe; the entry it points to, and the slot's hash, are initialised |
 //! | `Table` slot entry store | Release | the Acquire slot loads | as above; in an unpublished snapshot the layer set's Release store would be enough |
+//! | `Table` tag load | Acquire | the Release store of the tag in `Table::publish_slot`, made after the slot's entry and hash | a probe reads a slot only after a matching tag; the slot is then written and its entry initialised |
+//! | `Table` tag store | Release | the Acquire tag loads | as above |
 //! | `Table` slot hash store / load | Relaxed | ordered by the slot entry's Release store / Acquire load | written once, before the entry pointer is published, and read only after a non-null entry pointer was loaded with Acquire |
 //! | `Entry::value` load | Acquire | the successful AcqRel CAS that stored the pointer, or the Release store in `Table::publish_slot` that published the entry with its first value | the reader sees the value `V` fully initialised; a `get` happens-after the insert whose value it returns |
 //! | `Entry::value` CAS (insert, overwrite, remove, update) | AcqRel / Acquire | itself on other threads, and readers' Acquire loads | Release publishes the new value; Acquire makes the old value's initialisation visible before it is handed back and retired |
@@ -47,14 +49,14 @@ use std::borrow::Borrow;
 use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 use std::ptr;
-use std::sync::atomic::{AtomicIsize, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicIsize, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crossbeam_utils::CachePadded;
 
 use super::delta::{Layers, MergeState, Policy};
 use super::reclaim::{self, Garbage, Guard};
-use super::snapshot::{partition_index, Slot, Table};
+use super::snapshot::{partition_index, tag_of, Slot, Table, FREE};
 
 /// A key and its current value. (The key's hash is kept in the table slots
 /// that point to the entry, not here.)
@@ -249,6 +251,17 @@ pub(crate) fn null_slots<K, V>(n: usize) -> Box<[Slot<K, V>]> {
     // (none on 64-bit targets) may hold any bytes. So the allocation holds `n`
     // initialised free slots.
     unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(p, n)) }
+}
+
+/// `n` free tags (zero), from zeroed memory, like [`null_slots`].
+pub(crate) fn free_tags(n: usize) -> Box<[AtomicU8]> {
+    // `vec![0u8; n]` allocates with `alloc_zeroed`.
+    let zeros: Box<[u8]> = vec![0u8; n].into_boxed_slice();
+    let p = Box::into_raw(zeros);
+    // SAFETY: `AtomicU8` has the size, alignment and bit validity of `u8`
+    // (documented), so the allocation of `n` zero bytes holds `n` valid
+    // `AtomicU8`s equal to 0, with the layout that Box will free it with.
+    unsafe { Box::from_raw(p as *mut [AtomicU8]) }
 }
 
 /// What an entry's value was when loaded.
@@ -477,15 +490,24 @@ where
     K: Borrow<Q>,
     Q: Eq + ?Sized,
 {
+    let tag = tag_of(hash);
     for table in tables(layers) {
         for i in table.probe(hash) {
-            let (p, h) = table.load(i);
-            if p.is_null() {
+            // The dense tag array first: free ends the probe, another tag
+            // skips the slot without touching it.
+            let t = table.tag(i);
+            if t == FREE {
                 break;
             }
+            if t != tag {
+                continue;
+            }
+            let (p, h) = table.load(i);
+            // A non-free tag (Acquire) implies a published slot.
+            debug_assert!(!p.is_null());
             // The slot holds the entry's hash: entries of other hashes are
             // skipped without touching their memory.
-            if h != hash {
+            if p.is_null() || h != hash {
                 continue;
             }
             // SAFETY: a non-null slot of a live table points to an entry that
@@ -998,6 +1020,23 @@ impl<K, V> Partition<K, V> {
     }
 }
 
+/// How many slots ahead of itself an iteration prefetches entries.
+const PREFETCH_SLOTS: usize = 64;
+
+/// Hints the CPU to fetch the cache line at `p` (null or not, live or not: a
+/// prefetch never faults and reads nothing the program sees).
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 CPU has; it does
+    // not dereference `p` in the language's sense (no fault, no read).
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>());
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    let _ = p;
+}
+
 /// Iterator over the live entries of a map under a guard.
 pub(crate) struct RawIter<'g, K, V> {
     map: &'g RawMap<K, V>,
@@ -1047,9 +1086,20 @@ impl<'g, K: Send + 'static, V: Send + 'static> Iterator for RawIter<'g, K, V> {
             }
             // SAFETY: a table of a layer set loaded under the guard.
             let table = unsafe { &*t };
-            while self.slot < table.slot_count() {
-                let (p, _) = table.load(self.slot);
+            let n = table.slot_count();
+            while self.slot < n {
+                let i = self.slot;
                 self.slot += 1;
+                // The dense tag array skips free slots without reading them.
+                if table.tag(i) == FREE {
+                    continue;
+                }
+                // Entries are scattered in memory: ask for one a few slots
+                // ahead, so its cache miss overlaps the work on this one.
+                if i + PREFETCH_SLOTS < n {
+                    prefetch(table.load(i + PREFETCH_SLOTS).0);
+                }
+                let (p, _) = table.load(i);
                 if p.is_null() {
                     continue;
                 }

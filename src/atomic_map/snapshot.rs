@@ -11,7 +11,7 @@
 //! written again; an *overlay* is a table whose slots are written one at a
 //! time, under the partition's mutex, while readers probe it without a lock.
 
-use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 use crossbeam_utils::CachePadded;
 
@@ -49,8 +49,27 @@ pub(crate) struct Slot<K, V> {
     entry: AtomicPtr<Entry<K, V>>,
 }
 
+/// The tag of a free slot.
+pub(crate) const FREE: u8 = 0;
+
+/// The tag of a slot holding an entry of hash `hash`: the high bit set, and
+/// 7 bits of the hash that neither the slot index (low bits) nor the
+/// partition index (top 16 bits) uses.
+#[inline]
+pub(crate) fn tag_of(hash: u64) -> u8 {
+    0x80 | ((hash >> 40) & 0x7f) as u8
+}
+
 /// An open-addressing table of entry pointers.
 pub(crate) struct Table<K, V> {
+    /// One byte per slot, [`FREE`] or the [`tag_of`] the slot's hash: a
+    /// probe scans this dense array (1 byte per slot, so it mostly stays in
+    /// cache) and reads a slot only when its tag matches, so a lookup that
+    /// misses usually touches no slot and no entry at all. Invariant: a tag
+    /// goes from `FREE` to `tag_of(hash)` once, stored with Release after the
+    /// slot's hash and entry pointer; a non-free tag loaded with Acquire
+    /// guarantees a non-null, initialised slot.
+    tags: Box<[AtomicU8]>,
     /// Invariants: `slots.len()` is a power of two >= [`MIN_SLOTS`]; a slot's
     /// entry goes from null to non-null at most once (its hash is written
     /// just before); at most `capacity()` slots are non-null; within one
@@ -67,9 +86,10 @@ pub(crate) struct Table<K, V> {
 impl<K, V> Table<K, V> {
     /// An empty table with room for `entries` entries.
     pub(crate) fn with_capacity(entries: usize) -> Self {
-        let slots = super::raw::null_slots(slots_for(entries));
+        let n = slots_for(entries);
         Table {
-            slots,
+            tags: super::raw::free_tags(n),
+            slots: super::raw::null_slots(n),
             len: CachePadded::new(AtomicUsize::new(0)),
         }
     }
@@ -97,7 +117,7 @@ impl<K, V> Table<K, V> {
 
     /// Bytes of the slot array (for the garbage statistics).
     pub(crate) fn bytes(&self) -> usize {
-        std::mem::size_of::<Self>() + self.slots.len() * std::mem::size_of::<Slot<K, V>>()
+        std::mem::size_of::<Self>() + self.slots.len() * (std::mem::size_of::<Slot<K, V>>() + 1)
     }
 
     /// The probe sequence for `hash`: every slot index once, starting at
@@ -107,6 +127,14 @@ impl<K, V> Table<K, V> {
         let mask = self.slots.len() - 1;
         let start = hash as usize & mask;
         (0..self.slots.len()).map(move |i| (start + i) & mask)
+    }
+
+    /// Loads the tag of slot `i`. Acquire: pairs with the Release store of
+    /// the tag in [`Table::publish_slot`], so that after a non-free tag the
+    /// slot's entry pointer, hash and entry are visible.
+    #[inline]
+    pub(crate) fn tag(&self, i: usize) -> u8 {
+        self.tags[i].load(Ordering::Acquire)
     }
 
     /// Loads slot `i`: its entry pointer (null if free) and, if non-null,
@@ -138,6 +166,8 @@ impl<K, V> Table<K, V> {
             if slot.entry.load(Ordering::Relaxed).is_null() {
                 slot.hash.store(hash, Ordering::Relaxed);
                 slot.entry.store(entry, Ordering::Release);
+                // Release: pairs with the Acquire load in `Table::tag`.
+                self.tags[i].store(tag_of(hash), Ordering::Release);
                 self.len.store(self.len() + 1, Ordering::Relaxed);
                 return;
             }
