@@ -25,7 +25,10 @@
 //!    pointer loaded from `Partition::layers` under a guard stays valid for
 //!    the guard's lifetime; the same holds for entries (retired after a merge
 //!    expunged them and published a snapshot without them) and values
-//!    (retired when a CAS replaces them).
+//!    (a boxed value is retired when a CAS replaces it; an entry's inline
+//!    first value, see [`EntryWithValue`], lives in the entry's allocation
+//!    and is freed with the entry, which outlives every guard that could
+//!    have loaded a pointer to it).
 //! 2. Within one layer set, every entry appears in exactly one table, and for
 //!    each key at most one entry of the set is not expunged. A new entry is
 //!    created only under the partition mutex, after a search of the current
@@ -160,7 +163,8 @@ fn expunged<V>() -> *mut V {
     ptr::addr_of!(EXPUNGED_SENTINEL) as *mut V
 }
 
-/// A value pointer that owns a `Box<V>`: neither null nor `EXPUNGED`.
+/// A value pointer (neither null nor `EXPUNGED`): a `Box<V>` owned by its
+/// entry, or the entry's inline first value.
 #[inline]
 fn is_value<V>(p: *mut V) -> bool {
     !p.is_null() && p != expunged()
@@ -282,7 +286,8 @@ impl<'g, V> Loaded<'g, V> {
     #[inline]
     pub(crate) fn value(self) -> Option<&'g V> {
         if is_value(self.ptr) {
-            // SAFETY: a value pointer owns a live `Box<V>`, loaded with
+            // SAFETY: a value pointer points to a live `V` (its own box, or
+            // the inline first value of a live entry), loaded with
             // Acquire under the guard of lifetime 'g; values are retired
             // only after a CAS unlinks them, so it lives for 'g (invariant 1).
             Some(unsafe { &*self.ptr })
