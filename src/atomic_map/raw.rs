@@ -809,12 +809,19 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
         let (snap, sealed) = unsafe { (&*layers.snapshot, &*layers.sealed) };
         debug_assert_eq!(m.total, snap.slot_count() + sealed.slot_count());
         let end = m.cursor.saturating_add(budget).min(m.total);
-        for i in m.cursor..end {
-            let (p, hash) = if i < snap.slot_count() {
+        let slot = |i: usize| {
+            if i < snap.slot_count() {
                 snap.load(i)
             } else {
                 sealed.load(i - snap.slot_count())
-            };
+            }
+        };
+        for i in m.cursor..end {
+            // Each live entry's value is read below: overlap those misses.
+            if i + PREFETCH_SLOTS < end {
+                prefetch(slot(i + PREFETCH_SLOTS).0);
+            }
+            let (p, hash) = slot(i);
             if p.is_null() {
                 continue;
             }
