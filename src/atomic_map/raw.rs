@@ -496,6 +496,11 @@ where
     Q: Eq + ?Sized,
 {
     let tag = tag_of(hash);
+    // Most keys live in the snapshot, most of them in their home slot: fetch
+    // that slot's line while the tag is read, so the two misses overlap.
+    // SAFETY: the snapshot of a published layer set is never null and lives
+    // as long as the layer set (invariant 1).
+    prefetch(unsafe { &*layers.snapshot }.home_slot(hash));
     for table in tables(layers) {
         for i in table.probe(hash) {
             // The dense tag array first: free ends the probe, another tag

@@ -137,6 +137,13 @@ impl<K, V> Table<K, V> {
         self.tags[i].load(Ordering::Acquire)
     }
 
+    /// The address of slot `hash & mask`, the first of `hash`'s probe
+    /// sequence (for a prefetch: it is not read through).
+    #[inline]
+    pub(crate) fn home_slot(&self, hash: u64) -> *const Slot<K, V> {
+        &self.slots[hash as usize & (self.slots.len() - 1)]
+    }
+
     /// Loads slot `i`: its entry pointer (null if free) and, if non-null,
     /// the hash of the entry's key. Acquire: pairs with the Release store in
     /// [`Table::publish_slot`], so the entry behind a non-null pointer is
