@@ -898,6 +898,37 @@ mod tests {
         assert_eq!(*lock.read("t"), 1);
     }
 
+    #[test]
+    fn long_write_parks_readers_and_writers() {
+        // Readers and a second writer wait behind a writer that holds the
+        // lock long enough for them to go to sleep; all get in afterwards.
+        let lock = Arc::new(RwLock::new(0u32, 2));
+        let mut guard = lock.write("t");
+        let waiters: Vec<_> = (0..3)
+            .map(|i| {
+                let l = Arc::clone(&lock);
+                std::thread::spawn(move || {
+                    if i == 0 {
+                        *l.write("t") += 1;
+                    } else {
+                        assert!(*l.read("t") >= 10);
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(if cfg!(miri) {
+            1
+        } else {
+            20
+        }));
+        *guard = 10;
+        drop(guard);
+        for w in waiters {
+            w.join().unwrap();
+        }
+        assert_eq!(*lock.read("t"), 11);
+    }
+
     #[cfg(debug_assertions)]
     #[test]
     #[should_panic(expected = "ShardMap::again called while this thread holds a guard")]
