@@ -2,12 +2,17 @@
 //! (same hasher: `ahash::RandomState`) and dashmap (same hasher).
 //!
 //! `cargo bench --bench single_thread -- --warm-up-time 1 --measurement-time 3`
+//!
+//! With `SINGLE_THREAD_CPU=1`, criterion measures the benchmark thread's
+//! time *on a CPU* (`CLOCK_THREAD_CPUTIME_ID`) instead of wall
+//! time, so that time spent preempted on a busy machine does not count.
 
 use std::collections::HashMap;
 use std::hint::black_box;
 
 use ahash::RandomState;
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::{Criterion, Throughput};
 use dashmap::DashMap;
 use epochmap::ShardMap;
 
@@ -27,7 +32,7 @@ fn keys(n: usize) -> Vec<u64> {
     v
 }
 
-fn bench_get(c: &mut Criterion) {
+fn bench_get<M: Measurement>(c: &mut Criterion<M>) {
     for n in SIZES {
         let ks = keys(n);
         let mask_len = ks.len();
@@ -67,7 +72,7 @@ fn bench_get(c: &mut Criterion) {
     }
 }
 
-fn bench_insert(c: &mut Criterion) {
+fn bench_insert<M: Measurement>(c: &mut Criterion<M>) {
     for n in SIZES {
         let ks = keys(n);
         let len = ks.len();
@@ -101,7 +106,7 @@ fn bench_insert(c: &mut Criterion) {
 }
 
 /// Remove a present key and insert it back: two operations per iteration.
-fn bench_remove(c: &mut Criterion) {
+fn bench_remove<M: Measurement>(c: &mut Criterion<M>) {
     for n in SIZES {
         let ks = keys(n);
         let len = ks.len();
@@ -137,5 +142,74 @@ fn bench_remove(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_get, bench_insert, bench_remove);
-criterion_main!(benches);
+/// This thread's time on a CPU, in ns (`CLOCK_THREAD_CPUTIME_ID`).
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant
+    // that POSIX systems define.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Criterion measurement: thread CPU time in ns.
+struct ThreadCpuTime;
+
+impl Measurement for ThreadCpuTime {
+    type Intermediate = u64;
+    type Value = u64;
+    fn start(&self) -> u64 {
+        thread_cpu_ns()
+    }
+    fn end(&self, i: u64) -> u64 {
+        thread_cpu_ns().saturating_sub(i)
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, v: &u64) -> f64 {
+        *v as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &NsFormatter
+    }
+}
+
+struct NsFormatter;
+
+impl ValueFormatter for NsFormatter {
+    fn scale_values(&self, _typical: f64, _values: &mut [f64]) -> &'static str {
+        "ns (cpu)"
+    }
+    fn scale_throughputs(&self, _t: f64, _th: &Throughput, _values: &mut [f64]) -> &'static str {
+        "ns (cpu)"
+    }
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
+
+fn run<M: Measurement>(mut c: Criterion<M>) {
+    bench_get(&mut c);
+    bench_insert(&mut c);
+    bench_remove(&mut c);
+    c.final_summary();
+}
+
+fn main() {
+    if std::env::var_os("SINGLE_THREAD_CPU").is_some() {
+        run(Criterion::default()
+            .with_measurement(ThreadCpuTime)
+            .configure_from_args());
+    } else {
+        run(Criterion::default()
+            .with_measurement(WallTime)
+            .configure_from_args());
+    }
+}
