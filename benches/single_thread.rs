@@ -1,215 +1,179 @@
-//! Single-thread costs of `ShardMap` against `std::collections::HashMap`
-//! (same hasher: `ahash::RandomState`) and dashmap (same hasher).
+//! Single-thread costs of `get`, `insert` and `remove`, against std
+//! `HashMap` (the ceiling: no synchronisation at all) and dashmap (the
+//! closest peer). `cargo bench --bench single_thread`.
 //!
-//! `cargo bench --bench single_thread -- --warm-up-time 1 --measurement-time 3`
-//!
-//! With `SINGLE_THREAD_CPU=1`, criterion measures the benchmark thread's
-//! time *on a CPU* (`CLOCK_THREAD_CPUTIME_ID`) instead of wall
-//! time, so that time spent preempted on a busy machine does not count.
+//! Every map uses the same ahash hasher with fixed seeds. Keys are
+//! pseudo-random u64s; each measured call walks a precomputed key list, so
+//! the figure is one operation on a map of `N` entries (hits spread over the
+//! whole map, not one hot key). The multi-thread scenarios are in
+//! `benches/crisis.rs`.
 
 use std::collections::HashMap;
 use std::hint::black_box;
+use std::time::Duration;
 
-use ahash::RandomState;
-use criterion::measurement::{Measurement, ValueFormatter, WallTime};
-use criterion::{Criterion, Throughput};
-use dashmap::DashMap;
-use epochmap::ShardMap;
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 
-/// Sizes: a map that fits the L2 cache and one that does not.
-const SIZES: [usize; 2] = [1_000, 1_000_000];
+type Hasher = ahash::RandomState;
 
-/// Keys in a scrambled order, so lookups do not walk memory in order.
-fn keys(n: usize) -> Vec<u64> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut v: Vec<u64> = (0..n as u64).collect();
-    for i in (1..n).rev() {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.swap(i, (x % (i as u64 + 1)) as usize);
-    }
-    v
+fn hasher() -> Hasher {
+    ahash::RandomState::with_seeds(1, 2, 3, 4)
 }
 
-fn bench_get<M: Measurement>(c: &mut Criterion<M>) {
-    for n in SIZES {
-        let ks = keys(n);
-        let mask_len = ks.len();
-        let mut g = c.benchmark_group(format!("get/{n}"));
-        let std_map: HashMap<u64, u64, RandomState> = ks.iter().map(|&k| (k, k)).collect();
-        let shard: ShardMap<u64, u64> = ks.iter().map(|&k| (k, k)).collect();
-        let dash: DashMap<u64, u64, RandomState> = ks.iter().map(|&k| (k, k)).collect();
-        g.bench_function("std", |b| {
-            let mut i = 0;
-            b.iter(|| {
-                i = if i + 1 == mask_len { 0 } else { i + 1 };
-                black_box(std_map.get(&ks[i]).copied())
-            })
-        });
-        g.bench_function("ShardMap::get", |b| {
-            let mut i = 0;
-            b.iter(|| {
-                i = if i + 1 == mask_len { 0 } else { i + 1 };
-                black_box(shard.get(&ks[i]).map(|r| *r))
-            })
-        });
-        g.bench_function("ShardMap::view", |b| {
-            let mut i = 0;
-            b.iter(|| {
-                i = if i + 1 == mask_len { 0 } else { i + 1 };
-                black_box(shard.view(&ks[i], |v| *v))
-            })
-        });
-        g.bench_function("dashmap", |b| {
-            let mut i = 0;
-            b.iter(|| {
-                i = if i + 1 == mask_len { 0 } else { i + 1 };
-                black_box(dash.get(&ks[i]).map(|r| *r))
-            })
-        });
-        g.finish();
+/// splitmix64's finaliser: a bijection, so distinct indices give distinct keys.
+fn key(i: u64) -> u64 {
+    let mut x = i.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// The operations measured, as each map offers them (`&self` where the map
+/// is concurrent; std's through `&mut`).
+trait Bench {
+    const NAME: &'static str;
+    fn new() -> Self;
+    fn get(&mut self, k: u64) -> Option<u64>;
+    fn insert(&mut self, k: u64, v: u64) -> bool;
+    fn remove(&mut self, k: u64) -> bool;
+}
+
+struct Std(HashMap<u64, u64, Hasher>);
+impl Bench for Std {
+    const NAME: &'static str = "std HashMap";
+    fn new() -> Self {
+        Std(HashMap::with_hasher(hasher()))
+    }
+    fn get(&mut self, k: u64) -> Option<u64> {
+        self.0.get(&k).copied()
+    }
+    fn insert(&mut self, k: u64, v: u64) -> bool {
+        self.0.insert(k, v).is_some()
+    }
+    fn remove(&mut self, k: u64) -> bool {
+        self.0.remove(&k).is_some()
     }
 }
 
-fn bench_insert<M: Measurement>(c: &mut Criterion<M>) {
-    for n in SIZES {
-        let ks = keys(n);
-        let len = ks.len();
-        let mut g = c.benchmark_group(format!("insert_overwrite/{n}"));
-        let mut std_map: HashMap<u64, u64, RandomState> = ks.iter().map(|&k| (k, k)).collect();
-        let shard: ShardMap<u64, u64> = ks.iter().map(|&k| (k, k)).collect();
-        let dash: DashMap<u64, u64, RandomState> = ks.iter().map(|&k| (k, k)).collect();
-        g.bench_function("std", |b| {
-            let mut i = 0;
-            b.iter(|| {
-                i = if i + 1 == len { 0 } else { i + 1 };
-                black_box(std_map.insert(ks[i], i as u64))
-            })
-        });
-        g.bench_function("ShardMap", |b| {
-            let mut i = 0;
-            b.iter(|| {
-                i = if i + 1 == len { 0 } else { i + 1 };
-                black_box(shard.insert(ks[i], i as u64))
-            })
-        });
-        g.bench_function("dashmap", |b| {
-            let mut i = 0;
-            b.iter(|| {
-                i = if i + 1 == len { 0 } else { i + 1 };
-                black_box(dash.insert(ks[i], i as u64))
-            })
-        });
-        g.finish();
+struct Shard(epochmap::ShardMap<u64, u64, Hasher>);
+impl Bench for Shard {
+    const NAME: &'static str = "ShardMap";
+    fn new() -> Self {
+        Shard(epochmap::ShardMap::with_hasher(hasher()))
+    }
+    fn get(&mut self, k: u64) -> Option<u64> {
+        self.0.get_cloned(&k)
+    }
+    fn insert(&mut self, k: u64, v: u64) -> bool {
+        self.0.insert(k, v).is_some()
+    }
+    fn remove(&mut self, k: u64) -> bool {
+        self.0.remove(&k).is_some()
     }
 }
 
-/// Remove a present key and insert it back: two operations per iteration.
-fn bench_remove<M: Measurement>(c: &mut Criterion<M>) {
-    for n in SIZES {
-        let ks = keys(n);
-        let len = ks.len();
-        let mut g = c.benchmark_group(format!("remove_then_insert/{n}"));
-        let mut std_map: HashMap<u64, u64, RandomState> = ks.iter().map(|&k| (k, k)).collect();
-        let shard: ShardMap<u64, u64> = ks.iter().map(|&k| (k, k)).collect();
-        let dash: DashMap<u64, u64, RandomState> = ks.iter().map(|&k| (k, k)).collect();
-        g.bench_function("std", |b| {
-            let mut i = 0;
-            b.iter(|| {
-                i = if i + 1 == len { 0 } else { i + 1 };
-                let v = std_map.remove(&ks[i]).unwrap();
-                std_map.insert(ks[i], v);
-            })
-        });
-        g.bench_function("ShardMap", |b| {
-            let mut i = 0;
-            b.iter(|| {
-                i = if i + 1 == len { 0 } else { i + 1 };
-                let v = shard.remove(&ks[i]).unwrap();
-                shard.insert(ks[i], v);
-            })
-        });
-        g.bench_function("dashmap", |b| {
-            let mut i = 0;
-            b.iter(|| {
-                i = if i + 1 == len { 0 } else { i + 1 };
-                let (_, v) = dash.remove(&ks[i]).unwrap();
-                dash.insert(ks[i], v);
-            })
-        });
-        g.finish();
+struct Atomic(epochmap::AtomicPtrMap<u64, u64, Hasher>);
+impl Bench for Atomic {
+    const NAME: &'static str = "AtomicPtrMap";
+    fn new() -> Self {
+        Atomic(epochmap::AtomicPtrMap::with_hasher(hasher()))
+    }
+    fn get(&mut self, k: u64) -> Option<u64> {
+        self.0.get_cloned(&k)
+    }
+    fn insert(&mut self, k: u64, v: u64) -> bool {
+        self.0.insert(k, v)
+    }
+    fn remove(&mut self, k: u64) -> bool {
+        self.0.remove(&k)
     }
 }
 
-/// This thread's time on a CPU, in ns (`CLOCK_THREAD_CPUTIME_ID`).
-fn thread_cpu_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
+struct Dash(dashmap::DashMap<u64, u64, Hasher>);
+impl Bench for Dash {
+    const NAME: &'static str = "dashmap";
+    fn new() -> Self {
+        Dash(dashmap::DashMap::with_hasher(hasher()))
+    }
+    fn get(&mut self, k: u64) -> Option<u64> {
+        self.0.get(&k).map(|r| *r)
+    }
+    fn insert(&mut self, k: u64, v: u64) -> bool {
+        self.0.insert(k, v).is_some()
+    }
+    fn remove(&mut self, k: u64) -> bool {
+        self.0.remove(&k).is_some()
+    }
+}
+
+/// Entries in the measured maps: well past the L2 cache of this machine.
+const N: u64 = 100_000;
+
+fn prefilled<M: Bench>() -> M {
+    let mut m = M::new();
+    for i in 0..N {
+        m.insert(key(i), i);
+    }
+    m
+}
+
+/// The measured operations, each a criterion group with one line per map.
+const OPS: [&str; 4] = [
+    "get hit",
+    "get miss",
+    "insert overwrite",
+    "remove + insert back",
+];
+
+/// Registers operation `op` of map `m` in group `g`.
+fn op<M: Bench>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    op: &str,
+    m: &mut M,
+    hits: &[u64],
+    misses: &[u64],
+) {
+    let mut i = 0usize;
+    let mut next = |keys: &[u64]| {
+        i = if i + 1 >= keys.len() { 0 } else { i + 1 };
+        keys[i]
     };
-    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant
-    // that POSIX systems define.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    g.bench_function(M::NAME, |b| match op {
+        "get hit" => b.iter(|| assert!(m.get(black_box(next(hits))).is_some())),
+        "get miss" => b.iter(|| assert!(m.get(black_box(next(misses))).is_none())),
+        "insert overwrite" => b.iter(|| assert!(m.insert(black_box(next(hits)), 1))),
+        _ => b.iter(|| {
+            let k = black_box(next(hits));
+            assert!(m.remove(k));
+            assert!(!m.insert(k, 2));
+        }),
+    });
 }
 
-/// Criterion measurement: thread CPU time in ns.
-struct ThreadCpuTime;
-
-impl Measurement for ThreadCpuTime {
-    type Intermediate = u64;
-    type Value = u64;
-    fn start(&self) -> u64 {
-        thread_cpu_ns()
-    }
-    fn end(&self, i: u64) -> u64 {
-        thread_cpu_ns().saturating_sub(i)
-    }
-    fn add(&self, a: &u64, b: &u64) -> u64 {
-        a + b
-    }
-    fn zero(&self) -> u64 {
-        0
-    }
-    fn to_f64(&self, v: &u64) -> f64 {
-        *v as f64
-    }
-    fn formatter(&self) -> &dyn ValueFormatter {
-        &NsFormatter
+fn all(c: &mut Criterion) {
+    let hits: Vec<u64> = (0..N).map(|i| key((i * 7919) % N)).collect();
+    let misses: Vec<u64> = (N..2 * N).map(key).collect();
+    let mut std = prefilled::<Std>();
+    let mut shard = prefilled::<Shard>();
+    let mut atomic = prefilled::<Atomic>();
+    let mut dash = prefilled::<Dash>();
+    for name in OPS {
+        let mut g = c.benchmark_group(name);
+        op(&mut g, name, &mut std, &hits, &misses);
+        op(&mut g, name, &mut shard, &hits, &misses);
+        op(&mut g, name, &mut atomic, &hits, &misses);
+        op(&mut g, name, &mut dash, &hits, &misses);
+        g.finish();
     }
 }
 
-struct NsFormatter;
-
-impl ValueFormatter for NsFormatter {
-    fn scale_values(&self, _typical: f64, _values: &mut [f64]) -> &'static str {
-        "ns (cpu)"
-    }
-    fn scale_throughputs(&self, _t: f64, _th: &Throughput, _values: &mut [f64]) -> &'static str {
-        "ns (cpu)"
-    }
-    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
-        "ns"
-    }
+criterion_group! {
+    name = single_thread;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30);
+    targets = all
 }
-
-fn run<M: Measurement>(mut c: Criterion<M>) {
-    bench_get(&mut c);
-    bench_insert(&mut c);
-    bench_remove(&mut c);
-    c.final_summary();
-}
-
-fn main() {
-    if std::env::var_os("SINGLE_THREAD_CPU").is_some() {
-        run(Criterion::default()
-            .with_measurement(ThreadCpuTime)
-            .configure_from_args());
-    } else {
-        run(Criterion::default()
-            .with_measurement(WallTime)
-            .configure_from_args());
-    }
-}
+criterion_main!(single_thread);

@@ -27,7 +27,11 @@ pub fn run<M: TestMap<u64, Tracked>>(test: fn(&DropCounter, &M)) {
         let map = make();
         test(&counter, &map);
         drop(map);
-        assert_eq!(counter.live(), 0, "config {name}: values leaked");
+        assert_eq!(
+            M::live_after_reclaim(&counter, 0),
+            0,
+            "config {name}: values leaked"
+        );
     }
 }
 
@@ -46,7 +50,7 @@ pub fn insert_get_remove<M: TestMap<u64, Tracked>>(c: &DropCounter, m: &M) {
     assert!(!m.remove(&1));
     assert!(!m.contains_key(&1));
     assert_eq!(m.len(), 1);
-    assert_eq!(c.live(), 1);
+    assert_eq!(M::live_after_reclaim(c, 1), 1);
 }
 
 pub fn overwrite_drops_old_value<M: TestMap<u64, Tracked>>(c: &DropCounter, m: &M) {
@@ -55,7 +59,11 @@ pub fn overwrite_drops_old_value<M: TestMap<u64, Tracked>>(c: &DropCounter, m: &
     assert!(m.insert(7, c.track(3)));
     assert_eq!(m.len(), 1);
     assert_eq!(m.get_cloned(&7).map(|v| v.payload), Some(3));
-    assert_eq!(c.live(), 1, "overwritten values dropped exactly once");
+    assert_eq!(
+        M::live_after_reclaim(c, 1),
+        1,
+        "overwritten values dropped exactly once"
+    );
 }
 
 pub fn clear_drops_everything<M: TestMap<u64, Tracked>>(c: &DropCounter, m: &M) {
@@ -63,11 +71,11 @@ pub fn clear_drops_everything<M: TestMap<u64, Tracked>>(c: &DropCounter, m: &M) 
         m.insert(k, c.track(k));
     }
     assert_eq!(m.len() as u64, n(1000));
-    assert_eq!(c.live() as u64, n(1000));
+    assert_eq!(M::live_after_reclaim(c, n(1000) as isize) as u64, n(1000));
     m.clear();
     assert!(m.is_empty());
     assert_eq!(m.len(), 0);
-    assert_eq!(c.live(), 0);
+    assert_eq!(M::live_after_reclaim(c, 0), 0);
     assert!(m.entries().is_empty());
     // Usable after clear.
     m.insert(5, c.track(5));
@@ -84,7 +92,10 @@ pub fn retain_keeps_matching<M: TestMap<u64, Tracked>>(c: &DropCounter, m: &M) {
     });
     let expected = (0..n(500)).filter(|k| k % 3 == 0).count();
     assert_eq!(m.len(), expected);
-    assert_eq!(c.live() as usize, expected);
+    assert_eq!(
+        M::live_after_reclaim(c, expected as isize) as usize,
+        expected
+    );
     for k in 0..n(500) {
         assert_eq!(m.contains_key(&k), k % 3 == 0, "key {k}");
     }
@@ -96,7 +107,7 @@ pub fn update_in_place<M: TestMap<u64, Tracked>>(c: &DropCounter, m: &M) {
     assert_eq!(m.get_cloned(&1).map(|v| v.payload), Some(42));
     assert!(!m.update(&2, |_| unreachable!("no value for an absent key")));
     assert!(!m.contains_key(&2));
-    assert_eq!(c.live(), 1);
+    assert_eq!(M::live_after_reclaim(c, 1), 1);
 }
 
 pub fn get_or_insert_with_inserts_once<M: TestMap<u64, Tracked>>(c: &DropCounter, m: &M) {
@@ -114,7 +125,7 @@ pub fn get_or_insert_with_inserts_once<M: TestMap<u64, Tracked>>(c: &DropCounter
     assert_eq!(calls.load(Ordering::Relaxed), 1);
     assert_eq!(m.len(), 1);
     drop((v, v2));
-    assert_eq!(c.live(), 1);
+    assert_eq!(M::live_after_reclaim(c, 1), 1);
 }
 
 pub fn entries_match_model<M: TestMap<u64, Tracked>>(c: &DropCounter, m: &M) {
@@ -143,7 +154,10 @@ pub fn entries_match_model<M: TestMap<u64, Tracked>>(c: &DropCounter, m: &M) {
     let mut want: Vec<(u64, u64)> = model.into_iter().collect();
     want.sort_unstable();
     assert_eq!(got, want);
-    assert_eq!(c.live() as usize, want.len());
+    assert_eq!(
+        M::live_after_reclaim(c, (want.len()) as isize) as usize,
+        want.len()
+    );
 }
 
 pub fn growth_and_shrink<M: TestMap<u64, Tracked>>(c: &DropCounter, m: &M) {
@@ -162,7 +176,10 @@ pub fn growth_and_shrink<M: TestMap<u64, Tracked>>(c: &DropCounter, m: &M) {
             (k % 2 == 1).then_some(k)
         );
     }
-    assert_eq!(c.live() as u64, count / 2);
+    assert_eq!(
+        M::live_after_reclaim(c, (count / 2) as isize) as u64,
+        count / 2
+    );
 }
 
 pub fn drop_with_entries_drops_values<M: TestMap<u64, Tracked>>(c: &DropCounter, m: &M) {
@@ -171,7 +188,7 @@ pub fn drop_with_entries_drops_values<M: TestMap<u64, Tracked>>(c: &DropCounter,
         m.insert(k, c.track(k));
     }
     m.insert(0, c.track(1000));
-    assert_eq!(c.live() as u64, n(300));
+    assert_eq!(M::live_after_reclaim(c, n(300) as isize) as u64, n(300));
 }
 
 pub fn threads_disjoint_inserts<M: TestMap<u64, Tracked>>(c: &DropCounter, m: &M) {
@@ -195,7 +212,7 @@ pub fn threads_disjoint_inserts<M: TestMap<u64, Tracked>>(c: &DropCounter, m: &M
     for k in 0..threads * per {
         assert_eq!(m.contains_key(&k), (k % per) % 3 != 0, "key {k}");
     }
-    assert_eq!(c.live() as u64, expected);
+    assert_eq!(M::live_after_reclaim(c, expected as isize) as u64, expected);
 }
 
 /// Instantiates the suite for one map type.
@@ -250,3 +267,4 @@ macro_rules! behaviour_suite {
 }
 
 behaviour_suite!(shard_map, epochmap::ShardMap<u64, Tracked>);
+behaviour_suite!(atomic_map, epochmap::AtomicPtrMap<u64, Tracked>);

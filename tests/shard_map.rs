@@ -10,7 +10,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::{DropCounter, Tracked};
-use epochmap::{BuildError, Entry, ShardMap};
+use epochmap::shard_map::{BuildError, Entry};
+use epochmap::ShardMap;
 
 fn n(normal: u64) -> u64 {
     if cfg!(miri) {
@@ -242,7 +243,7 @@ fn builder_and_errors() {
     let m: ShardMap<u64, u64> = ShardMap::new();
     assert!(m.shard_count().is_power_of_two() && m.shard_count() <= 256);
 
-    type B = epochmap::ShardMapBuilder<u64, u64>;
+    type B = epochmap::shard_map::ShardMapBuilder<u64, u64>;
     let e = ShardMap::<u64, u64>::builder()
         .shards(0)
         .build()

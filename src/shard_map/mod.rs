@@ -242,7 +242,8 @@ impl std::error::Error for BuildError {}
 /// **Locking behaviour:** none (a builder owns no shared state).
 ///
 /// ```
-/// use epochmap::{BuildError, ShardMap};
+/// use epochmap::shard_map::BuildError;
+/// use epochmap::ShardMap;
 ///
 /// let map: ShardMap<u64, u64> = ShardMap::builder().shards(16).capacity(1000).build()?;
 /// assert_eq!(map.shard_count(), 16);

@@ -1,0 +1,140 @@
+//! The delta overlay and the merge: the layer set of a partition, the
+//! overlay sizing policy and the bookkeeping of an incremental merge. Safe
+//! code only; the steps that dereference entries are in
+//! [`raw`](super::raw).
+//!
+//! # The layer set
+//!
+//! A partition publishes one pointer to a [`Layers`]: the snapshot, at most
+//! one sealed overlay that a merge is folding into the next snapshot, and the
+//! active overlay that takes new keys. Publishing the three as one pointer is
+//! what lets a reader see a consistent set with one Acquire load: if the new
+//! snapshot and the end of the sealed overlay were published separately, a
+//! reader could load the old snapshot, then find the sealed overlay gone, and
+//! miss a key that was present all along.
+//!
+//! # The merge, incrementally
+//!
+//! When the active overlay is full it is *sealed*: a new layer set
+//! `{snapshot, sealed: active, active: fresh}` is published, and a
+//! [`MergeState`] starts to build the next snapshot from the live entries of
+//! the old snapshot and the sealed overlay (entry pointers move; the key and
+//! value stay where they are). The work is spread over the next inserts of
+//! new keys into that partition: each does [`MergeState::budget`] slots of
+//! it while it holds the partition mutex. The budget is chosen so the merge
+//! ends before the fresh overlay is half full; if the overlay fills anyway
+//! (for example after `compact` sealed a small one), the writer that finds it
+//! full finishes the merge. When the last slot is processed the layer set
+//! `{next snapshot, None, active}` is published and the old arrays retired.
+//! So no single insert pays for copying the partition, let alone the map:
+//! the slowest insert does a bounded amount of merge work plus the
+//! allocation of the next arrays.
+
+use super::raw::Entry;
+use super::snapshot::Table;
+
+/// The tables of one partition, published together as one pointer.
+pub(crate) struct Layers<K, V> {
+    /// Invariant: never null. Immutable once published.
+    pub(crate) snapshot: *mut Table<K, V>,
+    /// Null when no merge is running. Immutable once sealed (no writer
+    /// inserts into it again).
+    pub(crate) sealed: *mut Table<K, V>,
+    /// Never null. New keys are inserted here, under the partition mutex.
+    pub(crate) active: *mut Table<K, V>,
+}
+
+/// Merge policy of a map.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Policy {
+    /// Smallest overlay capacity (entries), >= 1.
+    pub(crate) min_overlay: usize,
+    /// An overlay takes `snapshot_len / ratio` entries (at least
+    /// `min_overlay`) before it is sealed. >= 1.
+    pub(crate) ratio: usize,
+    /// Whether merges are spread over inserts (true) or done in one go by
+    /// the insert that seals the overlay (false).
+    pub(crate) incremental: bool,
+}
+
+impl Policy {
+    /// Entries the next active overlay takes, for a next snapshot of about
+    /// `snapshot_len` entries.
+    pub(crate) fn overlay_capacity(&self, snapshot_len: usize) -> usize {
+        (snapshot_len / self.ratio).max(self.min_overlay)
+    }
+}
+
+/// An incremental merge in progress. Lives under the partition mutex.
+pub(crate) struct MergeState<K, V> {
+    /// The next snapshot, not yet published: only the merging writer (who
+    /// holds the mutex) touches it. Invariant: holds only entries of the
+    /// current snapshot or sealed overlay whose value was not expunged when
+    /// copied.
+    pub(crate) target: Box<Table<K, V>>,
+    /// Next slot to process: slots `0..snapshot.slot_count()` of the
+    /// snapshot, then those of the sealed overlay.
+    pub(crate) cursor: usize,
+    /// Slots of snapshot plus sealed overlay.
+    pub(crate) total: usize,
+    /// Slots processed per insert.
+    pub(crate) budget: usize,
+    /// Entries this merge expunged. They stay reachable from the published
+    /// layers until the next snapshot is published, then they are retired.
+    /// Not owned here: the layers still own them (so a map dropped mid-merge
+    /// frees them once, through the layers).
+    pub(crate) expunged: Vec<*mut Entry<K, V>>,
+}
+
+impl<K, V> MergeState<K, V> {
+    /// A merge of `snapshot_slots + sealed_slots` slots into a table sized for
+    /// `entries`, that must finish within `overlay_capacity / 2` inserts
+    /// (or in one go if not `incremental`).
+    pub(crate) fn new(
+        snapshot_slots: usize,
+        sealed_slots: usize,
+        entries: usize,
+        overlay_capacity: usize,
+        incremental: bool,
+    ) -> Self {
+        let total = snapshot_slots + sealed_slots;
+        let budget = if incremental {
+            // Finish by the time the fresh overlay is half full.
+            total.div_ceil((overlay_capacity / 2).max(1)).max(8)
+        } else {
+            usize::MAX
+        };
+        MergeState {
+            target: Box::new(Table::with_capacity(entries)),
+            cursor: 0,
+            total,
+            budget,
+            expunged: Vec::new(),
+        }
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.cursor >= self.total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_finishes_before_overlay_half_full() {
+        for (s, o, cap) in [(1 << 20, 1 << 18, 1 << 17), (16, 8, 16), (8, 8, 1)] {
+            let m: MergeState<u64, u64> = MergeState::new(s, o, s / 2, cap, true);
+            assert!(m.budget * (cap / 2).max(1) >= m.total);
+            assert!(m.budget <= 64, "budget {} too large", m.budget);
+        }
+        let p = Policy {
+            min_overlay: 16,
+            ratio: 4,
+            incremental: true,
+        };
+        assert_eq!(p.overlay_capacity(0), 16);
+        assert_eq!(p.overlay_capacity(1000), 250);
+    }
+}

@@ -1,0 +1,919 @@
+//! [`AtomicPtrMap`]: a concurrent hash map with lock-free reads over
+//! epoch-reclaimed snapshots and delta overlays, safe to iterate while other
+//! threads delete.
+//!
+//! The user documentation (design, consistency, garbage, when not to use
+//! it) is on [`AtomicPtrMap`] itself. This module holds its companions: the
+//! guards [`Pinned`] and [`OwnedPinned`], the iterators, the [`Builder`] and
+//! its [`BuildError`], and [`Stats`].
+
+mod delta;
+mod iter;
+mod raw;
+mod reclaim;
+mod snapshot;
+
+#[cfg(feature = "rayon")]
+mod rayon;
+#[cfg(feature = "serde")]
+mod serde;
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::hash::{BuildHasher, Hash};
+use std::sync::Arc;
+
+use delta::Policy;
+use raw::{Inserted, RawMap};
+use reclaim::Guard;
+
+pub use iter::{IntoIter, Iter, Keys, Values};
+
+/// Default smallest overlay capacity (entries) before a merge.
+const DEFAULT_MERGE_THRESHOLD: usize = 16;
+/// Default ratio: an overlay takes `snapshot / 4` entries before a merge.
+const DEFAULT_MERGE_RATIO: usize = 4;
+/// Largest accepted merge threshold: an overlay of this many entries is
+/// allocated per partition up front.
+const MAX_MERGE_THRESHOLD: usize = 1 << 24;
+/// Largest accepted partition count.
+const MAX_PARTITIONS: usize = snapshot::MAX_PARTITIONS;
+
+/// A concurrent hash map with lock-free reads over epoch-reclaimed snapshots
+/// and delta overlays, safe to iterate while other threads delete.
+///
+/// # Design
+///
+/// The map is the design of Go's `sync.Map` (a read-only map behind an atomic
+/// pointer plus a mutable overlay for new keys) without its cliffs:
+///
+/// - The map is split into `P` **partitions** by hash bits. Each has its own
+///   layer set, published as one atomic pointer: an immutable **snapshot**
+///   (an open-addressing table of entries), at most one **sealed overlay**
+///   being merged, and the **active overlay** that takes new keys. A reader
+///   loads the layer set once (Acquire) and probes the tables without a
+///   lock; overlays are written slot by slot with Release under the
+///   partition's mutex, so a lookup that misses never takes a lock.
+/// - An **entry** holds its key and an atomic pointer to an immutable value.
+///   Overwriting a present key is a CAS on that pointer (lock-free, no
+///   mutex); removal stores a tombstone (null). Only *new* keys take the
+///   partition mutex, and only that partition's.
+/// - When the active overlay is full (`max(merge_threshold, snapshot/ratio)`
+///   entries), it is sealed and a **merge** builds the next snapshot from the
+///   live entries of the snapshot and the sealed overlay (entries move by
+///   pointer). The merge is incremental: each following insert of a new key
+///   in the partition does a bounded slice of it (tens of slots), so no
+///   insert pays an O(n) copy. Tombstoned entries are *expunged* by the
+///   merge (CAS null -> `EXPUNGED`, racing fairly with a writer reviving the
+///   key; an expunged key gets a fresh entry in the active overlay).
+/// - Everything unlinked (values, expunged entries, old arrays) is freed by
+///   `crossbeam-epoch` after every thread that could see it has unpinned.
+///
+/// # Consistency
+///
+/// - A `get` that returns a value *happens-after* the insert (or update) that
+///   stored it: everything that thread wrote before the insert is visible to
+///   the reader. If an insert happens-before a `get` (for example through a
+///   channel or a join), the `get` sees that value or a later one.
+/// - A value returned under a guard (`&'g V`) stays valid and unchanged for
+///   as long as the guard lives, even if it is overwritten or removed
+///   meanwhile: values are immutable, and replaced ones are freed only after
+///   the guard is gone.
+/// - Iteration is **weakly consistent**: every key that is present for the
+///   whole traversal is yielded exactly once; no key is ever yielded twice;
+///   keys inserted or removed during the traversal may or may not appear;
+///   each yielded value was stored at some point during the traversal. No
+///   traversal ever touches freed memory, however many threads delete
+///   meanwhile.
+/// - `len` sums per-partition counters without a lock: exact when no writer
+///   runs, otherwise somewhere near the truth.
+/// - Compound operations (`update`, `compute`, `get_or_insert_with`) are
+///   atomic per key; `clear` and `retain` are not atomic across keys.
+///
+/// # Memory and garbage
+///
+/// Memory that a reader may still see is freed only when every guard that
+/// was alive when it was unlinked has been dropped. A guard held for a long
+/// time (a long iteration, a forgotten [`Pinned`]) therefore holds back the
+/// garbage of *every* map of the process that uses the global epoch, for as
+/// long as it lives: memory grows with the write rate times the guard's
+/// lifetime. [`AtomicPtrMap::stats`] reports the objects and bytes retired
+/// by this map and not yet freed (`garbage_objects`, `garbage_bytes`), so
+/// this shows up in monitoring instead of growing unnoticed. Keep guards
+/// short, or call [`Pinned::repin`] between batches.
+///
+/// Because the global collector may drop retired values on any thread, at
+/// any later time (even after the map is dropped), the map's operations
+/// require `K` and `V` to be `Send + 'static`. For the same reason `Drop` of
+/// `K` and `V` must not panic: it may run inside another thread's `pin`.
+/// (A panic in `Drop` while the map itself is dropped leaks the entries not
+/// yet freed.)
+///
+/// # Locking behaviour
+///
+/// Reads (`get`, `contains_key`, iteration, `len`, `stats`) never lock.
+/// Overwrites, removals and updates of a key that has an entry are a CAS on
+/// that entry, without a lock. Only the insert of a *new* key (one with no
+/// entry, or whose entry a merge expunged) takes the writer mutex of its
+/// partition, for the search, the slot write and a bounded slice of merge
+/// work. [`compact`](AtomicPtrMap::compact) and
+/// [`clear`](AtomicPtrMap::clear) take each partition's mutex in turn. No
+/// lock is ever held while user code other than `Eq` runs, and no guard
+/// holds a lock, so holding a [`Pinned`] while calling the map again cannot
+/// deadlock.
+///
+/// # Async and long-lived users
+///
+/// Guards ([`Pinned`], [`OwnedPinned`]) are `!Send`: they cannot be held
+/// across an `.await` in a `Send` future (the compiler refuses). Async code
+/// uses the per-call methods ([`AtomicPtrMap::get_cloned`],
+/// [`AtomicPtrMap::insert`], ...), which pin and unpin inside the call. A
+/// long-lived reader on one thread (a thread-local cache, a worker loop) can
+/// hold an [`OwnedPinned`] from [`AtomicPtrMap::pin_owned`], which owns an
+/// `Arc` of the map and is `'static`; it should call [`OwnedPinned::repin`]
+/// now and then so garbage can be freed.
+///
+/// # When not to use it
+///
+/// - **Write-heavy workloads with few reads**, and above all streams of new
+///   keys: every new key takes a partition mutex and allocates an entry and
+///   a value, and overwrites allocate and retire a value each. `ShardMap`
+///   (sharded `RwLock<HashTable>`, values stored inline) is faster and leaner
+///   there.
+/// - Values that are large or expensive to allocate and change often: every
+///   overwrite allocates a new `Box<V>`.
+/// - When memory must be returned promptly: see the garbage trade-off above.
+///
+/// # Example
+///
+/// ```
+/// use epochmap::AtomicPtrMap;
+///
+/// let map: AtomicPtrMap<u64, String> = AtomicPtrMap::new();
+/// map.insert(1, "one".to_string());
+/// assert_eq!(map.get_cloned(&1).as_deref(), Some("one"));
+///
+/// // Many operations under one guard; references live as long as it.
+/// let m = map.pin();
+/// m.insert(2, "two".to_string());
+/// let two: &String = m.get(&2).unwrap();
+/// m.remove(&2); // `two` stays valid while `m` lives
+/// assert_eq!(two, "two");
+/// assert_eq!(m.len(), 1);
+/// ```
+pub struct AtomicPtrMap<K, V, S = ahash::RandomState> {
+    raw: RawMap<K, V>,
+    hash_builder: S,
+}
+
+/// Why [`Builder::build`] refused a configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// `partitions(0)`.
+    ZeroPartitions,
+    /// More partitions than [`AtomicPtrMap::MAX_PARTITIONS`].
+    TooManyPartitions {
+        /// The count asked for.
+        requested: usize,
+    },
+    /// `merge_threshold(0)` or `merge_ratio(0)`.
+    ZeroMergeParameter,
+    /// A merge threshold above [`AtomicPtrMap::MAX_MERGE_THRESHOLD`].
+    MergeThresholdTooLarge {
+        /// The threshold asked for.
+        requested: usize,
+    },
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::ZeroPartitions => {
+                f.write_str("an AtomicPtrMap needs at least one partition")
+            }
+            BuildError::TooManyPartitions { requested } => write!(
+                f,
+                "{requested} partitions requested; at most {MAX_PARTITIONS} are supported"
+            ),
+            BuildError::ZeroMergeParameter => {
+                f.write_str("merge threshold and merge ratio must be at least 1")
+            }
+            BuildError::MergeThresholdTooLarge { requested } => write!(
+                f,
+                "merge threshold {requested} is above the maximum {MAX_MERGE_THRESHOLD}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// Configures an [`AtomicPtrMap`]. Created by [`AtomicPtrMap::builder`].
+///
+/// ```
+/// use epochmap::AtomicPtrMap;
+///
+/// let map: AtomicPtrMap<u64, u64> = AtomicPtrMap::builder()
+///     .partitions(8)
+///     .merge_threshold(64)
+///     .build()
+///     .unwrap();
+/// assert_eq!(map.stats().partitions, 8);
+/// assert!(AtomicPtrMap::builder().partitions(0).build::<u64, u64>().is_err());
+/// ```
+#[derive(Debug, Clone)]
+pub struct Builder<S> {
+    partitions: Option<usize>,
+    merge_threshold: usize,
+    merge_ratio: usize,
+    incremental: bool,
+    hasher: S,
+}
+
+impl<S> Builder<S> {
+    /// Number of partitions (each with its own snapshot, overlay and writer
+    /// mutex). Rounded up to a power of two. Default: 4 x the available
+    /// parallelism, rounded up to a power of two, at most 64.
+    pub fn partitions(mut self, n: usize) -> Self {
+        self.partitions = Some(n);
+        self
+    }
+
+    /// Smallest number of new keys an overlay takes before it is merged
+    /// (default 16). `1` merges almost constantly (useful in tests).
+    pub fn merge_threshold(mut self, entries: usize) -> Self {
+        self.merge_threshold = entries;
+        self
+    }
+
+    /// An overlay takes `snapshot_len / ratio` new keys (at least the merge
+    /// threshold) before it is merged (default 4). Smaller ratios mean fewer,
+    /// larger merges.
+    pub fn merge_ratio(mut self, ratio: usize) -> Self {
+        self.merge_ratio = ratio;
+        self
+    }
+
+    /// Whether merges are spread over the following inserts (default, true)
+    /// or done entirely by the insert that fills the overlay (false: simpler,
+    /// but that insert pays `O(partition size)`).
+    pub fn incremental_merge(mut self, yes: bool) -> Self {
+        self.incremental = yes;
+        self
+    }
+
+    /// The hasher builder.
+    pub fn hasher<S2>(self, hasher: S2) -> Builder<S2> {
+        Builder {
+            partitions: self.partitions,
+            merge_threshold: self.merge_threshold,
+            merge_ratio: self.merge_ratio,
+            incremental: self.incremental,
+            hasher,
+        }
+    }
+
+    /// Builds the map, or says why the configuration is refused.
+    pub fn build<K, V>(self) -> Result<AtomicPtrMap<K, V, S>, BuildError>
+    where
+        K: Send + 'static,
+        V: Send + 'static,
+    {
+        let partitions = match self.partitions {
+            Some(0) => return Err(BuildError::ZeroPartitions),
+            Some(n) if n > MAX_PARTITIONS => {
+                return Err(BuildError::TooManyPartitions { requested: n })
+            }
+            Some(n) => n.next_power_of_two(),
+            None => default_partitions(),
+        };
+        if self.merge_threshold == 0 || self.merge_ratio == 0 {
+            return Err(BuildError::ZeroMergeParameter);
+        }
+        if self.merge_threshold > MAX_MERGE_THRESHOLD {
+            return Err(BuildError::MergeThresholdTooLarge {
+                requested: self.merge_threshold,
+            });
+        }
+        let policy = Policy {
+            min_overlay: self.merge_threshold,
+            ratio: self.merge_ratio,
+            incremental: self.incremental,
+        };
+        Ok(AtomicPtrMap {
+            raw: RawMap::new(partitions, policy),
+            hash_builder: self.hasher,
+        })
+    }
+}
+
+fn default_partitions() -> usize {
+    let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
+    cores.saturating_mul(4).next_power_of_two().min(64)
+}
+
+/// Statistics of an [`AtomicPtrMap`], read without locks (each figure is
+/// exact for its partition at the moment it was read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Number of partitions.
+    pub partitions: usize,
+    /// Live keys (as [`AtomicPtrMap::len`]).
+    pub len: usize,
+    /// Entries in the snapshots (live or tombstoned).
+    pub snapshot_entries: usize,
+    /// Entries in the overlays, sealed and active (live or tombstoned).
+    pub overlay_entries: usize,
+    /// Merges completed.
+    pub merges: usize,
+    /// Partitions with a merge in progress.
+    pub merges_in_progress: usize,
+    /// Objects retired by this map and not yet freed (values, entries,
+    /// arrays): they wait for guards to be dropped.
+    pub garbage_objects: usize,
+    /// Bytes of those objects (shallow: `size_of::<V>()` per value).
+    pub garbage_bytes: usize,
+}
+
+impl<K, V> AtomicPtrMap<K, V, ahash::RandomState>
+where
+    K: Send + 'static,
+    V: Send + 'static,
+{
+    /// An empty map with the default configuration.
+    pub fn new() -> Self {
+        AtomicPtrMap::builder()
+            .build()
+            .expect("the default configuration is valid")
+    }
+}
+
+impl AtomicPtrMap<(), ()> {
+    /// A builder to configure partitions, merge policy and hasher; the key
+    /// and value types are chosen by [`Builder::build`]. (Defined on
+    /// `AtomicPtrMap<(), ()>` so that `AtomicPtrMap::builder()` needs no type
+    /// annotations.)
+    pub fn builder() -> Builder<ahash::RandomState> {
+        Builder {
+            partitions: None,
+            merge_threshold: DEFAULT_MERGE_THRESHOLD,
+            merge_ratio: DEFAULT_MERGE_RATIO,
+            incremental: true,
+            hasher: ahash::RandomState::new(),
+        }
+    }
+}
+
+impl<K, V, S> AtomicPtrMap<K, V, S> {
+    /// Largest partition count [`Builder::partitions`] accepts (65536: the
+    /// partition index uses the top 16 bits of the hash).
+    pub const MAX_PARTITIONS: usize = MAX_PARTITIONS;
+    /// Largest merge threshold [`Builder::merge_threshold`] accepts (an
+    /// overlay of that many entries is allocated per partition up front).
+    pub const MAX_MERGE_THRESHOLD: usize = MAX_MERGE_THRESHOLD;
+}
+
+impl<K, V, S> AtomicPtrMap<K, V, S>
+where
+    K: Send + 'static,
+    V: Send + 'static,
+{
+    /// An empty map with the default configuration and the given hasher.
+    pub fn with_hasher(hasher: S) -> Self {
+        AtomicPtrMap::builder()
+            .hasher(hasher)
+            .build()
+            .expect("the default configuration is valid")
+    }
+
+    /// The hasher builder.
+    pub fn hasher(&self) -> &S {
+        &self.hash_builder
+    }
+
+    /// Number of live keys, summed over partitions without a lock (see
+    /// [Consistency](AtomicPtrMap#consistency)).
+    pub fn len(&self) -> usize {
+        self.raw.len()
+    }
+
+    /// Whether [`len`](Self::len) is zero.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Pins the current thread and returns a handle for many operations
+    /// under one guard; references it returns live as long as it.
+    pub fn pin(&self) -> Pinned<'_, K, V, S> {
+        Pinned {
+            map: self,
+            guard: reclaim::pin(),
+        }
+    }
+
+    /// Like [`pin`](Self::pin), but the handle owns an `Arc` of the map and
+    /// is `'static` (still `!Send`). See [Async and long-lived
+    /// users](AtomicPtrMap#async-and-long-lived-users).
+    pub fn pin_owned(self: &Arc<Self>) -> OwnedPinned<K, V, S> {
+        OwnedPinned {
+            guard: reclaim::pin(),
+            map: Arc::clone(self),
+        }
+    }
+
+    /// Finishes pending merges and merges every overlay into its snapshot,
+    /// dropping tombstones. `O(n)`, each partition under its writer mutex in
+    /// turn (readers and overwrites continue).
+    pub fn compact(&self) {
+        let guard = reclaim::pin();
+        self.raw.compact(&guard);
+    }
+
+    /// Statistics: sizes, merges and garbage awaiting reclamation.
+    pub fn stats(&self) -> Stats {
+        let guard = reclaim::pin();
+        let mut s = Stats {
+            partitions: self.raw.partition_count(),
+            len: self.len(),
+            ..Stats::default()
+        };
+        for p in self.raw.part_stats(&guard) {
+            s.snapshot_entries += p.snapshot;
+            s.overlay_entries += p.overlay;
+            s.merges += p.merges;
+            s.merges_in_progress += usize::from(p.merging);
+            s.garbage_objects += p.garbage_objects;
+            s.garbage_bytes += p.garbage_bytes;
+        }
+        s
+    }
+}
+
+impl<K, V, S> AtomicPtrMap<K, V, S>
+where
+    K: Hash + Eq + Send + 'static,
+    V: Send + 'static,
+    S: BuildHasher,
+{
+    #[inline]
+    fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
+        self.hash_builder.hash_one(key)
+    }
+
+    /// A clone of the value of `key`.
+    pub fn get_cloned<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
+        let guard = reclaim::pin();
+        self.raw.get(&guard, self.hash(key), key).cloned()
+    }
+
+    /// Calls `f` with the value of `key` (under a short-lived guard) and
+    /// returns its result: a read without cloning the value.
+    pub fn with<Q, R>(&self, key: &Q, f: impl FnOnce(Option<&V>) -> R) -> R
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let guard = reclaim::pin();
+        f(self.raw.get(&guard, self.hash(key), key))
+    }
+
+    /// Whether `key` is present.
+    pub fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let guard = reclaim::pin();
+        self.raw.get(&guard, self.hash(key), key).is_some()
+    }
+
+    /// Inserts or overwrites; returns whether the key was present.
+    ///
+    /// Returns a `bool` rather than std's `Option<V>`: the old value may
+    /// still be read by other threads, so it cannot be moved out; use
+    /// [`Pinned::insert`] to get a reference to it.
+    pub fn insert(&self, key: K, value: V) -> bool {
+        self.pin().insert(key, value).is_some()
+    }
+
+    /// Removes `key`; returns whether it was present. (Use
+    /// [`Pinned::remove`] for a reference to the removed value.)
+    pub fn remove<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.pin().remove(key).is_some()
+    }
+
+    /// The value of `key`, inserting `f()` first if it is absent; returns a
+    /// clone. `f` runs without any lock held, and may run even if another
+    /// thread inserts the key first (its value is then dropped).
+    pub fn get_or_insert_with(&self, key: K, f: impl FnOnce() -> V) -> V
+    where
+        V: Clone,
+    {
+        self.pin().get_or_insert_with(key, f).clone()
+    }
+
+    /// Replaces the value of a present key with `f(&old)`; returns whether
+    /// the key was present. Read-copy-update: `f` runs without a lock on a
+    /// value that may be replaced meanwhile, in which case `f` runs again on
+    /// the newer value (so it must be `FnMut` and should have no side
+    /// effects beyond its result).
+    pub fn update<Q>(&self, key: &Q, f: impl FnMut(&V) -> V) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.pin().update(key, f).is_some()
+    }
+
+    /// Sets the value of `key` to `f(current)` (`None`: absent) atomically
+    /// per key; `f` returning `None` removes the key. Returns a clone of the
+    /// new value. Retried like [`update`](Self::update).
+    pub fn compute(&self, key: K, f: impl FnMut(Option<&V>) -> Option<V>) -> Option<V>
+    where
+        V: Clone,
+    {
+        self.pin().compute(key, f).cloned()
+    }
+
+    /// Removes every key. Not atomic: keys inserted concurrently may
+    /// survive. Tombstones are then compacted away (as [`compact`](Self::compact)).
+    pub fn clear(&self) {
+        self.retain(|_, _| false);
+        self.compact();
+    }
+
+    /// Keeps only the entries for which `f` returns true. Not atomic across
+    /// keys; each entry is removed only if its value is still the one `f`
+    /// saw (otherwise `f` sees the new value).
+    pub fn retain(&self, mut f: impl FnMut(&K, &V) -> bool) {
+        let guard = reclaim::pin();
+        for (e, mut cur) in self.raw.iter(&guard) {
+            while let Some(v) = cur.value() {
+                if f(e.key(), v) {
+                    break;
+                }
+                match e.replace(&guard, cur, None) {
+                    Ok(_) => break,
+                    Err(_) => cur = e.load(),
+                }
+            }
+        }
+    }
+}
+
+impl<K, V> Default for AtomicPtrMap<K, V, ahash::RandomState>
+where
+    K: Send + 'static,
+    V: Send + 'static,
+{
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K, V, S> fmt::Debug for AtomicPtrMap<K, V, S>
+where
+    K: Hash + Eq + Send + 'static + fmt::Debug,
+    V: Send + 'static + fmt::Debug,
+    S: BuildHasher,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.pin().iter()).finish()
+    }
+}
+
+impl<K, V, S> Extend<(K, V)> for &AtomicPtrMap<K, V, S>
+where
+    K: Hash + Eq + Send + 'static,
+    V: Send + 'static,
+    S: BuildHasher,
+{
+    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
+        let mut m = self.pin();
+        for (i, (k, v)) in iter.into_iter().enumerate() {
+            m.insert(k, v);
+            if i % 1024 == 1023 {
+                m.repin();
+            }
+        }
+    }
+}
+
+impl<K, V, S> Extend<(K, V)> for AtomicPtrMap<K, V, S>
+where
+    K: Hash + Eq + Send + 'static,
+    V: Send + 'static,
+    S: BuildHasher,
+{
+    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
+        let mut this: &Self = self;
+        this.extend(iter);
+    }
+}
+
+impl<K, V> FromIterator<(K, V)> for AtomicPtrMap<K, V, ahash::RandomState>
+where
+    K: Hash + Eq + Send + 'static,
+    V: Send + 'static,
+{
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut map = Self::new();
+        map.extend(iter);
+        map
+    }
+}
+
+impl<K, V, S> IntoIterator for AtomicPtrMap<K, V, S>
+where
+    K: Send + 'static,
+    V: Send + 'static,
+{
+    type Item = (K, V);
+    type IntoIter = IntoIter<K, V>;
+
+    /// Takes every entry out of the map (no guard needed).
+    fn into_iter(mut self) -> IntoIter<K, V> {
+        IntoIter {
+            inner: self.raw.drain_all().into_iter(),
+        }
+    }
+}
+
+/// A handle for many operations under one epoch guard. Created by
+/// [`AtomicPtrMap::pin`].
+///
+/// References it returns live as long as the handle, even if the entry is
+/// overwritten or removed meanwhile. `!Send`: it pins the current thread.
+/// While it lives, memory retired by any map cannot be freed: keep it short,
+/// or [`repin`](Self::repin).
+pub struct Pinned<'m, K, V, S = ahash::RandomState> {
+    map: &'m AtomicPtrMap<K, V, S>,
+    guard: Guard,
+}
+
+impl<K, V, S> fmt::Debug for Pinned<'_, K, V, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pinned").finish_non_exhaustive()
+    }
+}
+
+impl<K, V, S> Pinned<'_, K, V, S>
+where
+    K: Hash + Eq + Send + 'static,
+    V: Send + 'static,
+    S: BuildHasher,
+{
+    /// The value of `key`. No lock, no write to shared memory.
+    #[inline]
+    pub fn get<Q>(&self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.map.raw.get(&self.guard, self.map.hash(key), key)
+    }
+
+    /// The stored key and value of `key`.
+    pub fn get_key_value<Q>(&self, key: &Q) -> Option<(&K, &V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let (e, v) = self.map.raw.find(&self.guard, self.map.hash(key), key)?;
+        Some((e.key(), v.value()?))
+    }
+
+    /// Whether `key` is present.
+    pub fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.get(key).is_some()
+    }
+
+    /// Inserts or overwrites; returns the old value (which stays valid for
+    /// this handle's lifetime).
+    pub fn insert(&self, key: K, value: V) -> Option<&V> {
+        let hash = self.map.hash(&key);
+        match self
+            .map
+            .raw
+            .insert(&self.guard, hash, key, Box::new(value), false)
+        {
+            (Inserted::New(_), _) => None,
+            (Inserted::Replaced(old), _) => Some(old),
+            (Inserted::Existing(..), _) => unreachable!("overwrite mode"),
+        }
+    }
+
+    /// Removes `key`; returns the removed value (valid for this handle's
+    /// lifetime).
+    pub fn remove<Q>(&self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let (e, mut cur) = self.map.raw.find(&self.guard, self.map.hash(key), key)?;
+        loop {
+            cur.value()?;
+            match e.replace(&self.guard, cur, None) {
+                Ok((old, _)) => return old,
+                Err(_) => cur = e.load(),
+            }
+        }
+    }
+
+    /// The value of `key`, inserting `f()` first if absent. `f` runs without
+    /// a lock and may run even if another thread wins the insert (its value
+    /// is then dropped).
+    pub fn get_or_insert_with(&self, key: K, f: impl FnOnce() -> V) -> &V {
+        let hash = self.map.hash(&key);
+        if let Some(v) = self.map.raw.get(&self.guard, hash, &key) {
+            return v;
+        }
+        let value = Box::new(f());
+        match self.map.raw.insert(&self.guard, hash, key, value, true) {
+            (Inserted::New(v), _) | (Inserted::Existing(v, _), _) => v,
+            (Inserted::Replaced(..), _) => unreachable!("only-if-absent mode"),
+        }
+    }
+
+    /// Replaces the value of a present key with `f(&old)` (read-copy-update,
+    /// `f` re-run if the value changed meanwhile); returns the new value, or
+    /// `None` if the key is absent.
+    pub fn update<Q>(&self, key: &Q, mut f: impl FnMut(&V) -> V) -> Option<&V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let (e, mut cur) = self.map.raw.find(&self.guard, self.map.hash(key), key)?;
+        loop {
+            let new = Box::new(f(cur.value()?));
+            match e.replace(&self.guard, cur, Some(new)) {
+                Ok((_, new)) => return new,
+                Err(_) => cur = e.load(),
+            }
+        }
+    }
+
+    /// Sets `key` to `f(current)` atomically per key (`None` in: absent;
+    /// `None` out: remove). Returns the new value. `f` may run several times
+    /// if other threads change the key meanwhile.
+    pub fn compute(&self, key: K, mut f: impl FnMut(Option<&V>) -> Option<V>) -> Option<&V> {
+        let hash = self.map.hash(&key);
+        let mut key = key;
+        loop {
+            if let Some((e, cur)) = self.map.raw.find(&self.guard, hash, &key) {
+                if !cur.is_expunged() {
+                    let new = f(cur.value()).map(Box::new);
+                    if new.is_none() && cur.value().is_none() {
+                        return None;
+                    }
+                    match e.replace(&self.guard, cur, new) {
+                        Ok((_, new)) => return new,
+                        Err(_) => continue,
+                    }
+                }
+            }
+            let new = Box::new(f(None)?);
+            match self.map.raw.insert(&self.guard, hash, key, new, true) {
+                (Inserted::New(v), _) => return Some(v),
+                // Someone inserted first: recompute from their value.
+                (Inserted::Existing(..), Some(k)) => key = k,
+                (Inserted::Existing(..), None) => unreachable!("an existing key is given back"),
+                (Inserted::Replaced(..), _) => unreachable!("only-if-absent mode"),
+            }
+        }
+    }
+
+    /// Number of live keys (as [`AtomicPtrMap::len`]).
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether the map is empty.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Iterates over the entries (weakly consistent; see
+    /// [Consistency](AtomicPtrMap#consistency)).
+    pub fn iter(&self) -> Iter<'_, K, V> {
+        Iter {
+            raw: self.map.raw.iter(&self.guard),
+        }
+    }
+
+    /// Iterates over the keys.
+    pub fn keys(&self) -> Keys<'_, K, V> {
+        Keys { inner: self.iter() }
+    }
+
+    /// Iterates over the values.
+    pub fn values(&self) -> Values<'_, K, V> {
+        Values { inner: self.iter() }
+    }
+}
+
+impl<K, V, S> Pinned<'_, K, V, S> {
+    /// Unpins and pins again, letting memory retired meanwhile be freed.
+    /// Needs `&mut self`, so no reference from this handle survives it.
+    pub fn repin(&mut self) {
+        self.guard.repin();
+    }
+}
+
+impl<'g, K, V, S> IntoIterator for &'g Pinned<'_, K, V, S>
+where
+    K: Hash + Eq + Send + 'static,
+    V: Send + 'static,
+    S: BuildHasher,
+{
+    type Item = (&'g K, &'g V);
+    type IntoIter = Iter<'g, K, V>;
+
+    fn into_iter(self) -> Iter<'g, K, V> {
+        self.iter()
+    }
+}
+
+/// An owned, `'static` guard on an `Arc`-shared map, for long-lived readers
+/// on one thread. `!Send`. Created by [`AtomicPtrMap::pin_owned`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use epochmap::AtomicPtrMap;
+///
+/// let map = Arc::new(AtomicPtrMap::<u32, u32>::new());
+/// map.insert(1, 10);
+/// let mut reader = map.pin_owned(); // no borrow of `map`
+/// assert_eq!(reader.get(&1), Some(&10));
+/// reader.repin(); // let garbage go between batches
+/// assert_eq!(reader.iter().count(), 1);
+/// ```
+pub struct OwnedPinned<K, V, S = ahash::RandomState> {
+    guard: Guard,
+    map: Arc<AtomicPtrMap<K, V, S>>,
+}
+
+impl<K, V, S> fmt::Debug for OwnedPinned<K, V, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedPinned").finish_non_exhaustive()
+    }
+}
+
+impl<K, V, S> OwnedPinned<K, V, S> {
+    /// Unpins and pins again, letting memory retired meanwhile be freed.
+    pub fn repin(&mut self) {
+        self.guard.repin();
+    }
+
+    /// The map.
+    pub fn map(&self) -> &Arc<AtomicPtrMap<K, V, S>> {
+        &self.map
+    }
+}
+
+impl<K, V, S> OwnedPinned<K, V, S>
+where
+    K: Hash + Eq + Send + 'static,
+    V: Send + 'static,
+    S: BuildHasher,
+{
+    /// The value of `key`, valid until the next [`repin`](Self::repin).
+    pub fn get<Q>(&self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.map.raw.get(&self.guard, self.map.hash(key), key)
+    }
+
+    /// Whether `key` is present.
+    pub fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.get(key).is_some()
+    }
+
+    /// Iterates over the entries (weakly consistent).
+    pub fn iter(&self) -> Iter<'_, K, V> {
+        Iter {
+            raw: self.map.raw.iter(&self.guard),
+        }
+    }
+}

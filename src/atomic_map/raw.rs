@@ -1,0 +1,957 @@
+//! The engine of [`AtomicPtrMap`](super::AtomicPtrMap): all its unsafe code
+//! (reclamation aside, which is in [`reclaim`](super::reclaim)).
+//!
+//! # Atomics
+//!
+//! | atomic | ordering | pairs with | why |
+//! |---|---|---|---|
+//! | `Partition::layers` load | Acquire | the Release store of a new layer set (seal, merge publish) | the reader sees the tables of the set, and a snapshot's slots, fully written |
+//! | `Partition::layers` store | Release | the Acquire loads of readers and writers | publishes a layer set, including a snapshot written with plain (Relaxed) slot stores before it |
+//! | `Table` slot load | Acquire | the Release store of `Table::publish_slot` | an overlay slot is written while readers probe; the entry it points to is initialised |
+//! | `Table` slot store | Release | the Acquire slot loads | as above; in an unpublished snapshot the layer set's Release store would be enough |
+//! | `Entry::value` load | Acquire | the successful AcqRel CAS that stored the pointer, or the Release store in `Table::publish_slot` that published the entry with its first value | the reader sees the value `V` fully initialised; a `get` happens-after the insert whose value it returns |
+//! | `Entry::value` CAS (insert, overwrite, remove, update) | AcqRel / Acquire | itself on other threads, and readers' Acquire loads | Release publishes the new value; Acquire makes the old value's initialisation visible before it is handed back and retired |
+//! | `Entry::value` CAS null -> `EXPUNGED` (merge) | AcqRel / Acquire | writers' CAS null -> value on the same entry | modification order decides fairly between a merge expunging a tombstone and a writer reviving it: exactly one wins |
+//! | `Entry::value` load before that CAS (merge) | Relaxed | nothing | only decides whether to try the CAS: a non-null value means the entry is kept (it moves by pointer, nothing of the value is read) |
+//! | `Partition::len`, `merges`, `Table::len`, garbage counters | Relaxed | nothing | statistics; `Table::len` is written only under the partition mutex (or before publication) |
+//!
+//! # Invariants
+//!
+//! 1. A published [`Layers`] and its tables are freed only through
+//!    [`reclaim::retire`] after a newer layer set replaced it, so every
+//!    pointer loaded from `Partition::layers` under a guard stays valid for
+//!    the guard's lifetime; the same holds for entries (retired after a merge
+//!    expunged them and published a snapshot without them) and values
+//!    (retired when a CAS replaces them).
+//! 2. Within one layer set, every entry appears in exactly one table, and for
+//!    each key at most one entry of the set is not expunged. A new entry is
+//!    created only under the partition mutex, after a search of the current
+//!    layer set found no non-expunged entry for its key; only merges (also
+//!    under the mutex) expunge, and only entries of the snapshot and sealed
+//!    overlay; entries leave a layer set only expunged.
+//! 3. `EXPUNGED` is final: no CAS ever replaces it.
+//! 4. Values are immutable once published (the map hands out `&V` only).
+//! 5. Iteration visits a layer set's tables newest first: active, sealed,
+//!    snapshot. The entries of the snapshot and sealed overlay all existed
+//!    when the set was published, and an entry is created only after every
+//!    older entry of its key was expunged (for good, invariant 3); so among
+//!    them at most one per key is ever seen non-expunged, and an entry that
+//!    the active overlay gains later (a key deleted, expunged and inserted
+//!    again during the traversal) has expunged every older one before the
+//!    traversal could yield it. Visiting the snapshot first instead would
+//!    yield such a key twice: once from the snapshot before its deletion,
+//!    once from the overlay after its re-insertion.
+
+use std::borrow::Borrow;
+use std::marker::PhantomData;
+use std::ptr;
+use std::sync::atomic::{AtomicIsize, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use crossbeam_utils::CachePadded;
+
+use super::delta::{Layers, MergeState, Policy};
+use super::reclaim::{self, Garbage, Guard};
+use super::snapshot::{partition_index, Table};
+
+/// A key and its current value.
+pub(crate) struct Entry<K, V> {
+    /// Hash of `key` under the map's hasher. Immutable.
+    pub(crate) hash: u64,
+    /// Immutable.
+    pub(crate) key: K,
+    /// Null: a tombstone (the key is absent). [`expunged`]: the entry is being
+    /// dropped by a merge (the key is absent, and a new entry must be made
+    /// for it). Otherwise a `Box<V>` owned by the entry, immutable, replaced
+    /// only by CAS.
+    value: AtomicPtr<V>,
+}
+
+/// The address behind the `EXPUNGED` sentinel: a static, so no allocation
+/// (and no dangling pointer of a zero-sized `Box`) can ever be equal to it.
+static EXPUNGED_SENTINEL: u8 = 0;
+
+/// The `EXPUNGED` sentinel pointer. Never dereferenced, only compared.
+#[inline]
+fn expunged<V>() -> *mut V {
+    ptr::addr_of!(EXPUNGED_SENTINEL) as *mut V
+}
+
+/// A value pointer that owns a `Box<V>`: neither null nor `EXPUNGED`.
+#[inline]
+fn is_value<V>(p: *mut V) -> bool {
+    !p.is_null() && p != expunged()
+}
+
+/// Frees an entry and the value it owns, if any.
+///
+/// # Safety
+/// `e` came from `Box::into_raw` of an entry, no other thread can reach it,
+/// and it is freed only here.
+unsafe fn free_entry<K, V>(e: *mut Entry<K, V>) {
+    // SAFETY: the caller gives us the only pointer to a boxed entry.
+    let entry = unsafe { Box::from_raw(e) };
+    let v = entry.value.load(Ordering::Relaxed);
+    if is_value(v) {
+        // SAFETY: a value pointer owns a `Box<V>` (field invariant), which no
+        // one else frees since the entry is unreachable.
+        drop(unsafe { Box::from_raw(v) });
+    }
+}
+
+/// Retires a boxed `T`: it is dropped once every thread pinned now unpins.
+///
+/// # Safety
+/// As [`reclaim::retire`]: `p` came from `Box::into_raw`, is unlinked and is
+/// retired only once; `T: Send` in the sense that dropping it on another
+/// thread is sound.
+unsafe fn retire_box<T: 'static>(guard: &Guard, garbage: &Arc<Garbage>, p: *mut T, bytes: usize) {
+    let destroy = move || {
+        // SAFETY: `p` is a unique, unlinked box (caller's contract), and the
+        // epoch has passed, so no reader holds it.
+        drop(unsafe { Box::from_raw(p) })
+    };
+    // SAFETY: forwarded from the caller.
+    unsafe { reclaim::retire(guard, garbage, bytes, destroy) }
+}
+
+// `null_slots` reinterprets zeroed `usize`s as null `AtomicPtr`s.
+const _: () = assert!(
+    std::mem::size_of::<AtomicPtr<u8>>() == std::mem::size_of::<usize>()
+        && std::mem::align_of::<AtomicPtr<u8>>() == std::mem::align_of::<usize>()
+);
+
+/// `n` null slots, from zeroed memory: `alloc_zeroed` hands large arrays
+/// straight from fresh (lazily zeroed) pages, so sealing an overlay and
+/// starting a merge does not pay an `O(n)` memset on the write path.
+pub(crate) fn null_slots<T>(n: usize) -> Box<[AtomicPtr<T>]> {
+    // `vec![0; n]` allocates with `alloc_zeroed`.
+    let zeros: Box<[usize]> = vec![0usize; n].into_boxed_slice();
+    let p = Box::into_raw(zeros);
+    // SAFETY: `AtomicPtr<T>` has the in-memory representation of `*mut T`,
+    // whose size and alignment are those of `usize` (checked above; `*mut T`
+    // has the same layout for every sized T); an all-zero `*mut T` is the
+    // null pointer. So the allocation holds `n` valid null `AtomicPtr<T>`s,
+    // with the layout that Box will free it with.
+    unsafe { Box::from_raw(p as *mut [AtomicPtr<T>]) }
+}
+
+/// What an entry's value was when loaded.
+pub(crate) struct Loaded<'g, V> {
+    ptr: *mut V,
+    _guard: PhantomData<&'g V>,
+}
+
+impl<V> Clone for Loaded<'_, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<V> Copy for Loaded<'_, V> {}
+
+impl<'g, V> Loaded<'g, V> {
+    /// The value, if the key was present.
+    #[inline]
+    pub(crate) fn value(self) -> Option<&'g V> {
+        if is_value(self.ptr) {
+            // SAFETY: a value pointer owns a live `Box<V>`, loaded with
+            // Acquire under the guard of lifetime 'g; values are retired
+            // only after a CAS unlinks them, so it lives for 'g (invariant 1).
+            Some(unsafe { &*self.ptr })
+        } else {
+            None
+        }
+    }
+    #[inline]
+    pub(crate) fn is_expunged(self) -> bool {
+        self.ptr == expunged()
+    }
+}
+
+/// A live reference to an entry found under a guard.
+pub(crate) struct EntryRef<'g, K, V> {
+    entry: &'g Entry<K, V>,
+    part: &'g Partition<K, V>,
+}
+
+impl<K, V> Clone for EntryRef<'_, K, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<K, V> Copy for EntryRef<'_, K, V> {}
+
+impl<'g, K: Send + 'static, V: Send + 'static> EntryRef<'g, K, V> {
+    #[inline]
+    pub(crate) fn key(&self) -> &'g K {
+        &self.entry.key
+    }
+
+    /// Acquire: pairs with the CAS (AcqRel) or slot publication (Release)
+    /// that stored the pointer; see the table above.
+    #[inline]
+    pub(crate) fn load(&self) -> Loaded<'g, V> {
+        Loaded {
+            ptr: self.entry.value.load(Ordering::Acquire),
+            _guard: PhantomData,
+        }
+    }
+
+    /// Replaces the value `expected` (as loaded) with `new` (`None`: a
+    /// tombstone). On success returns the old value, retired but alive for
+    /// the guard's lifetime, and the new one; on failure (the value changed,
+    /// or the entry is expunged) gives `new` back.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn replace(
+        &self,
+        guard: &'g Guard,
+        expected: Loaded<'g, V>,
+        new: Option<Box<V>>,
+    ) -> Result<(Option<&'g V>, Option<&'g V>), Option<Box<V>>> {
+        if expected.is_expunged() {
+            // Invariant 3: EXPUNGED is final.
+            return Err(new);
+        }
+        let had_new = new.is_some();
+        let new_ptr = new.map_or(ptr::null_mut(), Box::into_raw);
+        // AcqRel/Acquire: see the table (value CAS).
+        match self.entry.value.compare_exchange(
+            expected.ptr,
+            new_ptr,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => {
+                let old = expected.value();
+                match (old.is_some(), had_new) {
+                    (false, true) => self.part.add_len(1),
+                    (true, false) => self.part.add_len(-1),
+                    _ => {}
+                }
+                if old.is_some() {
+                    // SAFETY: the CAS unlinked the old value: only threads
+                    // pinned now can still hold it. It is retired once, by the
+                    // thread whose CAS removed it. `V: Send + 'static`.
+                    unsafe {
+                        retire_box(
+                            guard,
+                            &self.part.garbage,
+                            expected.ptr,
+                            std::mem::size_of::<V>(),
+                        )
+                    };
+                }
+                let new = Loaded::<'g, V> {
+                    ptr: new_ptr,
+                    _guard: PhantomData,
+                };
+                // The new value is published; it lives for 'g like any value
+                // loaded under the guard.
+                Ok((old, new.value()))
+            }
+            Err(_) => Err(if had_new {
+                // SAFETY: the CAS failed, so `new_ptr` was never published and
+                // we still own the box we made it from.
+                Some(unsafe { Box::from_raw(new_ptr) })
+            } else {
+                None
+            }),
+        }
+    }
+}
+
+/// What [`RawMap::insert`] did.
+pub(crate) enum Inserted<'g, V> {
+    /// The key was absent; the value (given) is stored.
+    New(&'g V),
+    /// The key was present; its old value (retired, alive for 'g) was
+    /// replaced.
+    Replaced(&'g V),
+    /// `only_if_absent` and the key was present: the existing value, and the
+    /// value that was not stored.
+    Existing(
+        &'g V,
+        // Never read: carried out so that it is dropped after the mutex.
+        #[allow(dead_code)] Box<V>,
+    ),
+}
+
+/// State of the writers of a partition, under its mutex.
+struct Writer<K, V> {
+    merge: Option<MergeState<K, V>>,
+}
+
+/// One partition: its layer set, the mutex of its new-key writers, counters.
+pub(crate) struct Partition<K, V> {
+    /// Never null; see invariants 1 and 2.
+    layers: AtomicPtr<Layers<K, V>>,
+    writer: Mutex<Writer<K, V>>,
+    /// Live keys (may be briefly off while writers race). Relaxed.
+    len: AtomicIsize,
+    /// Completed merges. Relaxed.
+    merges: AtomicUsize,
+    garbage: Arc<Garbage>,
+}
+
+impl<K, V> Partition<K, V> {
+    fn new(policy: &Policy) -> Self {
+        let layers = Layers {
+            snapshot: Box::into_raw(Box::new(Table::with_capacity(0))),
+            sealed: ptr::null_mut(),
+            active: Box::into_raw(Box::new(Table::with_capacity(policy.min_overlay))),
+        };
+        Partition {
+            layers: AtomicPtr::new(Box::into_raw(Box::new(layers))),
+            writer: Mutex::new(Writer { merge: None }),
+            len: AtomicIsize::new(0),
+            merges: AtomicUsize::new(0),
+            garbage: Arc::new(Garbage::default()),
+        }
+    }
+
+    #[inline]
+    fn add_len(&self, d: isize) {
+        self.len.fetch_add(d, Ordering::Relaxed);
+    }
+
+    /// The mutex of new-key writers. Poisoning is ignored: no user code runs
+    /// while the partition's structures are half updated (user `Eq` runs only
+    /// in searches, before any write), so a panic under the lock leaves them
+    /// consistent.
+    fn lock(&self) -> MutexGuard<'_, Writer<K, V>> {
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The current layer set. Acquire: pairs with the Release store that
+    /// published it.
+    #[inline]
+    fn layers<'g>(&'g self, _guard: &'g Guard) -> &'g Layers<K, V> {
+        let p = self.layers.load(Ordering::Acquire);
+        debug_assert!(!p.is_null());
+        // SAFETY: never null; a layer set is retired only after it is
+        // replaced, and we are pinned by `_guard` since before this load
+        // (invariant 1).
+        unsafe { &*p }
+    }
+}
+
+/// The tables of a layer set, in search order (snapshot, sealed, active).
+#[inline]
+fn tables<K, V>(layers: &Layers<K, V>) -> impl Iterator<Item = &Table<K, V>> {
+    [layers.snapshot, layers.sealed, layers.active]
+        .into_iter()
+        .filter(|t| !t.is_null())
+        // SAFETY: the tables of a published layer set live as long as the
+        // layer set (retired together or later), which lives for 'g.
+        .map(|t| unsafe { &*t })
+}
+
+/// Searches a layer set for a non-expunged entry of `key`.
+#[inline]
+fn find_in<'g, K, V, Q>(
+    layers: &'g Layers<K, V>,
+    hash: u64,
+    key: &Q,
+) -> Option<(&'g Entry<K, V>, *mut V)>
+where
+    K: Borrow<Q>,
+    Q: Eq + ?Sized,
+{
+    for table in tables(layers) {
+        for i in table.probe(hash) {
+            let p = table.load(i);
+            if p.is_null() {
+                break;
+            }
+            // SAFETY: a non-null slot of a live table points to an entry that
+            // is retired only after a layer set without it is published, i.e.
+            // after this guard's pin (invariant 1); Acquire slot load.
+            let e = unsafe { &*p };
+            if e.hash == hash && e.key.borrow() == key {
+                // Acquire: see the table (value load).
+                let v = e.value.load(Ordering::Acquire);
+                if v != expunged() {
+                    return Some((e, v));
+                }
+                // At most one entry per key per table: try the next table.
+                break;
+            }
+        }
+    }
+    None
+}
+
+/// The map engine: partitions chosen by hash bits.
+pub(crate) struct RawMap<K, V> {
+    /// Length is a power of two.
+    partitions: Box<[CachePadded<Partition<K, V>>]>,
+    mask: usize,
+    policy: Policy,
+    _owns: PhantomData<(Box<K>, Box<V>)>,
+}
+
+// SAFETY: the map owns its keys and values (sending it sends them: K, V:
+// Send) and drops them, possibly on another thread through the collector
+// (Send). No guard can be alive while it is moved (guards borrow it). The raw
+// pointers inside are owned, not shared with anything outside the map.
+unsafe impl<K: Send, V: Send> Send for RawMap<K, V> {}
+// SAFETY: every shared mutation goes through atomics or the partition
+// mutexes; readers get `&K`/`&V` on any thread (Sync), and values may be
+// dropped on any thread (Send).
+unsafe impl<K: Send + Sync, V: Send + Sync> Sync for RawMap<K, V> {}
+
+/// Statistics of one partition.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct PartStats {
+    pub(crate) snapshot: usize,
+    pub(crate) overlay: usize,
+    pub(crate) merges: usize,
+    pub(crate) merging: bool,
+    pub(crate) garbage_objects: usize,
+    pub(crate) garbage_bytes: usize,
+}
+
+impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
+    /// `partitions` must be a power of two.
+    pub(crate) fn new(partitions: usize, policy: Policy) -> Self {
+        debug_assert!(partitions.is_power_of_two());
+        debug_assert!(policy.min_overlay >= 1 && policy.ratio >= 1);
+        RawMap {
+            partitions: (0..partitions)
+                .map(|_| CachePadded::new(Partition::new(&policy)))
+                .collect(),
+            mask: partitions - 1,
+            policy,
+            _owns: PhantomData,
+        }
+    }
+
+    pub(crate) fn partition_count(&self) -> usize {
+        self.partitions.len()
+    }
+
+    #[inline]
+    fn partition(&self, hash: u64) -> &Partition<K, V> {
+        &self.partitions[partition_index(hash, self.mask)]
+    }
+
+    /// The non-expunged entry of `key`, if any, and its value as loaded.
+    #[inline]
+    pub(crate) fn find<'g, Q>(
+        &'g self,
+        guard: &'g Guard,
+        hash: u64,
+        key: &Q,
+    ) -> Option<(EntryRef<'g, K, V>, Loaded<'g, V>)>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let part = self.partition(hash);
+        let (entry, v) = find_in(part.layers(guard), hash, key)?;
+        Some((
+            EntryRef { entry, part },
+            Loaded {
+                ptr: v,
+                _guard: PhantomData,
+            },
+        ))
+    }
+
+    /// The value of `key`.
+    #[inline]
+    pub(crate) fn get<'g, Q>(&'g self, guard: &'g Guard, hash: u64, key: &Q) -> Option<&'g V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let part = self.partition(hash);
+        let (_, v) = find_in(part.layers(guard), hash, key)?;
+        Loaded::<'g, V> {
+            ptr: v,
+            _guard: PhantomData,
+        }
+        .value()
+    }
+
+    /// Stores `value` for `key` (or, `only_if_absent`, keeps a present value).
+    /// Lock-free when the key has an entry; otherwise takes the partition
+    /// mutex to add one. Also returns the key if it was not stored: the
+    /// caller drops it (and an unused value) after the mutex is released, so
+    /// no user `Drop` runs under it.
+    pub(crate) fn insert<'g>(
+        &'g self,
+        guard: &'g Guard,
+        hash: u64,
+        key: K,
+        value: Box<V>,
+        only_if_absent: bool,
+    ) -> (Inserted<'g, V>, Option<K>)
+    where
+        K: Eq,
+    {
+        let mut value = value;
+        if let Some((e, cur)) = self.find(guard, hash, &key) {
+            match Self::store(guard, e, cur, value, only_if_absent) {
+                Ok(done) => return (done, Some(key)),
+                // Expunged: add a fresh entry.
+                Err(v) => value = v,
+            }
+        }
+        self.insert_locked(guard, hash, key, value, only_if_absent)
+    }
+
+    /// CAS loop on an entry. Err: the entry got expunged.
+    fn store<'g>(
+        guard: &'g Guard,
+        e: EntryRef<'g, K, V>,
+        mut cur: Loaded<'g, V>,
+        value: Box<V>,
+        only_if_absent: bool,
+    ) -> Result<Inserted<'g, V>, Box<V>> {
+        let mut value = value;
+        loop {
+            if cur.is_expunged() {
+                return Err(value);
+            }
+            if only_if_absent {
+                if let Some(existing) = cur.value() {
+                    return Ok(Inserted::Existing(existing, value));
+                }
+            }
+            match e.replace(guard, cur, Some(value)) {
+                Ok((Some(old), Some(_))) => return Ok(Inserted::Replaced(old)),
+                Ok((None, Some(new))) => return Ok(Inserted::New(new)),
+                Ok((_, None)) => unreachable!("we stored a value"),
+                Err(v) => {
+                    value = v.expect("we passed a value");
+                    cur = e.load();
+                }
+            }
+        }
+    }
+
+    fn insert_locked<'g>(
+        &'g self,
+        guard: &'g Guard,
+        hash: u64,
+        key: K,
+        value: Box<V>,
+        only_if_absent: bool,
+    ) -> (Inserted<'g, V>, Option<K>)
+    where
+        K: Eq,
+    {
+        let part = self.partition(hash);
+        let mut w = part.lock();
+        // Our share of the pending merge (bounded work).
+        if let Some(m) = &w.merge {
+            let budget = m.budget;
+            self.merge_step(guard, part, &mut w, budget);
+        }
+        let mut value = value;
+        loop {
+            let layers = part.layers(guard);
+            if let Some((entry, v)) = find_in(layers, hash, &key) {
+                let e = EntryRef { entry, part };
+                let cur = Loaded {
+                    ptr: v,
+                    _guard: PhantomData,
+                };
+                // Under the mutex no merge runs, so `e` cannot be expunged
+                // (only merges expunge): `store` cannot fail.
+                match Self::store(guard, e, cur, value, only_if_absent) {
+                    Ok(done) => return (done, Some(key)),
+                    Err(v) => {
+                        debug_assert!(false, "entry expunged while the partition is locked");
+                        value = v;
+                        continue;
+                    }
+                }
+            }
+            // SAFETY: tables of the current layer set are live (invariant 1).
+            let active = unsafe { &*layers.active };
+            if active.is_full() {
+                if w.merge.is_some() {
+                    self.merge_step(guard, part, &mut w, usize::MAX);
+                } else {
+                    self.seal(guard, part, &mut w);
+                }
+                continue;
+            }
+            let value = Box::into_raw(value);
+            let entry = Box::into_raw(Box::new(Entry {
+                hash,
+                key,
+                value: AtomicPtr::new(value),
+            }));
+            // Invariant 2: no non-expunged entry for the key in the current
+            // layer set (searched above under the mutex).
+            active.publish_slot(hash, entry);
+            part.add_len(1);
+            if active.is_full() && w.merge.is_none() {
+                self.seal(guard, part, &mut w);
+            }
+            // The value is published and lives for 'g like any value loaded
+            // under the guard.
+            let new = Loaded::<'g, V> {
+                ptr: value,
+                _guard: PhantomData,
+            };
+            return (Inserted::New(new.value().expect("a stored value")), None);
+        }
+    }
+
+    /// Seals the active overlay and starts a merge (and runs its first step).
+    /// Caller holds the partition mutex (`w`), and no merge is pending.
+    fn seal(&self, guard: &Guard, part: &Partition<K, V>, w: &mut Writer<K, V>) {
+        debug_assert!(w.merge.is_none());
+        let old = part.layers.load(Ordering::Acquire);
+        // SAFETY: the current layer set; we hold the mutex, so it is not
+        // replaced (only holders of the mutex publish).
+        let layers = unsafe { &*old };
+        debug_assert!(layers.sealed.is_null());
+        // SAFETY: tables of the current layer set.
+        let (snap, active) = unsafe { (&*layers.snapshot, &*layers.active) };
+        let next_len = snap.len() + active.len();
+        let cap = self.policy.overlay_capacity(next_len);
+        let fresh = Box::into_raw(Box::new(Table::with_capacity(cap)));
+        let next = Box::into_raw(Box::new(Layers {
+            snapshot: layers.snapshot,
+            sealed: layers.active,
+            active: fresh,
+        }));
+        w.merge = Some(MergeState::new(
+            snap.slot_count(),
+            active.slot_count(),
+            next_len,
+            cap,
+            self.policy.incremental,
+        ));
+        // Release: pairs with readers' Acquire load of the layer set.
+        part.layers.store(next, Ordering::Release);
+        // SAFETY: `old` was just replaced; its tables live on in `next`, so
+        // only the `Layers` box is retired, once.
+        unsafe {
+            retire_box(
+                guard,
+                &part.garbage,
+                old,
+                std::mem::size_of::<Layers<K, V>>(),
+            )
+        };
+        let budget = w.merge.as_ref().map_or(0, |m| m.budget);
+        self.merge_step(guard, part, w, budget);
+    }
+
+    /// Processes up to `budget` slots of the pending merge, and publishes the
+    /// next snapshot when done. Caller holds the partition mutex.
+    fn merge_step(
+        &self,
+        guard: &Guard,
+        part: &Partition<K, V>,
+        w: &mut Writer<K, V>,
+        budget: usize,
+    ) {
+        let Some(m) = w.merge.as_mut() else { return };
+        let old = part.layers.load(Ordering::Acquire);
+        // SAFETY: current layer set, stable under the mutex.
+        let layers = unsafe { &*old };
+        debug_assert!(!layers.sealed.is_null(), "a merge needs a sealed overlay");
+        // SAFETY: tables of the current layer set.
+        let (snap, sealed) = unsafe { (&*layers.snapshot, &*layers.sealed) };
+        debug_assert_eq!(m.total, snap.slot_count() + sealed.slot_count());
+        let end = m.cursor.saturating_add(budget).min(m.total);
+        for i in m.cursor..end {
+            let p = if i < snap.slot_count() {
+                snap.load(i)
+            } else {
+                sealed.load(i - snap.slot_count())
+            };
+            if p.is_null() {
+                continue;
+            }
+            // SAFETY: an entry of the current layer set (invariant 1).
+            let e = unsafe { &*p };
+            // A live value needs no CAS: the entry moves whatever happens to
+            // it next. Only a tombstone is expunged, by a CAS (AcqRel/Acquire)
+            // that races writers' CAS null -> value fairly.
+            let live = !e.value.load(Ordering::Relaxed).is_null()
+                || e.value
+                    .compare_exchange(
+                        ptr::null_mut(),
+                        expunged(),
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    )
+                    .is_err();
+            if live {
+                debug_assert!(
+                    e.value.load(Ordering::Relaxed) != expunged(),
+                    "entry expunged twice"
+                );
+                m.target.publish_slot(e.hash, p);
+            } else {
+                m.expunged.push(p);
+            }
+        }
+        m.cursor = end;
+        if !m.is_done() {
+            return;
+        }
+        let m = w.merge.take().expect("checked above");
+        let next = Box::into_raw(Box::new(Layers {
+            snapshot: Box::into_raw(m.target),
+            sealed: ptr::null_mut(),
+            active: layers.active,
+        }));
+        // Release: pairs with readers' Acquire load; publishes the snapshot
+        // slots written above.
+        part.layers.store(next, Ordering::Release);
+        part.merges.fetch_add(1, Ordering::Relaxed);
+        let (snap_ptr, sealed_ptr) = (layers.snapshot, layers.sealed);
+        // SAFETY: (all three) `next` replaced `old`; the old snapshot and
+        // sealed overlay arrays are reachable only from `old`, the expunged
+        // entries only from those arrays. Each is retired once, here. K, V:
+        // Send + 'static.
+        unsafe {
+            retire_box(
+                guard,
+                &part.garbage,
+                old,
+                std::mem::size_of::<Layers<K, V>>(),
+            );
+            retire_box(guard, &part.garbage, snap_ptr, snap.bytes());
+            retire_box(guard, &part.garbage, sealed_ptr, sealed.bytes());
+        }
+        if !m.expunged.is_empty() {
+            let dead = m.expunged;
+            let bytes = dead.len() * std::mem::size_of::<Entry<K, V>>();
+            let destroy = move || {
+                for e in dead {
+                    // SAFETY: unlinked (see below), epoch passed, freed once.
+                    unsafe { free_entry(e) }
+                }
+            };
+            // SAFETY: as above; each expunged entry is in exactly one of the
+            // retired tables (invariant 2) and is freed once by `destroy`.
+            unsafe { reclaim::retire(guard, &part.garbage, bytes, destroy) };
+        }
+        reclaim::flush(guard);
+    }
+
+    /// Finishes any pending merge, then seals the active overlay and merges
+    /// it in one go, for every partition.
+    pub(crate) fn compact(&self, guard: &Guard) {
+        for part in self.partitions.iter() {
+            let mut w = part.lock();
+            if w.merge.is_some() {
+                self.merge_step(guard, part, &mut w, usize::MAX);
+            }
+            self.seal(guard, part, &mut w);
+            self.merge_step(guard, part, &mut w, usize::MAX);
+            debug_assert!(w.merge.is_none());
+        }
+    }
+
+    /// Live keys, summed over partitions without a lock.
+    pub(crate) fn len(&self) -> usize {
+        let n: isize = self
+            .partitions
+            .iter()
+            .map(|p| p.len.load(Ordering::Relaxed))
+            .sum();
+        n.max(0) as usize
+    }
+
+    /// Statistics of every partition, read without locks.
+    pub(crate) fn part_stats(&self, guard: &Guard) -> Vec<PartStats> {
+        self.partitions
+            .iter()
+            .map(|p| {
+                let layers = p.layers(guard);
+                let mut s = PartStats::default();
+                for (i, t) in tables(layers).enumerate() {
+                    if i == 0 {
+                        s.snapshot = t.len();
+                    } else {
+                        s.overlay += t.len();
+                    }
+                }
+                s.merging = !layers.sealed.is_null();
+                s.merges = p.merges.load(Ordering::Relaxed);
+                s.garbage_objects = p.garbage.objects();
+                s.garbage_bytes = p.garbage.bytes();
+                s
+            })
+            .collect()
+    }
+
+    /// Iterates over the entries of every partition; each partition's layer
+    /// set is loaded when the iteration reaches it.
+    pub(crate) fn iter<'g>(&'g self, guard: &'g Guard) -> RawIter<'g, K, V> {
+        RawIter {
+            map: self,
+            guard,
+            part: 0,
+            end: self.partitions.len(),
+            layers: None,
+            table: 0,
+            slot: 0,
+        }
+    }
+
+    /// Iterates over the entries of partition `p` only.
+    #[cfg_attr(not(feature = "rayon"), allow(dead_code))]
+    pub(crate) fn iter_partition<'g>(&'g self, guard: &'g Guard, p: usize) -> RawIter<'g, K, V> {
+        RawIter {
+            map: self,
+            guard,
+            part: p,
+            end: (p + 1).min(self.partitions.len()),
+            layers: None,
+            table: 0,
+            slot: 0,
+        }
+    }
+
+    /// Takes every live entry out of the map, leaving it empty.
+    pub(crate) fn drain_all(&mut self) -> Vec<(K, V)> {
+        let mut out = Vec::with_capacity(self.len());
+        let policy = self.policy;
+        for part in self.partitions.iter_mut() {
+            // SAFETY: `&mut self`: no guard of this map is alive and no other
+            // thread can reach the partition.
+            unsafe { part.free_into(Some(&mut out)) };
+            **part = Partition::new(&policy);
+        }
+        out
+    }
+}
+
+impl<K, V> Drop for RawMap<K, V> {
+    fn drop(&mut self) {
+        for part in self.partitions.iter_mut() {
+            // SAFETY: `&mut self` in drop: no other thread or guard can reach
+            // the partition any more (guards borrow the map).
+            unsafe { part.free_into(None) };
+        }
+    }
+}
+
+impl<K, V> Partition<K, V> {
+    /// Frees everything this partition owns and leaves it without a layer
+    /// set (it must not be used again, except to be replaced or dropped);
+    /// live entries go to `out` (or are dropped). Idempotent.
+    ///
+    /// # Safety
+    /// No other thread can reach the partition, nor any guard hold pointers
+    /// into it.
+    unsafe fn free_into(&mut self, mut out: Option<&mut Vec<(K, V)>>) {
+        let layers = std::mem::replace(self.layers.get_mut(), ptr::null_mut());
+        if layers.is_null() {
+            return;
+        }
+        // A pending merge's target holds pointers to entries freed below:
+        // dropping the table frees only its array.
+        self.writer
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .merge = None;
+        // SAFETY: we own the layer set and its tables exclusively.
+        let layers = unsafe { Box::from_raw(layers) };
+        for t in [layers.snapshot, layers.sealed, layers.active] {
+            if t.is_null() {
+                continue;
+            }
+            // SAFETY: owned table, freed once (the tables of a set differ).
+            let table = unsafe { Box::from_raw(t) };
+            for e in table.entries() {
+                // SAFETY: each entry is in exactly one table of the set
+                // (invariant 2), so it is freed once.
+                let entry = unsafe { Box::from_raw(e) };
+                let v = entry.value.load(Ordering::Relaxed);
+                if is_value(v) {
+                    // SAFETY: the entry owns its value box.
+                    let v = unsafe { Box::from_raw(v) };
+                    if let Some(out) = out.as_deref_mut() {
+                        out.push((entry.key, *v));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Iterator over the live entries of a map under a guard.
+pub(crate) struct RawIter<'g, K, V> {
+    map: &'g RawMap<K, V>,
+    guard: &'g Guard,
+    part: usize,
+    /// One past the last partition to visit.
+    end: usize,
+    layers: Option<&'g Layers<K, V>>,
+    table: usize,
+    slot: usize,
+}
+
+impl<'g, K: Send + 'static, V: Send + 'static> Iterator for RawIter<'g, K, V> {
+    /// A live entry and its value as loaded (present).
+    type Item = (EntryRef<'g, K, V>, Loaded<'g, V>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let layers = match self.layers {
+                Some(l) => l,
+                None => {
+                    if self.part >= self.end {
+                        return None;
+                    }
+                    let part = &self.map.partitions[self.part];
+                    let l = part.layers(self.guard);
+                    self.layers = Some(l);
+                    self.table = 0;
+                    self.slot = 0;
+                    l
+                }
+            };
+            // Newest table first: see invariant 5.
+            let t = match self.table {
+                0 => layers.active,
+                1 => layers.sealed,
+                2 => layers.snapshot,
+                _ => {
+                    self.layers = None;
+                    self.part += 1;
+                    continue;
+                }
+            };
+            if t.is_null() {
+                self.table += 1;
+                continue;
+            }
+            // SAFETY: a table of a layer set loaded under the guard.
+            let table = unsafe { &*t };
+            while self.slot < table.slot_count() {
+                let p = table.load(self.slot);
+                self.slot += 1;
+                if p.is_null() {
+                    continue;
+                }
+                // SAFETY: an entry of a live table (invariant 1).
+                let e = unsafe { &*p };
+                let v = Loaded::<'g, V> {
+                    // Acquire: see the table (value load).
+                    ptr: e.value.load(Ordering::Acquire),
+                    _guard: PhantomData,
+                };
+                if v.value().is_some() {
+                    let part = &self.map.partitions[self.part];
+                    return Some((EntryRef { entry: e, part }, v));
+                }
+            }
+            self.table += 1;
+            self.slot = 0;
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Reclamation: the one place of [`AtomicPtrMap`](super::AtomicPtrMap) that
+//! talks to `crossbeam-epoch`.
+//!
+//! Everything the map unlinks (an overwritten or removed value, an expunged
+//! entry, a superseded snapshot array, overlay array or layer set) is handed
+//! to [`retire`], which defers its destruction until every thread that was
+//! pinned when it was unlinked has unpinned. The map uses the global
+//! collector of `crossbeam-epoch` (one `pin` is a thread-local counter bump,
+//! which is what makes per-call reads cheap), so retired objects are freed by
+//! whichever thread next collects garbage, possibly after the map itself has
+//! been dropped. That is why the map's operations require `K`, `V: Send +
+//! 'static`.
+//!
+//! The garbage counters count on retire and count down in the deferred
+//! destructor, so [`Stats`](super::Stats) reports how much memory is waiting
+//! for readers to unpin: a long-held guard shows up there instead of growing
+//! memory unnoticed.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+pub(crate) use crossbeam_epoch::Guard;
+
+/// Pins the current thread to the global epoch.
+#[inline]
+pub(crate) fn pin() -> Guard {
+    crossbeam_epoch::pin()
+}
+
+/// Objects and bytes retired but not yet freed.
+#[derive(Debug, Default)]
+pub(crate) struct Garbage {
+    /// Counter only: Relaxed.
+    objects: AtomicUsize,
+    /// Counter only: Relaxed.
+    bytes: AtomicUsize,
+}
+
+impl Garbage {
+    pub(crate) fn objects(&self) -> usize {
+        self.objects.load(Ordering::Relaxed)
+    }
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
+    }
+}
+
+/// Defers `destroy()` until no thread pinned now can still be reading the
+/// object it frees, and counts `bytes` as garbage until then.
+///
+/// # Safety
+/// 1. The object that `destroy` frees has been unlinked: no pointer to it is
+///    reachable from anything published by the map any more, so only threads
+///    pinned now (before this call returns) can still hold a reference.
+/// 2. `destroy` is called at most once for that object, here and nowhere else
+///    (the caller gives up ownership).
+/// 3. `destroy` may run on any thread, at any later time, even after the map
+///    is dropped: whatever it drops must be `Send + 'static`.
+#[inline]
+pub(crate) unsafe fn retire<F>(guard: &Guard, garbage: &Arc<Garbage>, bytes: usize, destroy: F)
+where
+    F: FnOnce() + 'static,
+{
+    garbage.objects.fetch_add(1, Ordering::Relaxed);
+    garbage.bytes.fetch_add(bytes, Ordering::Relaxed);
+    let garbage = Arc::clone(garbage);
+    // SAFETY: the caller guarantees (1) the object is unlinked, so after the
+    // current epoch has passed no thread can reach it, (2) it is destroyed only
+    // here and (3) the closure may run on any thread at any later time.
+    unsafe {
+        guard.defer_unchecked(move || {
+            destroy();
+            garbage.objects.fetch_sub(1, Ordering::Relaxed);
+            garbage.bytes.fetch_sub(bytes, Ordering::Relaxed);
+        });
+    }
+}
+
+/// Pushes this thread's garbage to the global queue and tries to collect:
+/// called after retiring a snapshot, so large arrays do not wait in a
+/// thread-local bag.
+#[inline]
+pub(crate) fn flush(guard: &Guard) {
+    guard.flush();
+}

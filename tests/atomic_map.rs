@@ -1,0 +1,565 @@
+//! AtomicPtrMap-specific tests: API against a std `HashMap` model in every
+//! configuration, merges/compaction/stats, drop counting, panic safety of
+//! user code, and small two-thread tests (these run under Miri too).
+
+mod common;
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use common::atomic::{atomic_configs, collect_until};
+use common::{DropCounter, TestMap, Tracked};
+use epochmap::atomic_map::BuildError as AtomicBuildError;
+use epochmap::AtomicPtrMap;
+
+/// Scales sizes down under Miri.
+fn n(full: u64) -> u64 {
+    if cfg!(miri) {
+        (full / 50).max(8)
+    } else {
+        full
+    }
+}
+
+/// A small deterministic PRNG (xorshift), so failures reproduce.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn check_against_model(map: &AtomicPtrMap<u64, Tracked>, model: &HashMap<u64, u64>, name: &str) {
+    assert_eq!(map.len(), model.len(), "{name}: len");
+    assert_eq!(map.is_empty(), model.is_empty(), "{name}: is_empty");
+    let mut seen: Vec<(u64, u64)> = TestMap::entries(map)
+        .into_iter()
+        .map(|(k, v)| (k, v.payload))
+        .collect();
+    seen.sort_unstable();
+    let mut want: Vec<(u64, u64)> = model.iter().map(|(k, v)| (*k, *v)).collect();
+    want.sort_unstable();
+    assert_eq!(seen, want, "{name}: entries");
+    for (k, v) in model {
+        assert_eq!(
+            map.get_cloned(k).map(|t| t.payload),
+            Some(*v),
+            "{name}: get {k}"
+        );
+    }
+}
+
+#[test]
+fn random_ops_match_model_and_drop_everything_once() {
+    for (name, make) in atomic_configs::<u64, Tracked>() {
+        let counter = DropCounter::new();
+        {
+            let map = make();
+            let mut model: HashMap<u64, u64> = HashMap::new();
+            let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+            let keys = n(300);
+            for step in 0..n(6000) {
+                let k = rng.below(keys);
+                let v = rng.next() >> 8;
+                match rng.below(10) {
+                    0..=2 => {
+                        let was = map.insert(k, counter.track(v));
+                        assert_eq!(was, model.insert(k, v).is_some(), "{name}: insert");
+                    }
+                    3 => {
+                        assert_eq!(map.remove(&k), model.remove(&k).is_some(), "{name}: remove");
+                    }
+                    4 => {
+                        let got = map.get_or_insert_with(k, || counter.track(v));
+                        let want = *model.entry(k).or_insert(v);
+                        assert_eq!(got.payload, want, "{name}: get_or_insert_with");
+                    }
+                    5 => {
+                        let ok = map.update(&k, |old| counter.track(old.payload + 1));
+                        let want = model.get_mut(&k).map(|x| *x += 1).is_some();
+                        assert_eq!(ok, want, "{name}: update");
+                    }
+                    6 => {
+                        // compute: toggle between removing and incrementing.
+                        let got = map.compute(k, |old| match old {
+                            Some(o) if o.payload % 2 == 0 => None,
+                            Some(o) => Some(counter.track(o.payload + 1)),
+                            None => Some(counter.track(v)),
+                        });
+                        let want = match model.get(&k).copied() {
+                            Some(o) if o % 2 == 0 => {
+                                model.remove(&k);
+                                None
+                            }
+                            Some(o) => {
+                                model.insert(k, o + 1);
+                                Some(o + 1)
+                            }
+                            None => {
+                                model.insert(k, v);
+                                Some(v)
+                            }
+                        };
+                        assert_eq!(got.map(|t| t.payload), want, "{name}: compute");
+                    }
+                    7 => {
+                        assert_eq!(
+                            map.contains_key(&k),
+                            model.contains_key(&k),
+                            "{name}: contains"
+                        );
+                    }
+                    8 => {
+                        let m = map.pin();
+                        assert_eq!(m.get(&k).map(|t| t.payload), model.get(&k).copied());
+                    }
+                    _ => {
+                        if step % 500 == 0 {
+                            map.compact();
+                        }
+                        if step % 1500 == 0 {
+                            let keep = rng.below(3);
+                            map.retain(|k, _| k % 3 != keep);
+                            model.retain(|k, _| k % 3 != keep);
+                        }
+                    }
+                }
+                if step % 1000 == 0 {
+                    check_against_model(&map, &model, name);
+                }
+            }
+            check_against_model(&map, &model, name);
+            map.clear();
+            model.clear();
+            check_against_model(&map, &model, name);
+            for k in 0..keys {
+                map.insert(k, counter.track(k));
+                model.insert(k, k);
+            }
+            check_against_model(&map, &model, name);
+        }
+        assert!(
+            collect_until(|| counter.live() == 0),
+            "{name}: {} values never dropped",
+            counter.live()
+        );
+    }
+}
+
+#[test]
+fn merges_compaction_and_stats() {
+    let map: AtomicPtrMap<u64, u64> = AtomicPtrMap::builder()
+        .partitions(2)
+        .merge_threshold(4)
+        .build()
+        .unwrap();
+    let count = n(2000);
+    for i in 0..count {
+        map.insert(i, i);
+    }
+    let s = map.stats();
+    assert_eq!(s.partitions, 2);
+    assert_eq!(s.len as u64, count);
+    assert!(s.merges > 0, "merges: {s:?}");
+    assert_eq!((s.snapshot_entries + s.overlay_entries) as u64, count);
+
+    map.compact();
+    let s = map.stats();
+    assert_eq!(s.overlay_entries, 0, "{s:?}");
+    assert_eq!(s.merges_in_progress, 0);
+    assert_eq!(s.snapshot_entries as u64, count);
+
+    // Tombstones stay until a merge; compact drops them.
+    for i in (0..count).step_by(2) {
+        assert!(map.remove(&i));
+    }
+    assert_eq!(map.stats().snapshot_entries as u64, count);
+    map.compact();
+    let s = map.stats();
+    assert_eq!(s.snapshot_entries as u64, count / 2, "{s:?}");
+    assert_eq!(s.len as u64, count / 2);
+
+    // Expunged keys come back as fresh entries.
+    for i in (0..count).step_by(2) {
+        assert!(!map.insert(i, i + 1));
+    }
+    for i in 0..count {
+        let want = if i % 2 == 0 { i + 1 } else { i };
+        assert_eq!(map.get_cloned(&i), Some(want));
+    }
+    assert_eq!(map.len() as u64, count);
+
+    // Garbage is counted, then freed.
+    assert!(collect_until(|| map.stats().garbage_objects == 0));
+    {
+        let _pinned = map.pin();
+        for i in 0..count {
+            map.insert(i, 0);
+        }
+        // Our own guard holds these back: at least the overwritten values.
+        assert!(map.stats().garbage_objects as u64 >= count);
+        assert!(map.stats().garbage_bytes as u64 >= count * 8);
+    }
+    assert!(collect_until(|| map.stats().garbage_objects == 0));
+}
+
+#[test]
+fn references_outlive_removal_under_the_guard() {
+    for (name, make) in atomic_configs::<u64, String>() {
+        let map = make();
+        let m = map.pin();
+        m.insert(1, "one".to_string());
+        let one = m.get(&1).unwrap();
+        let old = m.insert(1, "uno".to_string()).unwrap();
+        assert_eq!(old, "one", "{name}");
+        let removed = m.remove(&1).unwrap();
+        assert_eq!(removed, "uno");
+        for i in 0..n(500) {
+            m.insert(i, i.to_string());
+            m.remove(&i);
+        }
+        map.compact();
+        assert_eq!(one, "one");
+        assert!(m.get(&1).is_none());
+        assert_eq!(m.get_key_value(&1), None);
+        m.insert(7, "seven".into());
+        assert_eq!(m.get_key_value(&7), Some((&7, &"seven".to_string())));
+        assert_eq!(
+            m.update(&7, |s| format!("{s}!")).map(String::as_str),
+            Some("seven!")
+        );
+        assert_eq!(m.update(&8, |s| s.clone()), None);
+        assert_eq!(m.get_or_insert_with(8, || "eight".into()), "eight");
+        assert_eq!(m.get_or_insert_with(8, || unreachable!()), "eight");
+        assert_eq!(m.compute(8, |_| None), None);
+        assert!(!m.contains_key(&8));
+        let mut keys: Vec<u64> = m.keys().copied().collect();
+        keys.sort_unstable();
+        assert_eq!(keys, vec![7]);
+        assert_eq!(m.values().collect::<Vec<_>>(), vec!["seven!"]);
+        assert_eq!((&m).into_iter().count(), 1);
+        assert_eq!(m.len(), 1);
+        assert!(!m.is_empty());
+    }
+}
+
+#[test]
+fn builder_errors_and_clamps() {
+    type M = AtomicPtrMap<(), ()>;
+    assert_eq!(
+        M::builder().partitions(0).build::<u64, u64>().unwrap_err(),
+        AtomicBuildError::ZeroPartitions
+    );
+    let err = M::builder()
+        .partitions(usize::MAX)
+        .build::<u64, u64>()
+        .unwrap_err();
+    assert!(matches!(err, AtomicBuildError::TooManyPartitions { .. }));
+    assert!(err.to_string().contains("partitions"));
+    assert!(M::builder().merge_threshold(0).build::<u64, u64>().is_err());
+    assert!(M::builder().merge_ratio(0).build::<u64, u64>().is_err());
+    assert!(M::builder()
+        .merge_threshold(usize::MAX)
+        .build::<u64, u64>()
+        .is_err());
+    let m: AtomicPtrMap<u64, u64> = M::builder().partitions(3).build().unwrap();
+    assert_eq!(m.stats().partitions, 4, "rounded up to a power of two");
+    let d = AtomicPtrMap::<u64, u64>::new().stats().partitions;
+    assert!(d.is_power_of_two() && (1..=64).contains(&d));
+}
+
+#[test]
+fn std_traits() {
+    let map: AtomicPtrMap<u32, u32> = (0..10).map(|i| (i, i * 2)).collect();
+    assert_eq!(map.len(), 10);
+    let mut map2 = AtomicPtrMap::default();
+    map2.extend([(1u32, 1u32), (2, 2)]);
+    (&map2).extend([(3, 3)]);
+    assert_eq!(map2.len(), 3);
+    let dbg = format!("{:?}", map2);
+    assert!(dbg.starts_with('{') && dbg.contains("3: 3"), "{dbg}");
+    let mut all: Vec<(u32, u32)> = map.into_iter().collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..10).map(|i| (i, i * 2)).collect::<Vec<_>>());
+    assert!(format!("{:?}", map2.pin()).contains("Pinned"));
+    assert_eq!(map2.with(&2, |v| v.copied()), Some(2));
+    assert!(map2.hasher().hash_one(1u32) == map2.hasher().hash_one(1u32));
+}
+
+#[test]
+fn owned_guard() {
+    let map = Arc::new(AtomicPtrMap::<u64, u64>::new());
+    map.insert(1, 1);
+    let mut r = map.pin_owned();
+    let v = r.get(&1).copied();
+    assert_eq!(v, Some(1));
+    map.insert(1, 2);
+    assert_eq!(r.get(&1), Some(&2));
+    r.repin();
+    assert!(r.contains_key(&1));
+    assert_eq!(r.iter().count(), 1);
+    assert_eq!(r.map().len(), 1);
+}
+
+#[test]
+fn into_iter_and_drop_count() {
+    let counter = DropCounter::new();
+    {
+        let map: AtomicPtrMap<u64, Tracked> = AtomicPtrMap::builder()
+            .partitions(2)
+            .merge_threshold(1)
+            .build()
+            .unwrap();
+        for i in 0..n(500) {
+            map.insert(i, counter.track(i));
+            if i % 3 == 0 {
+                map.remove(&(i / 2));
+            }
+        }
+        let len = map.len();
+        let drained: Vec<_> = map.into_iter().collect();
+        assert_eq!(drained.len(), len);
+    }
+    assert!(collect_until(|| counter.live() == 0), "{}", counter.live());
+}
+
+// ----- panic safety -------------------------------------------------------
+
+/// A key whose `Eq` panics while `PANIC_EQ` is set.
+#[derive(Debug, Clone)]
+struct TouchyKey(u64);
+static PANIC_EQ: AtomicBool = AtomicBool::new(false);
+impl PartialEq for TouchyKey {
+    fn eq(&self, o: &Self) -> bool {
+        if PANIC_EQ.load(Ordering::Relaxed) {
+            panic!("Eq panics");
+        }
+        self.0 == o.0
+    }
+}
+impl Eq for TouchyKey {}
+impl Hash for TouchyKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        // All keys collide in few buckets, so Eq runs often.
+        (self.0 % 4).hash(h)
+    }
+}
+
+/// A hasher that panics on key 13.
+#[derive(Default, Clone)]
+struct PanicHasher(u64, bool);
+impl Hasher for PanicHasher {
+    fn finish(&self) -> u64 {
+        if self.1 {
+            panic!("hasher panics");
+        }
+        self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.1 |= x == 13;
+        self.0 ^= x;
+    }
+}
+#[derive(Default, Clone)]
+struct PanicBuild;
+impl BuildHasher for PanicBuild {
+    type Hasher = PanicHasher;
+    fn build_hasher(&self) -> PanicHasher {
+        PanicHasher::default()
+    }
+}
+
+#[test]
+fn panicking_user_code_leaves_the_map_consistent() {
+    let counter = DropCounter::new();
+    {
+        // Closures.
+        let map: AtomicPtrMap<u64, Tracked> = AtomicPtrMap::builder()
+            .partitions(1)
+            .merge_threshold(1)
+            .build()
+            .unwrap();
+        for i in 0..20 {
+            map.insert(i, counter.track(i));
+        }
+        let r = catch_unwind(AssertUnwindSafe(|| map.update(&3, |_| panic!("update"))));
+        assert!(r.is_err());
+        let r = catch_unwind(AssertUnwindSafe(|| map.compute(4, |_| panic!("compute"))));
+        assert!(r.is_err());
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            map.get_or_insert_with(100, || panic!("get_or_insert_with"))
+        }));
+        assert!(r.is_err());
+        let mut seen = 0;
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            map.retain(|_, _| {
+                seen += 1;
+                if seen == 10 {
+                    panic!("retain")
+                }
+                seen % 2 == 0
+            })
+        }));
+        assert!(r.is_err());
+        // Still usable and consistent with what it reports.
+        let entries = TestMap::entries(&map);
+        assert_eq!(entries.len(), map.len());
+        assert!(!map.contains_key(&100));
+        for i in 200..260 {
+            map.insert(i, counter.track(i));
+        }
+        map.compact();
+        assert_eq!(TestMap::entries(&map).len(), map.len());
+        assert_eq!(map.get_cloned(&200).map(|t| t.payload), Some(200));
+    }
+    {
+        // Eq panicking under the partition mutex (inserting new keys).
+        let map: AtomicPtrMap<TouchyKey, Tracked> = AtomicPtrMap::builder()
+            .partitions(1)
+            .merge_threshold(2)
+            .build()
+            .unwrap();
+        for i in 0..16 {
+            map.insert(TouchyKey(i), counter.track(i));
+        }
+        PANIC_EQ.store(true, Ordering::Relaxed);
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            map.insert(TouchyKey(99), counter.track(99))
+        }));
+        let r2 = catch_unwind(AssertUnwindSafe(|| map.get_cloned(&TouchyKey(5))));
+        PANIC_EQ.store(false, Ordering::Relaxed);
+        assert!(r.is_err() && r2.is_err());
+        // The mutex was poisoned; the map ignores poisoning and goes on.
+        assert!(!map.insert(TouchyKey(99), counter.track(99)));
+        assert_eq!(map.len(), 17);
+        for i in 0..16 {
+            assert_eq!(map.get_cloned(&TouchyKey(i)).unwrap().payload, i);
+        }
+        map.compact();
+        assert_eq!(TestMap::entries(&map).len(), 17);
+    }
+    {
+        // Hasher panicking.
+        let map: AtomicPtrMap<u64, Tracked, PanicBuild> =
+            AtomicPtrMap::builder().hasher(PanicBuild).build().unwrap();
+        for i in 0..12 {
+            if i != 13 {
+                map.insert(i, counter.track(i));
+            }
+        }
+        let r = catch_unwind(AssertUnwindSafe(|| map.insert(13, counter.track(13))));
+        assert!(r.is_err());
+        let r = catch_unwind(AssertUnwindSafe(|| map.get_cloned(&13)));
+        assert!(r.is_err());
+        assert_eq!(map.len(), 12);
+        assert_eq!(map.pin().iter().count(), 12);
+    }
+    assert!(collect_until(|| counter.live() == 0), "{}", counter.live());
+}
+
+// ----- two threads (small; also run under Miri) ---------------------------
+
+#[test]
+fn two_threads_insert_overwrite_remove_with_merges() {
+    for (name, make) in atomic_configs::<u64, Tracked>() {
+        let counter = DropCounter::new();
+        {
+            let map = Arc::new(make());
+            let per = n(400);
+            let handles: Vec<_> = (0..2u64)
+                .map(|t| {
+                    let map = Arc::clone(&map);
+                    let counter = counter.clone();
+                    std::thread::spawn(move || {
+                        for i in 0..per {
+                            // Own keys: t, t+2, ...; shared keys: 0..16.
+                            let own = 1000 + i * 2 + t;
+                            map.insert(own, counter.track(own));
+                            map.insert(i % 16, counter.track(t));
+                            if i % 3 == 0 {
+                                map.remove(&(1000 + (i / 2) * 2 + t));
+                            }
+                            map.update(&(i % 16), |v| counter.track(v.payload + 10));
+                            let m = map.pin();
+                            if let Some(v) = m.get(&own) {
+                                assert_eq!(v.payload, own);
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.join().unwrap();
+            }
+            // Every own key: present unless its removal ran.
+            for t in 0..2u64 {
+                for i in 0..per {
+                    let own = 1000 + i * 2 + t;
+                    let removed = (0..per).any(|j| j % 3 == 0 && j / 2 == i && j >= i);
+                    assert_eq!(map.contains_key(&own), !removed, "{name}: key {own}");
+                }
+            }
+            assert_eq!(map.len(), TestMap::entries(&*map).len(), "{name}");
+        }
+        assert!(
+            collect_until(|| counter.live() == 0),
+            "{name}: {}",
+            counter.live()
+        );
+    }
+}
+
+#[test]
+fn two_threads_iterate_while_deleting() {
+    let map = Arc::new(
+        AtomicPtrMap::builder()
+            .partitions(2)
+            .merge_threshold(1)
+            .build()
+            .unwrap(),
+    );
+    let stable = n(100);
+    for k in 0..stable {
+        map.insert(k, k);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (map, stop) = (Arc::clone(&map), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) || i < n(200) {
+                let k = 1_000_000 + i % 64;
+                map.insert(k, k);
+                map.remove(&(1_000_000 + (i + 32) % 64));
+                i += 1;
+            }
+        })
+    };
+    for _ in 0..n(100) / 4 {
+        let m = map.pin();
+        let mut seen = std::collections::HashSet::new();
+        for (k, v) in m.iter() {
+            assert_eq!(k, v);
+            assert!(seen.insert(*k), "key {k} yielded twice");
+        }
+        for k in 0..stable {
+            assert!(seen.contains(&k), "stable key {k} missing");
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+}

@@ -1,0 +1,124 @@
+//! [`TestMap`] for [`AtomicPtrMap`], across configurations, and helpers for
+//! the garbage that epoch reclamation frees later.
+
+use std::hash::Hash;
+
+use epochmap::AtomicPtrMap;
+
+use super::{DropCounter, TestMap};
+
+/// Configurations: one partition, many, merges constantly (incremental and
+/// in one go), merges never (large threshold).
+/// A named constructor of one configuration.
+pub type Config<M> = (&'static str, fn() -> M);
+
+pub fn atomic_configs<K, V>() -> Vec<Config<AtomicPtrMap<K, V>>>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+{
+    vec![
+        ("atomic/one-partition", || {
+            AtomicPtrMap::builder().partitions(1).build().unwrap()
+        }),
+        ("atomic/many-partitions", || {
+            AtomicPtrMap::builder().partitions(16).build().unwrap()
+        }),
+        ("atomic/tiny-merge", || {
+            AtomicPtrMap::builder()
+                .partitions(2)
+                .merge_threshold(1)
+                .merge_ratio(64)
+                .build()
+                .unwrap()
+        }),
+        ("atomic/tiny-merge-one-go", || {
+            AtomicPtrMap::builder()
+                .partitions(1)
+                .merge_threshold(2)
+                .merge_ratio(64)
+                .incremental_merge(false)
+                .build()
+                .unwrap()
+        }),
+        ("atomic/large-merge", || {
+            AtomicPtrMap::builder()
+                .partitions(4)
+                .merge_threshold(if cfg!(miri) { 64 } else { 1 << 14 })
+                .build()
+                .unwrap()
+        }),
+    ]
+}
+
+impl<K, V> TestMap<K, V> for AtomicPtrMap<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    fn configs() -> Vec<(&'static str, fn() -> Self)> {
+        atomic_configs()
+    }
+    fn insert(&self, k: K, v: V) -> bool {
+        AtomicPtrMap::insert(self, k, v)
+    }
+    fn remove(&self, k: &K) -> bool {
+        AtomicPtrMap::remove(self, k)
+    }
+    fn get_cloned(&self, k: &K) -> Option<V> {
+        AtomicPtrMap::get_cloned(self, k)
+    }
+    fn contains_key(&self, k: &K) -> bool {
+        AtomicPtrMap::contains_key(self, k)
+    }
+    fn len(&self) -> usize {
+        AtomicPtrMap::len(self)
+    }
+    fn is_empty(&self) -> bool {
+        AtomicPtrMap::is_empty(self)
+    }
+    fn clear(&self) {
+        AtomicPtrMap::clear(self)
+    }
+    fn retain(&self, f: impl FnMut(&K, &V) -> bool) {
+        AtomicPtrMap::retain(self, f)
+    }
+    fn update(&self, k: &K, f: impl Fn(&V) -> V) -> bool {
+        AtomicPtrMap::update(self, k, f)
+    }
+    fn get_or_insert_with(&self, k: K, f: impl FnOnce() -> V) -> V {
+        AtomicPtrMap::get_or_insert_with(self, k, f)
+    }
+    fn entries(&self) -> Vec<(K, V)> {
+        self.pin()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+    fn live_after_reclaim(c: &DropCounter, expected: isize) -> isize {
+        collect_until(|| c.live() == expected);
+        c.live()
+    }
+}
+
+/// Drives epoch reclamation until `done()` holds: values retired by a map
+/// are freed by the global collector some epochs later, on whichever thread
+/// collects, and only once every thread pinned meanwhile (other tests of the
+/// same binary included) has unpinned. Returns whether `done()` became true
+/// within a bounded number of collection rounds; after the first thousand
+/// rounds each waits a millisecond, so a test elsewhere that holds a guard
+/// for a while delays the check rather than failing it.
+pub fn collect_until(mut done: impl FnMut() -> bool) -> bool {
+    for round in 0..60_000 {
+        if done() {
+            return true;
+        }
+        crossbeam_epoch::pin().flush();
+        if round < 1000 {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+    done()
+}
