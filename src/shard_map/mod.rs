@@ -1,6 +1,8 @@
-//! `ShardMap`: a concurrent hash map of lock-protected shards. The user
-//! documentation (design, locking behaviour, consistency, migration) is on
-//! [`ShardMap`] itself, because this module is private.
+//! [`ShardMap`], a concurrent hash map of lock-protected shards, and its
+//! companion types (builder, errors, guards, entries, iterators).
+//!
+//! The user documentation (design, locking behaviour, consistency,
+//! migrating from `Arc<Mutex<HashMap>>`) is on [`ShardMap`] itself.
 
 mod entry;
 mod guard;
