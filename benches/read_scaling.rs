@@ -60,10 +60,16 @@ impl Map for RwLock<HashMap<u64, u64, RandomState>> {
     }
 }
 
-/// This thread's time on a CPU so far, in ns (Linux; `None` elsewhere).
+/// This thread's time on a CPU so far, in ns (`CLOCK_THREAD_CPUTIME_ID`).
 fn thread_cpu_ns() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    s.split_whitespace().next()?.parse().ok()
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant
+    // that POSIX systems define.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    (rc == 0).then(|| ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
 }
 
 /// Operations per second with `threads` threads; `write_per_mille` of the
