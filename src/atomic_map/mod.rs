@@ -82,9 +82,12 @@ const MAX_PARTITIONS: usize = snapshot::MAX_PARTITIONS;
 /// - Iteration is **weakly consistent**: every key that is present for the
 ///   whole traversal is yielded exactly once; no key is ever yielded twice;
 ///   keys inserted or removed during the traversal may or may not appear;
-///   each yielded value was stored at some point during the traversal. No
-///   traversal ever touches freed memory, however many threads delete
-///   meanwhile.
+///   each yielded value was the key's value at some moment during the
+///   traversal. The map is not frozen: the traversal visits partitions one
+///   after the other, each through the layer set it loads when it gets
+///   there (newest table first), so it is not a snapshot of one instant; for
+///   that, copy the map under your own lock. No traversal ever touches freed
+///   memory, however many threads delete meanwhile.
 /// - `len` sums per-partition counters without a lock: exact when no writer
 ///   runs, otherwise somewhere near the truth.
 /// - Compound operations (`update`, `compute`, `get_or_insert_with`) are
