@@ -279,6 +279,9 @@ fn builder_errors_and_clamps() {
 
 #[test]
 fn std_traits() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<AtomicPtrMap<u64, String>>();
+    assert_send_sync::<epochmap::atomic_map::Stats>();
     let map: AtomicPtrMap<u32, u32> = (0..10).map(|i| (i, i * 2)).collect();
     assert_eq!(map.len(), 10);
     let mut map2 = AtomicPtrMap::default();

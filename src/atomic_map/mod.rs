@@ -660,6 +660,15 @@ where
 /// overwritten or removed meanwhile. `!Send`: it pins the current thread.
 /// While it lives, memory retired by any map cannot be freed: keep it short,
 /// or [`repin`](Self::repin).
+///
+/// It cannot be sent to another thread (or held across an `.await` in a
+/// `Send` future):
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: T) {}
+/// let map = epochmap::AtomicPtrMap::<u32, u32>::new();
+/// assert_send(map.pin());
+/// ```
 pub struct Pinned<'m, K, V, S = ahash::RandomState> {
     map: &'m AtomicPtrMap<K, V, S>,
     guard: Guard,
@@ -865,6 +874,14 @@ where
 /// assert_eq!(reader.get(&1), Some(&10));
 /// reader.repin(); // let garbage go between batches
 /// assert_eq!(reader.iter().count(), 1);
+/// ```
+///
+/// Like [`Pinned`], it is `!Send`:
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: T) {}
+/// let map = std::sync::Arc::new(epochmap::AtomicPtrMap::<u32, u32>::new());
+/// assert_send(map.pin_owned());
 /// ```
 pub struct OwnedPinned<K, V, S = ahash::RandomState> {
     guard: Guard,
