@@ -9,7 +9,7 @@ pub const HELP: &str = "\
 cargo bench --bench crisis -- [OPTIONS]
 
 Profiles (default: --quick, all scenarios and maps, a few minutes on 2 cores):
-  --quick              100k entries, 150 ms runs, 3 repetitions
+  --quick              100k entries, 120 ms runs, 3 repetitions
   --full               1M entries, 1 s runs, 5 repetitions
   --smoke              10k entries, 20 ms runs, 1 repetition, threads 2 (CI)
 Filters and overrides:
