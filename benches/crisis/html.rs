@@ -179,7 +179,7 @@ fn section(h: &mut String, r: &ScenarioResult, maps: &[MapEntry], p: &Params) {
             ));
         }
         Kind::IterDelete | Kind::Snapshot => {
-            let xs: Vec<String> = threads.iter().map(|t| format!("{t} writers")).collect();
+            let xs: Vec<String> = threads.iter().map(|t| t.to_string()).collect();
             let w: Vec<Vec<Option<f64>>> = in_order
                 .iter()
                 .map(|&i| {
@@ -190,7 +190,7 @@ fn section(h: &mut String, r: &ScenarioResult, maps: &[MapEntry], p: &Params) {
                 })
                 .collect();
             h.push_str(&line_chart(
-                "Writer ops/s beside the traversal (higher is better)",
+                "Writer ops/s beside the traversal, by writer threads (higher is better)",
                 "writer ops/s",
                 &xs,
                 &series,
