@@ -64,6 +64,10 @@ fn main() {
         eprintln!("crisis: {w}");
     }
     let p = &opts.params;
+    if opts.self_test {
+        let failures = self_test();
+        std::process::exit(i32::from(!failures.is_empty()));
+    }
     let maps = maps::all();
     let machine = machine::Machine::detect();
 
@@ -295,6 +299,9 @@ fn main() {
             failures.push(format!("writing results: {e}"));
         }
     }
+    if p.profile == "smoke" {
+        failures.extend(self_test());
+    }
     if !failures.is_empty() {
         eprintln!("\ncrisis: {} check(s) FAILED:", failures.len());
         for f in &failures {
@@ -302,4 +309,40 @@ fn main() {
         }
         std::process::exit(1);
     }
+}
+
+/// Runs the deliberately broken maps of `maps/broken.rs` through the
+/// scenarios that check what each breaks: every broken map must fail and the
+/// unbroken control must pass. Returns what went wrong.
+fn self_test() -> Vec<String> {
+    let p = scenarios::Params::profile("smoke");
+    let all = scenarios::all();
+    let mut failures = Vec::new();
+    let cases = maps::broken::cases();
+    for &(key, mode, run) in &cases {
+        let s = all
+            .iter()
+            .find(|s| s.key == key)
+            .expect("self-test scenario exists");
+        let r = catch_unwind(AssertUnwindSafe(|| run(s, &p, 2, Rep::Measured(0))));
+        let failed = !matches!(r, Ok(Ok(_)));
+        match (mode == maps::broken::mode::NONE, failed) {
+            (true, true) => failures.push(format!("self-test: {key} fails on a correct map")),
+            (false, false) => failures.push(format!(
+                "self-test: {key} does not notice broken map mode {mode}"
+            )),
+            _ => {}
+        }
+    }
+    if failures.is_empty() {
+        println!(
+            "self-test: {} cases; each check fired on its broken map and stayed quiet on the correct one",
+            cases.len()
+        );
+    } else {
+        for f in &failures {
+            eprintln!("crisis: {f}");
+        }
+    }
+    failures
 }
