@@ -259,7 +259,11 @@ fn main() {
             rows,
             seconds: t0.elapsed().as_secs_f64(),
         };
-        bar.suspend(|| print!("{}", report::table(&res, &maps, p)));
+        let live = results
+            .iter()
+            .flatten()
+            .find(|r| r.scenario.kind == Kind::IterDelete);
+        bar.suspend(|| print!("{}", report::table(&res, &maps, p, live)));
         results[si] = Some(res);
     }
     bar.finish_and_clear();
