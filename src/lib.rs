@@ -136,3 +136,9 @@ pub use shard_map::ShardMap;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// The migration guide's examples (`docs/migrating.md`), compiled and run as
+/// doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/migrating.md")]
+pub struct MigratingGuideDoctests;
