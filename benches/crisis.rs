@@ -1,10 +1,11 @@
 //! The sync.Map-crisis suite: every scenario of `shared/CRISIS.md`, every map,
 //! side by side in one process. `cargo bench --bench crisis -- --help`.
 //!
-//! Layout: `suite.rs` (the run), `adapter.rs` (the trait a map implements), `maps/` (one file per
-//! map), `workload.rs` (seeded keys), `runner.rs` (threads, barrier, stop),
-//! `latency.rs` (sampled histograms), `alloc.rs` (counting allocator, C8),
-//! `scenarios/` (C1..C10 and their checks), `report.rs` / `html.rs` /
+//! Layout (in `crisis/`): `suite.rs` (the run), `adapter.rs` (the trait a
+//! map implements), `maps/` (one file per map), `workload.rs` (seeded keys),
+//! `runner.rs` (threads, barrier, stop), `latency.rs` (sampled histograms),
+//! `alloc.rs` (counting allocator, C8), `scenarios/` (C1..C10 and their
+//! checks), `report.rs` / `html.rs` /
 //! `svg.rs` (table, JSON, HTML). The process exits non-zero when any check
 //! fails (a wrong value, a traversal that skipped or repeated entries, a
 //! lost update, a panic), never because of timing.
