@@ -95,11 +95,13 @@ run_one() {
   local cmd=("$BIN" --store "$store" --port 0 --prefill "$PREFILL" --threads "$SERVER_THREADS")
   if [ -n "$SERVER_CPUS" ]; then cmd=(taskset -c "$SERVER_CPUS" "${cmd[@]}"); fi
   if [ -n "$NICE" ]; then cmd=(nice -n "$NICE" "${cmd[@]}"); fi
+  # Created first: the background job opens it asynchronously.
+  : >"$log"
   # Started directly (nice and taskset exec the service), so $! is the service.
   "${cmd[@]}" >"$log" 2>&1 &
   SERVER_PID=$!
   for i in $(seq 1 300); do
-    addr=$(sed -n 's/^LISTENING \(http:\/\/127\.0\.0\.1:[0-9]*\) .*/\1/p' "$log")
+    addr=$(sed -n 's/^LISTENING \(http:\/\/127\.0\.0\.1:[0-9]*\) .*/\1/p' "$log" || true)
     [ -n "$addr" ] && break
     kill -0 "$SERVER_PID" 2>/dev/null || { cat "$log" >&2; exit 1; }
     sleep 0.1
