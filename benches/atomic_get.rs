@@ -97,6 +97,13 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
+    g.bench_function("crossbeam-epoch pin+unpin only", |b| {
+        b.iter(|| {
+            for _ in &ks {
+                black_box(crossbeam_epoch::pin());
+            }
+        })
+    });
     g.bench_function("papaya per-call", |b| {
         b.iter(|| {
             for k in &ks {

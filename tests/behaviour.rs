@@ -137,7 +137,7 @@ pub fn entries_match_model<M: TestMap<u64, Tracked>>(c: &DropCounter, m: &M) {
         x ^= x << 17;
         let k = x % 300;
         match x % 5 {
-            0 | 1 | 2 => {
+            0..=2 => {
                 assert_eq!(m.insert(k, c.track(x)), model.insert(k, x).is_some());
             }
             3 => assert_eq!(m.remove(&k), model.remove(&k).is_some()),

@@ -104,7 +104,23 @@ const MAX_PARTITIONS: usize = snapshot::MAX_PARTITIONS;
 ///
 /// Because the global collector may drop retired values on any thread, at
 /// any later time (even after the map is dropped), the map's operations
-/// require `K` and `V` to be `Send + 'static`.
+/// require `K` and `V` to be `Send + 'static`. For the same reason `Drop` of
+/// `K` and `V` must not panic: it may run inside another thread's `pin`.
+/// (A panic in `Drop` while the map itself is dropped leaks the entries not
+/// yet freed.)
+///
+/// # Locking behaviour
+///
+/// Reads (`get`, `contains_key`, iteration, `len`, `stats`) never lock.
+/// Overwrites, removals and updates of a key that has an entry are a CAS on
+/// that entry, without a lock. Only the insert of a *new* key (one with no
+/// entry, or whose entry a merge expunged) takes the writer mutex of its
+/// partition, for the search, the slot write and a bounded slice of merge
+/// work. [`compact`](AtomicPtrMap::compact) and
+/// [`clear`](AtomicPtrMap::clear) take each partition's mutex in turn. No
+/// lock is ever held while user code other than `Eq` runs, and no guard
+/// holds a lock, so holding a [`Pinned`] while calling the map again cannot
+/// deadlock.
 ///
 /// # Async and long-lived users
 ///
@@ -696,9 +712,9 @@ where
             .raw
             .insert(&self.guard, hash, key, Box::new(value), false)
         {
-            Inserted::New(_) => None,
-            Inserted::Replaced(old) => Some(old),
-            Inserted::Existing(..) => unreachable!("overwrite mode"),
+            (Inserted::New(_), _) => None,
+            (Inserted::Replaced(old), _) => Some(old),
+            (Inserted::Existing(..), _) => unreachable!("overwrite mode"),
         }
     }
 
@@ -729,8 +745,8 @@ where
         }
         let value = Box::new(f());
         match self.map.raw.insert(&self.guard, hash, key, value, true) {
-            Inserted::New(v) | Inserted::Existing(v, _) => v,
-            Inserted::Replaced(..) => unreachable!("only-if-absent mode"),
+            (Inserted::New(v), _) | (Inserted::Existing(v, _), _) => v,
+            (Inserted::Replaced(..), _) => unreachable!("only-if-absent mode"),
         }
     }
 
@@ -773,10 +789,11 @@ where
             }
             let new = Box::new(f(None)?);
             match self.map.raw.insert(&self.guard, hash, key, new, true) {
-                Inserted::New(v) => return Some(v),
+                (Inserted::New(v), _) => return Some(v),
                 // Someone inserted first: recompute from their value.
-                Inserted::Existing(_, k) => key = k,
-                Inserted::Replaced(..) => unreachable!("only-if-absent mode"),
+                (Inserted::Existing(..), Some(k)) => key = k,
+                (Inserted::Existing(..), None) => unreachable!("an existing key is given back"),
+                (Inserted::Replaced(..), _) => unreachable!("only-if-absent mode"),
             }
         }
     }

@@ -261,15 +261,19 @@ impl<'g, K: Send + 'static, V: Send + 'static> EntryRef<'g, K, V> {
 }
 
 /// What [`RawMap::insert`] did.
-pub(crate) enum Inserted<'g, K, V> {
+pub(crate) enum Inserted<'g, V> {
     /// The key was absent; the value (given) is stored.
     New(&'g V),
     /// The key was present; its old value (retired, alive for 'g) was
     /// replaced.
     Replaced(&'g V),
     /// `only_if_absent` and the key was present: the existing value, and the
-    /// key that was not stored (the value was dropped).
-    Existing(&'g V, K),
+    /// value that was not stored.
+    Existing(
+        &'g V,
+        // Never read: carried out so that it is dropped after the mutex.
+        #[allow(dead_code)] Box<V>,
+    ),
 }
 
 /// State of the writers of a partition, under its mutex.
@@ -472,7 +476,9 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
 
     /// Stores `value` for `key` (or, `only_if_absent`, keeps a present value).
     /// Lock-free when the key has an entry; otherwise takes the partition
-    /// mutex to add one.
+    /// mutex to add one. Also returns the key if it was not stored: the
+    /// caller drops it (and an unused value) after the mutex is released, so
+    /// no user `Drop` runs under it.
     pub(crate) fn insert<'g>(
         &'g self,
         guard: &'g Guard,
@@ -480,16 +486,16 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
         key: K,
         value: Box<V>,
         only_if_absent: bool,
-    ) -> Inserted<'g, K, V>
+    ) -> (Inserted<'g, V>, Option<K>)
     where
         K: Eq,
     {
-        let (mut key, mut value) = (key, value);
+        let mut value = value;
         if let Some((e, cur)) = self.find(guard, hash, &key) {
-            match Self::store(guard, e, cur, value, key, only_if_absent) {
-                Ok(done) => return done,
+            match Self::store(guard, e, cur, value, only_if_absent) {
+                Ok(done) => return (done, Some(key)),
                 // Expunged: add a fresh entry.
-                Err((v, k)) => (value, key) = (v, k),
+                Err(v) => value = v,
             }
         }
         self.insert_locked(guard, hash, key, value, only_if_absent)
@@ -501,18 +507,16 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
         e: EntryRef<'g, K, V>,
         mut cur: Loaded<'g, V>,
         value: Box<V>,
-        key: K,
         only_if_absent: bool,
-    ) -> Result<Inserted<'g, K, V>, (Box<V>, K)> {
+    ) -> Result<Inserted<'g, V>, Box<V>> {
         let mut value = value;
         loop {
             if cur.is_expunged() {
-                return Err((value, key));
+                return Err(value);
             }
             if only_if_absent {
                 if let Some(existing) = cur.value() {
-                    drop(value);
-                    return Ok(Inserted::Existing(existing, key));
+                    return Ok(Inserted::Existing(existing, value));
                 }
             }
             match e.replace(guard, cur, Some(value)) {
@@ -534,7 +538,7 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
         key: K,
         value: Box<V>,
         only_if_absent: bool,
-    ) -> Inserted<'g, K, V>
+    ) -> (Inserted<'g, V>, Option<K>)
     where
         K: Eq,
     {
@@ -545,7 +549,7 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
             let budget = m.budget;
             self.merge_step(guard, part, &mut w, budget);
         }
-        let (mut key, mut value) = (key, value);
+        let mut value = value;
         loop {
             let layers = part.layers(guard);
             if let Some((entry, v)) = find_in(layers, hash, &key) {
@@ -556,11 +560,11 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
                 };
                 // Under the mutex no merge runs, so `e` cannot be expunged
                 // (only merges expunge): `store` cannot fail.
-                match Self::store(guard, e, cur, value, key, only_if_absent) {
-                    Ok(done) => return done,
-                    Err((v, k)) => {
+                match Self::store(guard, e, cur, value, only_if_absent) {
+                    Ok(done) => return (done, Some(key)),
+                    Err(v) => {
                         debug_assert!(false, "entry expunged while the partition is locked");
-                        (value, key) = (v, k);
+                        value = v;
                         continue;
                     }
                 }
@@ -594,7 +598,7 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
                 ptr: value,
                 _guard: PhantomData,
             };
-            return Inserted::New(new.value().expect("a stored value"));
+            return (Inserted::New(new.value().expect("a stored value")), None);
         }
     }
 

@@ -37,6 +37,8 @@ pub struct VacantEntry<'a, K, V, S = ahash::RandomState> {
 
 impl<'a, K: Hash + Eq, V, S: BuildHasher> Entry<'a, K, V, S> {
     /// The key of this entry.
+    ///
+    /// **Locking behaviour:** uses the lock the entry holds (no new locking).
     pub fn key(&self) -> &K {
         match self {
             Entry::Occupied(e) => e.key(),
@@ -45,6 +47,8 @@ impl<'a, K: Hash + Eq, V, S: BuildHasher> Entry<'a, K, V, S> {
     }
 
     /// The value, inserting `value` first if the key is absent.
+    ///
+    /// **Locking behaviour:** uses the entry's write lock; a returned guard keeps it.
     pub fn or_insert(self, value: V) -> RefMut<'a, K, V> {
         match self {
             Entry::Occupied(e) => e.into_ref(),
@@ -54,6 +58,8 @@ impl<'a, K: Hash + Eq, V, S: BuildHasher> Entry<'a, K, V, S> {
 
     /// The value, inserting `f()` first if the key is absent. If `f` panics,
     /// nothing is inserted and the lock is released.
+    ///
+    /// **Locking behaviour:** uses the entry's write lock; a returned guard keeps it.
     pub fn or_insert_with(self, f: impl FnOnce() -> V) -> RefMut<'a, K, V> {
         match self {
             Entry::Occupied(e) => e.into_ref(),
@@ -62,6 +68,8 @@ impl<'a, K: Hash + Eq, V, S: BuildHasher> Entry<'a, K, V, S> {
     }
 
     /// The value, inserting `f(&key)` first if the key is absent.
+    ///
+    /// **Locking behaviour:** uses the entry's write lock; a returned guard keeps it.
     pub fn or_insert_with_key(self, f: impl FnOnce(&K) -> V) -> RefMut<'a, K, V> {
         match self {
             Entry::Occupied(e) => e.into_ref(),
@@ -73,6 +81,8 @@ impl<'a, K: Hash + Eq, V, S: BuildHasher> Entry<'a, K, V, S> {
     }
 
     /// The value, inserting `V::default()` first if the key is absent.
+    ///
+    /// **Locking behaviour:** uses the entry's write lock; a returned guard keeps it.
     pub fn or_default(self) -> RefMut<'a, K, V>
     where
         V: Default,
@@ -81,6 +91,8 @@ impl<'a, K: Hash + Eq, V, S: BuildHasher> Entry<'a, K, V, S> {
     }
 
     /// Runs `f` on the value if the key is present; returns the entry.
+    ///
+    /// **Locking behaviour:** uses the lock the entry holds (no new locking).
     pub fn and_modify(mut self, f: impl FnOnce(&mut V)) -> Self {
         if let Entry::Occupied(e) = &mut self {
             f(e.get_mut());
@@ -90,6 +102,8 @@ impl<'a, K: Hash + Eq, V, S: BuildHasher> Entry<'a, K, V, S> {
 
     /// Sets the value (inserting or replacing; a replaced value is dropped)
     /// and returns it.
+    ///
+    /// **Locking behaviour:** uses the entry's write lock; a returned guard keeps it.
     pub fn insert(self, value: V) -> RefMut<'a, K, V> {
         match self {
             Entry::Occupied(mut e) => {
@@ -115,26 +129,36 @@ impl<'a, K, V> OccupiedEntry<'a, K, V> {
     }
 
     /// The key in the map.
+    ///
+    /// **Locking behaviour:** uses the lock the entry holds (no new locking).
     pub fn key(&self) -> &K {
         &self.pair().0
     }
 
     /// The value.
+    ///
+    /// **Locking behaviour:** uses the lock the entry holds (no new locking).
     pub fn get(&self) -> &V {
         &self.pair().1
     }
 
     /// The value, mutably.
+    ///
+    /// **Locking behaviour:** uses the lock the entry holds (no new locking).
     pub fn get_mut(&mut self) -> &mut V {
         &mut self.pair_mut().1
     }
 
     /// Replaces the value, returning the old one.
+    ///
+    /// **Locking behaviour:** uses the lock the entry holds (no new locking).
     pub fn insert(&mut self, value: V) -> V {
         std::mem::replace(self.get_mut(), value)
     }
 
     /// Turns the entry into a guard on the value (keeping the lock).
+    ///
+    /// **Locking behaviour:** uses the entry's write lock; a returned guard keeps it.
     pub fn into_ref(self) -> RefMut<'a, K, V> {
         let index = self.index;
         let inner = self
@@ -146,11 +170,15 @@ impl<'a, K, V> OccupiedEntry<'a, K, V> {
     }
 
     /// Removes the entry, returning the value.
+    ///
+    /// **Locking behaviour:** uses the entry's write lock, then releases it.
     pub fn remove(self) -> V {
         self.remove_entry().1
     }
 
     /// Removes the entry, returning key and value.
+    ///
+    /// **Locking behaviour:** uses the entry's write lock, then releases it.
     pub fn remove_entry(mut self) -> (K, V) {
         match self.guard.get_bucket_entry(self.index) {
             Ok(e) => e.remove().0,
@@ -161,16 +189,22 @@ impl<'a, K, V> OccupiedEntry<'a, K, V> {
 
 impl<'a, K: Hash + Eq, V, S: BuildHasher> VacantEntry<'a, K, V, S> {
     /// The key that would be inserted.
+    ///
+    /// **Locking behaviour:** uses the lock the entry holds (no new locking).
     pub fn key(&self) -> &K {
         &self.key
     }
 
     /// Gives the key back, releasing the lock.
+    ///
+    /// **Locking behaviour:** releases the lock (the entry is consumed).
     pub fn into_key(self) -> K {
         self.key
     }
 
     /// Inserts `value` and returns a guard on it (keeping the lock).
+    ///
+    /// **Locking behaviour:** uses the entry's write lock; a returned guard keeps it.
     pub fn insert(self, value: V) -> RefMut<'a, K, V> {
         let VacantEntry {
             mut guard,

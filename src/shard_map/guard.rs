@@ -1,5 +1,7 @@
 //! Guards that give access to one entry while holding its shard's lock.
 //!
+//! Accessor methods on guards take no lock: the guard already holds it.
+//!
 //! All guards are `!Send`: a lock is released by the thread that took it, and
 //! a guard cannot live across an `.await` in a `Send` future. Holding a guard
 //! while calling the map again on the same shard would deadlock; debug builds
@@ -15,6 +17,39 @@ use super::shard::Table;
 ///
 /// Holds a read lock on the entry's shard until dropped: other readers
 /// proceed, writers to that shard wait. Dereferences to the value.
+///
+/// Guards are not `Send`, so they cannot cross threads or be held across an
+/// `.await` in a `Send` future:
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: &T) {}
+/// let map = epochmap::ShardMap::<u32, u32>::new();
+/// map.insert(1, 1);
+/// let guard = map.get(&1).unwrap();
+/// assert_send(&guard); // error: `Ref` is not `Send`
+/// ```
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: &T) {}
+/// let map = epochmap::ShardMap::<u32, u32>::new();
+/// let entry = map.entry(1);
+/// assert_send(&entry); // error: `Entry` is not `Send`
+/// ```
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: &T) {}
+/// let map = epochmap::ShardMap::<u32, u32>::new();
+/// let items: Vec<_> = map.iter_mut().collect();
+/// assert_send(&items); // error: `MultiRefMut` is not `Send`
+/// ```
+///
+/// ```
+/// // (The same checks compile for the map itself.)
+/// fn assert_send<T: Send + Sync>(_: &T) {}
+/// assert_send(&epochmap::ShardMap::<u32, u32>::new());
+/// ```
+///
+/// **Locking behaviour:** its methods take no lock (the guard holds one).
 pub struct Ref<'a, K, V> {
     pub(crate) inner: MappedReadGuard<'a, Table<K, V>, (K, V)>,
 }
@@ -55,6 +90,8 @@ impl<K: fmt::Debug, V: fmt::Debug> fmt::Debug for Ref<'_, K, V> {
 ///
 /// Holds the write lock on the entry's shard until dropped: every other
 /// access to that shard waits. Dereferences to the value.
+///
+/// **Locking behaviour:** its methods take no lock (the guard holds one).
 pub struct RefMut<'a, K, V> {
     pub(crate) inner: MappedWriteGuard<'a, Table<K, V>, (K, V)>,
 }
@@ -107,6 +144,8 @@ impl<K: fmt::Debug, V: fmt::Debug> fmt::Debug for RefMut<'_, K, V> {
 /// Items of the same shard share one read lock, held until the last of them
 /// (and the iterator, while it is on that shard) is dropped. Dereferences to
 /// the value.
+///
+/// **Locking behaviour:** its methods take no lock (the guard holds one).
 pub struct MultiRef<'a, K, V> {
     pub(crate) inner: SharedRef<'a, Table<K, V>, (K, V)>,
 }
@@ -148,6 +187,8 @@ impl<K: fmt::Debug, V: fmt::Debug> fmt::Debug for MultiRef<'_, K, V> {
 /// Items of the same shard share one write lock, held until the last of them
 /// (and the iterator, while it is on that shard) is dropped. Dereferences to
 /// the value.
+///
+/// **Locking behaviour:** its methods take no lock (the guard holds one).
 pub struct MultiRefMut<'a, K, V> {
     pub(crate) inner: UniqueRef<'a, Table<K, V>, (K, V)>,
 }
@@ -197,6 +238,8 @@ impl<K: fmt::Debug, V: fmt::Debug> fmt::Debug for MultiRefMut<'_, K, V> {
 /// Shared access to one key, yielded by [`ShardMap::keys`](super::ShardMap::keys).
 ///
 /// Locks like [`MultiRef`]. Dereferences to the key.
+///
+/// **Locking behaviour:** its methods take no lock (the guard holds one).
 pub struct KeyRef<'a, K, V> {
     pub(crate) inner: SharedRef<'a, Table<K, V>, (K, V)>,
 }

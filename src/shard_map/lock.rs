@@ -10,31 +10,40 @@
 //! with more threads. Here each lock has a small array of cache-padded reader
 //! counters ("slots"). A reader increments the slot picked by its thread and
 //! then checks that no writer is present; the only line it *writes* is its
-//! own slot, which other readers rarely touch. A writer pays instead: it takes
-//! a ticket, then waits until every slot drains.
+//! own slot, which other readers rarely touch. A writer pays instead: it
+//! raises the `writer` flag and waits until every slot drains.
 //!
 //! # Protocol and orderings
 //!
-//! | atomic | written by | ordering | pairs with / why |
+//! State: the `writer` flag (held by the one writer that holds or is
+//! entering the lock; writers take it by compare-and-swap, so it is also the
+//! writers' mutex), the reader slots, and `parked` (bits telling that some
+//! thread sleeps in the parking lot waiting for the flag to drop, or for the
+//! slots to drain).
+//!
+//! | atomic op | by | ordering | pairs with / why |
 //! |---|---|---|---|
-//! | `next_ticket` | writers (`fetch_add`) | SeqCst | Dekker pair with the reader's slot increment: one of them sees the other |
-//! | `readers[i]` increment | readers | SeqCst | Dekker pair with the writer's slot loads (SeqCst) |
-//! | `readers[i]` decrement | readers | Release | the writer's Acquire/SeqCst load that sees the drained slot: reads of the data happen before the writer's writes |
-//! | `now_serving` store | the writer, on unlock | Release | the Acquire load of `now_serving` by readers and the next writer: writes to the data happen before their accesses |
+//! | `readers[i]` increment | readers | SeqCst | Dekker pair with the writer's flag CAS: a reader and a writer each store, then load the other's variable; at least one sees the other |
+//! | `writer` load | readers | SeqCst | the Dekker pair; as an acquire, reads a Release store of `false` by the last writer (unlock or step-back), so its writes are visible |
+//! | `writer` CAS `false -> true` | writers | SeqCst | the Dekker pair; as an acquire, pairs with the previous writer's Release store of `false` |
+//! | `readers[i]` load | the flag holder | SeqCst | the Dekker pair; as an acquire, pairs with readers' decrements: their reads happen before our writes |
+//! | `readers[i]` decrement | readers | SeqCst | Release for the writer's slot load; SeqCst for the Dekker pair with the writer's `DRAIN_WAITER` announcement (`parked`) |
+//! | `writer` store `false` | the flag holder | SeqCst | Release for readers and the next writer; SeqCst for the Dekker pair with a waiter's `FLAG_WAITERS` announcement |
+//! | `parked` bits | waiters (`fetch_or`), wakers (`fetch_and`) | SeqCst | each waiter announces itself, then re-checks its condition inside `park`'s validation; each waker changes the condition, then checks the bits: one of them sees the other, so no wake-up is lost |
 //!
-//! A reader is admitted when, after incrementing its slot, it sees
-//! `next_ticket == now_serving` (no writer holds or waits for the lock). A
-//! writer, after its ticket comes up, waits for all slots to be zero. Because
-//! the slot increment and the ticket increment are both SeqCst and each side
-//! then SeqCst-loads the other's variable, at least one of them sees the
-//! other: either the reader sees the writer and backs off (decrements and
-//! waits), or the writer sees the reader's count and waits for it.
-//!
-//! Fairness: writers are served in ticket order (FIFO) and, once a writer
-//! has a ticket, new readers wait, so a writer waits only for the readers
-//! already inside: writers do not starve. Readers may wait behind a stream of
-//! writers (writer preference). Waiting spins briefly, then yields the
-//! thread ([`Backoff`]), so a preempted lock holder gets the CPU back.
+//! Fairness and waiting: a reader is admitted when, after incrementing its
+//! slot, it sees the flag down; otherwise it takes its count back and waits
+//! for the flag to drop. The writer holding the flag spins briefly for the
+//! readers inside to leave; if one is slow (preempted inside its read
+//! section, say) it lowers the flag again so that the shard's other readers
+//! are not stalled behind it, and retries, a bounded number of times; then it
+//! keeps the flag up until the readers inside have left. Readers therefore
+//! cannot starve a writer. Writers compete for the flag without a queue
+//! (like `std::sync::Mutex`), and readers may wait behind a stream of
+//! writers. Every wait spins briefly, yields a few times, and then sleeps in
+//! the parking lot ([`parking_lot_core`], the engine of `parking_lot`) until
+//! woken, so waiting never burns a core, and a preempted lock holder gets
+//! the CPU back.
 //!
 //! The lock never poisons: a panic while it is held releases it during
 //! unwinding (guards release in `Drop`), and the data stays as the panicking
@@ -51,7 +60,7 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 
 use crossbeam_utils::{Backoff, CachePadded};
 
@@ -131,16 +140,24 @@ mod held {
     }
 }
 
+/// `parked` bit: threads sleep on [`RwLock::flag_key`] until the flag drops.
+const FLAG_WAITERS: u8 = 1;
+/// `parked` bit: the flag holder sleeps on [`RwLock::drain_key`] until the
+/// reader slots drain.
+const DRAIN_WAITER: u8 = 2;
+
 /// A reader-sharded readers-writer lock. See the module docs.
 pub(crate) struct RwLock<T> {
-    /// Ticket of the next writer to arrive. Invariant: `now_serving` never
-    /// passes it (`next_ticket - now_serving`, wrapping, is the number of
-    /// writers holding or waiting for the lock).
-    next_ticket: AtomicUsize,
-    /// Ticket of the writer allowed in (or of the next one to arrive).
-    now_serving: AtomicUsize,
-    /// Per-slot count of readers inside. Invariant: the length is a power of
-    /// two, at most [`MAX_READER_SLOTS`].
+    /// Held by the one writer that holds or is entering the lock. Invariant:
+    /// only its holder stores `false`.
+    writer: AtomicBool,
+    /// `FLAG_WAITERS | DRAIN_WAITER` bits: who may sleep in the parking lot.
+    /// Invariant: a bit may be set with nobody asleep (wakers then find no
+    /// one), but nobody sleeps without its bit set.
+    parked: AtomicU8,
+    /// Per-slot count of readers inside (or about to step aside).
+    /// Invariant: the length is a power of two, at most
+    /// [`MAX_READER_SLOTS`].
     readers: Box<[CachePadded<AtomicUsize>]>,
     data: UnsafeCell<T>,
 }
@@ -159,8 +176,8 @@ impl<T> RwLock<T> {
     pub(crate) fn new(data: T, slots: usize) -> Self {
         let slots = slots.clamp(1, MAX_READER_SLOTS).next_power_of_two();
         RwLock {
-            next_ticket: AtomicUsize::new(0),
-            now_serving: AtomicUsize::new(0),
+            writer: AtomicBool::new(false),
+            parked: AtomicU8::new(0),
             readers: (0..slots)
                 .map(|_| CachePadded::new(AtomicUsize::new(0)))
                 .collect(),
@@ -173,22 +190,20 @@ impl<T> RwLock<T> {
         self.readers.len()
     }
 
+    #[cfg(debug_assertions)]
     #[inline]
     fn addr(&self) -> usize {
         self as *const Self as usize
     }
 
-    /// True when no writer holds or waits for the lock.
-    #[inline]
-    fn no_writer(&self) -> bool {
-        // Order matters: `next_ticket` first. If the later load of
-        // `now_serving` equals it, every writer with an earlier ticket has
-        // unlocked. SeqCst on `next_ticket`: the Dekker pair with a writer's
-        // ticket `fetch_add` (see the module docs). Acquire on `now_serving`:
-        // pairs with the Release store in `WriteGuard::drop`, so the last
-        // writer's changes are visible to this reader.
-        let next = self.next_ticket.load(Ordering::SeqCst);
-        self.now_serving.load(Ordering::Acquire) == next
+    /// Parking-lot key for waiting until the flag drops.
+    fn flag_key(&self) -> usize {
+        &self.writer as *const AtomicBool as usize
+    }
+
+    /// Parking-lot key for the flag holder waiting for the slots to drain.
+    fn drain_key(&self) -> usize {
+        &self.parked as *const AtomicU8 as usize
     }
 
     /// Takes a shared lock. `op` names the calling map operation for the
@@ -202,11 +217,11 @@ impl<T> RwLock<T> {
         let mask = self.readers.len() - 1;
         loop {
             let slot = thread_slot() & mask;
-            let counter = &self.readers[slot];
-            // SeqCst: Dekker pair with the writer's ticket fetch_add (see
-            // `no_writer` and the module docs).
-            let prev = counter.fetch_add(1, Ordering::SeqCst);
-            if self.no_writer() {
+            // SeqCst: the Dekker pair with the writer's flag CAS.
+            let prev = self.readers[slot].fetch_add(1, Ordering::SeqCst);
+            // SeqCst: the Dekker pair; as an acquire, pairs with the last
+            // writer's Release store of `false` (module docs).
+            if !self.writer.load(Ordering::SeqCst) {
                 if prev != 0 {
                     move_thread_slot();
                 }
@@ -218,13 +233,133 @@ impl<T> RwLock<T> {
                     _not_send: PhantomData,
                 };
             }
-            // A writer holds or waits for the lock: step aside. Release:
-            // pairs with the writer's load that sees the slot drained (we
-            // read nothing, but keep every decrement Release for uniformity).
-            counter.fetch_sub(1, Ordering::Release);
-            let backoff = Backoff::new();
-            while !self.no_writer() {
+            // A writer holds or is entering the lock: step aside.
+            self.release_slot(slot);
+            self.wait_for_flag_down();
+        }
+    }
+
+    /// Takes a reader's count back out of `slot` (unlock, or stepping
+    /// aside), waking the flag holder if it sleeps waiting for readers.
+    #[inline]
+    fn release_slot(&self, slot: usize) {
+        debug_assert!(self.readers[slot].load(Ordering::Relaxed) > 0);
+        // SeqCst: Release for the writer's slot load (our reads happen
+        // before its writes), and the Dekker pair with its `DRAIN_WAITER`
+        // announcement: it sees our decrement in its validation, or we see
+        // its bit here.
+        self.readers[slot].fetch_sub(1, Ordering::SeqCst);
+        if self.parked.load(Ordering::SeqCst) & DRAIN_WAITER != 0 {
+            self.wake_drain_waiter();
+        }
+    }
+
+    #[cold]
+    fn wake_drain_waiter(&self) {
+        let parked = &self.parked;
+        // SAFETY: `unpark_one` requires that the callback neither panics nor
+        // calls into the parking lot; it only clears a bit (Relaxed: the
+        // bucket lock held around the callback orders it against the
+        // writer's validation).
+        unsafe {
+            parking_lot_core::unpark_one(self.drain_key(), |result| {
+                if !result.have_more_threads {
+                    parked.fetch_and(!DRAIN_WAITER, Ordering::Relaxed);
+                }
+                parking_lot_core::DEFAULT_UNPARK_TOKEN
+            });
+        }
+    }
+
+    /// Waits until the writer flag is down (it may be up again by the time
+    /// the caller looks).
+    #[cold]
+    fn wait_for_flag_down(&self) {
+        let backoff = Backoff::new();
+        loop {
+            // Acquire: pairs with the flag holder's store of `false`.
+            if !self.writer.load(Ordering::Acquire) {
+                return;
+            }
+            if !backoff.is_completed() {
                 backoff.snooze();
+                continue;
+            }
+            // SeqCst: announce, then re-check in `validate` (module docs).
+            self.parked.fetch_or(FLAG_WAITERS, Ordering::SeqCst);
+            let validate = || {
+                self.writer.load(Ordering::SeqCst)
+                    && self.parked.load(Ordering::SeqCst) & FLAG_WAITERS != 0
+            };
+            // SAFETY: `park` requires that the callbacks neither panic nor
+            // call into the parking lot: they only load atomics. The key is
+            // the address of our own field, used by no one else.
+            unsafe {
+                parking_lot_core::park(
+                    self.flag_key(),
+                    validate,
+                    || {},
+                    |_, _| {},
+                    parking_lot_core::DEFAULT_PARK_TOKEN,
+                    None,
+                );
+            }
+        }
+    }
+
+    /// Lowers the writer flag (unlock, or a writer stepping back), waking
+    /// the threads asleep waiting for it.
+    #[inline]
+    fn lower_flag(&self) {
+        debug_assert!(self.writer.load(Ordering::Relaxed));
+        // SeqCst: Release for readers and the next writer (our writes happen
+        // before their accesses), and the Dekker pair with a waiter's
+        // `FLAG_WAITERS` announcement.
+        self.writer.store(false, Ordering::SeqCst);
+        if self.parked.load(Ordering::SeqCst) & FLAG_WAITERS != 0 {
+            self.wake_flag_waiters();
+        }
+    }
+
+    #[cold]
+    fn wake_flag_waiters(&self) {
+        // SeqCst: a waiter that announces itself after this sees the flag
+        // down (or up again, by a writer that will wake it in turn) in its
+        // validation.
+        self.parked.fetch_and(!FLAG_WAITERS, Ordering::SeqCst);
+        // SAFETY: no callbacks; the key is our own field's address.
+        unsafe {
+            parking_lot_core::unpark_all(self.flag_key(), parking_lot_core::DEFAULT_UNPARK_TOKEN);
+        }
+    }
+
+    /// With the flag held, waits until every reader slot is zero.
+    #[cold]
+    fn wait_for_drain(&self) {
+        let backoff = Backoff::new();
+        loop {
+            if self.readers_drained() {
+                return;
+            }
+            if !backoff.is_completed() {
+                backoff.snooze();
+                continue;
+            }
+            // SeqCst: announce, then re-check in `validate` (module docs).
+            self.parked.fetch_or(DRAIN_WAITER, Ordering::SeqCst);
+            let validate = || {
+                !self.readers_drained() && self.parked.load(Ordering::SeqCst) & DRAIN_WAITER != 0
+            };
+            // SAFETY: as in `wait_for_flag_down`.
+            unsafe {
+                parking_lot_core::park(
+                    self.drain_key(),
+                    validate,
+                    || {},
+                    |_, _| {},
+                    parking_lot_core::DEFAULT_PARK_TOKEN,
+                    None,
+                );
             }
         }
     }
@@ -237,35 +372,59 @@ impl<T> RwLock<T> {
         held::check(self.addr(), op);
         #[cfg(not(debug_assertions))]
         let _ = op;
-        // SeqCst: Dekker pair with the readers' slot increments; from here on
-        // new readers step aside.
-        let ticket = self.next_ticket.fetch_add(1, Ordering::SeqCst);
-        // Acquire: pairs with the previous writer's Release store of
-        // `now_serving` on unlock.
-        if self.now_serving.load(Ordering::Acquire) != ticket {
-            let backoff = Backoff::new();
-            while self.now_serving.load(Ordering::Acquire) != ticket {
-                backoff.snooze();
+        let mut polite = Self::POLITE_ATTEMPTS;
+        let step_back = Backoff::new();
+        'acquire: loop {
+            // SeqCst: the Dekker pair with the readers' slot increments; as
+            // an acquire, pairs with the previous holder's store of `false`.
+            if self
+                .writer
+                .compare_exchange(false, true, Ordering::SeqCst, Ordering::Relaxed)
+                .is_err()
+            {
+                self.wait_for_flag_down();
+                continue;
             }
-        }
-        for counter in self.readers.iter() {
-            // SeqCst: Dekker pair with the reader's increment; also acquires
-            // the reader's Release decrement, so its reads happen before our
-            // writes.
-            if counter.load(Ordering::SeqCst) != 0 {
-                let backoff = Backoff::new();
-                while counter.load(Ordering::SeqCst) != 0 {
-                    backoff.snooze();
+            // Give the readers inside (and those about to step aside) a
+            // short spin to leave.
+            let spin = Backoff::new();
+            while !spin.is_completed() {
+                if self.readers_drained() {
+                    break 'acquire;
                 }
+                spin.spin();
             }
+            if polite == 0 {
+                // Keep the flag up: only the readers inside remain.
+                self.wait_for_drain();
+                break 'acquire;
+            }
+            // A reader is slow to leave: step back so that the shard's
+            // other readers can go on, and retry.
+            polite -= 1;
+            self.lower_flag();
+            step_back.snooze();
         }
         #[cfg(debug_assertions)]
         held::push(self.addr());
         WriteGuard {
             lock: self,
-            ticket,
             _not_send: PhantomData,
         }
+    }
+
+    /// How often a writer steps back for slow readers before insisting.
+    const POLITE_ATTEMPTS: u32 = 8;
+
+    /// True when every reader slot is zero.
+    #[inline]
+    fn readers_drained(&self) -> bool {
+        // SeqCst: the Dekker pair with the readers' increments; as an
+        // acquire, pairs with their Release decrements, so their reads
+        // happen before our writes.
+        self.readers
+            .iter()
+            .all(|counter| counter.load(Ordering::SeqCst) == 0)
     }
 
     /// Exclusive access through `&mut self`: no locking needed.
@@ -303,18 +462,13 @@ impl<T> Drop for ReadGuard<'_, T> {
     fn drop(&mut self) {
         #[cfg(debug_assertions)]
         held::pop(self.lock.addr());
-        debug_assert!(self.lock.readers[self.slot].load(Ordering::Relaxed) > 0);
-        // Release: pairs with the writer's SeqCst load that sees the slot
-        // drained, so our reads happen before its writes.
-        self.lock.readers[self.slot].fetch_sub(1, Ordering::Release);
+        self.lock.release_slot(self.slot);
     }
 }
 
 /// Exclusive access to the data of a [`RwLock`], released on drop.
 pub(crate) struct WriteGuard<'a, T> {
     lock: &'a RwLock<T>,
-    /// This writer's ticket; `now_serving == ticket` while it holds the lock.
-    ticket: usize,
     _not_send: NotSend,
 }
 
@@ -322,9 +476,10 @@ impl<T> Deref for WriteGuard<'_, T> {
     type Target = T;
     #[inline]
     fn deref(&self) -> &T {
-        // SAFETY: this guard holds the write lock: readers were drained and
-        // step aside while our ticket is being served, other writers wait
-        // for their ticket. `&self` rules out a live `&mut T` from this guard.
+        // SAFETY: this guard holds the write lock: it holds the `writer`
+        // flag (other writers wait for it, arriving readers step aside) and
+        // saw every reader slot drained after raising it (Dekker pair, module
+        // docs). `&self` rules out a live `&mut T` from this guard.
         unsafe { &*self.lock.data.get() }
     }
 }
@@ -342,13 +497,7 @@ impl<T> Drop for WriteGuard<'_, T> {
     fn drop(&mut self) {
         #[cfg(debug_assertions)]
         held::pop(self.lock.addr());
-        debug_assert_eq!(self.lock.now_serving.load(Ordering::Relaxed), self.ticket);
-        // Release: pairs with the Acquire loads of `now_serving` by readers
-        // (`no_writer`) and by the next writer: our writes happen before
-        // their accesses.
-        self.lock
-            .now_serving
-            .store(self.ticket.wrapping_add(1), Ordering::Release);
+        self.lock.lower_flag();
     }
 }
 
@@ -695,6 +844,25 @@ mod tests {
         assert_eq!(values, vec![2, 3, 31]);
         drop(items);
         *lock.write("t") = vec![];
+    }
+
+    #[test]
+    fn long_hold_parks_waiters() {
+        // A writer waits behind a reader that holds the lock for a while
+        // (long enough to reach the sleeping phase), then gets in.
+        let lock = Arc::new(RwLock::new(0u32, 2));
+        let guard = lock.read("t");
+        let l2 = Arc::clone(&lock);
+        let writer = std::thread::spawn(move || *l2.write("t") += 1);
+        std::thread::sleep(std::time::Duration::from_millis(if cfg!(miri) {
+            1
+        } else {
+            20
+        }));
+        assert_eq!(*guard, 0, "the writer cannot get in while we read");
+        drop(guard);
+        writer.join().unwrap();
+        assert_eq!(*lock.read("t"), 1);
     }
 
     #[cfg(debug_assertions)]

@@ -1,145 +1,6 @@
-//! [`ShardMap`]: a concurrent hash map of lock-protected shards, a drop-in
-//! replacement for `Arc<Mutex<HashMap<K, V>>>`.
-//!
-//! Keys are spread by hash over a power-of-two number of shards; each shard
-//! is a cache-padded readers-writer lock over a [`hashbrown::HashTable`]. One
-//! hash (by default [`ahash::RandomState`], randomly seeded, so hash flooding
-//! is not an attack) picks both the shard and the slot in its table.
-//!
-//! ```
-//! use epochmap::ShardMap;
-//! use std::sync::Arc;
-//!
-//! let scores: Arc<ShardMap<String, u32>> = Arc::new(ShardMap::new());
-//! std::thread::scope(|s| {
-//!     for t in 0..4 {
-//!         let scores = &scores;
-//!         s.spawn(move || {
-//!             for i in 0..100 {
-//!                 // One locked step: insert 1 or add 1.
-//!                 scores.upsert(format!("player{}", i % 10), || 1, |v| *v += 1);
-//!             }
-//!             let _ = t;
-//!         });
-//!     }
-//! });
-//! assert_eq!(scores.len(), 10);
-//! assert_eq!(scores.view("player3", |v| *v), Some(40));
-//! ```
-//!
-//! # The lock
-//!
-//! Each shard's lock is reader-sharded: a reader increments a counter in its
-//! own cache line (one of a few per shard, picked per thread) and checks that
-//! no writer is present, so readers on different cores write no shared cache
-//! line and reads scale with cores (a classic RwLock, as in dashmap, makes
-//! every read write the shard's lock word). Writers take a ticket (FIFO among
-//! writers; new readers wait behind a queued writer, so writers do not
-//! starve) and wait for the readers inside to leave. Waiting spins briefly
-//! and then yields the thread. The lock does not poison: a panic while it is
-//! held releases it, and every operation leaves the shard's table consistent.
-//!
-//! Memory: per shard, one 128-byte block for the lock and the table header
-//! plus one 128-byte block per reader slot (by default as many slots as
-//! available cores, rounded up to a power of two, at most 16), besides the
-//! table itself.
-//!
-//! # Locking behaviour
-//!
-//! Every method's documentation has a **Locking behaviour** line. In short:
-//! - `len`, `is_empty` take no lock.
-//! - Single-key methods lock one shard for the duration of the call: read
-//!   lock for `get_cloned`, `contains_key`, `view`; write lock for `insert`,
-//!   `remove`, `update`, `upsert`, `compute` and friends. Closures you pass
-//!   run while that lock is held.
-//! - `get`, `get_mut`, `entry` return guards ([`Ref`], [`RefMut`],
-//!   [`Entry`]) that keep the shard locked until they are dropped.
-//! - Whole-map methods (`clear`, `retain`, `capacity`, `shrink_to_fit`,
-//!   `clone`, `Debug`, equality) and the iterators lock one shard at a time.
-//!
-//! **The one rule:** do not call the map from a thread that holds a guard (or
-//! from inside a closure you passed to it) on a key of the same shard: the
-//! call would wait for a lock the thread itself holds, forever. Guards are
-//! `!Send`, so they cannot be held across an `.await` in a `Send` future, and
-//! in debug builds such a call panics with a message naming the method,
-//! instead of hanging. Prefer the closure methods ([`ShardMap::view`],
-//! [`ShardMap::update`], [`ShardMap::upsert`], [`ShardMap::compute`]) or
-//! clone the value out ([`ShardMap::get_cloned`]); they hold no lock after
-//! they return. Holding guards on two keys at once from one thread is fine
-//! only if they are in different shards and every thread takes them in the
-//! same order; better not to.
-//!
-//! # Consistency
-//!
-//! - **Per key, linearizable.** Every operation on a key runs under its
-//!   shard's lock, so the operations on any one key take effect in one total
-//!   order consistent with real time; a `get` sees the value of the last
-//!   write that completed before it started (or a write that overlaps it).
-//!   Multi-step updates are atomic only inside one call (`update`, `upsert`,
-//!   `compute`, an `Entry`), not across calls.
-//! - **`len` and `is_empty`** sum per-shard counters without locking. With no
-//!   concurrent writers they are exact. While others write, `len` is some
-//!   value between the smallest and the largest size the map had during the
-//!   call (each shard is counted at a slightly different moment), not a
-//!   snapshot.
-//! - **Iteration** visits the shards one after the other, holding only the
-//!   current shard's lock. Each shard is seen at one instant, but different
-//!   shards at different instants: an entry that exists during the whole
-//!   iteration is seen exactly once; one inserted or removed concurrently
-//!   may or may not be seen. No entry is ever seen twice or torn. For a
-//!   point-in-time copy, clone the map under an outer lock, or use
-//!   `AtomicPtrMap`'s snapshots.
-//!
-//! # Panics in user code
-//!
-//! If a closure you pass, or `K`'s `Hash` or `Eq`, panics, the panic
-//! propagates to the caller, the lock is released, and the map stays
-//! consistent and usable: `len` matches the entries. Changes are
-//! all-or-nothing per call, with one exception from hashbrown: a `Hash` that
-//! panics while a shard's table grows in place may drop some entries of that
-//! shard (each is dropped exactly once, none leaks).
-//!
-//! # Migrating from `Arc<Mutex<HashMap>>`
-//!
-//! Before:
-//!
-//! ```
-//! use std::collections::HashMap;
-//! use std::sync::{Arc, Mutex};
-//!
-//! let sessions: Arc<Mutex<HashMap<u64, String>>> = Arc::new(Mutex::new(HashMap::new()));
-//! sessions.lock().unwrap().insert(1, "alice".to_string());
-//! if let Some(name) = sessions.lock().unwrap().get_mut(&1) {
-//!     name.push_str(" (admin)");
-//! }
-//! let name = sessions.lock().unwrap().get(&1).cloned();
-//! assert_eq!(name.as_deref(), Some("alice (admin)"));
-//! *sessions.lock().unwrap().entry(2).or_default() += "bob";
-//! sessions.lock().unwrap().remove(&1);
-//! assert_eq!(sessions.lock().unwrap().len(), 1);
-//! ```
-//!
-//! After: drop the `Mutex` and the `lock().unwrap()`; methods take `&self`.
-//!
-//! ```
-//! use epochmap::ShardMap;
-//! use std::sync::Arc;
-//!
-//! let sessions: Arc<ShardMap<u64, String>> = Arc::new(ShardMap::new());
-//! sessions.insert(1, "alice".to_string());
-//! sessions.update(&1, |name| name.push_str(" (admin)"));
-//! let name = sessions.get_cloned(&1);
-//! assert_eq!(name.as_deref(), Some("alice (admin)"));
-//! *sessions.entry(2).or_default() += "bob";
-//! sessions.remove(&1);
-//! assert_eq!(sessions.len(), 1);
-//! ```
-//!
-//! What changes: there is no lock over the whole map, so a sequence of calls
-//! is no longer atomic as a whole (use `update`/`upsert`/`compute`/`entry`
-//! for read-modify-write of one key); guards from `get`/`get_mut`/`entry`
-//! must be dropped before the same thread calls the map again (see the rule
-//! above); there is no poisoning to `unwrap`.
+//! `ShardMap`: a concurrent hash map of lock-protected shards. The user
+//! documentation (design, locking behaviour, consistency, migration) is on
+//! [`ShardMap`] itself, because this module is private.
 
 mod entry;
 mod guard;
@@ -167,9 +28,149 @@ pub use iter::{IntoIter, Iter, IterMut, Keys, Values};
 
 use shard::{shard_index, Shard, Table};
 
-/// A concurrent hash map of lock-protected shards. See the
-/// [module documentation](self) for the design, the locking rules and the
-/// consistency guarantees.
+/// A concurrent hash map of lock-protected shards, a drop-in replacement for
+/// `Arc<Mutex<HashMap<K, V>>>`.
+///
+/// Keys are spread by hash over a power-of-two number of shards; each shard
+/// is a cache-padded readers-writer lock over a [`hashbrown::HashTable`]. One
+/// hash (by default [`ahash::RandomState`], randomly seeded, so hash flooding
+/// is not an attack) picks both the shard and the slot in its table.
+///
+/// ```
+/// use epochmap::ShardMap;
+/// use std::sync::Arc;
+///
+/// let scores: Arc<ShardMap<String, u32>> = Arc::new(ShardMap::new());
+/// std::thread::scope(|s| {
+///     for t in 0..4 {
+///         let scores = &scores;
+///         s.spawn(move || {
+///             for i in 0..100 {
+///                 // One locked step: insert 1 or add 1.
+///                 scores.upsert(format!("player{}", i % 10), || 1, |v| *v += 1);
+///             }
+///             let _ = t;
+///         });
+///     }
+/// });
+/// assert_eq!(scores.len(), 10);
+/// assert_eq!(scores.view("player3", |v| *v), Some(40));
+/// ```
+///
+/// # The lock
+///
+/// Each shard's lock is reader-sharded: a reader increments a counter in its
+/// own cache line (one of a few per shard, picked per thread) and checks that
+/// no writer is present, so readers on different cores write no shared cache
+/// line and reads scale with cores (a classic RwLock, as in dashmap, makes
+/// every read write the shard's lock word). Writers take a ticket (FIFO among
+/// writers; new readers wait behind a queued writer, so writers do not
+/// starve) and wait for the readers inside to leave. Waiting spins briefly
+/// and then yields the thread. The lock does not poison: a panic while it is
+/// held releases it, and every operation leaves the shard's table consistent.
+///
+/// Memory: per shard, one 128-byte block for the lock and the table header
+/// plus one 128-byte block per reader slot (by default as many slots as
+/// available cores, rounded up to a power of two, at most 16), besides the
+/// table itself.
+///
+/// # Locking behaviour
+///
+/// Every method's documentation has a **Locking behaviour** line. In short:
+/// - `len`, `is_empty` take no lock.
+/// - Single-key methods lock one shard for the duration of the call: read
+///   lock for `get_cloned`, `contains_key`, `view`; write lock for `insert`,
+///   `remove`, `update`, `upsert`, `compute` and friends. Closures you pass
+///   run while that lock is held.
+/// - `get`, `get_mut`, `entry` return guards ([`Ref`], [`RefMut`],
+///   [`Entry`]) that keep the shard locked until they are dropped.
+/// - Whole-map methods (`clear`, `retain`, `capacity`, `shrink_to_fit`,
+///   `clone`, `Debug`, equality) and the iterators lock one shard at a time.
+///
+/// **The one rule:** do not call the map from a thread that holds a guard (or
+/// from inside a closure you passed to it) on a key of the same shard: the
+/// call would wait for a lock the thread itself holds, forever. Guards are
+/// `!Send`, so they cannot be held across an `.await` in a `Send` future, and
+/// in debug builds such a call panics with a message naming the method,
+/// instead of hanging. Prefer the closure methods ([`ShardMap::view`],
+/// [`ShardMap::update`], [`ShardMap::upsert`], [`ShardMap::compute`]) or
+/// clone the value out ([`ShardMap::get_cloned`]); they hold no lock after
+/// they return. Holding guards on two keys at once from one thread is fine
+/// only if they are in different shards and every thread takes them in the
+/// same order; better not to.
+///
+/// # Consistency
+///
+/// - **Per key, linearizable.** Every operation on a key runs under its
+///   shard's lock, so the operations on any one key take effect in one total
+///   order consistent with real time; a `get` sees the value of the last
+///   write that completed before it started (or a write that overlaps it).
+///   Multi-step updates are atomic only inside one call (`update`, `upsert`,
+///   `compute`, an `Entry`), not across calls.
+/// - **`len` and `is_empty`** sum per-shard counters without locking. With no
+///   concurrent writers they are exact. While others write, `len` is some
+///   value between the smallest and the largest size the map had during the
+///   call (each shard is counted at a slightly different moment), not a
+///   snapshot.
+/// - **Iteration** visits the shards one after the other, holding only the
+///   current shard's lock. Each shard is seen at one instant, but different
+///   shards at different instants: an entry that exists during the whole
+///   iteration is seen exactly once; one inserted or removed concurrently
+///   may or may not be seen. No entry is ever seen twice or torn. For a
+///   point-in-time copy, clone the map under an outer lock, or use
+///   `AtomicPtrMap`'s snapshots.
+///
+/// # Panics in user code
+///
+/// If a closure you pass, or `K`'s `Hash` or `Eq`, panics, the panic
+/// propagates to the caller, the lock is released, and the map stays
+/// consistent and usable: `len` matches the entries. Changes are
+/// all-or-nothing per call, with one exception from hashbrown: a `Hash` that
+/// panics while a shard's table grows in place may drop some entries of that
+/// shard (each is dropped exactly once, none leaks).
+///
+/// # Migrating from `Arc<Mutex<HashMap>>`
+///
+/// Before:
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::sync::{Arc, Mutex};
+///
+/// let sessions: Arc<Mutex<HashMap<u64, String>>> = Arc::new(Mutex::new(HashMap::new()));
+/// sessions.lock().unwrap().insert(1, "alice".to_string());
+/// if let Some(name) = sessions.lock().unwrap().get_mut(&1) {
+///     name.push_str(" (admin)");
+/// }
+/// let name = sessions.lock().unwrap().get(&1).cloned();
+/// assert_eq!(name.as_deref(), Some("alice (admin)"));
+/// *sessions.lock().unwrap().entry(2).or_default() += "bob";
+/// sessions.lock().unwrap().remove(&1);
+/// assert_eq!(sessions.lock().unwrap().len(), 1);
+/// ```
+///
+/// After: drop the `Mutex` and the `lock().unwrap()`; methods take `&self`.
+///
+/// ```
+/// use epochmap::ShardMap;
+/// use std::sync::Arc;
+///
+/// let sessions: Arc<ShardMap<u64, String>> = Arc::new(ShardMap::new());
+/// sessions.insert(1, "alice".to_string());
+/// sessions.update(&1, |name| name.push_str(" (admin)"));
+/// let name = sessions.get_cloned(&1);
+/// assert_eq!(name.as_deref(), Some("alice (admin)"));
+/// *sessions.entry(2).or_default() += "bob";
+/// sessions.remove(&1);
+/// assert_eq!(sessions.len(), 1);
+/// ```
+///
+/// What changes: there is no lock over the whole map, so a sequence of calls
+/// is no longer atomic as a whole (use `update`/`upsert`/`compute`/`entry`
+/// for read-modify-write of one key); guards from `get`/`get_mut`/`entry`
+/// must be dropped before the same thread calls the map again (see the rule
+/// above); there is no poisoning to `unwrap`.
+///
 pub struct ShardMap<K, V, S = RandomState> {
     /// Invariant: the length is a power of two, `1 << bits`.
     shards: Box<[Shard<K, V>]>,
@@ -233,6 +234,8 @@ impl fmt::Display for BuildError {
 impl std::error::Error for BuildError {}
 
 /// Configures and builds a [`ShardMap`]; from [`ShardMap::builder`].
+///
+/// **Locking behaviour:** none (a builder owns no shared state).
 ///
 /// ```
 /// use epochmap::shard_map::BuildError;
@@ -369,6 +372,7 @@ impl<K: Hash + Eq, V> ShardMap<K, V, RandomState> {
 }
 
 impl<K: Hash + Eq, V> Default for ShardMap<K, V, RandomState> {
+    /// Same as [`ShardMap::new`]. **Locking behaviour:** none.
     fn default() -> Self {
         Self::new()
     }
@@ -878,6 +882,7 @@ impl<K, V, S> IntoIterator for ShardMap<K, V, S> {
 impl<'a, K, V, S> IntoIterator for &'a ShardMap<K, V, S> {
     type Item = MultiRef<'a, K, V>;
     type IntoIter = Iter<'a, K, V>;
+    /// Same as [`ShardMap::iter`]. **Locking behaviour:** as `iter`.
     fn into_iter(self) -> Iter<'a, K, V> {
         self.iter()
     }
@@ -945,15 +950,27 @@ impl<K: Clone, V: Clone, S: Clone> Clone for ShardMap<K, V, S> {
 
 impl<K: Hash + Eq, V: PartialEq, S: BuildHasher> PartialEq for ShardMap<K, V, S> {
     /// Same keys with equal values. Meaningful only when neither map is
-    /// written meanwhile. **Locking behaviour:** iterates `self` (one shard
-    /// at a time) and read-locks `other`'s shards for lookups.
+    /// written meanwhile.
+    ///
+    /// **Locking behaviour:** iterates one map (one shard at a time) while
+    /// read-locking the other's shards for lookups. Which map is iterated
+    /// depends only on their addresses, so `a == b` and `b == a` running at
+    /// the same time take the locks in the same order and cannot deadlock.
     fn eq(&self, other: &Self) -> bool {
         if std::ptr::eq(self, other) {
             return true;
         }
-        self.len() == other.len()
-            && self.iter().all(|r| {
-                other
+        if self.len() != other.len() {
+            return false;
+        }
+        let (outer, inner) = if (self as *const Self) < (other as *const Self) {
+            (self, other)
+        } else {
+            (other, self)
+        };
+        outer.len() == inner.len()
+            && outer.iter().all(|r| {
+                inner
                     .read_with(r.key(), "eq", |v| v == r.value())
                     .unwrap_or(false)
             })

@@ -40,7 +40,9 @@ where
 {
     /// Deserializes from a map; a repeated key keeps the last value.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct MapVisitor<K, V, S>(PhantomData<fn() -> (K, V, S)>);
+        /// Makes the visitor `Send`/`Sync` regardless of `K`, `V`, `S`.
+        type Marker<K, V, S> = PhantomData<fn() -> (K, V, S)>;
+        struct MapVisitor<K, V, S>(Marker<K, V, S>);
 
         impl<'de, K, V, S> Visitor<'de> for MapVisitor<K, V, S>
         where

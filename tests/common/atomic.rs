@@ -44,7 +44,7 @@ where
         ("atomic/large-merge", || {
             AtomicPtrMap::builder()
                 .partitions(4)
-                .merge_threshold(1 << 14)
+                .merge_threshold(if cfg!(miri) { 64 } else { 1 << 14 })
                 .build()
                 .unwrap()
         }),

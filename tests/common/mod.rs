@@ -1,7 +1,7 @@
 //! Shared test support: drop-counting values and the [`TestMap`] trait that
 //! lets one behaviour suite and one model test run against every map of the
 //! crate, in every configuration.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::type_complexity)]
 
 use std::hash::Hash;
 use std::sync::atomic::{AtomicIsize, AtomicU64, Ordering};

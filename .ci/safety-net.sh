@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# The nightly safety net of epochmap's CI: fuzzing, Miri and the sanitizers.
+#
+# Called by .ci/run; runs alone too: `bash .ci/safety-net.sh`. Needs a
+# nightly toolchain (`rustup toolchain install nightly`); without one it says
+# so and exits 0, as the stable part of CI has already run. It installs what
+# else it needs (cargo-fuzz; nightly's miri and rust-src components).
+#
+# Stages (each timed; a summary is printed at the end):
+#   1. fuzz      each cargo-fuzz target for $FUZZ_SECONDS seconds (default 60)
+#                under AddressSanitizer; any crash, hang (-timeout) or leak of
+#                a value fails the run, and the crashing input is left in
+#                fuzz/artifacts/<target>/ (replay: see fuzz/README.md).
+#   2. miri      the ShardMap and AtomicPtrMap test subsets ($MIRI_TESTS)
+#                under Miri, at the small sizes the tests pick under cfg(miri).
+#   3. tsan      the stress tests ($STRESS_TESTS) under ThreadSanitizer.
+#   4. asan      the same under AddressSanitizer.
+# Sizes are chosen so that the whole net stays under ~15 minutes on 2 cores
+# (the figures are in the summary; longer runs: scripts/soak.sh).
+#
+# Knobs (environment): FUZZ_SECONDS, MIRI_TESTS, STRESS_TESTS,
+# EPOCHMAP_STRESS (stress test size factor), NET_SKIP (space-separated
+# stage names to skip, e.g. NET_SKIP="tsan asan").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
+FUZZ_TARGETS="${FUZZ_TARGETS:-iter_delete model closures}"
+# Miri: the single- and two-thread tests of both maps and the crate's unit
+# tests. The proptest model suite and the behaviour suite are left out: under
+# Miri they take tens of minutes (scripts/soak.sh runs them).
+MIRI_TESTS="${MIRI_TESTS:---lib --test shard_map --test atomic_map}"
+# Sanitizers: every stress test file (tests/stress*.rs) by default.
+if [ -z "${STRESS_TESTS:-}" ]; then
+    STRESS_TESTS=""
+    for f in tests/stress*.rs; do
+        [ -e "$f" ] && STRESS_TESTS+=" --test $(basename "$f" .rs)"
+    done
+fi
+NET_SKIP=" ${NET_SKIP:-} "
+HOST=x86_64-unknown-linux-gnu
+
+net_start=$SECONDS
+summary=()
+failed=()
+t0=$SECONDS
+current=""
+begin() {
+    current=$1
+    t0=$SECONDS
+    echo
+    echo "== safety net: $1 ($(date -u +%T))"
+}
+end() { # end <status>
+    summary+=("$(printf '%-28s %-8s %5ss' "$current" "$1" "$((SECONDS - t0))")")
+    if [ "$1" = FAILED ]; then failed+=("$current"); fi
+}
+skipped() { # skipped <stage> <why>
+    summary+=("$(printf '%-28s %-8s %5s   (%s)' "$1" skipped - "$2")")
+    echo "== safety net: $1 skipped: $2"
+}
+wants() { [[ "$NET_SKIP" != *" $1 "* ]]; }
+run_stage() { # run_stage <name> <command...>: records OK/FAILED, never exits
+    begin "$1"
+    shift
+    if "$@"; then end ok; else end FAILED; fi
+}
+
+print_summary() {
+    echo
+    echo "== safety net summary (total $((SECONDS - net_start))s, $(nproc) cores)"
+    printf '%s\n' "${summary[@]}"
+}
+
+# --- toolchain ---------------------------------------------------------------
+if ! rustup toolchain list | grep -q '^nightly'; then
+    echo "safety net: no nightly toolchain; skipping fuzzing, Miri and sanitizers."
+    echo "            (install one with: rustup toolchain install nightly)"
+    exit 0
+fi
+rustc +nightly --version
+
+have_component() { rustup component list --toolchain nightly --installed 2>/dev/null | grep -q "^$1"; }
+components_ok=1
+if ! have_component miri || ! have_component rust-src; then
+    echo "installing nightly's miri and rust-src components"
+    rustup component add --toolchain nightly miri rust-src || components_ok=0
+fi
+have_component rust-src || components_ok=0
+
+# --- 1. fuzzing ----------------------------------------------------------------
+fuzz_all() {
+    if ! command -v cargo-fuzz >/dev/null 2>&1; then
+        echo "installing cargo-fuzz"
+        cargo install cargo-fuzz --locked
+    fi
+    # Smaller garbage bags and unbounded collection in crossbeam-epoch, as in
+    # crossbeam's own sanitizer runs: freed memory gets reused sooner, so a
+    # use after free shows up sooner.
+    local -x RUSTFLAGS="${RUSTFLAGS:-} --cfg crossbeam_sanitize"
+    (cd fuzz && cargo +nightly fuzz build) || return 1
+    local t status=0
+    for t in $FUZZ_TARGETS; do
+        echo "-- fuzz $t for ${FUZZ_SECONDS}s"
+        mkdir -p "fuzz/corpus/$t"
+        # -timeout: an input running 30 s is a hang (a deadlock) and fails.
+        # -detect_leaks=0: libFuzzer's per-input leak check re-runs every
+        # input that ends with more allocations than frees, and with epoch
+        # reclamation every input does (garbage is freed later), so it would
+        # scan the heap after each run: 20x fewer executions. The targets
+        # count their values' drops themselves, and LeakSanitizer still
+        # checks the whole process at exit.
+        if ! (cd fuzz && cargo +nightly fuzz run "$t" -- \
+            -max_total_time="$FUZZ_SECONDS" -timeout=30 -rss_limit_mb=4096 \
+            -detect_leaks=0 -print_final_stats=1) > "$root/target/fuzz-$t.log" 2>&1; then
+            status=1
+            echo "FUZZ TARGET $t FAILED; the end of its log (full log: target/fuzz-$t.log):"
+            tail -n 60 "target/fuzz-$t.log"
+            ls -l "fuzz/artifacts/$t" 2>/dev/null || true
+        fi
+        grep -E '^#[0-9]+ +DONE|stat::number_of_executed_units|stat::average_exec_per_sec' \
+            "target/fuzz-$t.log" | sed "s/^/   $t: /" || true
+    done
+    return $status
+}
+mkdir -p target
+if wants fuzz; then run_stage "fuzz (${FUZZ_SECONDS}s per target)" fuzz_all; else skipped fuzz NET_SKIP; fi
+
+# --- 2. Miri -------------------------------------------------------------------
+# crossbeam-epoch needs three Miri flags:
+#  -Zmiri-tree-borrows: its tagged `Atomic`/`Shared` pointers and the
+#    intrusive lists of the collector re-derive references in ways that
+#    Stacked Borrows rejects but the newer Tree Borrows model (the one Miri
+#    is moving to) accepts;
+#  -Zmiri-ignore-leaks: the global collector's garbage bags and the
+#    participants of exited threads are still allocated when the test
+#    process exits (by design: nothing frees a static collector);
+#  -Zmiri-permissive-provenance: it packs tags into pointer bits and turns
+#    integers back into pointers (int-to-ptr casts), which Miri's default
+#    strict provenance refuses.
+miri_all() {
+    cargo +nightly miri setup >/dev/null
+    # shellcheck disable=SC2086 # MIRI_TESTS is a list of cargo arguments
+    MIRIFLAGS="-Zmiri-tree-borrows -Zmiri-ignore-leaks -Zmiri-permissive-provenance ${MIRIFLAGS:-}" \
+        cargo +nightly miri test --target-dir target/miri $MIRI_TESTS
+}
+if ! wants miri; then
+    skipped miri NET_SKIP
+elif [ "$components_ok" = 1 ] && have_component miri; then
+    run_stage "miri ($MIRI_TESTS)" miri_all
+else
+    skipped miri "nightly's miri/rust-src components could not be installed"
+fi
+
+# --- 3./4. sanitizers on the stress tests -------------------------------------------
+# -Zbuild-std rebuilds std with the sanitizer (mandatory for TSan: an
+# uninstrumented std hides its synchronisation and reports false races);
+# RUSTDOCFLAGS is set like RUSTFLAGS so that doctests, if any run, link.
+# Release profile with debug assertions (the maps' invariant checks) and
+# `--cfg crossbeam_sanitize` (small garbage bags, see above); each sanitizer
+# has its own target dir, as their builds cannot share artifacts.
+sanitizer() { # sanitizer <thread|address>
+    local flags="-Zsanitizer=$1 --cfg crossbeam_sanitize"
+    # shellcheck disable=SC2086 # STRESS_TESTS is a list of cargo arguments
+    RUSTFLAGS="$flags" RUSTDOCFLAGS="$flags" \
+        CARGO_PROFILE_RELEASE_DEBUG_ASSERTIONS=true \
+        CARGO_PROFILE_RELEASE_OVERFLOW_CHECKS=true \
+        TSAN_OPTIONS="halt_on_error=1 ${TSAN_OPTIONS:-}" \
+        ASAN_OPTIONS="detect_leaks=1 ${ASAN_OPTIONS:-}" \
+        cargo +nightly test -Zbuild-std --target "$HOST" --release \
+        --target-dir "target/san-$1" $STRESS_TESTS -- --test-threads=1
+}
+for san in thread address; do
+    name=$([ $san = thread ] && echo tsan || echo asan)
+    if ! wants $name; then
+        skipped $name NET_SKIP
+    elif [ -z "$STRESS_TESTS" ]; then
+        skipped $name "no tests/stress*.rs"
+    elif [ "$components_ok" = 1 ]; then
+        run_stage "$name ($STRESS_TESTS )" sanitizer $san
+    else
+        skipped $name "nightly's rust-src component could not be installed"
+    fi
+done
+
+print_summary
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "safety net FAILED: ${failed[*]}"
+    exit 1
+fi
+echo "safety net: all stages passed"

@@ -1,0 +1,59 @@
+//! The one small trait every map under test implements.
+//!
+//! Adding a map to the suite is one file in `maps/` with a zero-sized
+//! [`MapKind`] marker and an adapter type implementing [`CrisisMap`], plus one
+//! line in `maps.rs`. Keys are `u64`; values are `u64` in every scenario but
+//! C10, which stores a small `Session` struct and updates it copy-on-write.
+
+/// A value the maps store: `u64`, or the C10 `Session` struct.
+pub trait Value: Clone + Send + Sync + 'static {}
+
+impl Value for u64 {}
+
+/// The operations the scenarios need, as each map offers them idiomatically.
+///
+/// Every method takes `&self`: the map is shared by reference between real
+/// threads. Methods are generic (not `dyn`) so each map is measured through
+/// monomorphised, inlinable calls.
+pub trait CrisisMap<V: Value>: Send + Sync + Sized {
+    /// A new map sized for about `capacity` entries (0: the map's default).
+    fn with_capacity(capacity: usize) -> Self;
+    /// A copy of the value for `key`.
+    fn get(&self, key: u64) -> Option<V>;
+    /// Whether `key` is present.
+    fn contains(&self, key: u64) -> bool;
+    /// Insert or overwrite; true when the key was present before.
+    fn insert(&self, key: u64, value: V) -> bool;
+    /// Remove; true when the key was present.
+    fn remove(&self, key: u64) -> bool;
+    /// Atomic read-modify-write of a present key: the value becomes `f(old)`.
+    /// False when the key is absent. `f` may be called more than once by maps
+    /// that retry (it is pure in every scenario).
+    fn update(&self, key: u64, f: impl Fn(&V) -> V) -> bool;
+    /// Live traversal: calls `f` on each entry the map yields while others
+    /// may write. The caller counts what it saw.
+    fn for_each(&self, f: impl FnMut(u64, &V));
+    /// Takes the map's copy of itself for reading (see
+    /// [`MapKind::SNAPSHOT`]), then calls `f` on each entry of that copy.
+    fn snapshot_for_each(&self, f: impl FnMut(u64, &V));
+    /// The map's own entry count.
+    fn len(&self) -> usize;
+}
+
+/// Names a map family; its adapter is generic over the value type.
+pub trait MapKind: 'static {
+    /// Short id used by `--map` (e.g. `dashmap`).
+    const ID: &'static str;
+    /// Display name in tables and charts.
+    const NAME: &'static str;
+    /// True for this crate's maps (they are compared against the best peer).
+    const OURS: bool;
+    /// How `for_each` traverses while others write.
+    const TRAVERSAL: &'static str;
+    /// How `snapshot_for_each` obtains its copy.
+    const SNAPSHOT: &'static str;
+    /// Whether that copy is a single point in time.
+    const POINT_IN_TIME: bool;
+    /// The adapter for values of type `V`.
+    type Map<V: Value>: CrisisMap<V>;
+}

@@ -1,0 +1,66 @@
+//! Our `AtomicPtrMap`: lock-free reads over epoch-reclaimed partitioned
+//! snapshots plus delta overlays; built with the suite's ahash hasher. It
+//! takes no capacity hint (partitions and overlays size themselves).
+
+use std::collections::HashMap;
+
+use crate::adapter::{CrisisMap, MapKind, Value};
+use crate::maps::{hasher, Hasher};
+
+/// Marker for `epochmap::AtomicPtrMap`.
+pub struct Atomic;
+
+impl MapKind for Atomic {
+    const ID: &'static str = "atomic";
+    const NAME: &'static str = "AtomicPtrMap";
+    const OURS: bool = true;
+    const TRAVERSAL: &'static str = "pin().iter(): lock-free, weakly consistent, epoch-protected";
+    const SNAPSHOT: &'static str =
+        "no copy API: collected by live iteration into a std HashMap (not point-in-time)";
+    const POINT_IN_TIME: bool = false;
+    type Map<V: Value> = Adapter<V>;
+}
+
+/// The adapter.
+pub struct Adapter<V>(epochmap::AtomicPtrMap<u64, V, Hasher>);
+
+impl<V: Value> CrisisMap<V> for Adapter<V> {
+    fn with_capacity(_capacity: usize) -> Self {
+        Self(epochmap::AtomicPtrMap::with_hasher(hasher()))
+    }
+    fn get(&self, key: u64) -> Option<V> {
+        self.0.get_cloned(&key)
+    }
+    fn contains(&self, key: u64) -> bool {
+        self.0.contains_key(&key)
+    }
+    fn insert(&self, key: u64, value: V) -> bool {
+        self.0.insert(key, value)
+    }
+    fn remove(&self, key: u64) -> bool {
+        self.0.remove(&key)
+    }
+    fn update(&self, key: u64, f: impl Fn(&V) -> V) -> bool {
+        self.0.update(&key, f)
+    }
+    fn for_each(&self, mut f: impl FnMut(u64, &V)) {
+        let pinned = self.0.pin();
+        for (k, v) in pinned.iter() {
+            f(*k, v);
+        }
+    }
+    fn snapshot_for_each(&self, mut f: impl FnMut(u64, &V)) {
+        let copy: HashMap<u64, V, Hasher> = {
+            let pinned = self.0.pin();
+            let mut copy = HashMap::with_capacity_and_hasher(self.0.len(), hasher());
+            copy.extend(pinned.iter().map(|(k, v)| (*k, v.clone())));
+            copy
+        };
+        for (k, v) in copy.iter() {
+            f(*k, v);
+        }
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}

@@ -1,0 +1,68 @@
+//! `Arc<Mutex<std HashMap>>`: what users replace. ahash hasher, as every map here.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::adapter::{CrisisMap, MapKind, Value};
+use crate::maps::{hasher, Hasher};
+
+/// Marker for `Arc<Mutex<HashMap>>`.
+pub struct MutexStd;
+
+impl MapKind for MutexStd {
+    const ID: &'static str = "mutex";
+    const NAME: &'static str = "Arc<Mutex<HashMap>>";
+    const OURS: bool = false;
+    const TRAVERSAL: &'static str = "iterates under the lock (writers wait)";
+    const SNAPSHOT: &'static str = "clone under the lock, then iterate the clone";
+    const POINT_IN_TIME: bool = true;
+    type Map<V: Value> = Adapter<V>;
+}
+
+/// The adapter.
+pub struct Adapter<V>(Arc<Mutex<HashMap<u64, V, Hasher>>>);
+
+impl<V: Value> CrisisMap<V> for Adapter<V> {
+    fn with_capacity(capacity: usize) -> Self {
+        Self(Arc::new(Mutex::new(HashMap::with_capacity_and_hasher(
+            capacity,
+            hasher(),
+        ))))
+    }
+    fn get(&self, key: u64) -> Option<V> {
+        self.0.lock().unwrap().get(&key).cloned()
+    }
+    fn contains(&self, key: u64) -> bool {
+        self.0.lock().unwrap().contains_key(&key)
+    }
+    fn insert(&self, key: u64, value: V) -> bool {
+        self.0.lock().unwrap().insert(key, value).is_some()
+    }
+    fn remove(&self, key: u64) -> bool {
+        self.0.lock().unwrap().remove(&key).is_some()
+    }
+    fn update(&self, key: u64, f: impl Fn(&V) -> V) -> bool {
+        let mut map = self.0.lock().unwrap();
+        match map.get_mut(&key) {
+            Some(v) => {
+                *v = f(v);
+                true
+            }
+            None => false,
+        }
+    }
+    fn for_each(&self, mut f: impl FnMut(u64, &V)) {
+        for (k, v) in self.0.lock().unwrap().iter() {
+            f(*k, v);
+        }
+    }
+    fn snapshot_for_each(&self, mut f: impl FnMut(u64, &V)) {
+        let copy = self.0.lock().unwrap().clone();
+        for (k, v) in copy.iter() {
+            f(*k, v);
+        }
+    }
+    fn len(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+}

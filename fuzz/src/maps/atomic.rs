@@ -1,0 +1,240 @@
+//! `AtomicPtrMap` behind the [`FuzzMap`] trait.
+
+use std::mem::ManuallyDrop;
+use std::ptr::NonNull;
+
+use epochmap::{AtomicIter, AtomicPtrMap, Pinned};
+
+use super::FuzzMap;
+use crate::trap::TrapState;
+use crate::val::Val;
+
+type Map = AtomicPtrMap<u64, Val, TrapState>;
+
+/// An `AtomicPtrMap<u64, Val>` with the deterministic (trappable) hasher.
+#[derive(Debug)]
+pub struct Atomic {
+    map: Map,
+    desc: String,
+}
+
+impl Atomic {
+    /// The configuration `config` picks: partitions, merge threshold and
+    /// ratio, incremental or whole merges. Thresholds of 1 and 2 merge
+    /// almost on every new key.
+    pub fn new(config: u8) -> Self {
+        let c = usize::from(config);
+        let partitions = [1, 2, 4, 16][c % 4];
+        let threshold = [1, 2, 16, 256][(c / 4) % 4];
+        let ratio = [1, 4][(c / 16) % 2];
+        let incremental = (c / 32) % 2 == 0;
+        let map = AtomicPtrMap::builder()
+            .partitions(partitions)
+            .merge_threshold(threshold)
+            .merge_ratio(ratio)
+            .incremental_merge(incremental)
+            .hasher(TrapState)
+            .build()
+            .expect("valid AtomicPtrMap configuration");
+        Atomic {
+            map,
+            desc: format!(
+                "AtomicPtrMap(partitions {partitions}, merge threshold {threshold}, \
+                 ratio {ratio}, incremental {incremental})"
+            ),
+        }
+    }
+
+    /// The map itself, for map-specific checks.
+    pub fn inner(&self) -> &Map {
+        &self.map
+    }
+}
+
+/// An iterator that owns the pinned handle it borrows from (the map's
+/// iterators borrow a [`Pinned`]; the engines keep several live iterators,
+/// each with its own guard, in one `Vec`).
+struct PinnedIter<'m> {
+    /// Borrows `*pinned`; its real lifetime ends in `drop`, before the handle
+    /// is freed. Its items never leave `next`.
+    iter: ManuallyDrop<AtomicIter<'static, u64, Val>>,
+    /// Owned (from `Box::into_raw`); a raw pointer rather than a `Box`, so
+    /// that moving this struct asserts nothing about the pointee while
+    /// `iter` borrows it.
+    pinned: NonNull<Pinned<'m, u64, Val, TrapState>>,
+}
+
+impl<'m> PinnedIter<'m> {
+    fn new(map: &'m Map) -> Self {
+        let pinned = NonNull::from(Box::leak(Box::new(map.pin())));
+        // SAFETY: `pinned` points to a live heap allocation that this struct
+        // owns and frees only in `drop`, after dropping `iter`; the heap
+        // allocation does not move when the struct moves. So the borrow
+        // behind `iter` is valid for as long as `iter` exists, even though
+        // its type claims `'static`; and no `&'static` item escapes `next`.
+        let iter = unsafe {
+            std::mem::transmute::<AtomicIter<'_, u64, Val>, AtomicIter<'static, u64, Val>>(
+                (*pinned.as_ptr()).iter(),
+            )
+        };
+        PinnedIter {
+            iter: ManuallyDrop::new(iter),
+            pinned,
+        }
+    }
+}
+
+impl Iterator for PinnedIter<'_> {
+    type Item = (u64, u64);
+    fn next(&mut self) -> Option<(u64, u64)> {
+        self.iter.next().map(|(k, v)| (*k, v.check(*k)))
+    }
+}
+
+impl Drop for PinnedIter<'_> {
+    fn drop(&mut self) {
+        // SAFETY: `iter` is dropped exactly once, here, before the handle it
+        // borrows; then the handle, allocated by `Box::new` in `new`, is
+        // freed exactly once.
+        unsafe {
+            ManuallyDrop::drop(&mut self.iter);
+            drop(Box::from_raw(self.pinned.as_ptr()));
+        }
+    }
+}
+
+impl FuzzMap for Atomic {
+    type Pinned<'a> = Pinned<'a, u64, Val, TrapState>;
+
+    fn describe(&self) -> String {
+        self.desc.clone()
+    }
+    fn insert(&self, k: u64, v: Val) -> Option<u64> {
+        self.map.pin().insert(k, v).map(|o| o.check(k))
+    }
+    fn remove(&self, k: u64) -> Option<u64> {
+        self.map.pin().remove(&k).map(|o| o.check(k))
+    }
+    fn get(&self, k: u64) -> Option<u64> {
+        self.map.with(&k, |v| v.map(|v| v.check(k)))
+    }
+    fn contains_key(&self, k: u64) -> bool {
+        self.map.contains_key(&k)
+    }
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+    fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+    fn clear(&self) {
+        self.map.clear()
+    }
+    fn retain(&self, f: &mut dyn FnMut(u64, &Val) -> bool) {
+        self.map.retain(|k, v| f(*k, v))
+    }
+    fn compact(&self) {
+        self.map.compact()
+    }
+    fn iter(&self) -> Box<dyn Iterator<Item = (u64, u64)> + '_> {
+        Box::new(PinnedIter::new(&self.map))
+    }
+    fn get_or_insert_with(&self, k: u64, f: &mut dyn FnMut() -> Val) -> u64 {
+        self.map.pin().get_or_insert_with(k, f).check(k)
+    }
+    fn update(&self, k: u64, f: &mut dyn FnMut(&Val) -> Val) -> bool {
+        self.map.update(&k, f)
+    }
+    fn compute(&self, k: u64, f: &mut dyn FnMut(Option<&Val>) -> Option<Val>) -> Option<u64> {
+        // Returns a clone of the new value.
+        self.map.compute(k, f).map(|v| v.check(k))
+    }
+
+    fn get_via(&self, k: u64, how: u8) -> Option<u64> {
+        match how % 4 {
+            0 => self.get(k),
+            1 => self.map.get_cloned(&k).map(|v| v.check(k)),
+            2 => self.map.pin().get(&k).map(|v| v.check(k)),
+            _ => self.map.pin().get_key_value(&k).map(|(k2, v)| {
+                assert_eq!(*k2, k);
+                v.check(k)
+            }),
+        }
+    }
+    fn insert_via(&self, k: u64, v: Val, how: u8) -> Option<u64> {
+        // The maps' own insert returns a bool: read the old id first (this
+        // engine is single-threaded).
+        let old = self.get(k);
+        match how % 4 {
+            0 => return self.insert(k, v),
+            1 => assert_eq!(
+                self.map.insert(k, v),
+                old.is_some(),
+                "insert's return value"
+            ),
+            2 => {
+                let id = v.id();
+                let mut slot = Some(v);
+                let now = self.map.compute(k, |_| slot.take());
+                assert_eq!(now.map(|n| n.check(k)), Some(id), "compute's return value");
+            }
+            _ => (&self.map).extend(std::iter::once((k, v))),
+        }
+        old
+    }
+    fn remove_via(&self, k: u64, how: u8) -> Option<u64> {
+        let old = self.get(k);
+        match how % 4 {
+            0 => return self.remove(k),
+            1 => assert_eq!(self.map.remove(&k), old.is_some(), "remove's return value"),
+            2 => assert!(self.map.compute(k, |_| None).is_none()),
+            _ => {
+                let p = self.map.pin();
+                let got = p.compute(k, |_| None);
+                assert!(got.is_none(), "compute returning None removes");
+            }
+        }
+        old
+    }
+    fn iter_via(&self, how: u8) -> Box<dyn Iterator<Item = (u64, u64)> + '_> {
+        let p = self.map.pin();
+        let items: Vec<(u64, u64)> = match how % 4 {
+            0 => return self.iter(),
+            1 => p
+                .keys()
+                .map(|k| (*k, p.get(k).expect("key yielded by keys()").check(*k)))
+                .collect(),
+            2 => p.values().map(|v| (v.key(), v.check(v.key()))).collect(),
+            _ => (&p).into_iter().map(|(k, v)| (*k, v.check(*k))).collect(),
+        };
+        Box::new(items.into_iter())
+    }
+    fn upkeep(&self, how: u8) {
+        if how % 2 == 0 {
+            self.map.compact();
+        }
+        let s = self.map.stats();
+        assert_eq!(s.len, self.map.len(), "stats().len");
+        assert!(s.partitions.is_power_of_two());
+        assert!(s.snapshot_entries + s.overlay_entries >= s.len, "{s:?}");
+        if how % 2 == 0 {
+            assert_eq!(
+                s.merges_in_progress, 0,
+                "compact left a merge in progress: {s:?}"
+            );
+            assert_eq!(s.overlay_entries, 0, "compact left overlay entries: {s:?}");
+        }
+    }
+    fn pin(&self) -> Self::Pinned<'_> {
+        self.map.pin()
+    }
+    fn pinned_get<'g>(&self, p: &'g Self::Pinned<'_>, k: u64) -> Option<&'g Val> {
+        p.get(&k)
+    }
+}
+
+impl crate::closures::EntryMap for Atomic {
+    fn entry(&self, k: u64, kind: u8, make: &mut dyn FnMut(Option<&Val>) -> Val) -> Option<u64> {
+        crate::closures::generic_entry(self, k, kind, make)
+    }
+}
