@@ -3,7 +3,8 @@
 use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 
-use epochmap::{AtomicIter, AtomicPtrMap, Pinned};
+use epochmap::atomic_map::{Iter as AtomicIter, Pinned};
+use epochmap::AtomicPtrMap;
 
 use super::FuzzMap;
 use crate::trap::TrapState;
