@@ -88,7 +88,12 @@ fn run(map: &dyn Map, threads: usize, write_per_mille: u64, secs: f64) -> (f64, 
                     let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ (t as u64 + 1);
                     let mut ops = 0u64;
                     let cpu0 = thread_cpu_ns();
-                    while !stop.load(Ordering::Relaxed) {
+                    // Each worker also stops by itself at the deadline, so the
+                    // run ends even if the main thread cannot get a CPU (for
+                    // example under `chrt -f`, where same-priority workers
+                    // never yield to it).
+                    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+                    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
                         for _ in 0..256 {
                             x ^= x << 13;
                             x ^= x >> 7;
