@@ -602,3 +602,60 @@ fn rayon_support() {
     assert_eq!(all.len() as u64, count + 10);
     assert!(all.iter().all(|(k, v)| *v == k * 2));
 }
+
+/// A value whose `Drop` inserts a new key into the map that held it. The map
+/// frees replaced values later, in whichever thread collects garbage; that
+/// used to happen while a merge held the partition mutex, so such a `Drop`
+/// deadlocked on the mutex its own thread held (regression test: it hangs
+/// without the fix, it cannot pass by accident).
+#[test]
+fn value_drop_that_reenters_the_map_during_merges() {
+    use std::sync::atomic::AtomicU64;
+    use std::sync::OnceLock;
+
+    static MAP: OnceLock<AtomicPtrMap<u64, Reenter>> = OnceLock::new();
+    static REENTERED: AtomicU64 = AtomicU64::new(0);
+    static NEXT_KEY: AtomicU64 = AtomicU64::new(1 << 40);
+
+    struct Reenter {
+        armed: bool,
+    }
+    impl Drop for Reenter {
+        fn drop(&mut self) {
+            if self.armed {
+                let k = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
+                MAP.get()
+                    .expect("set before use")
+                    .insert(k, Reenter { armed: false });
+                REENTERED.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    let map = MAP.get_or_init(|| {
+        AtomicPtrMap::builder()
+            .partitions(1)
+            .merge_threshold(1)
+            .merge_ratio(1024)
+            .build()
+            .unwrap()
+    });
+    let rounds = if cfg!(miri) { 40 } else { 4_000 };
+    let mut i = 0u64;
+    // Overwrites retire armed values; new keys force seals and merges, and a
+    // merge that publishes a snapshot flushes this thread's garbage.
+    while REENTERED.load(Ordering::Relaxed) == 0 || i < rounds {
+        map.insert(i % 8, Reenter { armed: true });
+        map.insert(1_000_000 + i, Reenter { armed: false });
+        if i % 16 == 0 {
+            map.compact();
+        }
+        i += 1;
+        assert!(
+            i < 10 * rounds + 100_000,
+            "retired values were never dropped"
+        );
+    }
+    assert!(REENTERED.load(Ordering::Relaxed) > 0);
+    assert!(map.len() >= 8);
+}

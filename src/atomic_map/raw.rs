@@ -332,6 +332,11 @@ struct Writer<K, V> {
     /// An empty, zeroed overlay prepared by the last merge for the next
     /// seal. Holds no entries.
     spare: Option<Box<Table<K, V>>>,
+    /// Set when a merge published a snapshot and retired the old arrays:
+    /// the thread flushes its garbage *after* releasing the mutex. Flushing
+    /// runs deferred destructors (any user `Drop` of the process, which may
+    /// call back into this map), so it must never run under the mutex.
+    flush_pending: bool,
 }
 
 /// One partition: its layer set, the mutex of its new-key writers, counters.
@@ -358,6 +363,7 @@ impl<K, V> Partition<K, V> {
             writer: Mutex::new(Writer {
                 merge: None,
                 spare: None,
+                flush_pending: false,
             }),
             len: AtomicIsize::new(0),
             merges: AtomicUsize::new(0),
@@ -373,9 +379,23 @@ impl<K, V> Partition<K, V> {
     /// The mutex of new-key writers. Poisoning is ignored: no user code runs
     /// while the partition's structures are half updated (user `Eq` runs only
     /// in searches, before any write), so a panic under the lock leaves them
-    /// consistent.
+    /// consistent. The only user code that runs under it is `K: Eq`; no
+    /// `Drop` of a key or value and no deferred destructor (garbage is
+    /// flushed after unlocking, [`Partition::unlock_and_flush`]).
     fn lock(&self) -> MutexGuard<'_, Writer<K, V>> {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Releases the mutex, then flushes this thread's garbage if a merge
+    /// retired a snapshot meanwhile: flushing runs deferred destructors, which
+    /// may be any user `Drop` (even one that calls back into this map), so it
+    /// must not run under the mutex.
+    fn unlock_and_flush(&self, guard: &Guard, mut w: MutexGuard<'_, Writer<K, V>>) {
+        let flush = std::mem::take(&mut w.flush_pending);
+        drop(w);
+        if flush {
+            reclaim::flush(guard);
+        }
     }
 
     /// The current layer set. Acquire: pairs with the Release store that
@@ -600,10 +620,30 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
     {
         let part = self.partition(hash);
         let mut w = part.lock();
+        let out = self.insert_under_lock(guard, part, &mut w, hash, key, value, only_if_absent);
+        part.unlock_and_flush(guard, w);
+        out
+    }
+
+    /// The body of [`Self::insert_locked`], with the partition mutex held.
+    #[allow(clippy::too_many_arguments)]
+    fn insert_under_lock<'g>(
+        &'g self,
+        guard: &'g Guard,
+        part: &'g Partition<K, V>,
+        w: &mut Writer<K, V>,
+        hash: u64,
+        key: K,
+        value: Box<V>,
+        only_if_absent: bool,
+    ) -> (Inserted<'g, V>, Option<K>)
+    where
+        K: Eq,
+    {
         // Our share of the pending merge (bounded work).
         if let Some(m) = &w.merge {
             let budget = m.budget;
-            self.merge_step(guard, part, &mut w, budget);
+            self.merge_step(guard, part, w, budget);
         }
         let mut value = value;
         loop {
@@ -629,9 +669,9 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
             let active = unsafe { &*layers.active };
             if active.is_full() {
                 if w.merge.is_some() {
-                    self.merge_step(guard, part, &mut w, usize::MAX);
+                    self.merge_step(guard, part, w, usize::MAX);
                 } else {
-                    self.seal(guard, part, &mut w);
+                    self.seal(guard, part, w);
                 }
                 continue;
             }
@@ -646,7 +686,7 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
             active.publish_slot(hash, entry);
             part.add_len(1);
             if active.is_full() && w.merge.is_none() {
-                self.seal(guard, part, &mut w);
+                self.seal(guard, part, w);
             }
             // The value is published and lives for 'g like any value loaded
             // under the guard.
@@ -826,7 +866,8 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
             // retired tables (invariant 2) and is freed once by `destroy`.
             unsafe { reclaim::retire(guard, &part.garbage, bytes, destroy) };
         }
-        reclaim::flush(guard);
+        // Flushed by the caller once the mutex is released (see the field).
+        w.flush_pending = true;
     }
 
     /// Finishes any pending merge, then seals the active overlay and merges
@@ -840,6 +881,7 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
             self.seal(guard, part, &mut w);
             self.merge_step(guard, part, &mut w, usize::MAX);
             debug_assert!(w.merge.is_none());
+            part.unlock_and_flush(guard, w);
         }
     }
 
