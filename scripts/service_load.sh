@@ -7,10 +7,11 @@
 # ephemeral port, read back from its LISTENING line), prefill it, warm up,
 # run wrk with scripts/service_load.lua for a fixed duration, stop the service
 # with SIGTERM, and finally print requests/s and latency percentiles of every
-# store side by side. With REPEATS > 1 the stores are run round-robin
-# (mutex, shard, atomic, mutex, ...), so that slow drifts of a shared machine
-# hit every store alike, and the table shows, per store, the median over its
-# runs of each figure (and the range of req/s).
+# store side by side. With REPEATS > 1 the stores run in rounds, each round
+# in a rotated order (mutex shard atomic, shard atomic mutex, ...), so that
+# slow drifts of a shared machine hit every store alike, and the table shows,
+# per store, the median over its runs of each figure, the range of req/s, and
+# the paired ratio of req/s to the first store within each round.
 #
 # Environment (defaults in brackets):
 #   DURATION [10s]       wrk duration of each measured run
@@ -130,7 +131,11 @@ echo "== wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION (warm-up $WARMUP), servic
 RESULTS="$OUT/results.txt"
 : >"$RESULTS"
 for run in $(seq 1 "$REPEATS"); do
-  for store in "${STORES[@]}"; do
+  # Rotate the order every round (abc, bca, cab, ...), so that a machine
+  # whose load drifts during the measurement favours no store.
+  n=${#STORES[@]}
+  for k in $(seq 0 $((n - 1))); do
+    store=${STORES[$(((run - 1 + k) % n))]}
     echo "== run $run/$REPEATS: $store" >&2
     run_one "$store" "$run"
   done
