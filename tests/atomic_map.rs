@@ -279,6 +279,9 @@ fn builder_errors_and_clamps() {
 
 #[test]
 fn std_traits() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<AtomicPtrMap<u64, String>>();
+    assert_send_sync::<epochmap::atomic_map::Stats>();
     let map: AtomicPtrMap<u32, u32> = (0..10).map(|i| (i, i * 2)).collect();
     assert_eq!(map.len(), 10);
     let mut map2 = AtomicPtrMap::default();
@@ -562,4 +565,40 @@ fn two_threads_iterate_while_deleting() {
     }
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
+}
+
+#[cfg(feature = "serde")]
+#[test]
+fn serde_round_trip() {
+    let map: AtomicPtrMap<u32, String> = (0..20).map(|i| (i, i.to_string())).collect();
+    let json = serde_json::to_string(&map).unwrap();
+    let back: AtomicPtrMap<u32, String> = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.len(), 20);
+    for i in 0..20 {
+        assert_eq!(back.get_cloned(&i), Some(i.to_string()));
+    }
+    assert!(serde_json::from_str::<AtomicPtrMap<u32, String>>("[1]").is_err());
+}
+
+#[cfg(feature = "rayon")]
+#[test]
+fn rayon_support() {
+    use rayon::prelude::*;
+    let count = n(2000);
+    let map: AtomicPtrMap<u64, u64> = (0..count).into_par_iter().map(|i| (i, i * 2)).collect();
+    assert_eq!(map.len() as u64, count);
+    let sum: u64 = map.par_iter_cloned().map(|(_, v)| v).sum();
+    assert_eq!(sum, count * (count - 1));
+    let seen = std::sync::atomic::AtomicU64::new(0);
+    map.par_for_each(|k, v| {
+        assert_eq!(*v, k * 2);
+        seen.fetch_add(1, Ordering::Relaxed);
+    });
+    assert_eq!(seen.into_inner(), count);
+    let mut map = map;
+    map.par_extend((count..count + 10).into_par_iter().map(|i| (i, i * 2)));
+    let mut all: Vec<(u64, u64)> = map.into_par_iter().collect();
+    all.sort_unstable();
+    assert_eq!(all.len() as u64, count + 10);
+    assert!(all.iter().all(|(k, v)| *v == k * 2));
 }

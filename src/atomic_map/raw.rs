@@ -44,13 +44,14 @@
 
 use std::borrow::Borrow;
 use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 use std::ptr;
 use std::sync::atomic::{AtomicIsize, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crossbeam_utils::CachePadded;
 
-use super::delta::{Layers, MergeState, Policy};
+use super::delta::{Layers, MergeState, Policy, ZERO_PER_UNIT};
 use super::reclaim::{self, Garbage, Guard};
 use super::snapshot::{partition_index, Table};
 
@@ -134,6 +135,55 @@ pub(crate) fn null_slots<T>(n: usize) -> Box<[AtomicPtr<T>]> {
     // null pointer. So the allocation holds `n` valid null `AtomicPtr<T>`s,
     // with the layout that Box will free it with.
     unsafe { Box::from_raw(p as *mut [AtomicPtr<T>]) }
+}
+
+/// A slot array zeroed a chunk at a time, so that no insert pays an `O(n)`
+/// memset for the next snapshot or overlay (the allocator hands out dirty
+/// memory for arrays it recycles). Becomes a [`Table`] once fully zeroed.
+pub(crate) struct Zeroing<K, V> {
+    /// Invariant: `slots[..done]` are initialised (null); the rest are not.
+    slots: Box<[MaybeUninit<AtomicPtr<Entry<K, V>>>]>,
+    done: usize,
+}
+
+impl<K, V> Zeroing<K, V> {
+    /// An uninitialised array of `n` slots (allocation only, no writes).
+    pub(crate) fn new(n: usize) -> Self {
+        let mut v: Vec<MaybeUninit<AtomicPtr<Entry<K, V>>>> = Vec::with_capacity(n);
+        // SAFETY: `MaybeUninit` needs no initialisation, and the capacity is
+        // at least `n`.
+        unsafe { v.set_len(n) };
+        Zeroing {
+            slots: v.into_boxed_slice(),
+            done: 0,
+        }
+    }
+
+    pub(crate) fn remaining(&self) -> usize {
+        self.slots.len() - self.done
+    }
+
+    /// Zeroes up to `n` more slots; returns how many.
+    pub(crate) fn step(&mut self, n: usize) -> usize {
+        let end = self.done.saturating_add(n).min(self.slots.len());
+        for s in &mut self.slots[self.done..end] {
+            s.write(AtomicPtr::new(ptr::null_mut()));
+        }
+        let did = end - self.done;
+        self.done = end;
+        did
+    }
+
+    /// The zeroed table (zeroing what is left first).
+    pub(crate) fn finish(mut self) -> Table<K, V> {
+        self.step(usize::MAX);
+        debug_assert_eq!(self.done, self.slots.len());
+        let p = Box::into_raw(self.slots) as *mut [AtomicPtr<Entry<K, V>>];
+        // SAFETY: every slot was initialised by `step` (done == len), and
+        // `MaybeUninit<T>` has the layout of `T`, so this is the same
+        // allocation as a `Box<[AtomicPtr<_>]>` of the same length.
+        Table::from_slots(unsafe { Box::from_raw(p) })
+    }
 }
 
 /// What an entry's value was when loaded.
@@ -279,6 +329,9 @@ pub(crate) enum Inserted<'g, V> {
 /// State of the writers of a partition, under its mutex.
 struct Writer<K, V> {
     merge: Option<MergeState<K, V>>,
+    /// An empty, zeroed overlay prepared by the last merge for the next
+    /// seal. Holds no entries.
+    spare: Option<Box<Table<K, V>>>,
 }
 
 /// One partition: its layer set, the mutex of its new-key writers, counters.
@@ -302,7 +355,10 @@ impl<K, V> Partition<K, V> {
         };
         Partition {
             layers: AtomicPtr::new(Box::into_raw(Box::new(layers))),
-            writer: Mutex::new(Writer { merge: None }),
+            writer: Mutex::new(Writer {
+                merge: None,
+                spare: None,
+            }),
             len: AtomicIsize::new(0),
             merges: AtomicUsize::new(0),
             garbage: Arc::new(Garbage::default()),
@@ -615,7 +671,19 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
         let (snap, active) = unsafe { (&*layers.snapshot, &*layers.active) };
         let next_len = snap.len() + active.len();
         let cap = self.policy.overlay_capacity(next_len);
-        let fresh = Box::into_raw(Box::new(Table::with_capacity(cap)));
+        // The overlay the last merge prepared, if large enough; else a new one
+        // (small maps, or after `compact`).
+        let fresh = match w.spare.take() {
+            Some(t) if t.capacity() >= cap => t,
+            _ => Box::new(Table::with_capacity(cap)),
+        };
+        let fresh_capacity = fresh.capacity();
+        // The next seal needs an overlay for at most this snapshot plus a
+        // full fresh overlay.
+        let spare_capacity = self
+            .policy
+            .overlay_capacity(next_len.saturating_add(fresh_capacity));
+        let fresh = Box::into_raw(fresh);
         let next = Box::into_raw(Box::new(Layers {
             snapshot: layers.snapshot,
             sealed: layers.active,
@@ -625,7 +693,8 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
             snap.slot_count(),
             active.slot_count(),
             next_len,
-            cap,
+            spare_capacity,
+            fresh_capacity,
             self.policy.incremental,
         ));
         // Release: pairs with readers' Acquire load of the layer set.
@@ -661,7 +730,22 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
         // SAFETY: tables of the current layer set.
         let (snap, sealed) = unsafe { (&*layers.snapshot, &*layers.sealed) };
         debug_assert_eq!(m.total, snap.slot_count() + sealed.slot_count());
-        let end = m.cursor.saturating_add(budget).min(m.total);
+        let mut work = budget;
+        // Phase 1: zero the next snapshot's array, a chunk at a time.
+        if let Some(z) = m.zeroing.as_mut() {
+            let did = z.step(work.saturating_mul(ZERO_PER_UNIT));
+            work = work.saturating_sub(did.div_ceil(ZERO_PER_UNIT));
+            if z.remaining() == 0 {
+                let z = m.zeroing.take().expect("just used");
+                m.target = Some(Box::new(z.finish()));
+            }
+        }
+        let Some(target) = m.target.as_deref() else {
+            return;
+        };
+        // Phase 2: move the live entries.
+        let end = m.cursor.saturating_add(work).min(m.total);
+        work -= end - m.cursor;
         for i in m.cursor..end {
             let p = if i < snap.slot_count() {
                 snap.load(i)
@@ -690,18 +774,23 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
                     e.value.load(Ordering::Relaxed) != expunged(),
                     "entry expunged twice"
                 );
-                m.target.publish_slot(e.hash, p);
+                target.publish_slot(e.hash, p);
             } else {
                 m.expunged.push(p);
             }
         }
         m.cursor = end;
+        // Phase 3: zero the overlay for the next seal.
+        if m.cursor >= m.total {
+            m.spare.step(work.saturating_mul(ZERO_PER_UNIT));
+        }
         if !m.is_done() {
             return;
         }
         let m = w.merge.take().expect("checked above");
+        w.spare = Some(Box::new(m.spare.finish()));
         let next = Box::into_raw(Box::new(Layers {
-            snapshot: Box::into_raw(m.target),
+            snapshot: Box::into_raw(m.target.expect("a finished merge has its target")),
             sealed: ptr::null_mut(),
             active: layers.active,
         }));
@@ -854,10 +943,12 @@ impl<K, V> Partition<K, V> {
         }
         // A pending merge's target holds pointers to entries freed below:
         // dropping the table frees only its array.
-        self.writer
+        let w = self
+            .writer
             .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .merge = None;
+            .unwrap_or_else(PoisonError::into_inner);
+        w.merge = None;
+        w.spare = None;
         // SAFETY: we own the layer set and its tables exclusively.
         let layers = unsafe { Box::from_raw(layers) };
         for t in [layers.snapshot, layers.sealed, layers.active] {

@@ -53,6 +53,15 @@ impl<K, V> Table<K, V> {
         }
     }
 
+    /// A table over zeroed (null) slots; `slots.len()` a power of two.
+    pub(crate) fn from_slots(slots: Box<[AtomicPtr<Entry<K, V>>]>) -> Self {
+        debug_assert!(slots.len().is_power_of_two() && slots.len() >= MIN_SLOTS);
+        Table {
+            slots,
+            len: AtomicUsize::new(0),
+        }
+    }
+
     /// Entries this table can take before it is full (half its slots).
     #[inline]
     pub(crate) fn capacity(&self) -> usize {
