@@ -7,10 +7,11 @@
 # ephemeral port, read back from its LISTENING line), prefill it, warm up,
 # run wrk with scripts/service_load.lua for a fixed duration, stop the service
 # with SIGTERM, and finally print requests/s and latency percentiles of every
-# store side by side. With REPEATS > 1 the stores are run round-robin
-# (mutex, shard, atomic, mutex, ...), so that slow drifts of a shared machine
-# hit every store alike, and the table shows, per store, the median over its
-# runs of each figure (and the range of req/s).
+# store side by side. With REPEATS > 1 the stores run in rounds, each round
+# in a rotated order (mutex shard atomic, shard atomic mutex, ...), so that
+# slow drifts of a shared machine hit every store alike, and the table shows,
+# per store, the median over its runs of each figure, the range of req/s, and
+# the paired ratio of req/s to the first store within each round.
 #
 # Environment (defaults in brackets):
 #   DURATION [10s]       wrk duration of each measured run
@@ -73,6 +74,10 @@ pin() { # pin CPU_LIST CMD...: CMD under the requested taskset and niceness
   "${pre[@]}" "$@"
 }
 
+CLK_TCK=$(getconf CLK_TCK)
+# server_ticks: user + system CPU time of the service so far, in clock ticks.
+server_ticks() { awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat"; }
+
 SERVER_PID=""
 stop_server() {
   if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
@@ -112,13 +117,20 @@ run_one() {
       -s scripts/service_load.lua "$addr" >/dev/null
   fi
   # The 1-minute load average before the run: other work on the machine.
-  local load
+  local load cpu0 cpu1 requests cpu_us
   load=$(cut -d' ' -f1 /proc/loadavg)
+  # The service's CPU time (user + system, in clock ticks) around the run:
+  # CPU per request depends far less on the machine's other load than req/s.
+  cpu0=$(server_ticks)
   pin "$WRK_CPUS" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency \
     -s scripts/service_load.lua "$addr" >"$OUT/wrk-$store-$run.txt"
+  cpu1=$(server_ticks)
   stop_server
+  requests=$(sed -n 's/^RESULT requests=\([0-9]*\) .*/\1/p' "$OUT/wrk-$store-$run.txt")
+  cpu_us=$(awk -v t=$((cpu1 - cpu0)) -v hz="$CLK_TCK" -v n="${requests:-0}" \
+    'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print 0 }')
   grep '^RESULT ' "$OUT/wrk-$store-$run.txt" \
-    | sed "s/^RESULT /RESULT store=$store run=$run /; s/\$/ loadavg_before=$load/" \
+    | sed "s/^RESULT /RESULT store=$store run=$run /; s/\$/ server_cpu_us_per_req=$cpu_us loadavg_before=$load/" \
     | tee -a "$RESULTS" >&2
 }
 
@@ -130,7 +142,11 @@ echo "== wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION (warm-up $WARMUP), servic
 RESULTS="$OUT/results.txt"
 : >"$RESULTS"
 for run in $(seq 1 "$REPEATS"); do
-  for store in "${STORES[@]}"; do
+  # Rotate the order every round (abc, bca, cab, ...), so that a machine
+  # whose load drifts during the measurement favours no store.
+  n=${#STORES[@]}
+  for k in $(seq 0 $((n - 1))); do
+    store=${STORES[$(((run - 1 + k) % n))]}
     echo "== run $run/$REPEATS: $store" >&2
     run_one "$store" "$run"
   done
@@ -169,16 +185,19 @@ ratio() {
 }
 ms() { awk -v us="$1" 'BEGIN { printf "%.2f", us / 1000 }'; }
 
-printf '\n%-8s %10s %15s %9s %8s %8s %8s %9s %8s %7s %7s\n' \
-  store "req/s" "req/s range" "x ${STORES[0]}" "p50 ms" "p90 ms" "p99 ms" "p99.9 ms" "max ms" non2xx sockerr
+printf '\n%-8s %10s %15s %9s %9s %9s %8s %8s %8s %9s %8s %7s %7s\n' \
+  store "req/s" "req/s range" "x ${STORES[0]}" "cpu us/rq" "x ${STORES[0]}" \
+  "p50 ms" "p90 ms" "p99 ms" "p99.9 ms" "max ms" non2xx sockerr
 for store in "${STORES[@]}"; do
-  printf '%-8s %10s %15s %9s %8s %8s %8s %9s %8s %7s %7s\n' "$store" \
+  printf '%-8s %10s %15s %9s %9s %9s %8s %8s %8s %9s %8s %7s %7s\n' "$store" \
     "$(median "$store" rps)" "$(range "$store" rps)" "$(ratio "$store" rps)" \
+    "$(median "$store" server_cpu_us_per_req)" "$(ratio "$store" server_cpu_us_per_req)" \
     "$(ms "$(median "$store" p50_us)")" "$(ms "$(median "$store" p90_us)")" \
     "$(ms "$(median "$store" p99_us)")" "$(ms "$(median "$store" p999_us)")" \
     "$(ms "$(median "$store" max_us)")" \
     "$(total "$store" non2xx)" "$(total "$store" socket_errors)"
 done
 echo "(each figure is the median over $REPEATS run(s) of that store, taken separately;"
-echo " 'x ${STORES[0]}': median over rounds of req/s / ${STORES[0]}'s req/s in the same round;"
+echo " 'x ${STORES[0]}': median over rounds of the figure to its left / ${STORES[0]}'s in the same round;"
+echo " cpu us/rq: the service's CPU time (user+sys) per request during the measured run;"
 echo " non2xx and sockerr are totals; every run is in $RESULTS)"
