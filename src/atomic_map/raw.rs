@@ -137,19 +137,22 @@ pub(crate) fn null_slots<T>(n: usize) -> Box<[AtomicPtr<T>]> {
     unsafe { Box::from_raw(p as *mut [AtomicPtr<T>]) }
 }
 
+/// A slot of a [`Zeroing`] array: not yet initialised until zeroed.
+type UninitSlot<K, V> = MaybeUninit<AtomicPtr<Entry<K, V>>>;
+
 /// A slot array zeroed a chunk at a time, so that no insert pays an `O(n)`
 /// memset for the next snapshot or overlay (the allocator hands out dirty
 /// memory for arrays it recycles). Becomes a [`Table`] once fully zeroed.
 pub(crate) struct Zeroing<K, V> {
     /// Invariant: `slots[..done]` are initialised (null); the rest are not.
-    slots: Box<[MaybeUninit<AtomicPtr<Entry<K, V>>>]>,
+    slots: Box<[UninitSlot<K, V>]>,
     done: usize,
 }
 
 impl<K, V> Zeroing<K, V> {
     /// An uninitialised array of `n` slots (allocation only, no writes).
     pub(crate) fn new(n: usize) -> Self {
-        let mut v: Vec<MaybeUninit<AtomicPtr<Entry<K, V>>>> = Vec::with_capacity(n);
+        let mut v: Vec<UninitSlot<K, V>> = Vec::with_capacity(n);
         // SAFETY: `MaybeUninit` needs no initialisation, and the capacity is
         // at least `n`.
         unsafe { v.set_len(n) };
