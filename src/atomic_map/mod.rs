@@ -82,9 +82,12 @@ const MAX_PARTITIONS: usize = snapshot::MAX_PARTITIONS;
 /// - Iteration is **weakly consistent**: every key that is present for the
 ///   whole traversal is yielded exactly once; no key is ever yielded twice;
 ///   keys inserted or removed during the traversal may or may not appear;
-///   each yielded value was stored at some point during the traversal. No
-///   traversal ever touches freed memory, however many threads delete
-///   meanwhile.
+///   each yielded value was the key's value at some moment during the
+///   traversal. The map is not frozen: the traversal visits partitions one
+///   after the other, each through the layer set it loads when it gets
+///   there (newest table first), so it is not a snapshot of one instant; for
+///   that, copy the map under your own lock. No traversal ever touches freed
+///   memory, however many threads delete meanwhile.
 /// - `len` sums per-partition counters without a lock: exact when no writer
 ///   runs, otherwise somewhere near the truth.
 /// - Compound operations (`update`, `compute`, `get_or_insert_with`) are
@@ -657,6 +660,15 @@ where
 /// overwritten or removed meanwhile. `!Send`: it pins the current thread.
 /// While it lives, memory retired by any map cannot be freed: keep it short,
 /// or [`repin`](Self::repin).
+///
+/// It cannot be sent to another thread (or held across an `.await` in a
+/// `Send` future):
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: T) {}
+/// let map = epochmap::AtomicPtrMap::<u32, u32>::new();
+/// assert_send(map.pin());
+/// ```
 pub struct Pinned<'m, K, V, S = ahash::RandomState> {
     map: &'m AtomicPtrMap<K, V, S>,
     guard: Guard,
@@ -862,6 +874,14 @@ where
 /// assert_eq!(reader.get(&1), Some(&10));
 /// reader.repin(); // let garbage go between batches
 /// assert_eq!(reader.iter().count(), 1);
+/// ```
+///
+/// Like [`Pinned`], it is `!Send`:
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: T) {}
+/// let map = std::sync::Arc::new(epochmap::AtomicPtrMap::<u32, u32>::new());
+/// assert_send(map.pin_owned());
 /// ```
 pub struct OwnedPinned<K, V, S = ahash::RandomState> {
     guard: Guard,

@@ -57,7 +57,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crossbeam_utils::CachePadded;
 
-use super::delta::{Layers, MergeState, Policy};
+use super::delta::{Layers, MergeState, Policy, ZERO_PER_UNIT};
 use super::reclaim::{self, Garbage, Guard};
 use super::snapshot::{partition_index, tag_of, Slot, Table, FREE};
 
@@ -268,6 +268,72 @@ pub(crate) fn free_tags(n: usize) -> Box<[AtomicU8]> {
     unsafe { Box::from_raw(p as *mut [AtomicU8]) }
 }
 
+/// A slot of a [`Zeroing`] array: not yet initialised until zeroed.
+type UninitSlot<K, V> = MaybeUninit<Slot<K, V>>;
+
+/// A slot array (and its tag array) zeroed a chunk at a time, so that no
+/// insert pays an `O(n)` memset for the next snapshot or overlay (the
+/// allocator hands out dirty memory for arrays it recycles). Becomes a
+/// [`Table`] once fully zeroed.
+pub(crate) struct Zeroing<K, V> {
+    /// Invariant: `slots[..done]` and `tags[..done]` are initialised (free);
+    /// the rest are not. Both have the same length.
+    slots: Box<[UninitSlot<K, V>]>,
+    tags: Box<[MaybeUninit<AtomicU8>]>,
+    done: usize,
+}
+
+/// `n` uninitialised `T`s (allocation only, no writes).
+fn uninit_array<T>(n: usize) -> Box<[MaybeUninit<T>]> {
+    let mut v: Vec<MaybeUninit<T>> = Vec::with_capacity(n);
+    // SAFETY: `MaybeUninit` needs no initialisation, and the capacity is at
+    // least `n`.
+    unsafe { v.set_len(n) };
+    v.into_boxed_slice()
+}
+
+impl<K, V> Zeroing<K, V> {
+    /// An uninitialised array of `n` slots (allocation only, no writes).
+    pub(crate) fn new(n: usize) -> Self {
+        Zeroing {
+            slots: uninit_array(n),
+            tags: uninit_array(n),
+            done: 0,
+        }
+    }
+
+    pub(crate) fn remaining(&self) -> usize {
+        self.slots.len() - self.done
+    }
+
+    /// Zeroes up to `n` more slots (and their tags); returns how many.
+    pub(crate) fn step(&mut self, n: usize) -> usize {
+        let end = self.done.saturating_add(n).min(self.slots.len());
+        for s in &mut self.slots[self.done..end] {
+            s.write(Slot::free());
+        }
+        for t in &mut self.tags[self.done..end] {
+            t.write(AtomicU8::new(FREE));
+        }
+        let did = end - self.done;
+        self.done = end;
+        did
+    }
+
+    /// The zeroed table (zeroing what is left first).
+    pub(crate) fn finish(mut self) -> Table<K, V> {
+        self.step(usize::MAX);
+        debug_assert_eq!(self.done, self.slots.len());
+        let slots = Box::into_raw(self.slots) as *mut [Slot<K, V>];
+        let tags = Box::into_raw(self.tags) as *mut [AtomicU8];
+        // SAFETY: every slot and tag was initialised by `step` (done == len),
+        // and `MaybeUninit<T>` has the layout of `T`, so these are the same
+        // allocations as a `Box<[Slot<_>]>` and a `Box<[AtomicU8]>` of the
+        // same lengths.
+        unsafe { Table::from_parts(Box::from_raw(tags), Box::from_raw(slots)) }
+    }
+}
+
 /// What an entry's value was when loaded.
 pub(crate) struct Loaded<'g, V> {
     ptr: *mut V,
@@ -415,6 +481,14 @@ pub(crate) enum Inserted<'g, V> {
 /// State of the writers of a partition, under its mutex.
 struct Writer<K, V> {
     merge: Option<MergeState<K, V>>,
+    /// An empty, zeroed overlay prepared by the last merge for the next
+    /// seal. Holds no entries.
+    spare: Option<Box<Table<K, V>>>,
+    /// Set when a merge published a snapshot and retired the old arrays:
+    /// the thread flushes its garbage *after* releasing the mutex. Flushing
+    /// runs deferred destructors (any user `Drop` of the process, which may
+    /// call back into this map), so it must never run under the mutex.
+    flush_pending: bool,
 }
 
 /// One partition: its layer set, the mutex of its new-key writers, counters.
@@ -440,7 +514,11 @@ impl<K, V> Partition<K, V> {
         };
         Partition {
             layers: CachePadded::new(AtomicPtr::new(Box::into_raw(Box::new(layers)))),
-            writer: Mutex::new(Writer { merge: None }),
+            writer: Mutex::new(Writer {
+                merge: None,
+                spare: None,
+                flush_pending: false,
+            }),
             len: AtomicIsize::new(0),
             merges: AtomicUsize::new(0),
             garbage: Arc::new(Garbage::default()),
@@ -455,9 +533,23 @@ impl<K, V> Partition<K, V> {
     /// The mutex of new-key writers. Poisoning is ignored: no user code runs
     /// while the partition's structures are half updated (user `Eq` runs only
     /// in searches, before any write), so a panic under the lock leaves them
-    /// consistent.
+    /// consistent. The only user code that runs under it is `K: Eq`; no
+    /// `Drop` of a key or value and no deferred destructor (garbage is
+    /// flushed after unlocking, [`Partition::unlock_and_flush`]).
     fn lock(&self) -> MutexGuard<'_, Writer<K, V>> {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Releases the mutex, then flushes this thread's garbage if a merge
+    /// retired a snapshot meanwhile: flushing runs deferred destructors, which
+    /// may be any user `Drop` (even one that calls back into this map), so it
+    /// must not run under the mutex.
+    fn unlock_and_flush(&self, guard: &Guard, mut w: MutexGuard<'_, Writer<K, V>>) {
+        let flush = std::mem::take(&mut w.flush_pending);
+        drop(w);
+        if flush {
+            reclaim::flush(guard);
+        }
     }
 
     /// The current layer set. Acquire: pairs with the Release store that
@@ -701,10 +793,30 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
     {
         let part = self.partition(hash);
         let mut w = part.lock();
+        let out = self.insert_under_lock(guard, part, &mut w, hash, key, value, only_if_absent);
+        part.unlock_and_flush(guard, w);
+        out
+    }
+
+    /// The body of [`Self::insert_locked`], with the partition mutex held.
+    #[allow(clippy::too_many_arguments)]
+    fn insert_under_lock<'g>(
+        &'g self,
+        guard: &'g Guard,
+        part: &'g Partition<K, V>,
+        w: &mut Writer<K, V>,
+        hash: u64,
+        key: K,
+        value: Box<V>,
+        only_if_absent: bool,
+    ) -> (Inserted<'g, V>, Option<K>)
+    where
+        K: Eq,
+    {
         // Our share of the pending merge (bounded work).
         if let Some(m) = &w.merge {
             let budget = m.budget;
-            self.merge_step(guard, part, &mut w, budget);
+            self.merge_step(guard, part, w, budget);
         }
         let mut value = value;
         loop {
@@ -730,9 +842,9 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
             let active = unsafe { &*layers.active };
             if active.is_full() {
                 if w.merge.is_some() {
-                    self.merge_step(guard, part, &mut w, usize::MAX);
+                    self.merge_step(guard, part, w, usize::MAX);
                 } else {
-                    self.seal(guard, part, &mut w);
+                    self.seal(guard, part, w);
                 }
                 continue;
             }
@@ -742,7 +854,7 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
             active.publish_slot(hash, entry);
             part.add_len(1);
             if active.is_full() && w.merge.is_none() {
-                self.seal(guard, part, &mut w);
+                self.seal(guard, part, w);
             }
             // The value is published and lives for 'g like any value loaded
             // under the guard.
@@ -767,7 +879,19 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
         let (snap, active) = unsafe { (&*layers.snapshot, &*layers.active) };
         let next_len = snap.len() + active.len();
         let cap = self.policy.overlay_capacity(next_len);
-        let fresh = Box::into_raw(Box::new(Table::with_capacity(cap)));
+        // The overlay the last merge prepared, if large enough; else a new one
+        // (small maps, or after `compact`).
+        let fresh = match w.spare.take() {
+            Some(t) if t.capacity() >= cap => t,
+            _ => Box::new(Table::with_capacity(cap)),
+        };
+        let fresh_capacity = fresh.capacity();
+        // The next seal needs an overlay for at most this snapshot plus a
+        // full fresh overlay.
+        let spare_capacity = self
+            .policy
+            .overlay_capacity(next_len.saturating_add(fresh_capacity));
+        let fresh = Box::into_raw(fresh);
         let next = Box::into_raw(Box::new(Layers {
             snapshot: layers.snapshot,
             sealed: layers.active,
@@ -777,7 +901,8 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
             snap.slot_count(),
             active.slot_count(),
             next_len,
-            cap,
+            spare_capacity,
+            fresh_capacity,
             self.policy.incremental,
         ));
         // Release: pairs with readers' Acquire load of the layer set.
@@ -813,7 +938,22 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
         // SAFETY: tables of the current layer set.
         let (snap, sealed) = unsafe { (&*layers.snapshot, &*layers.sealed) };
         debug_assert_eq!(m.total, snap.slot_count() + sealed.slot_count());
-        let end = m.cursor.saturating_add(budget).min(m.total);
+        let mut work = budget;
+        // Phase 1: zero the next snapshot's array, a chunk at a time.
+        if let Some(z) = m.zeroing.as_mut() {
+            let did = z.step(work.saturating_mul(ZERO_PER_UNIT));
+            work = work.saturating_sub(did.div_ceil(ZERO_PER_UNIT));
+            if z.remaining() == 0 {
+                let z = m.zeroing.take().expect("just used");
+                m.target = Some(Box::new(z.finish()));
+            }
+        }
+        let Some(target) = m.target.as_deref() else {
+            return;
+        };
+        // Phase 2: move the live entries.
+        let end = m.cursor.saturating_add(work).min(m.total);
+        work -= end - m.cursor;
         let slot = |i: usize| {
             if i < snap.slot_count() {
                 snap.load(i)
@@ -849,18 +989,23 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
                     e.value.load(Ordering::Relaxed) != expunged(),
                     "entry expunged twice"
                 );
-                m.target.publish_slot(hash, p);
+                target.publish_slot(hash, p);
             } else {
                 m.expunged.push(p);
             }
         }
         m.cursor = end;
+        // Phase 3: zero the overlay for the next seal.
+        if m.cursor >= m.total {
+            m.spare.step(work.saturating_mul(ZERO_PER_UNIT));
+        }
         if !m.is_done() {
             return;
         }
         let m = w.merge.take().expect("checked above");
+        w.spare = Some(Box::new(m.spare.finish()));
         let next = Box::into_raw(Box::new(Layers {
-            snapshot: Box::into_raw(m.target),
+            snapshot: Box::into_raw(m.target.expect("a finished merge has its target")),
             sealed: ptr::null_mut(),
             active: layers.active,
         }));
@@ -896,7 +1041,8 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
             // retired tables (invariant 2) and is freed once by `destroy`.
             unsafe { reclaim::retire(guard, &part.garbage, bytes, destroy) };
         }
-        reclaim::flush(guard);
+        // Flushed by the caller once the mutex is released (see the field).
+        w.flush_pending = true;
     }
 
     /// Finishes any pending merge, then seals the active overlay and merges
@@ -910,6 +1056,7 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
             self.seal(guard, part, &mut w);
             self.merge_step(guard, part, &mut w, usize::MAX);
             debug_assert!(w.merge.is_none());
+            part.unlock_and_flush(guard, w);
         }
     }
 
@@ -1013,10 +1160,12 @@ impl<K, V> Partition<K, V> {
         }
         // A pending merge's target holds pointers to entries freed below:
         // dropping the table frees only its array.
-        self.writer
+        let w = self
+            .writer
             .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .merge = None;
+            .unwrap_or_else(PoisonError::into_inner);
+        w.merge = None;
+        w.spare = None;
         // SAFETY: we own the layer set and its tables exclusively.
         let layers = unsafe { Box::from_raw(layers) };
         for t in [layers.snapshot, layers.sealed, layers.active] {

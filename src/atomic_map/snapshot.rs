@@ -49,6 +49,16 @@ pub(crate) struct Slot<K, V> {
     entry: AtomicPtr<Entry<K, V>>,
 }
 
+impl<K, V> Slot<K, V> {
+    /// A free slot: null entry, hash 0.
+    pub(crate) fn free() -> Self {
+        Slot {
+            hash: AtomicU64::new(0),
+            entry: AtomicPtr::new(std::ptr::null_mut()),
+        }
+    }
+}
+
 /// The tag of a free slot.
 pub(crate) const FREE: u8 = 0;
 
@@ -90,6 +100,19 @@ impl<K, V> Table<K, V> {
         Table {
             tags: super::raw::free_tags(n),
             slots: super::raw::null_slots(n),
+            len: CachePadded::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// A table over free tags and slots of the same length, a power of two
+    /// (>= [`MIN_SLOTS`]).
+    pub(crate) fn from_parts(tags: Box<[AtomicU8]>, slots: Box<[Slot<K, V>]>) -> Self {
+        assert!(tags.len() == slots.len(), "one tag per slot");
+        debug_assert!(slots.len().is_power_of_two() && slots.len() >= MIN_SLOTS);
+        debug_assert!(tags.iter().all(|t| t.load(Ordering::Relaxed) == FREE));
+        Table {
+            tags,
+            slots,
             len: CachePadded::new(AtomicUsize::new(0)),
         }
     }

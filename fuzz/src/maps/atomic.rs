@@ -3,7 +3,8 @@
 use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 
-use epochmap::{AtomicIter, AtomicPtrMap, Pinned};
+use epochmap::atomic_map::{Iter as AtomicIter, Pinned};
+use epochmap::AtomicPtrMap;
 
 use super::FuzzMap;
 use crate::trap::TrapState;
@@ -223,6 +224,21 @@ impl FuzzMap for Atomic {
                 "compact left a merge in progress: {s:?}"
             );
             assert_eq!(s.overlay_entries, 0, "compact left overlay entries: {s:?}");
+        }
+        if how % 4 == 3 {
+            // No guard is held here: everything retired so far must be freed
+            // after enough flushes, and the garbage counters must come back
+            // to zero. (Other threads' guards can hold the epoch back a while.)
+            let mut tries = 0u32;
+            while self.map.stats().garbage_objects != 0 {
+                crossbeam_epoch::pin().flush();
+                tries += 1;
+                if tries > 64 {
+                    std::thread::yield_now();
+                }
+                assert!(tries < 100_000, "garbage never freed: {:?}", self.map.stats());
+            }
+            assert_eq!(self.map.stats().garbage_bytes, 0, "garbage bytes without objects");
         }
     }
     fn pin(&self) -> Self::Pinned<'_> {

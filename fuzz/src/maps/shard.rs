@@ -1,6 +1,7 @@
 //! `ShardMap` behind the [`FuzzMap`] trait.
 
-use epochmap::{Entry, ShardMap};
+use epochmap::shard_map::Entry;
+use epochmap::ShardMap;
 
 use super::FuzzMap;
 use crate::trap::TrapState;
