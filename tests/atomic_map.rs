@@ -275,6 +275,17 @@ fn builder_errors_and_clamps() {
         .merge_threshold(usize::MAX)
         .build::<u64, u64>()
         .is_err());
+    // Each allowed alone, but together 2^16 x 2^24 entries up front.
+    let err = M::builder()
+        .partitions(1 << 16)
+        .merge_threshold(1 << 24)
+        .build::<u64, u64>()
+        .unwrap_err();
+    assert!(
+        matches!(err, AtomicBuildError::UpFrontTooLarge { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("up front"));
     let m: AtomicPtrMap<u64, u64> = M::builder().partitions(3).build().unwrap();
     assert_eq!(m.stats().partitions, 4, "rounded up to a power of two");
     let d = AtomicPtrMap::<u64, u64>::new().stats().partitions;

@@ -80,7 +80,9 @@ const MAX_PARTITIONS: usize = snapshot::MAX_PARTITIONS;
 ///   meanwhile: values are immutable, and replaced ones are freed only after
 ///   the guard is gone.
 /// - Iteration is **weakly consistent**: every key that is present for the
-///   whole traversal is yielded exactly once; no key is ever yielded twice;
+///   whole traversal (its insert happens-before the traversal starts, as for
+///   `get`, and it is not removed before the traversal ends) is yielded
+///   exactly once; no key is ever yielded twice;
 ///   keys inserted or removed during the traversal may or may not appear;
 ///   each yielded value was the key's value at some moment during the
 ///   traversal. The map is not frozen: the traversal visits partitions one
@@ -103,7 +105,10 @@ const MAX_PARTITIONS: usize = snapshot::MAX_PARTITIONS;
 /// lifetime. [`AtomicPtrMap::stats`] reports the objects and bytes retired
 /// by this map and not yet freed (`garbage_objects`, `garbage_bytes`), so
 /// this shows up in monitoring instead of growing unnoticed. Keep guards
-/// short, or call [`Pinned::repin`] between batches.
+/// short, or call [`Pinned::repin`] between batches. Note that `retain`,
+/// `clear` and serialisation (with the `serde` feature) hold one guard for
+/// their whole traversal: serialising a large map to a slow writer holds
+/// back garbage for as long.
 ///
 /// Because the global collector may drop retired values on any thread, at
 /// any later time (even after the map is dropped), the map's operations
@@ -187,6 +192,16 @@ pub enum BuildError {
         /// The threshold asked for.
         requested: usize,
     },
+    /// `partitions x merge_threshold` above
+    /// [`AtomicPtrMap::MAX_MERGE_THRESHOLD`]: every partition allocates an
+    /// overlay of `merge_threshold` entries up front, so the product is the
+    /// memory the map takes before its first insert.
+    UpFrontTooLarge {
+        /// The partition count (rounded up to a power of two).
+        partitions: usize,
+        /// The merge threshold asked for.
+        merge_threshold: usize,
+    },
 }
 
 impl fmt::Display for BuildError {
@@ -205,6 +220,14 @@ impl fmt::Display for BuildError {
             BuildError::MergeThresholdTooLarge { requested } => write!(
                 f,
                 "merge threshold {requested} is above the maximum {MAX_MERGE_THRESHOLD}"
+            ),
+            BuildError::UpFrontTooLarge {
+                partitions,
+                merge_threshold,
+            } => write!(
+                f,
+                "{partitions} partitions x merge threshold {merge_threshold} entries \
+                 allocated up front is above the maximum {MAX_MERGE_THRESHOLD}"
             ),
         }
     }
@@ -299,6 +322,12 @@ impl<S> Builder<S> {
                 requested: self.merge_threshold,
             });
         }
+        if partitions.saturating_mul(self.merge_threshold) > MAX_MERGE_THRESHOLD {
+            return Err(BuildError::UpFrontTooLarge {
+                partitions,
+                merge_threshold: self.merge_threshold,
+            });
+        }
         let policy = Policy {
             min_overlay: self.merge_threshold,
             ratio: self.merge_ratio,
@@ -334,7 +363,10 @@ pub struct Stats {
     /// Partitions with a merge in progress.
     pub merges_in_progress: usize,
     /// Objects retired by this map and not yet freed (values, entries,
-    /// arrays): they wait for guards to be dropped.
+    /// arrays): they wait for guards to be dropped. The first value of an
+    /// entry is stored inside the entry when `V` is small and has no drop
+    /// glue; overwriting it retires nothing (its memory goes with the entry),
+    /// so only later overwrites count here.
     pub garbage_objects: usize,
     /// Bytes of those objects (shallow: `size_of::<V>()` per value).
     pub garbage_bytes: usize,

@@ -20,8 +20,8 @@ use super::raw::Entry;
 /// Smallest table: 8 slots (4 entries).
 pub(crate) const MIN_SLOTS: usize = 8;
 
-/// Largest number of slots a table may have (2^48): beyond it the slot index
-/// would use the hash bits that choose the partition.
+/// Largest number of slots a table may have (2^48, far beyond any memory);
+/// it bounds the slot math.
 pub(crate) const MAX_SLOTS: usize = 1 << 48;
 
 /// Number of slots for a table that must hold `entries` entries at a load
@@ -213,17 +213,22 @@ impl<K, V> Table<K, V> {
     }
 }
 
-/// Number of partition bits in a hash used for the partition index: the top
-/// 16 bits, so partitions and slot indices (low bits) do not overlap.
+/// The partition index is the top 16 bits of the mixed hash (see
+/// [`partition_index`]).
 pub(crate) const PARTITION_SHIFT: u32 = 48;
 
 /// Largest partition count accepted by the builder.
 pub(crate) const MAX_PARTITIONS: usize = 1 << 16;
 
 /// Index of the partition for `hash`, given `mask = partitions - 1`.
+///
+/// The top bits of `hash` times an odd constant (Fibonacci hashing): every
+/// bit of the hash moves them, so a weak hasher (an identity hash of small
+/// integers, whose top bits are all zero) still spreads keys over every
+/// partition instead of serialising all new keys on partition 0's mutex.
 #[inline]
 pub(crate) fn partition_index(hash: u64, mask: usize) -> usize {
-    (hash >> PARTITION_SHIFT) as usize & mask
+    (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> PARTITION_SHIFT) as usize & mask
 }
 
 #[cfg(test)]
@@ -242,7 +247,11 @@ mod tests {
         assert_eq!(p[0], 15);
         assert_eq!(p[1], 0);
         assert_eq!(p.len(), 16);
-        assert_eq!(partition_index(0xFFFF_0000_0000_0000, 7), 7);
-        assert_eq!(partition_index(0x0000_FFFF_FFFF_FFFF, 7), 0);
+        // Small integers (an identity hasher's hashes) reach every partition.
+        let mut seen = [false; 8];
+        for h in 0..64u64 {
+            seen[partition_index(h, 7)] = true;
+        }
+        assert!(seen.iter().all(|&s| s), "{seen:?}");
     }
 }
