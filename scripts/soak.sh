@@ -25,7 +25,7 @@ stress="${SOAK_STRESS:-50}"
 status=0
 
 FUZZ_SECONDS=$((minutes * 60)) \
-    MIRI_TESTS="--lib --tests" \
+    NET_HARNESS=0 MIRI_TESTS="--lib --tests" \
     PROPTEST_CASES="${PROPTEST_CASES:-8}" \
     EPOCHMAP_STRESS="$stress" \
     bash .ci/safety-net.sh || status=1

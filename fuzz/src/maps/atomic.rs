@@ -236,9 +236,17 @@ impl FuzzMap for Atomic {
                 if tries > 64 {
                     std::thread::yield_now();
                 }
-                assert!(tries < 100_000, "garbage never freed: {:?}", self.map.stats());
+                assert!(
+                    tries < 100_000,
+                    "garbage never freed: {:?}",
+                    self.map.stats()
+                );
             }
-            assert_eq!(self.map.stats().garbage_bytes, 0, "garbage bytes without objects");
+            assert_eq!(
+                self.map.stats().garbage_bytes,
+                0,
+                "garbage bytes without objects"
+            );
         }
     }
     fn pin(&self) -> Self::Pinned<'_> {
