@@ -5,7 +5,7 @@
 //! iterate-while-deleting scenario) and under Miri (small inputs).
 
 use epochmap_fuzz::arbitrary::{Arbitrary, Unstructured};
-use epochmap_fuzz::iter_delete::{self, SingleInput, ThreadedInput, WritePolicy};
+use epochmap_fuzz::iter_delete::{self, SingleInput, Step, ThreadedInput, WritePolicy, WriterOp};
 use epochmap_fuzz::maps::{Atomic, Shard};
 use epochmap_fuzz::targets;
 use epochmap_fuzz::val::Drops;
@@ -49,13 +49,18 @@ fn seed_corpus_replays() {
 
 #[test]
 fn threaded_iterate_while_deleting() {
-    let inputs = if cfg!(miri) { 2 } else { 24 };
+    let inputs = if cfg!(miri) { 2 } else { 96 };
     for i in 0..inputs {
-        let data = bytes(i, 512);
-        let mut input = ThreadedInput::arbitrary(&mut Unstructured::new(&data)).unwrap();
+        let data = bytes(i, 1024);
+        let mut u = Unstructured::new(&data);
+        let mut input = ThreadedInput::arbitrary(&mut u).unwrap();
+        // (A derived `Vec` decodes to a couple of elements from random bytes.)
+        let ops = if cfg!(miri) { 6 } else { 48 };
+        input.ops = (0..ops)
+            .map(|_| WriterOp::arbitrary(&mut u).unwrap())
+            .collect();
         if cfg!(miri) {
             input.prefill %= 12;
-            input.ops.truncate(6);
         }
         let config = i as u8;
         let drops = Drops::new();
@@ -69,13 +74,15 @@ fn threaded_iterate_while_deleting() {
 
 #[test]
 fn single_thread_interleavings() {
-    let inputs = if cfg!(miri) { 2 } else { 64 };
+    let inputs = if cfg!(miri) { 2 } else { 128 };
     for i in 0..inputs {
-        let data = bytes(1000 + i, 1024);
-        let mut input = SingleInput::arbitrary(&mut Unstructured::new(&data)).unwrap();
-        if cfg!(miri) {
-            input.steps.truncate(40);
-        }
+        let data = bytes(1000 + i, 2048);
+        let mut u = Unstructured::new(&data);
+        let mut input = SingleInput::arbitrary(&mut u).unwrap();
+        let steps = if cfg!(miri) { 40 } else { 400 };
+        input.steps = (0..steps)
+            .map(|_| Step::arbitrary(&mut u).unwrap())
+            .collect();
         let config = i as u8;
         let drops = Drops::new();
         iter_delete::run_single(
