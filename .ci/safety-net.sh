@@ -57,17 +57,18 @@ begin() {
     echo "== safety net: $1 ($(date -u +%T))"
 }
 end() { # end <status>
-    summary+=("$(printf '%-28s %-8s %5ss' "$current" "$1" "$((SECONDS - t0))")")
+    summary+=("$(printf '%-6s %-8s %5ss' "$current" "$1" "$((SECONDS - t0))")")
     if [ "$1" = FAILED ]; then failed+=("$current"); fi
 }
 skipped() { # skipped <stage> <why>
-    summary+=("$(printf '%-28s %-8s %5s   (%s)' "$1" skipped - "$2")")
+    summary+=("$(printf '%-6s %-8s %5s   (%s)' "$1" skipped - "$2")")
     echo "== safety net: $1 skipped: $2"
 }
 wants() { [[ "$NET_SKIP" != *" $1 "* ]]; }
-run_stage() { # run_stage <name> <command...>: records OK/FAILED, never exits
+run_stage() { # run_stage <name> <what> <command...>: records ok/FAILED, never exits
     begin "$1"
-    shift
+    echo "   ($2)"
+    shift 2
     if "$@"; then end ok; else end FAILED; fi
 }
 
@@ -129,7 +130,11 @@ fuzz_all() {
     return $status
 }
 mkdir -p target
-if wants fuzz; then run_stage "fuzz (${FUZZ_SECONDS}s per target)" fuzz_all; else skipped fuzz NET_SKIP; fi
+if wants fuzz; then
+    run_stage fuzz "$FUZZ_TARGETS, ${FUZZ_SECONDS}s each" fuzz_all
+else
+    skipped fuzz NET_SKIP
+fi
 
 # --- the test harness crate for Miri and the sanitizers ----------------------------
 # `cargo test` builds every dev-dependency of the crate for any test target
@@ -213,7 +218,7 @@ miri_all() {
 if ! wants miri; then
     skipped miri NET_SKIP
 elif [ "$components_ok" = 1 ] && have_component miri; then
-    run_stage "miri ($MIRI_TESTS)" miri_all
+    run_stage miri "$MIRI_TESTS" miri_all
 else
     skipped miri "nightly's miri/rust-src components could not be installed"
 fi
@@ -246,7 +251,7 @@ for san in thread address; do
     elif [ "$components_ok" = 1 ]; then
         # shellcheck disable=SC2046,SC2086
         make_harness $(stems $MIRI_TESTS $STRESS_TESTS)
-        run_stage "$name ($STRESS_TESTS )" sanitizer $san
+        run_stage $name "$STRESS_TESTS" sanitizer $san
     else
         skipped $name "nightly's rust-src component could not be installed"
     fi
