@@ -60,10 +60,16 @@ impl Map for RwLock<HashMap<u64, u64, RandomState>> {
     }
 }
 
-/// This thread's time on a CPU so far, in ns (Linux; `None` elsewhere).
+/// This thread's time on a CPU so far, in ns (`CLOCK_THREAD_CPUTIME_ID`).
 fn thread_cpu_ns() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    s.split_whitespace().next()?.parse().ok()
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant
+    // that POSIX systems define.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    (rc == 0).then(|| ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
 }
 
 /// Operations per second with `threads` threads; `write_per_mille` of the
@@ -82,7 +88,12 @@ fn run(map: &dyn Map, threads: usize, write_per_mille: u64, secs: f64) -> (f64, 
                     let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ (t as u64 + 1);
                     let mut ops = 0u64;
                     let cpu0 = thread_cpu_ns();
-                    while !stop.load(Ordering::Relaxed) {
+                    // Each worker also stops by itself at the deadline, so the
+                    // run ends even if the main thread cannot get a CPU (for
+                    // example under `chrt -f`, where same-priority workers
+                    // never yield to it).
+                    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+                    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
                         for _ in 0..256 {
                             x ^= x << 13;
                             x ^= x >> 7;

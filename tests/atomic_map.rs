@@ -204,6 +204,10 @@ fn merges_compaction_and_stats() {
         let _pinned = map.pin();
         for i in 0..count {
             map.insert(i, 0);
+            // A first value lives inline in its entry (for `V` without drop
+            // glue) and is freed with the entry, not retired: the second
+            // overwrite retires a boxed value.
+            map.insert(i, 1);
         }
         // Our own guard holds these back: at least the overwritten values.
         assert!(map.stats().garbage_objects as u64 >= count);
@@ -271,6 +275,17 @@ fn builder_errors_and_clamps() {
         .merge_threshold(usize::MAX)
         .build::<u64, u64>()
         .is_err());
+    // Each allowed alone, but together 2^16 x 2^24 entries up front.
+    let err = M::builder()
+        .partitions(1 << 16)
+        .merge_threshold(1 << 24)
+        .build::<u64, u64>()
+        .unwrap_err();
+    assert!(
+        matches!(err, AtomicBuildError::UpFrontTooLarge { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("up front"));
     let m: AtomicPtrMap<u64, u64> = M::builder().partitions(3).build().unwrap();
     assert_eq!(m.stats().partitions, 4, "rounded up to a power of two");
     let d = AtomicPtrMap::<u64, u64>::new().stats().partitions;
@@ -279,6 +294,9 @@ fn builder_errors_and_clamps() {
 
 #[test]
 fn std_traits() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<AtomicPtrMap<u64, String>>();
+    assert_send_sync::<epochmap::atomic_map::Stats>();
     let map: AtomicPtrMap<u32, u32> = (0..10).map(|i| (i, i * 2)).collect();
     assert_eq!(map.len(), 10);
     let mut map2 = AtomicPtrMap::default();
@@ -562,4 +580,97 @@ fn two_threads_iterate_while_deleting() {
     }
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
+}
+
+#[cfg(feature = "serde")]
+#[test]
+fn serde_round_trip() {
+    let map: AtomicPtrMap<u32, String> = (0..20).map(|i| (i, i.to_string())).collect();
+    let json = serde_json::to_string(&map).unwrap();
+    let back: AtomicPtrMap<u32, String> = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.len(), 20);
+    for i in 0..20 {
+        assert_eq!(back.get_cloned(&i), Some(i.to_string()));
+    }
+    assert!(serde_json::from_str::<AtomicPtrMap<u32, String>>("[1]").is_err());
+}
+
+#[cfg(feature = "rayon")]
+#[test]
+fn rayon_support() {
+    use rayon::prelude::*;
+    let count = n(2000);
+    let map: AtomicPtrMap<u64, u64> = (0..count).into_par_iter().map(|i| (i, i * 2)).collect();
+    assert_eq!(map.len() as u64, count);
+    let sum: u64 = map.par_iter_cloned().map(|(_, v)| v).sum();
+    assert_eq!(sum, count * (count - 1));
+    let seen = std::sync::atomic::AtomicU64::new(0);
+    map.par_for_each(|k, v| {
+        assert_eq!(*v, k * 2);
+        seen.fetch_add(1, Ordering::Relaxed);
+    });
+    assert_eq!(seen.into_inner(), count);
+    let mut map = map;
+    map.par_extend((count..count + 10).into_par_iter().map(|i| (i, i * 2)));
+    let mut all: Vec<(u64, u64)> = map.into_par_iter().collect();
+    all.sort_unstable();
+    assert_eq!(all.len() as u64, count + 10);
+    assert!(all.iter().all(|(k, v)| *v == k * 2));
+}
+
+/// A value whose `Drop` inserts a new key into the map that held it. The map
+/// frees replaced values later, in whichever thread collects garbage; that
+/// used to happen while a merge held the partition mutex, so such a `Drop`
+/// deadlocked on the mutex its own thread held (regression test: it hangs
+/// without the fix, it cannot pass by accident).
+#[test]
+fn value_drop_that_reenters_the_map_during_merges() {
+    use std::sync::atomic::AtomicU64;
+    use std::sync::OnceLock;
+
+    static MAP: OnceLock<AtomicPtrMap<u64, Reenter>> = OnceLock::new();
+    static REENTERED: AtomicU64 = AtomicU64::new(0);
+    static NEXT_KEY: AtomicU64 = AtomicU64::new(1 << 40);
+
+    struct Reenter {
+        armed: bool,
+    }
+    impl Drop for Reenter {
+        fn drop(&mut self) {
+            if self.armed {
+                let k = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
+                MAP.get()
+                    .expect("set before use")
+                    .insert(k, Reenter { armed: false });
+                REENTERED.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    let map = MAP.get_or_init(|| {
+        AtomicPtrMap::builder()
+            .partitions(1)
+            .merge_threshold(1)
+            .merge_ratio(1024)
+            .build()
+            .unwrap()
+    });
+    let rounds = if cfg!(miri) { 40 } else { 4_000 };
+    let mut i = 0u64;
+    // Overwrites retire armed values; new keys force seals and merges, and a
+    // merge that publishes a snapshot flushes this thread's garbage.
+    while REENTERED.load(Ordering::Relaxed) == 0 || i < rounds {
+        map.insert(i % 8, Reenter { armed: true });
+        map.insert(1_000_000 + i, Reenter { armed: false });
+        if i % 16 == 0 {
+            map.compact();
+        }
+        i += 1;
+        assert!(
+            i < 10 * rounds + 100_000,
+            "retired values were never dropped"
+        );
+    }
+    assert!(REENTERED.load(Ordering::Relaxed) > 0);
+    assert!(map.len() >= 8);
 }

@@ -13,12 +13,18 @@ use std::thread;
 use common::atomic::{atomic_configs, collect_until};
 use common::{DropCounter, TestMap, Tracked};
 
+/// Sizes: scaled down under Miri, multiplied by `EPOCHMAP_STRESS=<factor>`
+/// for soak runs (e.g. `EPOCHMAP_STRESS=50 cargo test --release --test
+/// stress_atomic`).
 fn n(full: u64) -> u64 {
     if cfg!(miri) {
-        (full / 200).max(4)
-    } else {
-        full
+        return (full / 200).max(4);
     }
+    let factor: u64 = std::env::var("EPOCHMAP_STRESS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    full * factor
 }
 
 /// A value for `key`: the key in the high bits, a generation in the low bits,

@@ -16,6 +16,9 @@ impl Value for u64 {}
 /// threads. Methods are generic (not `dyn`) so each map is measured through
 /// monomorphised, inlinable calls.
 pub trait CrisisMap<V: Value>: Send + Sync + Sized {
+    /// Whether `len` is exact once no thread writes (checked after each run
+    /// when true; the traversal count is checked for every map).
+    const EXACT_LEN: bool = true;
     /// A new map sized for about `capacity` entries (0: the map's default).
     fn with_capacity(capacity: usize) -> Self;
     /// A copy of the value for `key`.

@@ -9,7 +9,7 @@ pub const HELP: &str = "\
 cargo bench --bench crisis -- [OPTIONS]
 
 Profiles (default: --quick, all scenarios and maps, a few minutes on 2 cores):
-  --quick              100k entries, 150 ms runs, 3 repetitions
+  --quick              100k entries, 120 ms runs, 3 repetitions
   --full               1M entries, 1 s runs, 5 repetitions
   --smoke              10k entries, 20 ms runs, 1 repetition, threads 2 (CI)
 Filters and overrides:
@@ -22,6 +22,8 @@ Filters and overrides:
   --seed N             seed of the key generator
   --out DIR            where results.json and report.html go (default target/crisis)
   --list               list scenarios and maps, then exit
+  --self-test          only check that the suite's checks fire on deliberately
+                       broken maps (also run at the end of --smoke)
 ";
 
 /// Parsed options.
@@ -32,6 +34,7 @@ pub struct Options {
     pub threads: Option<Vec<usize>>,
     pub out: Option<String>,
     pub list: bool,
+    pub self_test: bool,
     pub warnings: Vec<String>,
 }
 
@@ -71,6 +74,7 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
         },
         out: None,
         list: false,
+        self_test: false,
         warnings: Vec::new(),
     };
     let mut it = args.iter();
@@ -102,6 +106,7 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
             "--full" | "--smoke" | "--quick" => {}
             "--help" | "-h" => return Err(HELP.to_string()),
             "--list" => o.list = true,
+            "--self-test" => o.self_test = true,
             "--scenario" => o.scenarios.extend(list_of(&value)),
             "--map" => o.maps.extend(list_of(&value)),
             "--threads" => {

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use crate::machine::Machine;
 use crate::maps::MapEntry;
-use crate::report::{columns, format, vs_best_peer, ScenarioResult, Status, Unit};
+use crate::report::{columns, format, live_p99, vs_best_peer, ScenarioResult, Status, Unit};
 use crate::scenarios::{fig, Kind, Params};
 use crate::svg::{bar_chart, dot_plot, line_chart, Series};
 
@@ -111,14 +111,21 @@ tr.ours td {{ font-weight: bold; }}
             esc(&unbuilt.join(", "))
         );
     }
+    let live = results.iter().find(|r| r.scenario.kind == Kind::IterDelete);
     for r in results {
-        section(&mut h, r, maps, p);
+        section(&mut h, r, maps, p, live);
     }
     h.push_str("</body></html>\n");
     h
 }
 
-fn section(h: &mut String, r: &ScenarioResult, maps: &[MapEntry], p: &Params) {
+fn section(
+    h: &mut String,
+    r: &ScenarioResult,
+    maps: &[MapEntry],
+    p: &Params,
+    live: Option<&ScenarioResult>,
+) {
     let s = &r.scenario;
     let _ = write!(
         h,
@@ -179,7 +186,7 @@ fn section(h: &mut String, r: &ScenarioResult, maps: &[MapEntry], p: &Params) {
             ));
         }
         Kind::IterDelete | Kind::Snapshot => {
-            let xs: Vec<String> = threads.iter().map(|t| format!("{t} writers")).collect();
+            let xs: Vec<String> = threads.iter().map(|t| t.to_string()).collect();
             let w: Vec<Vec<Option<f64>>> = in_order
                 .iter()
                 .map(|&i| {
@@ -190,7 +197,7 @@ fn section(h: &mut String, r: &ScenarioResult, maps: &[MapEntry], p: &Params) {
                 })
                 .collect();
             h.push_str(&line_chart(
-                "Writer ops/s beside the traversal (higher is better)",
+                "Writer ops/s beside the traversal, by writer threads (higher is better)",
                 "writer ops/s",
                 &xs,
                 &series,
@@ -273,7 +280,11 @@ fn section(h: &mut String, r: &ScenarioResult, maps: &[MapEntry], p: &Params) {
     for c in &cols {
         let _ = write!(h, "<th>{}</th>", esc(c.0));
     }
-    h.push_str("<th>vs best peer</th></tr>");
+    h.push_str("<th>vs best peer</th>");
+    if s.kind == Kind::Snapshot {
+        h.push_str("<th>live p99 (C6)</th>");
+    }
+    h.push_str("</tr>");
     for row in &r.rows {
         let m = &maps[row.map];
         let _ = write!(
@@ -310,8 +321,12 @@ fn section(h: &mut String, r: &ScenarioResult, maps: &[MapEntry], p: &Params) {
                 let _ = write!(
                     h,
                     "<td>{}</td>",
-                    vs_best_peer(r, maps, row).map_or("-".into(), |v| format!("{v:.2}x"))
+                    vs_best_peer(r, maps, row).map_or("-".into(), |v| format(Unit::Ratio, v))
                 );
+                if s.kind == Kind::Snapshot {
+                    let l = live_p99(live, row).map_or("-".into(), |v| format(Unit::Nanos, v));
+                    let _ = write!(h, "<td>{}</td>", esc(&l));
+                }
             }
         }
         h.push_str("</tr>");

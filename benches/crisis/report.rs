@@ -83,6 +83,7 @@ pub fn format(unit: Unit, v: f64) -> String {
             }
         }
         Unit::Bytes => format!("{v:.1}"),
+        Unit::Ratio if v < 0.095 => format!("{v:.3}x"),
         Unit::Ratio => format!("{v:.2}x"),
     }
 }
@@ -174,8 +175,23 @@ fn headline_name(s: &Scenario) -> &'static str {
     }
 }
 
-/// The stdout table of one scenario.
-pub fn table(res: &ScenarioResult, maps: &[MapEntry], p: &Params) -> String {
+/// The live-traversal p99 of C6 for the same map and thread count, which
+/// C7 shows beside each map's copy ("against a live traversal").
+pub fn live_p99(live: Option<&ScenarioResult>, row: &Row) -> Option<f64> {
+    live?
+        .rows
+        .iter()
+        .find(|r| r.map == row.map && r.threads == row.threads)?
+        .figure(fig::TRAV_P99)
+}
+
+/// The stdout table of one scenario (`live`: the C6 result, for C7).
+pub fn table(
+    res: &ScenarioResult,
+    maps: &[MapEntry],
+    p: &Params,
+    live: Option<&ScenarioResult>,
+) -> String {
     let s = &res.scenario;
     let cols = columns(s.kind);
     let mut out = String::new();
@@ -215,7 +231,7 @@ pub fn table(res: &ScenarioResult, maps: &[MapEntry], p: &Params) -> String {
     }
     header.push_str("  vs best peer");
     if s.kind == Kind::Snapshot {
-        header.push_str("  snapshot");
+        header.push_str("  live p99 (C6)  copy");
     }
     out.push_str(&header);
     out.push('\n');
@@ -240,10 +256,12 @@ pub fn table(res: &ScenarioResult, maps: &[MapEntry], p: &Params) -> String {
                     let cell = row.figure(c.1).map_or("-".to_string(), |v| format(c.2, v));
                     line.push_str(&format!("  {cell:>w$}"));
                 }
-                let vs = vs_best_peer(res, maps, row).map_or("-".into(), |r| format!("{r:.2}x"));
+                let vs =
+                    vs_best_peer(res, maps, row).map_or("-".into(), |r| format(Unit::Ratio, r));
                 line.push_str(&format!("  {vs:>12}"));
                 if s.kind == Kind::Snapshot {
-                    line.push_str(&format!("  {}", m.snapshot));
+                    let l = live_p99(live, row).map_or("-".into(), |v| format(Unit::Nanos, v));
+                    line.push_str(&format!("  {l:>13}  {}", m.snapshot));
                 }
             }
         }

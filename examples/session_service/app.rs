@@ -338,7 +338,7 @@ async fn list_sessions(
 async fn stats(State(state): State<AppState>) -> Json<serde_json::Value> {
     let c = &state.counters;
     // Relaxed loads: statistics, no ordering with the store is implied.
-    let created = c.next_id.load(Ordering::Relaxed) - 1;
+    let created = c.next_id.load(Ordering::Relaxed).saturating_sub(1);
     Json(json!({
         "store": state.store.name(),
         "sessions": state.store.len(),

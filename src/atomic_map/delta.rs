@@ -20,18 +20,21 @@
 //! [`MergeState`] starts to build the next snapshot from the live entries of
 //! the old snapshot and the sealed overlay (entry pointers move; the key and
 //! value stay where they are). The work is spread over the next inserts of
-//! new keys into that partition: each does [`MergeState::budget`] slots of
-//! it while it holds the partition mutex. The budget is chosen so the merge
+//! new keys into that partition: each does [`MergeState::budget`] units of
+//! it while it holds the partition mutex (zeroing the next snapshot's array,
+//! moving entries, zeroing the overlay for the next seal). The budget is chosen so the merge
 //! ends before the fresh overlay is half full; if the overlay fills anyway
 //! (for example after `compact` sealed a small one), the writer that finds it
 //! full finishes the merge. When the last slot is processed the layer set
 //! `{next snapshot, None, active}` is published and the old arrays retired.
 //! So no single insert pays for copying the partition, let alone the map:
-//! the slowest insert does a bounded amount of merge work plus the
-//! allocation of the next arrays.
+//! the slowest insert does a bounded amount of merge work, plus allocations
+//! that are `O(1)` because nothing is zeroed up front. (The allocator's own
+//! work when retired arrays are freed, such as returning pages to the
+//! system, happens in whichever thread collects that garbage.)
 
-use super::raw::Entry;
-use super::snapshot::Table;
+use super::raw::{Entry, Zeroing};
+use super::snapshot::{slots_for, Table};
 
 /// The tables of one partition, published together as one pointer.
 pub(crate) struct Layers<K, V> {
@@ -65,19 +68,33 @@ impl Policy {
     }
 }
 
+/// Slots zeroed per unit of merge work: zeroing 64 slots (512 bytes) costs
+/// about as much as moving one entry (two cache misses).
+pub(crate) const ZERO_PER_UNIT: usize = 64;
+
 /// An incremental merge in progress. Lives under the partition mutex.
+///
+/// Three phases, each a bounded slice per insert: zero the next snapshot's
+/// array; move the live entries of the snapshot and sealed overlay into it;
+/// zero the overlay the next seal will use. So no insert pays for an
+/// allocation's memset either.
 pub(crate) struct MergeState<K, V> {
-    /// The next snapshot, not yet published: only the merging writer (who
-    /// holds the mutex) touches it. Invariant: holds only entries of the
-    /// current snapshot or sealed overlay whose value was not expunged when
-    /// copied.
-    pub(crate) target: Box<Table<K, V>>,
-    /// Next slot to process: slots `0..snapshot.slot_count()` of the
-    /// snapshot, then those of the sealed overlay.
+    /// Phase 1: the next snapshot's array, being zeroed. `None` once zeroed.
+    pub(crate) zeroing: Option<Zeroing<K, V>>,
+    /// Phase 2: the next snapshot, not yet published: only the merging
+    /// writer (who holds the mutex) touches it. Invariant: holds only
+    /// entries of the current snapshot or sealed overlay whose value was not
+    /// expunged when copied.
+    pub(crate) target: Option<Box<Table<K, V>>>,
+    /// Phase 3: the overlay for the next seal, being zeroed.
+    pub(crate) spare: Zeroing<K, V>,
+    /// Next slot to move: slots `0..snapshot.slot_count()` of the snapshot,
+    /// then those of the sealed overlay.
     pub(crate) cursor: usize,
     /// Slots of snapshot plus sealed overlay.
     pub(crate) total: usize,
-    /// Slots processed per insert.
+    /// Units of work per insert (a unit: one slot moved, or
+    /// [`ZERO_PER_UNIT`] slots zeroed).
     pub(crate) budget: usize,
     /// Entries this merge expunged. They stay reachable from the published
     /// layers until the next snapshot is published, then they are retired.
@@ -88,24 +105,29 @@ pub(crate) struct MergeState<K, V> {
 
 impl<K, V> MergeState<K, V> {
     /// A merge of `snapshot_slots + sealed_slots` slots into a table sized for
-    /// `entries`, that must finish within `overlay_capacity / 2` inserts
-    /// (or in one go if not `incremental`).
+    /// `entries`, preparing an overlay of `spare_capacity` entries, that must
+    /// finish within `fresh_capacity / 2` inserts (the fresh overlay is half
+    /// full then), or in one go if not `incremental`.
     pub(crate) fn new(
         snapshot_slots: usize,
         sealed_slots: usize,
         entries: usize,
-        overlay_capacity: usize,
+        spare_capacity: usize,
+        fresh_capacity: usize,
         incremental: bool,
     ) -> Self {
         let total = snapshot_slots + sealed_slots;
+        let (target_slots, spare_slots) = (slots_for(entries), slots_for(spare_capacity));
+        let units = total + (target_slots + spare_slots).div_ceil(ZERO_PER_UNIT);
         let budget = if incremental {
-            // Finish by the time the fresh overlay is half full.
-            total.div_ceil((overlay_capacity / 2).max(1)).max(8)
+            units.div_ceil((fresh_capacity / 2).max(1)).max(8)
         } else {
             usize::MAX
         };
         MergeState {
-            target: Box::new(Table::with_capacity(entries)),
+            zeroing: Some(Zeroing::new(target_slots)),
+            target: None,
+            spare: Zeroing::new(spare_slots),
             cursor: 0,
             total,
             budget,
@@ -114,7 +136,7 @@ impl<K, V> MergeState<K, V> {
     }
 
     pub(crate) fn is_done(&self) -> bool {
-        self.cursor >= self.total
+        self.cursor >= self.total && self.target.is_some() && self.spare.remaining() == 0
     }
 }
 
@@ -125,7 +147,7 @@ mod tests {
     #[test]
     fn budget_finishes_before_overlay_half_full() {
         for (s, o, cap) in [(1 << 20, 1 << 18, 1 << 17), (16, 8, 16), (8, 8, 1)] {
-            let m: MergeState<u64, u64> = MergeState::new(s, o, s / 2, cap, true);
+            let m: MergeState<u64, u64> = MergeState::new(s, o, s / 2, cap, cap, true);
             assert!(m.budget * (cap / 2).max(1) >= m.total);
             assert!(m.budget <= 64, "budget {} too large", m.budget);
         }

@@ -80,11 +80,16 @@ const MAX_PARTITIONS: usize = snapshot::MAX_PARTITIONS;
 ///   meanwhile: values are immutable, and replaced ones are freed only after
 ///   the guard is gone.
 /// - Iteration is **weakly consistent**: every key that is present for the
-///   whole traversal is yielded exactly once; no key is ever yielded twice;
+///   whole traversal (its insert happens-before the traversal starts, as for
+///   `get`, and it is not removed before the traversal ends) is yielded
+///   exactly once; no key is ever yielded twice;
 ///   keys inserted or removed during the traversal may or may not appear;
-///   each yielded value was stored at some point during the traversal. No
-///   traversal ever touches freed memory, however many threads delete
-///   meanwhile.
+///   each yielded value was the key's value at some moment during the
+///   traversal. The map is not frozen: the traversal visits partitions one
+///   after the other, each through the layer set it loads when it gets
+///   there (newest table first), so it is not a snapshot of one instant; for
+///   that, copy the map under your own lock. No traversal ever touches freed
+///   memory, however many threads delete meanwhile.
 /// - `len` sums per-partition counters without a lock: exact when no writer
 ///   runs, otherwise somewhere near the truth.
 /// - Compound operations (`update`, `compute`, `get_or_insert_with`) are
@@ -100,7 +105,10 @@ const MAX_PARTITIONS: usize = snapshot::MAX_PARTITIONS;
 /// lifetime. [`AtomicPtrMap::stats`] reports the objects and bytes retired
 /// by this map and not yet freed (`garbage_objects`, `garbage_bytes`), so
 /// this shows up in monitoring instead of growing unnoticed. Keep guards
-/// short, or call [`Pinned::repin`] between batches.
+/// short, or call [`Pinned::repin`] between batches. Note that `retain`,
+/// `clear` and serialisation (with the `serde` feature) hold one guard for
+/// their whole traversal: serialising a large map to a slow writer holds
+/// back garbage for as long.
 ///
 /// Because the global collector may drop retired values on any thread, at
 /// any later time (even after the map is dropped), the map's operations
@@ -184,6 +192,16 @@ pub enum BuildError {
         /// The threshold asked for.
         requested: usize,
     },
+    /// `partitions x merge_threshold` above
+    /// [`AtomicPtrMap::MAX_MERGE_THRESHOLD`]: every partition allocates an
+    /// overlay of `merge_threshold` entries up front, so the product is the
+    /// memory the map takes before its first insert.
+    UpFrontTooLarge {
+        /// The partition count (rounded up to a power of two).
+        partitions: usize,
+        /// The merge threshold asked for.
+        merge_threshold: usize,
+    },
 }
 
 impl fmt::Display for BuildError {
@@ -202,6 +220,14 @@ impl fmt::Display for BuildError {
             BuildError::MergeThresholdTooLarge { requested } => write!(
                 f,
                 "merge threshold {requested} is above the maximum {MAX_MERGE_THRESHOLD}"
+            ),
+            BuildError::UpFrontTooLarge {
+                partitions,
+                merge_threshold,
+            } => write!(
+                f,
+                "{partitions} partitions x merge threshold {merge_threshold} entries \
+                 allocated up front is above the maximum {MAX_MERGE_THRESHOLD}"
             ),
         }
     }
@@ -296,6 +322,12 @@ impl<S> Builder<S> {
                 requested: self.merge_threshold,
             });
         }
+        if partitions.saturating_mul(self.merge_threshold) > MAX_MERGE_THRESHOLD {
+            return Err(BuildError::UpFrontTooLarge {
+                partitions,
+                merge_threshold: self.merge_threshold,
+            });
+        }
         let policy = Policy {
             min_overlay: self.merge_threshold,
             ratio: self.merge_ratio,
@@ -331,7 +363,10 @@ pub struct Stats {
     /// Partitions with a merge in progress.
     pub merges_in_progress: usize,
     /// Objects retired by this map and not yet freed (values, entries,
-    /// arrays): they wait for guards to be dropped.
+    /// arrays): they wait for guards to be dropped. The first value of an
+    /// entry is stored inside the entry when `V` is small and has no drop
+    /// glue; overwriting it retires nothing (its memory goes with the entry),
+    /// so only later overwrites count here.
     pub garbage_objects: usize,
     /// Bytes of those objects (shallow: `size_of::<V>()` per value).
     pub garbage_bytes: usize,
@@ -657,6 +692,15 @@ where
 /// overwritten or removed meanwhile. `!Send`: it pins the current thread.
 /// While it lives, memory retired by any map cannot be freed: keep it short,
 /// or [`repin`](Self::repin).
+///
+/// It cannot be sent to another thread (or held across an `.await` in a
+/// `Send` future):
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: T) {}
+/// let map = epochmap::AtomicPtrMap::<u32, u32>::new();
+/// assert_send(map.pin());
+/// ```
 pub struct Pinned<'m, K, V, S = ahash::RandomState> {
     map: &'m AtomicPtrMap<K, V, S>,
     guard: Guard,
@@ -862,6 +906,14 @@ where
 /// assert_eq!(reader.get(&1), Some(&10));
 /// reader.repin(); // let garbage go between batches
 /// assert_eq!(reader.iter().count(), 1);
+/// ```
+///
+/// Like [`Pinned`], it is `!Send`:
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: T) {}
+/// let map = std::sync::Arc::new(epochmap::AtomicPtrMap::<u32, u32>::new());
+/// assert_send(map.pin_owned());
 /// ```
 pub struct OwnedPinned<K, V, S = ahash::RandomState> {
     guard: Guard,

@@ -7,8 +7,11 @@
 //! |---|---|---|---|
 //! | `Partition::layers` load | Acquire | the Release store of a new layer set (seal, merge publish) | the reader sees the tables of the set, and a snapshot's slots, fully written |
 //! | `Partition::layers` store | Release | the Acquire loads of readers and writers | publishes a layer set, including a snapshot written with plain (Relaxed) slot stores before it |
-//! | `Table` slot load | Acquire | the Release store of `Table::publish_slot` | an overlay slot is written while readers probe; the entry it points to is initialised |
-//! | `Table` slot store | Release | the Acquire slot loads | as above; in an unpublished snapshot the layer set's Release store would be enough |
+//! | `Table` slot entry load | Acquire | the Release store of `Table::publish_slot` | an overlay slot is written while readers probe; the entry it points to, and the slot's hash, are initialised |
+//! | `Table` slot entry store | Release | the Acquire slot loads | as above; in an unpublished snapshot the layer set's Release store would be enough |
+//! | `Table` tag load | Acquire | the Release store of the tag in `Table::publish_slot`, made after the slot's entry and hash | a probe reads a slot only after a matching tag; the slot is then written and its entry initialised |
+//! | `Table` tag store | Release | the Acquire tag loads | as above |
+//! | `Table` slot hash store / load | Relaxed | ordered by the slot entry's Release store / Acquire load | written once, before the entry pointer is published, and read only after a non-null entry pointer was loaded with Acquire |
 //! | `Entry::value` load | Acquire | the successful AcqRel CAS that stored the pointer, or the Release store in `Table::publish_slot` that published the entry with its first value | the reader sees the value `V` fully initialised; a `get` happens-after the insert whose value it returns |
 //! | `Entry::value` CAS (insert, overwrite, remove, update) | AcqRel / Acquire | itself on other threads, and readers' Acquire loads | Release publishes the new value; Acquire makes the old value's initialisation visible before it is handed back and retired |
 //! | `Entry::value` CAS null -> `EXPUNGED` (merge) | AcqRel / Acquire | writers' CAS null -> value on the same entry | modification order decides fairly between a merge expunging a tombstone and a writer reviving it: exactly one wins |
@@ -22,7 +25,10 @@
 //!    pointer loaded from `Partition::layers` under a guard stays valid for
 //!    the guard's lifetime; the same holds for entries (retired after a merge
 //!    expunged them and published a snapshot without them) and values
-//!    (retired when a CAS replaces them).
+//!    (a boxed value is retired when a CAS replaces it; an entry's inline
+//!    first value, see [`EntryWithValue`], lives in the entry's allocation
+//!    and is freed with the entry, which outlives every guard that could
+//!    have loaded a pointer to it).
 //! 2. Within one layer set, every entry appears in exactly one table, and for
 //!    each key at most one entry of the set is not expunged. A new entry is
 //!    created only under the partition mutex, after a search of the current
@@ -44,27 +50,107 @@
 
 use std::borrow::Borrow;
 use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 use std::ptr;
-use std::sync::atomic::{AtomicIsize, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicIsize, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crossbeam_utils::CachePadded;
 
-use super::delta::{Layers, MergeState, Policy};
+use super::delta::{Layers, MergeState, Policy, ZERO_PER_UNIT};
 use super::reclaim::{self, Garbage, Guard};
-use super::snapshot::{partition_index, Table};
+use super::snapshot::{partition_index, tag_of, Slot, Table, FREE};
 
-/// A key and its current value.
+/// A key and its current value. (The key's hash is kept in the table slots
+/// that point to the entry, not here.)
+///
+/// Allocation: if [`inline_first::<V>()`], an entry is allocated as an
+/// [`EntryWithValue`] that holds its first value too, and `value` points into
+/// the same allocation until the first overwrite; otherwise as a plain
+/// `Box<Entry>`. Which one is a property of the type `V`, so every entry of a
+/// map is allocated (and freed) the same way.
 pub(crate) struct Entry<K, V> {
-    /// Hash of `key` under the map's hasher. Immutable.
-    pub(crate) hash: u64,
     /// Immutable.
     pub(crate) key: K,
     /// Null: a tombstone (the key is absent). [`expunged`]: the entry is being
     /// dropped by a merge (the key is absent, and a new entry must be made
-    /// for it). Otherwise a `Box<V>` owned by the entry, immutable, replaced
-    /// only by CAS.
+    /// for it). Otherwise a value, immutable, replaced only by CAS: either
+    /// the entry's inline first value (see [`EntryWithValue`]) or a `Box<V>`
+    /// owned by the entry.
     value: AtomicPtr<V>,
+}
+
+/// An entry allocated together with its first value, so that a lookup of a
+/// key that was never overwritten reads one allocation instead of two.
+///
+/// Used only when `V` has no drop glue ([`inline_first`]): once the inline
+/// value is replaced it is never dropped, only its memory stays until the
+/// entry is freed; so no deferred destructor of a value ever runs on memory
+/// owned by an entry (whose reclamation is ordered independently).
+/// Invariant: `first` is initialised; it is immutable, and `entry.value`
+/// points to it (derived from the allocation's pointer) until a CAS
+/// replaces that pointer, never again afterwards.
+#[repr(C)]
+struct EntryWithValue<K, V> {
+    /// First field of a `repr(C)` struct: a pointer to the allocation is a
+    /// pointer to the entry.
+    entry: Entry<K, V>,
+    first: MaybeUninit<V>,
+}
+
+/// Whether entries of values `V` hold their first value inline (no drop
+/// glue, so a replaced inline value needs no destructor; and small, so the
+/// space a replaced one keeps is bounded).
+#[inline]
+const fn inline_first<V>() -> bool {
+    !std::mem::needs_drop::<V>() && std::mem::size_of::<V>() <= 64
+}
+
+/// Whether `v` is the inline first value of entry `e` (an address
+/// comparison only; meaningful only when [`inline_first::<V>()`]).
+#[inline]
+fn is_inline<K, V>(e: *const Entry<K, V>, v: *const V) -> bool {
+    inline_first::<V>()
+        && v as usize == e as usize + std::mem::offset_of!(EntryWithValue<K, V>, first)
+}
+
+/// Bytes of one entry allocation (for the garbage statistics).
+fn entry_bytes<K, V>() -> usize {
+    if inline_first::<V>() {
+        std::mem::size_of::<EntryWithValue<K, V>>()
+    } else {
+        std::mem::size_of::<Entry<K, V>>()
+    }
+}
+
+/// Allocates an entry for `key` holding `value`; returns it and the pointer
+/// to its value (not yet published: the caller publishes the entry with
+/// Release).
+fn new_entry<K, V>(key: K, value: Box<V>) -> (*mut Entry<K, V>, *mut V) {
+    if inline_first::<V>() {
+        let p = Box::into_raw(Box::new(EntryWithValue {
+            entry: Entry {
+                key,
+                value: AtomicPtr::new(ptr::null_mut()),
+            },
+            first: MaybeUninit::new(*value),
+        }));
+        // SAFETY: `p` is a fresh, live allocation that nobody else sees yet;
+        // `addr_of_mut!` makes the value pointer from `p` without an
+        // intermediate reference, so it carries the allocation's provenance.
+        let v = unsafe { ptr::addr_of_mut!((*p).first) }.cast::<V>();
+        // SAFETY: as above: `p` is live and unshared.
+        unsafe { (*p).entry.value.store(v, Ordering::Relaxed) };
+        debug_assert!(is_inline(p.cast::<Entry<K, V>>(), v));
+        (p.cast::<Entry<K, V>>(), v)
+    } else {
+        let v = Box::into_raw(value);
+        let e = Box::into_raw(Box::new(Entry {
+            key,
+            value: AtomicPtr::new(v),
+        }));
+        (e, v)
+    }
 }
 
 /// The address behind the `EXPUNGED` sentinel: a static, so no allocation
@@ -77,25 +163,54 @@ fn expunged<V>() -> *mut V {
     ptr::addr_of!(EXPUNGED_SENTINEL) as *mut V
 }
 
-/// A value pointer that owns a `Box<V>`: neither null nor `EXPUNGED`.
+/// A value pointer (neither null nor `EXPUNGED`): a `Box<V>` owned by its
+/// entry, or the entry's inline first value.
 #[inline]
 fn is_value<V>(p: *mut V) -> bool {
     !p.is_null() && p != expunged()
 }
 
-/// Frees an entry and the value it owns, if any.
+/// Frees an entry and the value it owns, if any; returns its key and its
+/// current value (if present).
 ///
 /// # Safety
-/// `e` came from `Box::into_raw` of an entry, no other thread can reach it,
-/// and it is freed only here.
-unsafe fn free_entry<K, V>(e: *mut Entry<K, V>) {
-    // SAFETY: the caller gives us the only pointer to a boxed entry.
-    let entry = unsafe { Box::from_raw(e) };
-    let v = entry.value.load(Ordering::Relaxed);
-    if is_value(v) {
-        // SAFETY: a value pointer owns a `Box<V>` (field invariant), which no
-        // one else frees since the entry is unreachable.
-        drop(unsafe { Box::from_raw(v) });
+/// `e` came from [`new_entry`], no other thread can reach it, and it is freed
+/// only here.
+unsafe fn take_entry<K, V>(e: *mut Entry<K, V>) -> (K, Option<V>) {
+    if inline_first::<V>() {
+        // SAFETY: with `inline_first::<V>()`, `new_entry` allocated `e` as a
+        // boxed `EntryWithValue` (a pointer to it is a pointer to its first
+        // field); the caller gives us the only pointer to it.
+        let b = unsafe { Box::from_raw(e.cast::<EntryWithValue<K, V>>()) };
+        let v = b.entry.value.load(Ordering::Relaxed);
+        let inline = is_inline(e, v);
+        let EntryWithValue { entry, first } = *b;
+        let value = if inline {
+            // SAFETY: `first` is always initialised (invariant); it is the
+            // current value, handed out once, here.
+            Some(unsafe { first.assume_init() })
+        } else if is_value(v) {
+            // SAFETY: a value pointer that is not the inline value owns a
+            // `Box<V>` (field invariant), which no one else frees since the
+            // entry is unreachable. (`first`, replaced, has no drop glue.)
+            Some(*unsafe { Box::from_raw(v) })
+        } else {
+            None
+        };
+        (entry.key, value)
+    } else {
+        // SAFETY: otherwise `new_entry` allocated a plain boxed entry; the
+        // caller gives us the only pointer to it.
+        let entry = unsafe { Box::from_raw(e) };
+        let v = entry.value.load(Ordering::Relaxed);
+        let value = if is_value(v) {
+            // SAFETY: a value pointer owns a `Box<V>` (field invariant), which
+            // no one else frees since the entry is unreachable.
+            Some(*unsafe { Box::from_raw(v) })
+        } else {
+            None
+        };
+        (entry.key, value)
     }
 }
 
@@ -115,25 +230,108 @@ unsafe fn retire_box<T: 'static>(guard: &Guard, garbage: &Arc<Garbage>, p: *mut 
     unsafe { reclaim::retire(guard, garbage, bytes, destroy) }
 }
 
-// `null_slots` reinterprets zeroed `usize`s as null `AtomicPtr`s.
-const _: () = assert!(
-    std::mem::size_of::<AtomicPtr<u8>>() == std::mem::size_of::<usize>()
-        && std::mem::align_of::<AtomicPtr<u8>>() == std::mem::align_of::<usize>()
-);
+/// `n` free slots (null entry, hash 0), from zeroed memory: `alloc_zeroed`
+/// hands large arrays straight from fresh (lazily zeroed) pages, so sealing
+/// an overlay and starting a merge does not pay an `O(n)` memset on the write
+/// path.
+pub(crate) fn null_slots<K, V>(n: usize) -> Box<[Slot<K, V>]> {
+    let layout = match std::alloc::Layout::array::<Slot<K, V>>(n) {
+        Ok(l) => l,
+        // `n` is at most `MAX_SLOTS`; beyond the address space anyway.
+        Err(_) => panic!("slot array of {n} slots overflows the address space"),
+    };
+    if layout.size() == 0 {
+        return Box::new([]);
+    }
+    // SAFETY: the layout has a non-zero size (checked above).
+    let p = unsafe { std::alloc::alloc_zeroed(layout) } as *mut Slot<K, V>;
+    if p.is_null() {
+        std::alloc::handle_alloc_error(layout);
+    }
+    // SAFETY: `p` was allocated by the global allocator with the layout of
+    // `[Slot<K, V>; n]`, which is the layout `Box<[Slot<K, V>]>` frees with.
+    // A `Slot` is an `AtomicU64` and an `AtomicPtr` (repr(C)): all-zero bytes
+    // are a valid `AtomicU64` (0) and a valid, null `AtomicPtr`, and padding
+    // (none on 64-bit targets) may hold any bytes. So the allocation holds `n`
+    // initialised free slots.
+    unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(p, n)) }
+}
 
-/// `n` null slots, from zeroed memory: `alloc_zeroed` hands large arrays
-/// straight from fresh (lazily zeroed) pages, so sealing an overlay and
-/// starting a merge does not pay an `O(n)` memset on the write path.
-pub(crate) fn null_slots<T>(n: usize) -> Box<[AtomicPtr<T>]> {
-    // `vec![0; n]` allocates with `alloc_zeroed`.
-    let zeros: Box<[usize]> = vec![0usize; n].into_boxed_slice();
+/// `n` free tags (zero), from zeroed memory, like [`null_slots`].
+pub(crate) fn free_tags(n: usize) -> Box<[AtomicU8]> {
+    // `vec![0u8; n]` allocates with `alloc_zeroed`.
+    let zeros: Box<[u8]> = vec![0u8; n].into_boxed_slice();
     let p = Box::into_raw(zeros);
-    // SAFETY: `AtomicPtr<T>` has the in-memory representation of `*mut T`,
-    // whose size and alignment are those of `usize` (checked above; `*mut T`
-    // has the same layout for every sized T); an all-zero `*mut T` is the
-    // null pointer. So the allocation holds `n` valid null `AtomicPtr<T>`s,
-    // with the layout that Box will free it with.
-    unsafe { Box::from_raw(p as *mut [AtomicPtr<T>]) }
+    // SAFETY: `AtomicU8` has the size, alignment and bit validity of `u8`
+    // (documented), so the allocation of `n` zero bytes holds `n` valid
+    // `AtomicU8`s equal to 0, with the layout that Box will free it with.
+    unsafe { Box::from_raw(p as *mut [AtomicU8]) }
+}
+
+/// A slot of a [`Zeroing`] array: not yet initialised until zeroed.
+type UninitSlot<K, V> = MaybeUninit<Slot<K, V>>;
+
+/// A slot array (and its tag array) zeroed a chunk at a time, so that no
+/// insert pays an `O(n)` memset for the next snapshot or overlay (the
+/// allocator hands out dirty memory for arrays it recycles). Becomes a
+/// [`Table`] once fully zeroed.
+pub(crate) struct Zeroing<K, V> {
+    /// Invariant: `slots[..done]` and `tags[..done]` are initialised (free);
+    /// the rest are not. Both have the same length.
+    slots: Box<[UninitSlot<K, V>]>,
+    tags: Box<[MaybeUninit<AtomicU8>]>,
+    done: usize,
+}
+
+/// `n` uninitialised `T`s (allocation only, no writes).
+fn uninit_array<T>(n: usize) -> Box<[MaybeUninit<T>]> {
+    let mut v: Vec<MaybeUninit<T>> = Vec::with_capacity(n);
+    // SAFETY: `MaybeUninit` needs no initialisation, and the capacity is at
+    // least `n`.
+    unsafe { v.set_len(n) };
+    v.into_boxed_slice()
+}
+
+impl<K, V> Zeroing<K, V> {
+    /// An uninitialised array of `n` slots (allocation only, no writes).
+    pub(crate) fn new(n: usize) -> Self {
+        Zeroing {
+            slots: uninit_array(n),
+            tags: uninit_array(n),
+            done: 0,
+        }
+    }
+
+    pub(crate) fn remaining(&self) -> usize {
+        self.slots.len() - self.done
+    }
+
+    /// Zeroes up to `n` more slots (and their tags); returns how many.
+    pub(crate) fn step(&mut self, n: usize) -> usize {
+        let end = self.done.saturating_add(n).min(self.slots.len());
+        for s in &mut self.slots[self.done..end] {
+            s.write(Slot::free());
+        }
+        for t in &mut self.tags[self.done..end] {
+            t.write(AtomicU8::new(FREE));
+        }
+        let did = end - self.done;
+        self.done = end;
+        did
+    }
+
+    /// The zeroed table (zeroing what is left first).
+    pub(crate) fn finish(mut self) -> Table<K, V> {
+        self.step(usize::MAX);
+        debug_assert_eq!(self.done, self.slots.len());
+        let slots = Box::into_raw(self.slots) as *mut [Slot<K, V>];
+        let tags = Box::into_raw(self.tags) as *mut [AtomicU8];
+        // SAFETY: every slot and tag was initialised by `step` (done == len),
+        // and `MaybeUninit<T>` has the layout of `T`, so these are the same
+        // allocations as a `Box<[Slot<_>]>` and a `Box<[AtomicU8]>` of the
+        // same lengths.
+        unsafe { Table::from_parts(Box::from_raw(tags), Box::from_raw(slots)) }
+    }
 }
 
 /// What an entry's value was when loaded.
@@ -154,7 +352,8 @@ impl<'g, V> Loaded<'g, V> {
     #[inline]
     pub(crate) fn value(self) -> Option<&'g V> {
         if is_value(self.ptr) {
-            // SAFETY: a value pointer owns a live `Box<V>`, loaded with
+            // SAFETY: a value pointer points to a live `V` (its own box, or
+            // the inline first value of a live entry), loaded with
             // Acquire under the guard of lifetime 'g; values are retired
             // only after a CAS unlinks them, so it lives for 'g (invariant 1).
             Some(unsafe { &*self.ptr })
@@ -228,10 +427,13 @@ impl<'g, K: Send + 'static, V: Send + 'static> EntryRef<'g, K, V> {
                     (true, false) => self.part.add_len(-1),
                     _ => {}
                 }
-                if old.is_some() {
-                    // SAFETY: the CAS unlinked the old value: only threads
-                    // pinned now can still hold it. It is retired once, by the
-                    // thread whose CAS removed it. `V: Send + 'static`.
+                if old.is_some() && !is_inline(self.entry, expected.ptr) {
+                    // (An inline first value stays in the entry's allocation,
+                    // freed with the entry; it has no drop glue.)
+                    // SAFETY: the CAS unlinked the old value, a `Box<V>` of
+                    // its own: only threads pinned now can still hold it. It
+                    // is retired once, by the thread whose CAS removed it.
+                    // `V: Send + 'static`.
                     unsafe {
                         retire_box(
                             guard,
@@ -279,12 +481,22 @@ pub(crate) enum Inserted<'g, V> {
 /// State of the writers of a partition, under its mutex.
 struct Writer<K, V> {
     merge: Option<MergeState<K, V>>,
+    /// An empty, zeroed overlay prepared by the last merge for the next
+    /// seal. Holds no entries.
+    spare: Option<Box<Table<K, V>>>,
+    /// Set when a merge published a snapshot and retired the old arrays:
+    /// the thread flushes its garbage *after* releasing the mutex. Flushing
+    /// runs deferred destructors (any user `Drop` of the process, which may
+    /// call back into this map), so it must never run under the mutex.
+    flush_pending: bool,
 }
 
 /// One partition: its layer set, the mutex of its new-key writers, counters.
 pub(crate) struct Partition<K, V> {
-    /// Never null; see invariants 1 and 2.
-    layers: AtomicPtr<Layers<K, V>>,
+    /// Never null; see invariants 1 and 2. Alone in its cache line: every
+    /// lookup reads it, and the writes to the mutex and counters below must
+    /// not invalidate it in readers' caches.
+    layers: CachePadded<AtomicPtr<Layers<K, V>>>,
     writer: Mutex<Writer<K, V>>,
     /// Live keys (may be briefly off while writers race). Relaxed.
     len: AtomicIsize,
@@ -301,8 +513,12 @@ impl<K, V> Partition<K, V> {
             active: Box::into_raw(Box::new(Table::with_capacity(policy.min_overlay))),
         };
         Partition {
-            layers: AtomicPtr::new(Box::into_raw(Box::new(layers))),
-            writer: Mutex::new(Writer { merge: None }),
+            layers: CachePadded::new(AtomicPtr::new(Box::into_raw(Box::new(layers)))),
+            writer: Mutex::new(Writer {
+                merge: None,
+                spare: None,
+                flush_pending: false,
+            }),
             len: AtomicIsize::new(0),
             merges: AtomicUsize::new(0),
             garbage: Arc::new(Garbage::default()),
@@ -317,9 +533,23 @@ impl<K, V> Partition<K, V> {
     /// The mutex of new-key writers. Poisoning is ignored: no user code runs
     /// while the partition's structures are half updated (user `Eq` runs only
     /// in searches, before any write), so a panic under the lock leaves them
-    /// consistent.
+    /// consistent. The only user code that runs under it is `K: Eq`; no
+    /// `Drop` of a key or value and no deferred destructor (garbage is
+    /// flushed after unlocking, [`Partition::unlock_and_flush`]).
     fn lock(&self) -> MutexGuard<'_, Writer<K, V>> {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Releases the mutex, then flushes this thread's garbage if a merge
+    /// retired a snapshot meanwhile: flushing runs deferred destructors, which
+    /// may be any user `Drop` (even one that calls back into this map), so it
+    /// must not run under the mutex.
+    fn unlock_and_flush(&self, guard: &Guard, mut w: MutexGuard<'_, Writer<K, V>>) {
+        let flush = std::mem::take(&mut w.flush_pending);
+        drop(w);
+        if flush {
+            reclaim::flush(guard);
+        }
     }
 
     /// The current layer set. Acquire: pairs with the Release store that
@@ -357,17 +587,36 @@ where
     K: Borrow<Q>,
     Q: Eq + ?Sized,
 {
+    let tag = tag_of(hash);
+    // Most keys live in the snapshot, most of them in their home slot: fetch
+    // that slot's line while the tag is read, so the two misses overlap.
+    // SAFETY: the snapshot of a published layer set is never null and lives
+    // as long as the layer set (invariant 1).
+    prefetch(unsafe { &*layers.snapshot }.home_slot(hash));
     for table in tables(layers) {
         for i in table.probe(hash) {
-            let p = table.load(i);
-            if p.is_null() {
+            // The dense tag array first: free ends the probe, another tag
+            // skips the slot without touching it.
+            let t = table.tag(i);
+            if t == FREE {
                 break;
+            }
+            if t != tag {
+                continue;
+            }
+            let (p, h) = table.load(i);
+            // A non-free tag (Acquire) implies a published slot.
+            debug_assert!(!p.is_null());
+            // The slot holds the entry's hash: entries of other hashes are
+            // skipped without touching their memory.
+            if p.is_null() || h != hash {
+                continue;
             }
             // SAFETY: a non-null slot of a live table points to an entry that
             // is retired only after a layer set without it is published, i.e.
             // after this guard's pin (invariant 1); Acquire slot load.
             let e = unsafe { &*p };
-            if e.hash == hash && e.key.borrow() == key {
+            if e.key.borrow() == key {
                 // Acquire: see the table (value load).
                 let v = e.value.load(Ordering::Acquire);
                 if v != expunged() {
@@ -544,10 +793,30 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
     {
         let part = self.partition(hash);
         let mut w = part.lock();
+        let out = self.insert_under_lock(guard, part, &mut w, hash, key, value, only_if_absent);
+        part.unlock_and_flush(guard, w);
+        out
+    }
+
+    /// The body of [`Self::insert_locked`], with the partition mutex held.
+    #[allow(clippy::too_many_arguments)]
+    fn insert_under_lock<'g>(
+        &'g self,
+        guard: &'g Guard,
+        part: &'g Partition<K, V>,
+        w: &mut Writer<K, V>,
+        hash: u64,
+        key: K,
+        value: Box<V>,
+        only_if_absent: bool,
+    ) -> (Inserted<'g, V>, Option<K>)
+    where
+        K: Eq,
+    {
         // Our share of the pending merge (bounded work).
         if let Some(m) = &w.merge {
             let budget = m.budget;
-            self.merge_step(guard, part, &mut w, budget);
+            self.merge_step(guard, part, w, budget);
         }
         let mut value = value;
         loop {
@@ -573,24 +842,19 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
             let active = unsafe { &*layers.active };
             if active.is_full() {
                 if w.merge.is_some() {
-                    self.merge_step(guard, part, &mut w, usize::MAX);
+                    self.merge_step(guard, part, w, usize::MAX);
                 } else {
-                    self.seal(guard, part, &mut w);
+                    self.seal(guard, part, w);
                 }
                 continue;
             }
-            let value = Box::into_raw(value);
-            let entry = Box::into_raw(Box::new(Entry {
-                hash,
-                key,
-                value: AtomicPtr::new(value),
-            }));
+            let (entry, value) = new_entry(key, value);
             // Invariant 2: no non-expunged entry for the key in the current
             // layer set (searched above under the mutex).
             active.publish_slot(hash, entry);
             part.add_len(1);
             if active.is_full() && w.merge.is_none() {
-                self.seal(guard, part, &mut w);
+                self.seal(guard, part, w);
             }
             // The value is published and lives for 'g like any value loaded
             // under the guard.
@@ -615,7 +879,19 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
         let (snap, active) = unsafe { (&*layers.snapshot, &*layers.active) };
         let next_len = snap.len() + active.len();
         let cap = self.policy.overlay_capacity(next_len);
-        let fresh = Box::into_raw(Box::new(Table::with_capacity(cap)));
+        // The overlay the last merge prepared, if large enough; else a new one
+        // (small maps, or after `compact`).
+        let fresh = match w.spare.take() {
+            Some(t) if t.capacity() >= cap => t,
+            _ => Box::new(Table::with_capacity(cap)),
+        };
+        let fresh_capacity = fresh.capacity();
+        // The next seal needs an overlay for at most this snapshot plus a
+        // full fresh overlay.
+        let spare_capacity = self
+            .policy
+            .overlay_capacity(next_len.saturating_add(fresh_capacity));
+        let fresh = Box::into_raw(fresh);
         let next = Box::into_raw(Box::new(Layers {
             snapshot: layers.snapshot,
             sealed: layers.active,
@@ -625,7 +901,8 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
             snap.slot_count(),
             active.slot_count(),
             next_len,
-            cap,
+            spare_capacity,
+            fresh_capacity,
             self.policy.incremental,
         ));
         // Release: pairs with readers' Acquire load of the layer set.
@@ -661,13 +938,35 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
         // SAFETY: tables of the current layer set.
         let (snap, sealed) = unsafe { (&*layers.snapshot, &*layers.sealed) };
         debug_assert_eq!(m.total, snap.slot_count() + sealed.slot_count());
-        let end = m.cursor.saturating_add(budget).min(m.total);
-        for i in m.cursor..end {
-            let p = if i < snap.slot_count() {
+        let mut work = budget;
+        // Phase 1: zero the next snapshot's array, a chunk at a time.
+        if let Some(z) = m.zeroing.as_mut() {
+            let did = z.step(work.saturating_mul(ZERO_PER_UNIT));
+            work = work.saturating_sub(did.div_ceil(ZERO_PER_UNIT));
+            if z.remaining() == 0 {
+                let z = m.zeroing.take().expect("just used");
+                m.target = Some(Box::new(z.finish()));
+            }
+        }
+        let Some(target) = m.target.as_deref() else {
+            return;
+        };
+        // Phase 2: move the live entries.
+        let end = m.cursor.saturating_add(work).min(m.total);
+        work -= end - m.cursor;
+        let slot = |i: usize| {
+            if i < snap.slot_count() {
                 snap.load(i)
             } else {
                 sealed.load(i - snap.slot_count())
-            };
+            }
+        };
+        for i in m.cursor..end {
+            // Each live entry's value is read below: overlap those misses.
+            if i + PREFETCH_SLOTS < end {
+                prefetch(slot(i + PREFETCH_SLOTS).0);
+            }
+            let (p, hash) = slot(i);
             if p.is_null() {
                 continue;
             }
@@ -690,18 +989,23 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
                     e.value.load(Ordering::Relaxed) != expunged(),
                     "entry expunged twice"
                 );
-                m.target.publish_slot(e.hash, p);
+                target.publish_slot(hash, p);
             } else {
                 m.expunged.push(p);
             }
         }
         m.cursor = end;
+        // Phase 3: zero the overlay for the next seal.
+        if m.cursor >= m.total {
+            m.spare.step(work.saturating_mul(ZERO_PER_UNIT));
+        }
         if !m.is_done() {
             return;
         }
         let m = w.merge.take().expect("checked above");
+        w.spare = Some(Box::new(m.spare.finish()));
         let next = Box::into_raw(Box::new(Layers {
-            snapshot: Box::into_raw(m.target),
+            snapshot: Box::into_raw(m.target.expect("a finished merge has its target")),
             sealed: ptr::null_mut(),
             active: layers.active,
         }));
@@ -726,18 +1030,19 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
         }
         if !m.expunged.is_empty() {
             let dead = m.expunged;
-            let bytes = dead.len() * std::mem::size_of::<Entry<K, V>>();
+            let bytes = dead.len() * entry_bytes::<K, V>();
             let destroy = move || {
                 for e in dead {
                     // SAFETY: unlinked (see below), epoch passed, freed once.
-                    unsafe { free_entry(e) }
+                    drop(unsafe { take_entry(e) })
                 }
             };
             // SAFETY: as above; each expunged entry is in exactly one of the
             // retired tables (invariant 2) and is freed once by `destroy`.
             unsafe { reclaim::retire(guard, &part.garbage, bytes, destroy) };
         }
-        reclaim::flush(guard);
+        // Flushed by the caller once the mutex is released (see the field).
+        w.flush_pending = true;
     }
 
     /// Finishes any pending merge, then seals the active overlay and merges
@@ -751,6 +1056,7 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
             self.seal(guard, part, &mut w);
             self.merge_step(guard, part, &mut w, usize::MAX);
             debug_assert!(w.merge.is_none());
+            part.unlock_and_flush(guard, w);
         }
     }
 
@@ -854,10 +1160,12 @@ impl<K, V> Partition<K, V> {
         }
         // A pending merge's target holds pointers to entries freed below:
         // dropping the table frees only its array.
-        self.writer
+        let w = self
+            .writer
             .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .merge = None;
+            .unwrap_or_else(PoisonError::into_inner);
+        w.merge = None;
+        w.spare = None;
         // SAFETY: we own the layer set and its tables exclusively.
         let layers = unsafe { Box::from_raw(layers) };
         for t in [layers.snapshot, layers.sealed, layers.active] {
@@ -866,21 +1174,33 @@ impl<K, V> Partition<K, V> {
             }
             // SAFETY: owned table, freed once (the tables of a set differ).
             let table = unsafe { Box::from_raw(t) };
-            for e in table.entries() {
+            for (e, _) in table.entries() {
                 // SAFETY: each entry is in exactly one table of the set
                 // (invariant 2), so it is freed once.
-                let entry = unsafe { Box::from_raw(e) };
-                let v = entry.value.load(Ordering::Relaxed);
-                if is_value(v) {
-                    // SAFETY: the entry owns its value box.
-                    let v = unsafe { Box::from_raw(v) };
-                    if let Some(out) = out.as_deref_mut() {
-                        out.push((entry.key, *v));
-                    }
+                let (key, value) = unsafe { take_entry(e) };
+                if let (Some(v), Some(out)) = (value, out.as_deref_mut()) {
+                    out.push((key, v));
                 }
             }
         }
     }
+}
+
+/// How many slots ahead of itself an iteration prefetches entries.
+const PREFETCH_SLOTS: usize = 64;
+
+/// Hints the CPU to fetch the cache line at `p` (null or not, live or not: a
+/// prefetch never faults and reads nothing the program sees).
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 CPU has; it does
+    // not dereference `p` in the language's sense (no fault, no read).
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>());
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    let _ = p;
 }
 
 /// Iterator over the live entries of a map under a guard.
@@ -932,9 +1252,20 @@ impl<'g, K: Send + 'static, V: Send + 'static> Iterator for RawIter<'g, K, V> {
             }
             // SAFETY: a table of a layer set loaded under the guard.
             let table = unsafe { &*t };
-            while self.slot < table.slot_count() {
-                let p = table.load(self.slot);
+            let n = table.slot_count();
+            while self.slot < n {
+                let i = self.slot;
                 self.slot += 1;
+                // The dense tag array skips free slots without reading them.
+                if table.tag(i) == FREE {
+                    continue;
+                }
+                // Entries are scattered in memory: ask for one a few slots
+                // ahead, so its cache miss overlaps the work on this one.
+                if i + PREFETCH_SLOTS < n {
+                    prefetch(table.load(i + PREFETCH_SLOTS).0);
+                }
+                let (p, _) = table.load(i);
                 if p.is_null() {
                     continue;
                 }

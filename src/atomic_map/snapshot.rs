@@ -2,7 +2,8 @@
 //! math. Safe code only: the table stores entry pointers but never
 //! dereferences them (that is [`raw`](super::raw)'s job).
 //!
-//! A table is an array of `AtomicPtr<Entry>` with a power-of-two length,
+//! A table is an array of slots (`AtomicPtr<Entry>` plus the entry's hash)
+//! with a power-of-two length,
 //! probed linearly from `hash & mask`. Slots go from null to an entry exactly
 //! once and are never cleared, and a table is never filled beyond half its
 //! slots, so every probe sequence meets a null slot and stops. A *snapshot*
@@ -10,15 +11,17 @@
 //! written again; an *overlay* is a table whose slots are written one at a
 //! time, under the partition's mutex, while readers probe it without a lock.
 
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+
+use crossbeam_utils::CachePadded;
 
 use super::raw::Entry;
 
 /// Smallest table: 8 slots (4 entries).
 pub(crate) const MIN_SLOTS: usize = 8;
 
-/// Largest number of slots a table may have (2^48): beyond it the slot index
-/// would use the hash bits that choose the partition.
+/// Largest number of slots a table may have (2^48, far beyond any memory);
+/// it bounds the slot math.
 pub(crate) const MAX_SLOTS: usize = 1 << 48;
 
 /// Number of slots for a table that must hold `entries` entries at a load
@@ -32,24 +35,85 @@ pub(crate) fn slots_for(entries: usize) -> usize {
         .min(MAX_SLOTS)
 }
 
+/// One slot: an entry pointer and the hash of its key, side by side in 16
+/// bytes, so that a probe compares hashes without dereferencing the entries
+/// that do not match (one cache line per probe sequence instead of one miss
+/// per entry passed).
+///
+/// Invariant: `hash` is written (Relaxed) before `entry` is published with
+/// Release, and neither changes afterwards; so a reader that loaded a
+/// non-null `entry` with Acquire reads the right `hash` with a Relaxed load.
+#[repr(C)]
+pub(crate) struct Slot<K, V> {
+    hash: AtomicU64,
+    entry: AtomicPtr<Entry<K, V>>,
+}
+
+impl<K, V> Slot<K, V> {
+    /// A free slot: null entry, hash 0.
+    pub(crate) fn free() -> Self {
+        Slot {
+            hash: AtomicU64::new(0),
+            entry: AtomicPtr::new(std::ptr::null_mut()),
+        }
+    }
+}
+
+/// The tag of a free slot.
+pub(crate) const FREE: u8 = 0;
+
+/// The tag of a slot holding an entry of hash `hash`: the high bit set, and
+/// 7 bits of the hash that neither the slot index (low bits) nor the
+/// partition index (top 16 bits) uses.
+#[inline]
+pub(crate) fn tag_of(hash: u64) -> u8 {
+    0x80 | ((hash >> 40) & 0x7f) as u8
+}
+
 /// An open-addressing table of entry pointers.
 pub(crate) struct Table<K, V> {
-    /// Invariants: `slots.len()` is a power of two >= [`MIN_SLOTS`]; a slot
-    /// goes from null to non-null at most once; at most `capacity()` slots are
-    /// non-null; within one table at most one entry per key.
-    slots: Box<[AtomicPtr<Entry<K, V>>]>,
+    /// One byte per slot, [`FREE`] or the [`tag_of`] the slot's hash: a
+    /// probe scans this dense array (1 byte per slot, so it mostly stays in
+    /// cache) and reads a slot only when its tag matches, so a lookup that
+    /// misses usually touches no slot and no entry at all. Invariant: a tag
+    /// goes from `FREE` to `tag_of(hash)` once, stored with Release after the
+    /// slot's hash and entry pointer; a non-free tag loaded with Acquire
+    /// guarantees a non-null, initialised slot.
+    tags: Box<[AtomicU8]>,
+    /// Invariants: `slots.len()` is a power of two >= [`MIN_SLOTS`]; a slot's
+    /// entry goes from null to non-null at most once (its hash is written
+    /// just before); at most `capacity()` slots are non-null; within one
+    /// table at most one entry per key.
+    slots: Box<[Slot<K, V>]>,
     /// Entries stored. Written only by the thread that fills the table (under
-    /// the partition mutex, or before publication); a counter: Relaxed.
-    len: AtomicUsize,
+    /// the partition mutex, or before publication); a counter: Relaxed. In
+    /// its own cache line: an overlay insert writes it, readers never read
+    /// it on the lookup path, and it must not invalidate the line holding
+    /// `slots` (which every lookup reads).
+    len: CachePadded<AtomicUsize>,
 }
 
 impl<K, V> Table<K, V> {
     /// An empty table with room for `entries` entries.
     pub(crate) fn with_capacity(entries: usize) -> Self {
-        let slots = super::raw::null_slots(slots_for(entries));
+        let n = slots_for(entries);
         Table {
+            tags: super::raw::free_tags(n),
+            slots: super::raw::null_slots(n),
+            len: CachePadded::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// A table over free tags and slots of the same length, a power of two
+    /// (>= [`MIN_SLOTS`]).
+    pub(crate) fn from_parts(tags: Box<[AtomicU8]>, slots: Box<[Slot<K, V>]>) -> Self {
+        assert!(tags.len() == slots.len(), "one tag per slot");
+        debug_assert!(slots.len().is_power_of_two() && slots.len() >= MIN_SLOTS);
+        debug_assert!(tags.iter().all(|t| t.load(Ordering::Relaxed) == FREE));
+        Table {
+            tags,
             slots,
-            len: AtomicUsize::new(0),
+            len: CachePadded::new(AtomicUsize::new(0)),
         }
     }
 
@@ -76,8 +140,7 @@ impl<K, V> Table<K, V> {
 
     /// Bytes of the slot array (for the garbage statistics).
     pub(crate) fn bytes(&self) -> usize {
-        std::mem::size_of::<Self>()
-            + self.slots.len() * std::mem::size_of::<AtomicPtr<Entry<K, V>>>()
+        std::mem::size_of::<Self>() + self.slots.len() * (std::mem::size_of::<Slot<K, V>>() + 1)
     }
 
     /// The probe sequence for `hash`: every slot index once, starting at
@@ -89,25 +152,52 @@ impl<K, V> Table<K, V> {
         (0..self.slots.len()).map(move |i| (start + i) & mask)
     }
 
-    /// Loads slot `i`. Acquire: pairs with the Release store in
-    /// [`Table::publish_slot`], so the entry behind a non-null pointer is
-    /// fully initialised for the reader.
+    /// Loads the tag of slot `i`. Acquire: pairs with the Release store of
+    /// the tag in [`Table::publish_slot`], so that after a non-free tag the
+    /// slot's entry pointer, hash and entry are visible.
     #[inline]
-    pub(crate) fn load(&self, i: usize) -> *mut Entry<K, V> {
-        self.slots[i].load(Ordering::Acquire)
+    pub(crate) fn tag(&self, i: usize) -> u8 {
+        self.tags[i].load(Ordering::Acquire)
+    }
+
+    /// The address of slot `hash & mask`, the first of `hash`'s probe
+    /// sequence (for a prefetch: it is not read through).
+    #[inline]
+    pub(crate) fn home_slot(&self, hash: u64) -> *const Slot<K, V> {
+        &self.slots[hash as usize & (self.slots.len() - 1)]
+    }
+
+    /// Loads slot `i`: its entry pointer (null if free) and, if non-null,
+    /// the hash of the entry's key. Acquire: pairs with the Release store in
+    /// [`Table::publish_slot`], so the entry behind a non-null pointer is
+    /// fully initialised for the reader, and the hash (written before that
+    /// store, never changed) is the entry's: its load can be Relaxed.
+    #[inline]
+    pub(crate) fn load(&self, i: usize) -> (*mut Entry<K, V>, u64) {
+        let slot = &self.slots[i];
+        let p = slot.entry.load(Ordering::Acquire);
+        if p.is_null() {
+            return (p, 0);
+        }
+        (p, slot.hash.load(Ordering::Relaxed))
     }
 
     /// Writes `entry` into the first free slot of `hash`'s probe sequence.
     /// Release: pairs with the Acquire load in [`Table::load`] of readers that
-    /// probe the table without a lock. Only the thread that owns the right to
-    /// write the table (the partition mutex, or the builder of an unpublished
-    /// snapshot) calls this.
+    /// probe the table without a lock (and publishes the slot's hash, stored
+    /// before). Only the thread that owns the right to write the table (the
+    /// partition mutex, or the builder of an unpublished snapshot) calls
+    /// this.
     pub(crate) fn publish_slot(&self, hash: u64, entry: *mut Entry<K, V>) {
         debug_assert!(!entry.is_null());
         debug_assert!(!self.is_full(), "table filled beyond its capacity");
         for i in self.probe(hash) {
-            if self.slots[i].load(Ordering::Relaxed).is_null() {
-                self.slots[i].store(entry, Ordering::Release);
+            let slot = &self.slots[i];
+            if slot.entry.load(Ordering::Relaxed).is_null() {
+                slot.hash.store(hash, Ordering::Relaxed);
+                slot.entry.store(entry, Ordering::Release);
+                // Release: pairs with the Acquire load in `Table::tag`.
+                self.tags[i].store(tag_of(hash), Ordering::Release);
                 self.len.store(self.len() + 1, Ordering::Relaxed);
                 return;
             }
@@ -115,26 +205,30 @@ impl<K, V> Table<K, V> {
         unreachable!("a table at most half full always has a free slot");
     }
 
-    /// All non-null entry pointers (for merges and drop).
-    pub(crate) fn entries(&self) -> impl Iterator<Item = *mut Entry<K, V>> + '_ {
-        self.slots
-            .iter()
-            .map(|s| s.load(Ordering::Acquire))
-            .filter(|p| !p.is_null())
+    /// All non-null entry pointers with their hashes (for merges and drop).
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (*mut Entry<K, V>, u64)> + '_ {
+        (0..self.slots.len())
+            .map(|i| self.load(i))
+            .filter(|(p, _)| !p.is_null())
     }
 }
 
-/// Number of partition bits in a hash used for the partition index: the top
-/// 16 bits, so partitions and slot indices (low bits) do not overlap.
+/// The partition index is the top 16 bits of the mixed hash (see
+/// [`partition_index`]).
 pub(crate) const PARTITION_SHIFT: u32 = 48;
 
 /// Largest partition count accepted by the builder.
 pub(crate) const MAX_PARTITIONS: usize = 1 << 16;
 
 /// Index of the partition for `hash`, given `mask = partitions - 1`.
+///
+/// The top bits of `hash` times an odd constant (Fibonacci hashing): every
+/// bit of the hash moves them, so a weak hasher (an identity hash of small
+/// integers, whose top bits are all zero) still spreads keys over every
+/// partition instead of serialising all new keys on partition 0's mutex.
 #[inline]
 pub(crate) fn partition_index(hash: u64, mask: usize) -> usize {
-    (hash >> PARTITION_SHIFT) as usize & mask
+    (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> PARTITION_SHIFT) as usize & mask
 }
 
 #[cfg(test)]
@@ -153,7 +247,11 @@ mod tests {
         assert_eq!(p[0], 15);
         assert_eq!(p[1], 0);
         assert_eq!(p.len(), 16);
-        assert_eq!(partition_index(0xFFFF_0000_0000_0000, 7), 7);
-        assert_eq!(partition_index(0x0000_FFFF_FFFF_FFFF, 7), 0);
+        // Small integers (an identity hasher's hashes) reach every partition.
+        let mut seen = [false; 8];
+        for h in 0..64u64 {
+            seen[partition_index(h, 7)] = true;
+        }
+        assert!(seen.iter().all(|&s| s), "{seen:?}");
     }
 }

@@ -17,9 +17,10 @@
 //!
 //! State: the `writer` flag (held by the one writer that holds or is
 //! entering the lock; writers take it by compare-and-swap, so it is also the
-//! writers' mutex), the reader slots, and `parked` (bits telling that some
-//! thread sleeps in the parking lot waiting for the flag to drop, or for the
-//! slots to drain).
+//! writers' mutex), the reader slots (a count, plus a `DRAIN_WAITER` bit set
+//! by a writer that sleeps until the slot drains), and `parked` (a bit
+//! telling that threads sleep in the parking lot until the flag drops). A
+//! reader's unlock touches only its own slot.
 //!
 //! | atomic op | by | ordering | pairs with / why |
 //! |---|---|---|---|
@@ -27,7 +28,8 @@
 //! | `writer` load | readers | SeqCst | the Dekker pair; as an acquire, reads a Release store of `false` by the last writer (unlock or step-back), so its writes are visible |
 //! | `writer` CAS `false -> true` | writers | SeqCst | the Dekker pair; as an acquire, pairs with the previous writer's Release store of `false` |
 //! | `readers[i]` load | the flag holder | SeqCst | the Dekker pair; as an acquire, pairs with readers' decrements: their reads happen before our writes |
-//! | `readers[i]` decrement | readers | SeqCst | Release for the writer's slot load; SeqCst for the Dekker pair with the writer's `DRAIN_WAITER` announcement (`parked`) |
+//! | `readers[i]` decrement | readers | Release | the writer's slot load; the same RMW returns the slot's `DRAIN_WAITER` bit, so the last reader to leave a marked slot wakes the writer |
+//! | `readers[i]` `fetch_or(DRAIN_WAITER)` | the flag holder, before sleeping | SeqCst | RMWs of one slot are totally ordered: a reader's later decrement sees the bit, an earlier one is seen by the writer's re-check |
 //! | `writer` store `false` | the flag holder | SeqCst | Release for readers and the next writer; SeqCst for the Dekker pair with a waiter's `FLAG_WAITERS` announcement |
 //! | `parked` bits | waiters (`fetch_or`), wakers (`fetch_and`) | SeqCst | each waiter announces itself, then re-checks its condition inside `park`'s validation; each waker changes the condition, then checks the bits: one of them sees the other, so no wake-up is lost |
 //!
@@ -95,11 +97,31 @@ fn thread_slot() -> usize {
     })
 }
 
-/// Another reader shared our slot: move this thread to the next slot for
-/// its future reads, so that threads spread out over the slots.
+thread_local! {
+    /// Reads of this thread that found another reader in its slot, since
+    /// the thread last moved.
+    static SLOT_COLLISIONS: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Collisions after which a thread moves to another slot.
+const MOVE_AFTER_COLLISIONS: u32 = 64;
+
+/// Another reader shared our slot. Threads get consecutive slots when they
+/// first read, so concurrent threads usually read in different slots; if a
+/// thread keeps meeting others in its slot (more threads than slots, or an
+/// unlucky mix of threads that come and go), it moves to the next slot. The
+/// threshold keeps two threads from chasing each other around.
 #[cold]
-fn move_thread_slot() {
-    THREAD_SLOT.with(|s| s.set(s.get().wrapping_add(1) % (1 << 20)));
+fn slot_collision() {
+    let moved = SLOT_COLLISIONS.with(|c| {
+        let n = c.get() + 1;
+        let moved = n >= MOVE_AFTER_COLLISIONS;
+        c.set(if moved { 0 } else { n });
+        moved
+    });
+    if moved {
+        THREAD_SLOT.with(|s| s.set(s.get().wrapping_add(1) % (1 << 20)));
+    }
 }
 
 #[cfg(debug_assertions)]
@@ -142,22 +164,23 @@ mod held {
 
 /// `parked` bit: threads sleep on [`RwLock::flag_key`] until the flag drops.
 const FLAG_WAITERS: u8 = 1;
-/// `parked` bit: the flag holder sleeps on [`RwLock::drain_key`] until the
-/// reader slots drain.
-const DRAIN_WAITER: u8 = 2;
+/// Reader-slot bit: the flag holder sleeps on [`RwLock::drain_key`] until the
+/// reader slots drain; the last reader to leave a marked slot wakes it.
+const DRAIN_WAITER: usize = 1 << (usize::BITS - 1);
 
 /// A reader-sharded readers-writer lock. See the module docs.
 pub(crate) struct RwLock<T> {
     /// Held by the one writer that holds or is entering the lock. Invariant:
     /// only its holder stores `false`.
     writer: AtomicBool,
-    /// `FLAG_WAITERS | DRAIN_WAITER` bits: who may sleep in the parking lot.
+    /// `FLAG_WAITERS` bit: threads may sleep waiting for the flag to drop.
     /// Invariant: a bit may be set with nobody asleep (wakers then find no
     /// one), but nobody sleeps without its bit set.
     parked: AtomicU8,
-    /// Per-slot count of readers inside (or about to step aside).
-    /// Invariant: the length is a power of two, at most
-    /// [`MAX_READER_SLOTS`].
+    /// Per-slot count of readers inside (or about to step aside), plus the
+    /// `DRAIN_WAITER` bit. Invariant: the length is a power of two, at most
+    /// [`MAX_READER_SLOTS`]; the bit is clear whenever no writer is in
+    /// `wait_for_drain`.
     readers: Box<[CachePadded<AtomicUsize>]>,
     data: UnsafeCell<T>,
 }
@@ -222,8 +245,8 @@ impl<T> RwLock<T> {
             // SeqCst: the Dekker pair; as an acquire, pairs with the last
             // writer's Release store of `false` (module docs).
             if !self.writer.load(Ordering::SeqCst) {
-                if prev != 0 {
-                    move_thread_slot();
+                if prev & !DRAIN_WAITER != 0 {
+                    slot_collision();
                 }
                 #[cfg(debug_assertions)]
                 held::push(self.addr());
@@ -240,34 +263,24 @@ impl<T> RwLock<T> {
     }
 
     /// Takes a reader's count back out of `slot` (unlock, or stepping
-    /// aside), waking the flag holder if it sleeps waiting for readers.
+    /// aside), waking the flag holder if it sleeps waiting for this slot.
     #[inline]
     fn release_slot(&self, slot: usize) {
-        debug_assert!(self.readers[slot].load(Ordering::Relaxed) > 0);
-        // SeqCst: Release for the writer's slot load (our reads happen
-        // before its writes), and the Dekker pair with its `DRAIN_WAITER`
-        // announcement: it sees our decrement in its validation, or we see
-        // its bit here.
-        self.readers[slot].fetch_sub(1, Ordering::SeqCst);
-        if self.parked.load(Ordering::SeqCst) & DRAIN_WAITER != 0 {
+        // Release: pairs with the writer's SeqCst slot load, so our reads
+        // happen before its writes. The RMW also tells whether a sleeping
+        // writer marked this slot (module docs).
+        let prev = self.readers[slot].fetch_sub(1, Ordering::Release);
+        debug_assert!(prev & !DRAIN_WAITER > 0);
+        if prev == DRAIN_WAITER | 1 {
             self.wake_drain_waiter();
         }
     }
 
     #[cold]
     fn wake_drain_waiter(&self) {
-        let parked = &self.parked;
-        // SAFETY: `unpark_one` requires that the callback neither panics nor
-        // calls into the parking lot; it only clears a bit (Relaxed: the
-        // bucket lock held around the callback orders it against the
-        // writer's validation).
+        // SAFETY: no callbacks; the key is our own field's address.
         unsafe {
-            parking_lot_core::unpark_one(self.drain_key(), |result| {
-                if !result.have_more_threads {
-                    parked.fetch_and(!DRAIN_WAITER, Ordering::Relaxed);
-                }
-                parking_lot_core::DEFAULT_UNPARK_TOKEN
-            });
+            parking_lot_core::unpark_all(self.drain_key(), parking_lot_core::DEFAULT_UNPARK_TOKEN);
         }
     }
 
@@ -337,20 +350,26 @@ impl<T> RwLock<T> {
     #[cold]
     fn wait_for_drain(&self) {
         let backoff = Backoff::new();
+        let mut marked = false;
         loop {
             if self.readers_drained() {
-                return;
+                break;
             }
             if !backoff.is_completed() {
                 backoff.snooze();
                 continue;
             }
-            // SeqCst: announce, then re-check in `validate` (module docs).
-            self.parked.fetch_or(DRAIN_WAITER, Ordering::SeqCst);
-            let validate = || {
-                !self.readers_drained() && self.parked.load(Ordering::SeqCst) & DRAIN_WAITER != 0
-            };
-            // SAFETY: as in `wait_for_flag_down`.
+            // Mark every slot, then re-check in `validate`: a reader that
+            // leaves a marked slot last wakes us (module docs). SeqCst: the
+            // total order of RMWs on each slot decides who sees whom.
+            for counter in self.readers.iter() {
+                counter.fetch_or(DRAIN_WAITER, Ordering::SeqCst);
+            }
+            marked = true;
+            let validate = || !self.readers_drained();
+            // SAFETY: `park` requires that the callbacks neither panic nor
+            // call into the parking lot: they only load atomics. The key is
+            // the address of our own field, used by no one else.
             unsafe {
                 parking_lot_core::park(
                     self.drain_key(),
@@ -360,6 +379,13 @@ impl<T> RwLock<T> {
                     parking_lot_core::DEFAULT_PARK_TOKEN,
                     None,
                 );
+            }
+        }
+        if marked {
+            for counter in self.readers.iter() {
+                // Relaxed: only this writer sets or clears the bit, and it
+                // holds the flag; readers only act on it when it is set.
+                counter.fetch_and(!DRAIN_WAITER, Ordering::Relaxed);
             }
         }
     }
@@ -386,13 +412,17 @@ impl<T> RwLock<T> {
                 continue;
             }
             // Give the readers inside (and those about to step aside) a
-            // short spin to leave.
-            let spin = Backoff::new();
-            while !spin.is_completed() {
+            // short spin to leave: 127 pause instructions in all, checking
+            // less and less often.
+            for round in 0..=Self::SPIN_ROUNDS {
                 if self.readers_drained() {
                     break 'acquire;
                 }
-                spin.spin();
+                if round < Self::SPIN_ROUNDS {
+                    for _ in 0..1u32 << round {
+                        std::hint::spin_loop();
+                    }
+                }
             }
             if polite == 0 {
                 // Keep the flag up: only the readers inside remain.
@@ -415,6 +445,9 @@ impl<T> RwLock<T> {
 
     /// How often a writer steps back for slow readers before insisting.
     const POLITE_ATTEMPTS: u32 = 8;
+    /// Rounds of the writer's spin for readers to leave (round `i` pauses
+    /// `2^i` times).
+    const SPIN_ROUNDS: u32 = 7;
 
     /// True when every reader slot is zero.
     #[inline]
@@ -424,7 +457,7 @@ impl<T> RwLock<T> {
         // happen before our writes.
         self.readers
             .iter()
-            .all(|counter| counter.load(Ordering::SeqCst) == 0)
+            .all(|counter| counter.load(Ordering::SeqCst) & !DRAIN_WAITER == 0)
     }
 
     /// Exclusive access through `&mut self`: no locking needed.
@@ -863,6 +896,37 @@ mod tests {
         drop(guard);
         writer.join().unwrap();
         assert_eq!(*lock.read("t"), 1);
+    }
+
+    #[test]
+    fn long_write_parks_readers_and_writers() {
+        // Readers and a second writer wait behind a writer that holds the
+        // lock long enough for them to go to sleep; all get in afterwards.
+        let lock = Arc::new(RwLock::new(0u32, 2));
+        let mut guard = lock.write("t");
+        let waiters: Vec<_> = (0..3)
+            .map(|i| {
+                let l = Arc::clone(&lock);
+                std::thread::spawn(move || {
+                    if i == 0 {
+                        *l.write("t") += 1;
+                    } else {
+                        assert!(*l.read("t") >= 10);
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(if cfg!(miri) {
+            1
+        } else {
+            20
+        }));
+        *guard = 10;
+        drop(guard);
+        for w in waiters {
+            w.join().unwrap();
+        }
+        assert_eq!(*lock.read("t"), 11);
     }
 
     #[cfg(debug_assertions)]

@@ -1,6 +1,8 @@
-//! `ShardMap`: a concurrent hash map of lock-protected shards. The user
-//! documentation (design, locking behaviour, consistency, migration) is on
-//! [`ShardMap`] itself, because this module is private.
+//! [`ShardMap`], a concurrent hash map of lock-protected shards, and its
+//! companion types (builder, errors, guards, entries, iterators).
+//!
+//! The user documentation (design, locking behaviour, consistency,
+//! migrating from `Arc<Mutex<HashMap>>`) is on [`ShardMap`] itself.
 
 mod entry;
 mod guard;
@@ -63,11 +65,15 @@ use shard::{shard_index, Shard, Table};
 /// own cache line (one of a few per shard, picked per thread) and checks that
 /// no writer is present, so readers on different cores write no shared cache
 /// line and reads scale with cores (a classic RwLock, as in dashmap, makes
-/// every read write the shard's lock word). Writers take a ticket (FIFO among
-/// writers; new readers wait behind a queued writer, so writers do not
-/// starve) and wait for the readers inside to leave. Waiting spins briefly
-/// and then yields the thread. The lock does not poison: a panic while it is
-/// held releases it, and every operation leaves the shard's table consistent.
+/// every read write the shard's lock word). A writer raises the shard's
+/// writer flag, which turns arriving readers away, and waits for the readers
+/// inside to leave, so readers cannot starve writers; if a reader is slow to
+/// leave (preempted, say), the writer steps back a few times first so that
+/// the shard's other readers are not stalled behind it. Waiting spins
+/// briefly, yields, then sleeps in the parking lot (`parking_lot_core`), so
+/// an oversubscribed machine does not burn cores on waiting threads. The lock
+/// does not poison: a panic while it is held releases it, and every operation
+/// leaves the shard's table consistent.
 ///
 /// Memory: per shard, one 128-byte block for the lock and the table header
 /// plus one 128-byte block per reader slot (by default as many slots as

@@ -5,6 +5,7 @@ use crate::adapter::MapKind;
 use crate::scenarios::{self, Params, Rep, Sample, Scenario};
 
 mod atomic;
+pub mod broken;
 mod dashmap;
 mod mutex;
 mod papaya;

@@ -21,6 +21,9 @@ impl MapKind for Scc {
 pub struct Adapter<V>(::scc::HashMap<u64, V, Hasher>);
 
 impl<V: Value> CrisisMap<V> for Adapter<V> {
+    /// scc documents that `len` "may overcount entries if an old bucket
+    /// array has not yet been dropped" (reclamation is deferred).
+    const EXACT_LEN: bool = false;
     fn with_capacity(capacity: usize) -> Self {
         Self(::scc::HashMap::with_capacity_and_hasher(capacity, hasher()))
     }

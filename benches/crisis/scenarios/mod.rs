@@ -161,9 +161,9 @@ pub struct Params {
 impl Params {
     pub fn profile(name: &'static str) -> Self {
         let (entries, dur_ms, warm_ms, reps, c1, c5, c8) = match name {
-            "full" => (1_000_000, 1000, 250, 5, 4_000_000, 4_000_000, 1_000_000),
+            "full" => (1_000_000, 1000, 250, 5, 2_000_000, 2_000_000, 1_000_000),
             "smoke" => (10_000, 20, 0, 1, 40_000, 40_000, 50_000),
-            _ => (100_000, 150, 50, 3, 400_000, 400_000, 1_000_000),
+            _ => (100_000, 120, 40, 3, 250_000, 250_000, 1_000_000),
         };
         Self {
             profile: name,
@@ -307,7 +307,7 @@ fn expect_count<M: CrisisMap<u64>>(m: &M, keys: &Keys, expected: u64) -> Result<
         ));
     }
     let len = m.len() as u64;
-    if len != expected {
+    if M::EXACT_LEN && len != expected {
         return Err(format!(
             "after the run, len() is {len}, expected {expected}"
         ));

@@ -61,10 +61,12 @@ fn merge(into: &mut Option<Histogram<u64>>, h: &Histogram<u64>) {
 impl Acc {
     pub fn add(&mut self, s: Sample) {
         if let Some((h, stall)) = &s.latency {
-            let mut merged = self.latency.take().map(|(h, _)| h);
+            let (mut merged, before) = match self.latency.take() {
+                Some((h, st)) => (Some(h), st),
+                None => (None, 0),
+            };
             merge(&mut merged, h);
-            let stall = self.latency.as_ref().map_or(0, |l| l.1).max(*stall);
-            self.latency = merged.map(|h| (h, stall));
+            self.latency = merged.map(|h| (h, before.max(*stall)));
         }
         if let Some(h) = &s.traversal {
             merge(&mut self.traversal, h);

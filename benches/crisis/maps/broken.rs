@@ -1,0 +1,134 @@
+//! Deliberately broken maps for the suite's self-test (`--self-test`, also
+//! run by `--smoke`): each breaks one promise, and the scenario that checks
+//! that promise must fail. Mode 0 is the same map unbroken, which must pass,
+//! so a check that fires on everything is caught too.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::adapter::{CrisisMap, MapKind, Value};
+use crate::maps::{hasher, Hasher};
+
+/// What the map gets wrong.
+pub mod mode {
+    pub const NONE: u8 = 0;
+    /// `get` of one key in 64 returns nothing although it is present.
+    pub const MISSING_GET: u8 = 1;
+    /// The live traversal skips one entry in 1,000 (a map that "looks fast").
+    pub const SKIPPING_TRAVERSAL: u8 = 2;
+    /// The live traversal yields one entry in 1,000 twice.
+    pub const REPEATING_TRAVERSAL: u8 = 3;
+    /// One `update` in 100 reports success but changes nothing.
+    pub const LOST_UPDATE: u8 = 4;
+    /// `len` is off by one.
+    pub const WRONG_LEN: u8 = 5;
+}
+
+/// Marker of a broken map.
+pub struct Broken<const MODE: u8>;
+
+impl<const MODE: u8> MapKind for Broken<MODE> {
+    const ID: &'static str = "broken";
+    const NAME: &'static str = "broken (self-test)";
+    const OURS: bool = false;
+    const TRAVERSAL: &'static str = "";
+    const SNAPSHOT: &'static str = "";
+    const POINT_IN_TIME: bool = true;
+    type Map<V: Value> = Adapter<V, MODE>;
+}
+
+/// A mutex-protected std map with one deliberate fault.
+pub struct Adapter<V, const MODE: u8>(Mutex<(HashMap<u64, V, Hasher>, u64)>);
+
+impl<V: Value, const MODE: u8> CrisisMap<V> for Adapter<V, MODE> {
+    fn with_capacity(capacity: usize) -> Self {
+        Self(Mutex::new((
+            HashMap::with_capacity_and_hasher(capacity, hasher()),
+            0,
+        )))
+    }
+    fn get(&self, key: u64) -> Option<V> {
+        if MODE == mode::MISSING_GET && key % 64 == 0 {
+            return None;
+        }
+        self.0.lock().unwrap().0.get(&key).cloned()
+    }
+    fn contains(&self, key: u64) -> bool {
+        self.0.lock().unwrap().0.contains_key(&key)
+    }
+    fn insert(&self, key: u64, value: V) -> bool {
+        self.0.lock().unwrap().0.insert(key, value).is_some()
+    }
+    fn remove(&self, key: u64) -> bool {
+        self.0.lock().unwrap().0.remove(&key).is_some()
+    }
+    fn update(&self, key: u64, f: impl Fn(&V) -> V) -> bool {
+        let mut g = self.0.lock().unwrap();
+        g.1 += 1;
+        let lose = MODE == mode::LOST_UPDATE && g.1 % 100 == 0;
+        match g.0.get_mut(&key) {
+            Some(v) => {
+                if !lose {
+                    *v = f(v);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+    fn for_each(&self, mut f: impl FnMut(u64, &V)) {
+        for (i, (k, v)) in self.0.lock().unwrap().0.iter().enumerate() {
+            match MODE {
+                mode::SKIPPING_TRAVERSAL if i % 1000 == 999 => {}
+                mode::REPEATING_TRAVERSAL if i % 1000 == 999 => {
+                    f(*k, v);
+                    f(*k, v);
+                }
+                _ => f(*k, v),
+            }
+        }
+    }
+    fn snapshot_for_each(&self, f: impl FnMut(u64, &V)) {
+        self.for_each(f)
+    }
+    fn len(&self) -> usize {
+        let n = self.0.lock().unwrap().0.len();
+        if MODE == mode::WRONG_LEN {
+            n + 1
+        } else {
+            n
+        }
+    }
+}
+
+/// The self-test: (scenario key, mode, must fail).
+pub fn cases() -> Vec<(&'static str, u8, crate::maps::RunFn)> {
+    use crate::scenarios::run;
+    vec![
+        ("C2", mode::NONE, run::<Broken<{ mode::NONE }>>),
+        (
+            "C2",
+            mode::MISSING_GET,
+            run::<Broken<{ mode::MISSING_GET }>>,
+        ),
+        ("C6", mode::NONE, run::<Broken<{ mode::NONE }>>),
+        (
+            "C6",
+            mode::SKIPPING_TRAVERSAL,
+            run::<Broken<{ mode::SKIPPING_TRAVERSAL }>>,
+        ),
+        (
+            "C6",
+            mode::REPEATING_TRAVERSAL,
+            run::<Broken<{ mode::REPEATING_TRAVERSAL }>>,
+        ),
+        ("C10", mode::NONE, run::<Broken<{ mode::NONE }>>),
+        (
+            "C10",
+            mode::LOST_UPDATE,
+            run::<Broken<{ mode::LOST_UPDATE }>>,
+        ),
+        ("C1", mode::NONE, run::<Broken<{ mode::NONE }>>),
+        ("C1", mode::WRONG_LEN, run::<Broken<{ mode::WRONG_LEN }>>),
+    ]
+}
