@@ -10,6 +10,33 @@ use epochmap_fuzz::maps::{Atomic, Shard};
 use epochmap_fuzz::targets;
 use epochmap_fuzz::val::Drops;
 
+/// Refuses single allocations above 1 GiB (the process then aborts with
+/// "memory allocation of N bytes failed"), so a map whose tables grow without
+/// bound fails this test at once instead of exhausting the machine's memory
+/// (libFuzzer's -rss_limit_mb does the same for the fuzz targets).
+struct Bounded;
+
+const MAX_ALLOCATION: usize = 1 << 30;
+
+// SAFETY: forwards to `System` unchanged, or returns null, which `GlobalAlloc`
+// permits for any request.
+unsafe impl std::alloc::GlobalAlloc for Bounded {
+    unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
+        if l.size() > MAX_ALLOCATION {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: forwarded unchanged; the caller upholds `alloc`'s contract.
+        unsafe { std::alloc::System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
+        // SAFETY: `p` came from `System.alloc` with `l`.
+        unsafe { std::alloc::System.dealloc(p, l) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Bounded = Bounded;
+
 /// Deterministic bytes (xorshift), so a failure replays.
 fn bytes(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
