@@ -27,13 +27,17 @@ root=$PWD
 
 FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 FUZZ_TARGETS="${FUZZ_TARGETS:-iter_delete model closures}"
-# Miri: the single- and two-thread tests of both maps and the crate's unit
-# tests. The proptest model suite and the behaviour suite are left out: under
-# Miri they take tens of minutes (scripts/soak.sh runs them).
-MIRI_TESTS="${MIRI_TESTS:---lib --test shard_map --test atomic_map}"
-# Sanitizers: every stress test file (tests/stress*.rs) by default.
+# Miri: the single- and two-thread tests of both maps, the crate's unit tests
+# (`unit`: src/lib.rs's #[cfg(test)] modules) and the fuzz engines on small
+# generated inputs (`fuzz_replay`); see the harness below. The proptest model
+# suite and the behaviour suite are left out: under Miri they take tens of
+# minutes (scripts/soak.sh runs them).
+MIRI_TESTS="${MIRI_TESTS:---test unit --test shard_map --test atomic_map --test fuzz_replay}"
+# Sanitizers: every stress test file (tests/stress*.rs) by default, and the
+# fuzz engines' replay (fuzz/tests/replay.rs, through the harness below).
 if [ -z "${STRESS_TESTS:-}" ]; then
     STRESS_TESTS=""
+    [ "${NET_HARNESS:-1}" = 0 ] || STRESS_TESTS=" --test fuzz_replay"
     for f in tests/stress*.rs; do
         [ -e "$f" ] && STRESS_TESTS+=" --test $(basename "$f" .rs)"
     done
@@ -53,17 +57,18 @@ begin() {
     echo "== safety net: $1 ($(date -u +%T))"
 }
 end() { # end <status>
-    summary+=("$(printf '%-28s %-8s %5ss' "$current" "$1" "$((SECONDS - t0))")")
+    summary+=("$(printf '%-6s %-8s %5ss' "$current" "$1" "$((SECONDS - t0))")")
     if [ "$1" = FAILED ]; then failed+=("$current"); fi
 }
 skipped() { # skipped <stage> <why>
-    summary+=("$(printf '%-28s %-8s %5s   (%s)' "$1" skipped - "$2")")
+    summary+=("$(printf '%-6s %-8s %5s   (%s)' "$1" skipped - "$2")")
     echo "== safety net: $1 skipped: $2"
 }
 wants() { [[ "$NET_SKIP" != *" $1 "* ]]; }
-run_stage() { # run_stage <name> <command...>: records OK/FAILED, never exits
+run_stage() { # run_stage <name> <what> <command...>: records ok/FAILED, never exits
     begin "$1"
-    shift
+    echo "   ($2)"
+    shift 2
     if "$@"; then end ok; else end FAILED; fi
 }
 
@@ -125,7 +130,69 @@ fuzz_all() {
     return $status
 }
 mkdir -p target
-if wants fuzz; then run_stage "fuzz (${FUZZ_SECONDS}s per target)" fuzz_all; else skipped fuzz NET_SKIP; fi
+if wants fuzz; then
+    run_stage fuzz "$FUZZ_TARGETS, ${FUZZ_SECONDS}s each" fuzz_all
+else
+    skipped fuzz NET_SKIP
+fi
+
+# --- the test harness crate for Miri and the sanitizers ----------------------------
+# `cargo test` builds every dev-dependency of the crate for any test target
+# (criterion, proptest, tokio, axum, ... for the benches and the service
+# example), and under Miri or a sanitizer with -Zbuild-std that build is most
+# of the stage's time. The tests that run here need none of them, so they are
+# compiled from a generated crate, target/net-harness, whose dependencies are
+# epochmap itself and epochmap's own [dependencies] (copied from Cargo.toml,
+# versions pinned by a copy of Cargo.lock): the integration tests are its
+# [[test]] targets (their `mod common;` still resolves to tests/common/), and
+# src/lib.rs is its `unit` test target, which runs the crate's unit tests;
+# fuzz/tests/replay.rs is its `fuzz_replay` target: the fuzz engines (the
+# iterate-while-deleting threaded mode above all) on generated inputs and the
+# seed corpus, so the sanitizers and Miri see them too.
+# NET_HARNESS=0 runs the tests from the crate itself instead (with all its
+# dev-dependencies; `--test unit` then means `--lib`): scripts/soak.sh does,
+# to run every test file.
+harness=target/net-harness
+manifest="$harness/Cargo.toml"
+if [ "${NET_HARNESS:-1}" = 0 ]; then
+    manifest=Cargo.toml
+    MIRI_TESTS="${MIRI_TESTS/--test unit/--lib}"
+    MIRI_TESTS="${MIRI_TESTS/--test fuzz_replay/}"
+fi
+make_harness() { # make_harness <test file stem>...
+    [ "$manifest" = Cargo.toml ] && return 0
+    mkdir -p "$harness"
+    {
+        echo '[package]'
+        echo 'name = "epochmap-net-harness"'
+        echo 'version = "0.0.0"'
+        grep -m1 '^edition' Cargo.toml
+        echo 'publish = false'
+        echo 'autotests = false'
+        echo '[workspace]'
+        echo '[dependencies]'
+        echo "epochmap = { path = \"$root\" }"
+        echo "epochmap-fuzz = { path = \"$root/fuzz\", default-features = false }"
+        sed -n '/^\[dependencies\]/,/^\[/{/^\[/d;p}' Cargo.toml
+        echo '[[test]]'
+        echo 'name = "unit"'
+        echo "path = \"$root/src/lib.rs\""
+        echo '[[test]]'
+        echo 'name = "fuzz_replay"'
+        echo "path = \"$root/fuzz/tests/replay.rs\""
+        local t
+        for t in "$@"; do
+            [ "$t" = unit ] || [ "$t" = fuzz_replay ] && continue
+            echo '[[test]]'
+            echo "name = \"$t\""
+            echo "path = \"$root/tests/$t.rs\""
+        done
+    } > "$harness/Cargo.toml"
+    # fuzz/Cargo.lock pins epochmap's dependencies and the fuzz crate's.
+    cp fuzz/Cargo.lock "$harness/Cargo.lock"
+}
+# `--test a --test b` -> `a b`
+stems() { local w out=""; for w in "$@"; do [ "$w" = --test ] || out+=" $w"; done; echo "$out"; }
 
 # --- 2. Miri -------------------------------------------------------------------
 # crossbeam-epoch needs three Miri flags:
@@ -141,14 +208,17 @@ if wants fuzz; then run_stage "fuzz (${FUZZ_SECONDS}s per target)" fuzz_all; els
 #    strict provenance refuses.
 miri_all() {
     cargo +nightly miri setup >/dev/null
-    # shellcheck disable=SC2086 # MIRI_TESTS is a list of cargo arguments
+    # shellcheck disable=SC2046,SC2086 # lists of cargo arguments
+    make_harness $(stems $MIRI_TESTS $STRESS_TESTS)
+    # shellcheck disable=SC2086
     MIRIFLAGS="-Zmiri-tree-borrows -Zmiri-ignore-leaks -Zmiri-permissive-provenance ${MIRIFLAGS:-}" \
-        cargo +nightly miri test --target-dir target/miri $MIRI_TESTS
+        cargo +nightly miri test --manifest-path "$manifest" \
+        --target-dir target/miri $MIRI_TESTS
 }
 if ! wants miri; then
     skipped miri NET_SKIP
 elif [ "$components_ok" = 1 ] && have_component miri; then
-    run_stage "miri ($MIRI_TESTS)" miri_all
+    run_stage miri "$MIRI_TESTS" miri_all
 else
     skipped miri "nightly's miri/rust-src components could not be installed"
 fi
@@ -169,6 +239,7 @@ sanitizer() { # sanitizer <thread|address>
         TSAN_OPTIONS="halt_on_error=1 ${TSAN_OPTIONS:-}" \
         ASAN_OPTIONS="detect_leaks=1 ${ASAN_OPTIONS:-}" \
         cargo +nightly test -Zbuild-std --target "$HOST" --release \
+        --manifest-path "$manifest" \
         --target-dir "target/san-$1" $STRESS_TESTS -- --test-threads=1
 }
 for san in thread address; do
@@ -178,7 +249,9 @@ for san in thread address; do
     elif [ -z "$STRESS_TESTS" ]; then
         skipped $name "no tests/stress*.rs"
     elif [ "$components_ok" = 1 ]; then
-        run_stage "$name ($STRESS_TESTS )" sanitizer $san
+        # shellcheck disable=SC2046,SC2086
+        make_harness $(stems $MIRI_TESTS $STRESS_TESTS)
+        run_stage $name "$STRESS_TESTS" sanitizer $san
     else
         skipped $name "nightly's rust-src component could not be installed"
     fi

@@ -8,10 +8,13 @@
 # What it runs, in order (about 1.5 h + 3 x SOAK_MINUTES on 2 cores):
 #   1. each fuzz target for SOAK_MINUTES under AddressSanitizer, with the
 #      corpus kept in fuzz/corpus/<target>/ (so successive soaks build on it);
-#   2. Miri over every test file of the crate (proptest cases cut down with
-#      PROPTEST_CASES=8), the unit tests included;
+#   2. Miri over the maps' test files (behaviour suite, proptest model with
+#      PROPTEST_CASES=8, stress tests at their Miri sizes) and the unit tests,
+#      built from the crate itself (NET_HARNESS=0: proptest is a
+#      dev-dependency);
 #   3. the stress tests at EPOCHMAP_STRESS=SOAK_STRESS under ThreadSanitizer,
-#      then under AddressSanitizer;
+#      then under AddressSanitizer (tests/stress.rs scales with it;
+#      tests/stress_atomic.rs has fixed sizes);
 #   4. the stress tests at the same size in a plain release build, and the
 #      fuzz regression tests.
 # It stops at nothing: every stage runs, and the summary at the end says which
@@ -25,7 +28,8 @@ stress="${SOAK_STRESS:-50}"
 status=0
 
 FUZZ_SECONDS=$((minutes * 60)) \
-    MIRI_TESTS="--lib --tests" \
+    NET_HARNESS=0 \
+    MIRI_TESTS="--lib --test shard_map --test atomic_map --test behaviour --test model --test stress --test stress_atomic" \
     PROPTEST_CASES="${PROPTEST_CASES:-8}" \
     EPOCHMAP_STRESS="$stress" \
     bash .ci/safety-net.sh || status=1

@@ -3,15 +3,7 @@
 //! with a model. See `src/closures.rs`.
 #![no_main]
 
-use epochmap_fuzz::maps::MapChoice;
-use epochmap_fuzz::{closures, val::Drops, with_map};
+use epochmap_fuzz::targets;
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|input: (MapChoice, closures::ClosuresInput)| {
-    let (choice, input) = input;
-    let drops = Drops::new();
-    with_map!(choice, |map, _policy| closures::run_closures(
-        map, &drops, &input
-    ));
-    drops.assert_all_dropped("closures");
-});
+fuzz_target!(|input: targets::ClosuresInput| targets::closures(input));

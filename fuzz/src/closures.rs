@@ -363,6 +363,32 @@ fn resync<M: FuzzMap>(map: &M, model: &mut HashMap<u64, u64>, outcome: Outcome) 
     }
 }
 
+/// The entry shapes built from `compute`, for maps without an entry API.
+pub fn generic_entry<M: FuzzMap>(
+    map: &M,
+    k: u64,
+    kind: u8,
+    make: &mut dyn FnMut(Option<&Val>) -> Val,
+) -> Option<u64> {
+    use entry_kind::*;
+    map.compute(k, &mut |cur| match (kind, cur) {
+        (OR_INSERT_WITH, Some(v)) => Some(v.clone()),
+        (OR_INSERT_WITH, None) => Some(make(None)),
+        (AND_MODIFY_OR_INSERT, cur) => Some(make(cur)),
+        (TOGGLE, Some(_)) => None,
+        (TOGGLE, None) => Some(make(None)),
+        (REPLACE_IF_OCCUPIED, Some(v)) => Some(make(Some(v))),
+        (REPLACE_IF_OCCUPIED, None) => None,
+        _ => unreachable!("entry kind {kind}"),
+    })
+}
+
+impl EntryMap for crate::maps::Reference {
+    fn entry(&self, k: u64, kind: u8, make: &mut dyn FnMut(Option<&Val>) -> Val) -> Option<u64> {
+        generic_entry(self, k, kind, make)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -422,31 +448,5 @@ mod tests {
             run_closures(&crate::maps::Atomic::new(config), &drops, &input);
             drops.assert_all_dropped("atomic");
         }
-    }
-}
-
-/// The entry shapes built from `compute`, for maps without an entry API.
-pub fn generic_entry<M: FuzzMap>(
-    map: &M,
-    k: u64,
-    kind: u8,
-    make: &mut dyn FnMut(Option<&Val>) -> Val,
-) -> Option<u64> {
-    use entry_kind::*;
-    map.compute(k, &mut |cur| match (kind, cur) {
-        (OR_INSERT_WITH, Some(v)) => Some(v.clone()),
-        (OR_INSERT_WITH, None) => Some(make(None)),
-        (AND_MODIFY_OR_INSERT, cur) => Some(make(cur)),
-        (TOGGLE, Some(_)) => None,
-        (TOGGLE, None) => Some(make(None)),
-        (REPLACE_IF_OCCUPIED, Some(v)) => Some(make(Some(v))),
-        (REPLACE_IF_OCCUPIED, None) => None,
-        _ => unreachable!("entry kind {kind}"),
-    })
-}
-
-impl EntryMap for crate::maps::Reference {
-    fn entry(&self, k: u64, kind: u8, make: &mut dyn FnMut(Option<&Val>) -> Val) -> Option<u64> {
-        generic_entry(self, k, kind, make)
     }
 }

@@ -52,10 +52,11 @@ fn install_hook() {
 /// Runs `f`; `None` when ShardMap's detector refused it (the call would
 /// have locked a shard this thread holds). Any other panic propagates.
 pub fn try_legal<R>(f: impl FnOnce() -> R) -> Option<R> {
-    assert!(
-        cfg!(debug_assertions),
-        "the deadlock detector exists only with debug assertions; without it this would hang"
-    );
+    if !cfg!(debug_assertions) {
+        panic!(
+            "the deadlock detector exists only with debug assertions; without it this would hang"
+        );
+    }
     install_hook();
     let was = EXPECTING.with(|e| e.replace(true));
     let r = catch_unwind(AssertUnwindSafe(f));

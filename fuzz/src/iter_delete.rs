@@ -396,7 +396,7 @@ pub fn run_threaded<M: FuzzMap>(map: &M, drops: &Drops, input: &ThreadedInput) {
                         }
                         WriterOp::Retain(m, r) => {
                             let pred = retain_pred(m, r);
-                            let churned = |k: u64| k % stride == 0;
+                            let churned = |k: u64| k.is_multiple_of(stride);
                             map.retain(&mut |k, v| !churned(k) || pred(k, v.check(k)));
                             model.retain(|&k, &mut id| pred(k, id));
                         }

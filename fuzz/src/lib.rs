@@ -16,5 +16,10 @@ pub mod iter_check;
 pub mod iter_delete;
 pub mod maps;
 pub mod model;
+pub mod targets;
 pub mod trap;
 pub mod val;
+
+/// Re-exported for `tests/replay.rs`, which also builds inside the CI
+/// safety net's harness crate, where `arbitrary` is no direct dependency.
+pub use arbitrary;

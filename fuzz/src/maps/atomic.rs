@@ -211,14 +211,14 @@ impl FuzzMap for Atomic {
         Box::new(items.into_iter())
     }
     fn upkeep(&self, how: u8) {
-        if how % 2 == 0 {
+        if how.is_multiple_of(2) {
             self.map.compact();
         }
         let s = self.map.stats();
         assert_eq!(s.len, self.map.len(), "stats().len");
         assert!(s.partitions.is_power_of_two());
         assert!(s.snapshot_entries + s.overlay_entries >= s.len, "{s:?}");
-        if how % 2 == 0 {
+        if how.is_multiple_of(2) {
             assert_eq!(
                 s.merges_in_progress, 0,
                 "compact left a merge in progress: {s:?}"
@@ -236,9 +236,17 @@ impl FuzzMap for Atomic {
                 if tries > 64 {
                     std::thread::yield_now();
                 }
-                assert!(tries < 100_000, "garbage never freed: {:?}", self.map.stats());
+                assert!(
+                    tries < 100_000,
+                    "garbage never freed: {:?}",
+                    self.map.stats()
+                );
             }
-            assert_eq!(self.map.stats().garbage_bytes, 0, "garbage bytes without objects");
+            assert_eq!(
+                self.map.stats().garbage_bytes,
+                0,
+                "garbage bytes without objects"
+            );
         }
     }
     fn pin(&self) -> Self::Pinned<'_> {

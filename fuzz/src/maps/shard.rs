@@ -173,7 +173,7 @@ impl FuzzMap for Shard {
         }
     }
     fn upkeep(&self, how: u8) {
-        if how % 2 == 0 {
+        if how.is_multiple_of(2) {
             self.map.shrink_to_fit();
         }
         assert!(self.map.capacity() >= self.map.len(), "capacity below len");
