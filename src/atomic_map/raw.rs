@@ -886,11 +886,13 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
             _ => Box::new(Table::with_capacity(cap)),
         };
         let fresh_capacity = fresh.capacity();
-        // The next seal needs an overlay for at most this snapshot plus a
-        // full fresh overlay.
-        let spare_capacity = self
-            .policy
-            .overlay_capacity(next_len.saturating_add(fresh_capacity));
+        // The next seal needs an overlay for about this snapshot plus a full
+        // fresh overlay. Sized from `cap`, what this seal needed, never from
+        // `fresh_capacity`: the spare taken above may be larger than needed,
+        // and sizing from it would compound (with `merge_ratio(1)` every
+        // seal doubled the overlays, even for a map of one key). If the next
+        // seal finds the spare too small, it allocates a fresh overlay.
+        let spare_capacity = self.policy.overlay_capacity(next_len.saturating_add(cap));
         let fresh = Box::into_raw(fresh);
         let next = Box::into_raw(Box::new(Layers {
             snapshot: layers.snapshot,
