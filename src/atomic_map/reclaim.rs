@@ -79,7 +79,34 @@ where
 /// Pushes this thread's garbage to the global queue and tries to collect:
 /// called after retiring a snapshot, so large arrays do not wait in a
 /// thread-local bag.
+///
+/// Collecting runs deferred destructors, which may be any user `Drop`, and a
+/// `Drop` that writes to a map can merge and call `flush` again. Nested flushes
+/// are skipped: without that, each level collects more garbage whose
+/// destructors flush again, and the recursion is bounded only by the amount of
+/// garbage (it overflowed a 2 MiB test-thread stack in a debug build). The
+/// skipped garbage stays queued and is collected by the outer flush or by a
+/// later pin, so nothing leaks.
 #[inline]
 pub(crate) fn flush(guard: &Guard) {
-    guard.flush();
+    use std::cell::Cell;
+
+    thread_local! {
+        static FLUSHING: Cell<bool> = const { Cell::new(false) };
+    }
+    /// Clears the flag even if a destructor panics.
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            let _ = FLUSHING.try_with(|f| f.set(false));
+        }
+    }
+
+    // During thread teardown the TLS slot may be gone; then flushing is
+    // skipped too (crossbeam collects the garbage later).
+    let entered = FLUSHING.try_with(|f| !f.replace(true)).unwrap_or(false);
+    if entered {
+        let _reset = Reset;
+        guard.flush();
+    }
 }
