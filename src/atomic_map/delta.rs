@@ -45,6 +45,21 @@ pub(crate) struct Layers<K, V> {
     pub(crate) sealed: *mut Table<K, V>,
     /// Never null. New keys are inserted here, under the partition mutex.
     pub(crate) active: *mut Table<K, V>,
+    /// Loom only: a cell that loom tracks, standing for this plain memory
+    /// (loom sees atomics and its own cells, not the pointers above). Made
+    /// with the set, read by every load of the published pointer, written
+    /// when the set is freed: loom then reports a load that does not
+    /// happen-after the publication (a missing Release/Acquire) or a free
+    /// that does not happen-after a reader's load (premature reclamation).
+    #[cfg(loom)]
+    pub(crate) witness: super::sync::UnsafeCell<()>,
+}
+
+#[cfg(loom)]
+impl<K, V> Drop for Layers<K, V> {
+    fn drop(&mut self) {
+        self.witness.with_mut(|_| ());
+    }
 }
 
 /// Merge policy of a map.

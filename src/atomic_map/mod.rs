@@ -12,6 +12,7 @@ mod iter;
 mod raw;
 mod reclaim;
 mod snapshot;
+mod sync;
 
 #[cfg(feature = "rayon")]
 mod rayon;

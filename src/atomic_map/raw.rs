@@ -52,14 +52,14 @@ use std::borrow::Borrow;
 use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 use std::ptr;
-use std::sync::atomic::{AtomicIsize, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, PoisonError};
 
 use crossbeam_utils::CachePadded;
 
 use super::delta::{Layers, MergeState, Policy, ZERO_PER_UNIT};
 use super::reclaim::{self, Garbage, Guard};
 use super::snapshot::{partition_index, tag_of, Slot, Table, FREE};
+use super::sync::{AtomicIsize, AtomicPtr, AtomicU8, AtomicUsize, Mutex, MutexGuard, Ordering};
 
 /// A key and its current value. (The key's hash is kept in the table slots
 /// that point to the entry, not here.)
@@ -234,6 +234,7 @@ unsafe fn retire_box<T: 'static>(guard: &Guard, garbage: &Arc<Garbage>, p: *mut 
 /// hands large arrays straight from fresh (lazily zeroed) pages, so sealing
 /// an overlay and starting a merge does not pay an `O(n)` memset on the write
 /// path.
+#[cfg(not(loom))]
 pub(crate) fn null_slots<K, V>(n: usize) -> Box<[Slot<K, V>]> {
     let layout = match std::alloc::Layout::array::<Slot<K, V>>(n) {
         Ok(l) => l,
@@ -258,6 +259,7 @@ pub(crate) fn null_slots<K, V>(n: usize) -> Box<[Slot<K, V>]> {
 }
 
 /// `n` free tags (zero), from zeroed memory, like [`null_slots`].
+#[cfg(not(loom))]
 pub(crate) fn free_tags(n: usize) -> Box<[AtomicU8]> {
     // `vec![0u8; n]` allocates with `alloc_zeroed`.
     let zeros: Box<[u8]> = vec![0u8; n].into_boxed_slice();
@@ -266,6 +268,18 @@ pub(crate) fn free_tags(n: usize) -> Box<[AtomicU8]> {
     // (documented), so the allocation of `n` zero bytes holds `n` valid
     // `AtomicU8`s equal to 0, with the layout that Box will free it with.
     unsafe { Box::from_raw(p as *mut [AtomicU8]) }
+}
+
+/// `n` free slots, one at a time: loom's atomics cannot be zeroed memory.
+#[cfg(loom)]
+pub(crate) fn null_slots<K, V>(n: usize) -> Box<[Slot<K, V>]> {
+    (0..n).map(|_| Slot::free()).collect()
+}
+
+/// `n` free tags, one at a time: loom's atomics cannot be zeroed memory.
+#[cfg(loom)]
+pub(crate) fn free_tags(n: usize) -> Box<[AtomicU8]> {
+    (0..n).map(|_| AtomicU8::new(FREE)).collect()
 }
 
 /// A slot of a [`Zeroing`] array: not yet initialised until zeroed.
@@ -511,6 +525,8 @@ impl<K, V> Partition<K, V> {
             snapshot: Box::into_raw(Box::new(Table::with_capacity(0))),
             sealed: ptr::null_mut(),
             active: Box::into_raw(Box::new(Table::with_capacity(policy.min_overlay))),
+            #[cfg(loom)]
+            witness: super::sync::UnsafeCell::new(()),
         };
         Partition {
             layers: CachePadded::new(AtomicPtr::new(Box::into_raw(Box::new(layers)))),
@@ -561,7 +577,12 @@ impl<K, V> Partition<K, V> {
         // SAFETY: never null; a layer set is retired only after it is
         // replaced, and we are pinned by `_guard` since before this load
         // (invariant 1).
-        unsafe { &*p }
+        let layers = unsafe { &*p };
+        // Loom checks that this read happens-after the set was made and
+        // before it is freed (see `Layers::witness`).
+        #[cfg(loom)]
+        layers.witness.with(|_| ());
+        layers
     }
 }
 
@@ -898,6 +919,8 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
             snapshot: layers.snapshot,
             sealed: layers.active,
             active: fresh,
+            #[cfg(loom)]
+            witness: super::sync::UnsafeCell::new(()),
         }));
         w.merge = Some(MergeState::new(
             snap.slot_count(),
@@ -1010,6 +1033,8 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
             snapshot: Box::into_raw(m.target.expect("a finished merge has its target")),
             sealed: ptr::null_mut(),
             active: layers.active,
+            #[cfg(loom)]
+            witness: super::sync::UnsafeCell::new(()),
         }));
         // Release: pairs with readers' Acquire load; publishes the snapshot
         // slots written above.
@@ -1156,7 +1181,12 @@ impl<K, V> Partition<K, V> {
     /// No other thread can reach the partition, nor any guard hold pointers
     /// into it.
     unsafe fn free_into(&mut self, mut out: Option<&mut Vec<(K, V)>>) {
+        #[cfg(not(loom))]
         let layers = std::mem::replace(self.layers.get_mut(), ptr::null_mut());
+        #[cfg(loom)]
+        let layers = self
+            .layers
+            .with_mut(|p| std::mem::replace(p, ptr::null_mut()));
         if layers.is_null() {
             return;
         }

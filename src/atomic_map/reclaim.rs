@@ -16,8 +16,9 @@
 //! for readers to unpin: a long-held guard shows up there instead of growing
 //! memory unnoticed.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+
+use super::sync::{AtomicUsize, Ordering};
 
 pub(crate) use crossbeam_epoch::Guard;
 
@@ -91,8 +92,15 @@ where
 pub(crate) fn flush(guard: &Guard) {
     use std::cell::Cell;
 
+    #[cfg(not(loom))]
     thread_local! {
         static FLUSHING: Cell<bool> = const { Cell::new(false) };
+    }
+    // Loom runs its threads on one OS thread: a `std` thread-local would be
+    // shared by them.
+    #[cfg(loom)]
+    super::sync::thread_local! {
+        static FLUSHING: Cell<bool> = Cell::new(false);
     }
     /// Clears the flag even if a destructor panics.
     struct Reset;

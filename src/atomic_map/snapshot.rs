@@ -11,11 +11,10 @@
 //! written again; an *overlay* is a table whose slots are written one at a
 //! time, under the partition's mutex, while readers probe it without a lock.
 
-use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-
 use crossbeam_utils::CachePadded;
 
 use super::raw::Entry;
+use super::sync::{AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 /// Smallest table: 8 slots (4 entries).
 pub(crate) const MIN_SLOTS: usize = 8;
