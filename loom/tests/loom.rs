@@ -78,11 +78,16 @@ struct Key {
 impl Key {
     fn new(ledger: &Arc<Ledger>, id: usize) -> Self {
         ledger.made[id].fetch_add(1, Relaxed);
-        Key {
+        let made = Key {
             id,
-            cell: UnsafeCell::new(id),
+            cell: UnsafeCell::new(usize::MAX),
             ledger: Arc::clone(ledger),
-        }
+        };
+        // The write loom checks readers against (a cell's creation is not
+        // enough: loom dates it before the thread's first operation).
+        // SAFETY: not shared yet.
+        made.cell.with_mut(|p| unsafe { *p = id });
+        made
     }
 
     fn read(&self) -> usize {
@@ -129,11 +134,16 @@ struct Val {
 impl Val {
     fn new(ledger: &Arc<Ledger>, id: usize) -> Self {
         ledger.made[IDS + id].fetch_add(1, Relaxed);
-        Val {
+        let made = Val {
             id,
-            cell: UnsafeCell::new(id),
+            cell: UnsafeCell::new(usize::MAX),
             ledger: Arc::clone(ledger),
-        }
+        };
+        // The write loom checks readers against (a cell's creation is not
+        // enough: loom dates it before the thread's first operation).
+        // SAFETY: not shared yet.
+        made.cell.with_mut(|p| unsafe { *p = id });
+        made
     }
 
     /// The value's id, read through its cell.
@@ -160,14 +170,30 @@ unsafe impl Sync for Val {}
 /// sequences) must not change between them.
 type Map = AtomicPtrMap<Key, Val, BuildHasherDefault<DefaultHasher>>;
 
-/// One partition, merge threshold 1, whole merges: an overlay takes 4 keys
-/// (the smallest table, 8 slots, half full), and the insert that fills it
-/// seals it and merges it at once.
-fn small_map() -> Map {
+/// A voluntary switch point of a model's reader: called right after it pins
+/// (and between the steps of a traversal), it lets the other thread run
+/// inside the reader's critical section.
+///
+/// Without it loom misses most such interleavings: crossbeam-epoch's
+/// collector (run by the writer's first pin and by every flush) loads each
+/// participant's epoch, and loom's partial-order reduction takes the writer's
+/// load of the reader's *unpin* store as ordering the reader's whole critical
+/// section before the writer, so it never schedules the writer inside it. (A
+/// `Relaxed` value load in `get` went unreported without this.) A yield does
+/// not count against `LOOM_MAX_PREEMPTIONS`, and from there loom explores the
+/// preemptions of both threads as usual.
+fn pause() {
+    loom::thread::yield_now();
+}
+
+/// One partition, merge threshold 1: an overlay takes 4 keys (the smallest
+/// table, 8 slots, half full), and the insert that fills it seals it and
+/// merges it, at once or (`incremental`) over the next inserts of new keys.
+fn small_map(incremental: bool) -> Map {
     AtomicPtrMap::builder()
         .partitions(1)
         .merge_threshold(1)
-        .incremental_merge(false)
+        .incremental_merge(incremental)
         .hasher(BuildHasherDefault::<DefaultHasher>::default())
         .build()
         .expect("a valid configuration")
@@ -217,7 +243,7 @@ fn run(name: &str, model: impl Fn(&Arc<Ledger>) + Sync + Send + 'static) {
 #[test]
 fn get_during_insert_merge_publish() {
     run("get_during_insert_merge_publish", |ledger| {
-        let map = Arc::new(small_map());
+        let map = Arc::new(small_map(false));
         // Three keys in the overlay: the fourth fills it.
         for id in 0..3 {
             map.insert(Key::new(ledger, id), Val::new(ledger, id));
@@ -225,11 +251,13 @@ fn get_during_insert_merge_publish() {
         assert_eq!(map.stats().merges, 0);
         let (m, l) = (Arc::clone(&map), Arc::clone(ledger));
         let writer = loom::thread::spawn(move || {
-            m.insert(Key::new(&l, 3), Val::new(&l, 3));
+            let p = m.pin();
+            p.insert(Key::new(&l, 3), Val::new(&l, 3));
         });
         {
             let (k0, k3) = (Key::new(ledger, 0), Key::new(ledger, 3));
             let pinned = map.pin();
+            pause();
             if let Some(v) = pinned.get(&k3) {
                 assert_eq!(v.read(), 3);
             }
@@ -250,17 +278,22 @@ fn get_during_insert_merge_publish() {
 #[test]
 fn overwrite_vs_get() {
     run("overwrite_vs_get", |ledger| {
-        let map = Arc::new(small_map());
+        let map = Arc::new(small_map(false));
         map.insert(Key::new(ledger, 0), Val::new(ledger, 0));
         let (m, l) = (Arc::clone(&map), Arc::clone(ledger));
         let writer = loom::thread::spawn(move || {
-            assert!(m.insert(Key::new(&l, 0), Val::new(&l, 1)), "an overwrite");
+            {
+                let p = m.pin();
+                let old = p.insert(Key::new(&l, 0), Val::new(&l, 1));
+                assert_eq!(old.map(Val::read), Some(0), "an overwrite");
+            }
             crossbeam_epoch::pin().flush();
             crossbeam_epoch::pin().flush();
         });
         {
             let k0 = Key::new(ledger, 0);
             let pinned = map.pin();
+            pause();
             let v = pinned.get(&k0).expect("key 0 is present throughout");
             assert!(matches!(v.read(), 0 | 1));
             // Still readable after the writer may have retired it.
@@ -281,35 +314,36 @@ fn overwrite_vs_get() {
 #[test]
 fn reinsert_vs_expunge() {
     run("reinsert_vs_expunge", |ledger| {
-        let map = Arc::new(small_map());
+        let map = Arc::new(small_map(false));
         map.insert(Key::new(ledger, 0), Val::new(ledger, 0));
         map.insert(Key::new(ledger, 1), Val::new(ledger, 1));
         map.compact();
         let m = Arc::clone(&map);
         let merger = loom::thread::spawn(move || m.compact());
-        assert!(map.remove(&Key::new(ledger, 0)));
-        assert!(
-            !map.insert(Key::new(ledger, 0), Val::new(ledger, 2)),
-            "re-inserted"
-        );
+        {
+            let p = map.pin();
+            let old = p.remove(&Key::new(ledger, 0)).map(Val::read);
+            assert_eq!(old, Some(0));
+            let old = p.insert(Key::new(ledger, 0), Val::new(ledger, 2));
+            assert!(old.is_none(), "re-inserted");
+        }
         merger.join().unwrap();
         let pinned = map.pin();
-        let keys: Vec<usize> = pinned.iter().map(|(k, v)| k.id * 10 + v.read()).collect();
-        let mut keys = keys;
-        keys.sort_unstable();
-        assert_eq!(keys, [2, 11], "key 0 -> value 2 once, key 1 -> value 1");
+        let mut pairs: Vec<usize> = pinned.iter().map(|(k, v)| k.id * 10 + v.read()).collect();
+        pairs.sort_unstable();
+        assert_eq!(pairs, [2, 11], "key 0 -> value 2 once, key 1 -> value 1");
         drop(pinned);
         assert_eq!(map.len(), 2);
     });
 }
 
-/// (d) Iterate while another thread deletes a key, merges (expunging it),
-/// and inserts it again (a new entry, in the overlay). Keys present
-/// throughout are yielded exactly once, the churned key at most once.
+/// (d) Iterate while another thread deletes a key, merges (expunging it, and
+/// retiring the tables the iteration walks) and inserts it again. Keys
+/// present throughout are yielded exactly once, the churned key at most once.
 #[test]
 fn iterate_during_delete_merge_reinsert() {
     run("iterate_during_delete_merge_reinsert", |ledger| {
-        let map = Arc::new(small_map());
+        let map = Arc::new(small_map(false));
         for id in 0..3 {
             map.insert(Key::new(ledger, id), Val::new(ledger, id));
         }
@@ -318,21 +352,76 @@ fn iterate_during_delete_merge_reinsert() {
         let writer = loom::thread::spawn(move || {
             assert!(m.remove(&Key::new(&l, 1)));
             m.compact();
-            assert!(!m.insert(Key::new(&l, 1), Val::new(&l, 3)));
+            let p = m.pin();
+            assert!(p.insert(Key::new(&l, 1), Val::new(&l, 3)).is_none());
         });
         {
             let pinned = map.pin();
+            pause();
             let mut seen = [0usize; 3];
             for (k, v) in pinned.iter() {
-                assert!(matches!(
-                    (k.id, v.read()),
-                    (0, 0) | (1, 1) | (1, 3) | (2, 2)
-                ));
+                let pair = (k.id, v.read());
+                assert!(
+                    matches!(pair, (0, 0) | (1, 1) | (1, 3) | (2, 2)),
+                    "{pair:?}"
+                );
                 seen[k.id] += 1;
+                // Let the writer run between two steps of the traversal.
+                pause();
             }
             assert_eq!((seen[0], seen[2]), (1, 1), "present throughout: once");
             assert!(seen[1] <= 1, "key 1 yielded {} times", seen[1]);
         }
         writer.join().unwrap();
+    });
+}
+
+/// (e) The same during an incremental merge, where the deleted key's entry is
+/// expunged and the key inserted again *within one layer set*: the sealed
+/// overlay's entry dies and a new entry appears in the active overlay, which
+/// the layer set the traversal walks holds too. Walking the active overlay
+/// before the sealed one (invariant 5 of the engine) is what yields the key
+/// at most once. The traversal starts before the reader's first pause, so
+/// the schedule in which the writer runs after the traversal's first step is
+/// explored without any preemption.
+#[test]
+fn iterate_during_incremental_merge() {
+    run("iterate_during_incremental_merge", |ledger| {
+        let map = Arc::new(small_map(true));
+        // Keys 1..=4 fill the overlay: it is sealed, and a merge starts whose
+        // first step covers the (empty) snapshot's slots, not the sealed
+        // overlay's. (The hasher is fixed: key 1 comes first in the sealed
+        // overlay.)
+        for id in 1..=4 {
+            map.insert(Key::new(ledger, id), Val::new(ledger, id));
+        }
+        assert_eq!((map.stats().merges, map.stats().merges_in_progress), (0, 1));
+        let (m, l) = (Arc::clone(&map), Arc::clone(ledger));
+        let writer = loom::thread::spawn(move || {
+            assert!(m.remove(&Key::new(&l, 1)));
+            let p = m.pin();
+            // A new key: its insert finishes the merge (expunging key 1's
+            // entry) and publishes a layer set with the same active overlay,
+            // which key 1 then enters again.
+            assert!(p.insert(Key::new(&l, 5), Val::new(&l, 5)).is_none());
+            assert!(p.insert(Key::new(&l, 1), Val::new(&l, 6)).is_none());
+        });
+        {
+            let pinned = map.pin();
+            let mut seen = [0usize; 6];
+            for (k, v) in pinned.iter() {
+                let pair = (k.id, v.read());
+                assert!(pair.0 == pair.1 || pair == (1, 6), "{pair:?}");
+                seen[k.id] += 1;
+                // Let the writer run between two steps of the traversal.
+                pause();
+            }
+            assert_eq!(seen[2..5], [1; 3], "present throughout: once");
+            assert!(seen[1] <= 1, "key 1 yielded {} times", seen[1]);
+            assert!(seen[5] <= 1, "key 5 yielded {} times", seen[5]);
+        }
+        writer.join().unwrap();
+        // The writer's insert finished the merge (else the model tests less).
+        assert_eq!((map.stats().merges, map.stats().merges_in_progress), (1, 0));
     });
 }
