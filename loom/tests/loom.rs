@@ -3,16 +3,19 @@
 //! atomics and mutexes from loom under `--cfg loom`, and crossbeam-epoch its
 //! own under `--cfg crossbeam_loom`).
 //!
-//! Run (about a minute in all on 2 cores; figures in the README):
+//! Run (seconds; figures in `.ci/run`):
 //!
 //! ```text
-//! RUSTFLAGS="--cfg loom --cfg crossbeam_loom" LOOM_MAX_PREEMPTIONS=2 \
+//! RUSTFLAGS="--cfg loom --cfg crossbeam_loom" LOOM_MAX_PREEMPTIONS=3 \
 //!     cargo test --release --manifest-path loom/Cargo.toml -- --nocapture
 //! ```
 //!
-//! Every model uses one partition, merge threshold 1 and whole (not
-//! incremental) merges, so that one insert or `compact` seals the overlay,
-//! merges it, publishes a new snapshot and retires the old one.
+//! Every model uses one partition and merge threshold 1, so that one insert
+//! or `compact` seals the overlay, merges it (whole, or incrementally over
+//! the next inserts of new keys), publishes a new snapshot and retires the
+//! old one. Each model asserts that its setup reached the intended state
+//! (merges done or in progress), so a change of the merge policy cannot
+//! silently turn it into a model of nothing.
 //!
 //! What loom checks beyond the assertions: keys and values carry a loom
 //! `UnsafeCell`, written when made, read by `Eq` (keys) and by the readers
@@ -21,9 +24,18 @@
 //! key or value freed while a reader may still read it (premature
 //! reclamation), is a loom "causality violation". The engine's layer sets
 //! carry such a cell too (`Layers::witness`, loom only). Drops are counted
-//! (plain `std` atomics: loom runs all its threads on one OS thread): after
-//! the threads are joined, the map dropped and the garbage collected, every
-//! key and value made must have been dropped exactly once.
+//! (plain `std` atomics: loom runs all its threads on one OS thread), and
+//! every key and value made must be dropped exactly once (see [`run`]).
+//!
+//! Two things keep loom from missing the interleavings that matter, both
+//! found by breaking the engine on purpose (a `Relaxed` value load or CAS
+//! went unreported without them):
+//! - writers make their keys and values *after* pinning: under loom,
+//!   crossbeam-epoch's pin is a `SeqCst` fence (loom has no compiler fence),
+//!   and a fence releases everything before it through every later store of
+//!   the thread, even a `Relaxed` one, which would hide a missing Release in
+//!   the engine;
+//! - readers call [`pause`] inside their critical sections.
 #![cfg(loom)]
 
 use std::collections::hash_map::DefaultHasher;
