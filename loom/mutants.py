@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""Checks that the loom models can fail: breaks the engine on purpose, one
+mutant at a time, and runs the models against each mutant.
+
+Every mutant is a real bug (a missing Release or Acquire, a lost expunge race,
+a premature free, the wrong iteration order) and must be caught by at least
+one model; the script prints which models catch which mutant and exits 1 if
+a mutant survives them all. A mutant whose text is no longer in the engine
+(it was edited) is skipped with a message, not failed: update it here.
+
+It never touches the working tree: the crate is copied into a temporary
+directory and the mutants are applied there. About 15 s per mutant on
+2 cores (a rebuild of the engine and a run of the models).
+
+Usage: python3 loom/mutants.py [MUTANT...]   (default: all; LOOM_MAX_PREEMPTIONS
+is passed on, default 3)
+
+Not mutants, because they are not bugs: a Relaxed store of a slot's entry
+pointer, or of its tag, alone. Every lock-free reader loads a slot's tag
+(Acquire) before its entry pointer (Acquire), and `Table::publish_slot`
+stores the entry (Release) before the tag (Release): either pair alone
+orders the entry for the reader. Both Relaxed together is a bug, and a
+mutant below.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+RAW = "src/atomic_map/raw.rs"
+SNAPSHOT = "src/atomic_map/snapshot.rs"
+
+# name -> [(file, old text, new text)]: each old text occurs exactly once.
+MUTANTS = {
+    "layers load Relaxed (Partition::layers)": [(RAW,
+        "let p = self.layers.load(Ordering::Acquire);\n        debug_assert!(!p.is_null());",
+        "let p = self.layers.load(Ordering::Relaxed);\n        debug_assert!(!p.is_null());")],
+    "layers store Relaxed (merge publish)": [(RAW,
+        "        // slots written above.\n        part.layers.store(next, Ordering::Release);",
+        "        // slots written above.\n        part.layers.store(next, Ordering::Relaxed);")],
+    "value load Relaxed (find_in)": [(RAW,
+        "                let v = e.value.load(Ordering::Acquire);\n                if v != expunged() {",
+        "                let v = e.value.load(Ordering::Relaxed);\n                if v != expunged() {")],
+    "value CAS Relaxed (EntryRef::replace)": [(RAW,
+        "            new_ptr,\n            Ordering::AcqRel,\n            Ordering::Acquire,\n        ) {",
+        "            new_ptr,\n            Ordering::Relaxed,\n            Ordering::Relaxed,\n        ) {")],
+    "slot entry and tag stores Relaxed (Table::publish_slot)": [(SNAPSHOT,
+        "slot.entry.store(entry, Ordering::Release);",
+        "slot.entry.store(entry, Ordering::Relaxed);"), (SNAPSHOT,
+        "self.tags[i].store(tag_of(hash), Ordering::Release);",
+        "self.tags[i].store(tag_of(hash), Ordering::Relaxed);")],
+    "expunge by load-then-store instead of CAS (merge_step)": [(RAW,
+        """            let live = !e.value.load(Ordering::Relaxed).is_null()
+                || e.value
+                    .compare_exchange(
+                        ptr::null_mut(),
+                        expunged(),
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    )
+                    .is_err();""",
+        """            let live = !e.value.load(Ordering::Relaxed).is_null();
+            if !live {
+                e.value.store(expunged(), Ordering::Release);
+            }""")],
+    "EXPUNGED not final: writers revive expunged entries": [(RAW,
+        """        if expected.is_expunged() {
+            // Invariant 3: EXPUNGED is final.
+            return Err(new);
+        }""", ""), (RAW,
+        """            if cur.is_expunged() {
+                return Err(value);
+            }
+            if only_if_absent {""",
+        "            if only_if_absent {")],
+    "replaced value freed at once, not retired": [(RAW,
+        """                    unsafe {
+                        retire_box(
+                            guard,
+                            &self.part.garbage,
+                            expected.ptr,
+                            std::mem::size_of::<V>(),
+                        )
+                    };""",
+        """                    let _ = guard;
+                    drop(unsafe { Box::from_raw(expected.ptr) });""")],
+    "expunged entries freed at once, not retired": [(RAW,
+        "            unsafe { reclaim::retire(guard, &part.garbage, bytes, destroy) };",
+        "            let _ = bytes;\n            destroy();")],
+    "old layer set freed at once, not retired (merge publish)": [(RAW,
+        """            retire_box(
+                guard,
+                &part.garbage,
+                old,
+                std::mem::size_of::<Layers<K, V>>(),
+            );
+            retire_box(guard, &part.garbage, snap_ptr, snap.bytes());""",
+        """            drop(Box::from_raw(old));
+            retire_box(guard, &part.garbage, snap_ptr, snap.bytes());""")],
+    "iteration visits the snapshot first (invariant 5)": [(RAW,
+        "                0 => layers.active,\n                1 => layers.sealed,\n                2 => layers.snapshot,",
+        "                0 => layers.snapshot,\n                1 => layers.sealed,\n                2 => layers.active,")],
+}
+
+MODELS = [
+    "get_during_insert_merge_publish",
+    "overwrite_vs_get",
+    "reinsert_vs_expunge",
+    "iterate_during_delete_merge_reinsert",
+    "iterate_during_incremental_merge",
+]
+
+
+def main():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    wanted = sys.argv[1:] or list(MUTANTS)
+    env = dict(os.environ)
+    env["RUSTFLAGS"] = "--cfg loom --cfg crossbeam_loom"
+    env.setdefault("LOOM_MAX_PREEMPTIONS", "3")
+    survivors, skipped = [], []
+    with tempfile.TemporaryDirectory(prefix="epochmap-mutants-") as tmp:
+        crate = os.path.join(tmp, "epochmap")
+        shutil.copytree(root, crate, ignore=shutil.ignore_patterns("target*", ".git", "fuzz"))
+        target = os.path.join(root, "target", "loom-mutants")
+
+        def run_models():
+            failed = []
+            for model in MODELS:
+                r = subprocess.run(
+                    ["cargo", "test", "--release", "--manifest-path", "loom/Cargo.toml",
+                     "--target-dir", target, "--", "--exact", model],
+                    cwd=crate, env=env, capture_output=True, text=True)
+                if "could not compile" in r.stderr:
+                    sys.exit(f"the build failed:\n{r.stderr[-3000:]}")
+                if r.returncode != 0:
+                    failed.append(model)
+            return failed
+
+        failed = run_models()
+        if failed:
+            sys.exit(f"the unmutated engine fails {failed}: fix that first")
+        for name in wanted:
+            originals = {}
+            missing = None
+            for path, old, new in MUTANTS[name]:
+                full = os.path.join(crate, path)
+                text = open(full).read()
+                originals.setdefault(full, text)
+                if text.count(old) != 1:
+                    missing = path
+                    break
+                open(full, "w").write(text.replace(old, new))
+            caught = [] if missing else run_models()
+            for full, text in originals.items():
+                open(full, "w").write(text)
+            if missing:
+                skipped.append(name)
+                print(f"{name}: SKIPPED, its text is not in {missing} once "
+                      "(the engine changed: update loom/mutants.py)", flush=True)
+                continue
+            print(f"{name}: caught by {', '.join(caught) or 'NO MODEL'}", flush=True)
+            if not caught:
+                survivors.append(name)
+    print(f"{len(wanted) - len(skipped) - len(survivors)} mutant(s) caught, "
+          f"{len(skipped)} skipped, {len(survivors)} survived")
+    if survivors:
+        sys.exit(f"mutants that no model catches: {survivors}")
+
+
+if __name__ == "__main__":
+    main()
