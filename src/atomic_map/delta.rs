@@ -20,7 +20,10 @@
 //! [`MergeState`] starts to build the next snapshot from the live entries of
 //! the old snapshot and the sealed overlay (entry pointers move; the key and
 //! value stay where they are). The work is spread over the next inserts of
-//! new keys into that partition: each does [`MergeState::budget`] units of
+//! new keys into that partition, and over lookups that find their key in an
+//! overlay (they try the mutex, never wait for it; sampled, see
+//! `RawMap::overlay_hit`, which also seals an overlay that reads alone keep
+//! hitting): each does [`MergeState::budget`] units of
 //! it while it holds the partition mutex (zeroing the next snapshot's array,
 //! moving entries, zeroing the overlay for the next seal). The budget is chosen so the merge
 //! ends before the fresh overlay is half full; if the overlay fills anyway

@@ -7,11 +7,10 @@
 //! |---|---|---|---|
 //! | `Partition::layers` load | Acquire | the Release store of a new layer set (seal, merge publish) | the reader sees the tables of the set, and a snapshot's slots, fully written |
 //! | `Partition::layers` store | Release | the Acquire loads of readers and writers | publishes a layer set, including a snapshot written with plain (Relaxed) slot stores before it |
-//! | `Table` slot entry load | Acquire | the Release store of `Table::publish_slot` | an overlay slot is written while readers probe; the entry it points to, and the slot's hash, are initialised |
+//! | `Table` slot entry load | Acquire | the Release store of `Table::publish_slot` | an overlay slot is written while readers probe; the entry it points to (key, hash, first value) is initialised |
 //! | `Table` slot entry store | Release | the Acquire slot loads | as above; in an unpublished snapshot the layer set's Release store would be enough |
-//! | `Table` tag load | Acquire | the Release store of the tag in `Table::publish_slot`, made after the slot's entry and hash | a probe reads a slot only after a matching tag; the slot is then written and its entry initialised |
+//! | `Table` tag load | Acquire | the Release store of the tag in `Table::publish_slot`, made after the slot's entry | a probe reads a slot only after a matching tag; the slot is then written and its entry initialised |
 //! | `Table` tag store | Release | the Acquire tag loads | as above |
-//! | `Table` slot hash store / load | Relaxed | ordered by the slot entry's Release store / Acquire load | written once, before the entry pointer is published, and read only after a non-null entry pointer was loaded with Acquire |
 //! | `Entry::value` load | Acquire | the successful AcqRel CAS that stored the pointer, or the Release store in `Table::publish_slot` that published the entry with its first value | the reader sees the value `V` fully initialised; a `get` happens-after the insert whose value it returns |
 //! | `Entry::value` CAS (insert, overwrite, remove, update) | AcqRel / Acquire | itself on other threads, and readers' Acquire loads | Release publishes the new value; Acquire makes the old value's initialisation visible before it is handed back and retired |
 //! | `Entry::value` CAS null -> `EXPUNGED` (merge) | AcqRel / Acquire | writers' CAS null -> value on the same entry | modification order decides fairly between a merge expunging a tombstone and a writer reviving it: exactly one wins |
@@ -61,8 +60,7 @@ use super::delta::{Layers, MergeState, Policy, ZERO_PER_UNIT};
 use super::reclaim::{self, Garbage, Guard};
 use super::snapshot::{partition_index, tag_of, Slot, Table, FREE};
 
-/// A key and its current value. (The key's hash is kept in the table slots
-/// that point to the entry, not here.)
+/// A key, its hash and its current value.
 ///
 /// Allocation: if [`inline_first::<V>()`], an entry is allocated as an
 /// [`EntryWithValue`] that holds its first value too, and `value` points into
@@ -70,6 +68,11 @@ use super::snapshot::{partition_index, tag_of, Slot, Table, FREE};
 /// `Box<Entry>`. Which one is a property of the type `V`, so every entry of a
 /// map is allocated (and freed) the same way.
 pub(crate) struct Entry<K, V> {
+    /// The hash of `key`. Immutable. Kept here rather than in the table
+    /// slots (8-byte slots keep the array every lookup reads small); a lookup
+    /// compares it before calling the user's `Eq`, and a merge places the
+    /// entry in the next snapshot by it without hashing the key again.
+    pub(crate) hash: u64,
     /// Immutable.
     pub(crate) key: K,
     /// Null: a tombstone (the key is absent). [`expunged`]: the entry is being
@@ -126,10 +129,11 @@ fn entry_bytes<K, V>() -> usize {
 /// Allocates an entry for `key` holding `value`; returns it and the pointer
 /// to its value (not yet published: the caller publishes the entry with
 /// Release).
-fn new_entry<K, V>(key: K, value: Box<V>) -> (*mut Entry<K, V>, *mut V) {
+fn new_entry<K, V>(key: K, hash: u64, value: Box<V>) -> (*mut Entry<K, V>, *mut V) {
     if inline_first::<V>() {
         let p = Box::into_raw(Box::new(EntryWithValue {
             entry: Entry {
+                hash,
                 key,
                 value: AtomicPtr::new(ptr::null_mut()),
             },
@@ -146,6 +150,7 @@ fn new_entry<K, V>(key: K, value: Box<V>) -> (*mut Entry<K, V>, *mut V) {
     } else {
         let v = Box::into_raw(value);
         let e = Box::into_raw(Box::new(Entry {
+            hash,
             key,
             value: AtomicPtr::new(v),
         }));
@@ -502,6 +507,11 @@ pub(crate) struct Partition<K, V> {
     len: AtomicIsize,
     /// Completed merges. Relaxed.
     merges: AtomicUsize,
+    /// Sampled lookups that found their key in an overlay since the last
+    /// seal ([`RawMap::overlay_hit`]). Relaxed: a heuristic. In its own
+    /// cache line, so that the readers that write it do not invalidate the
+    /// line of `layers` or of the mutex.
+    overlay_hits: CachePadded<AtomicUsize>,
     garbage: Arc<Garbage>,
 }
 
@@ -521,6 +531,7 @@ impl<K, V> Partition<K, V> {
             }),
             len: AtomicIsize::new(0),
             merges: AtomicUsize::new(0),
+            overlay_hits: CachePadded::new(AtomicUsize::new(0)),
             garbage: Arc::new(Garbage::default()),
         }
     }
@@ -587,13 +598,28 @@ where
     K: Borrow<Q>,
     Q: Eq + ?Sized,
 {
+    find_in_layer(layers, hash, key).map(|(e, v, _)| (e, v))
+}
+
+/// [`find_in`], also telling whether the entry was found in an overlay
+/// (sealed or active) rather than in the snapshot.
+#[inline]
+fn find_in_layer<'g, K, V, Q>(
+    layers: &'g Layers<K, V>,
+    hash: u64,
+    key: &Q,
+) -> Option<(&'g Entry<K, V>, *mut V, bool)>
+where
+    K: Borrow<Q>,
+    Q: Eq + ?Sized,
+{
     let tag = tag_of(hash);
     // Most keys live in the snapshot, most of them in their home slot: fetch
     // that slot's line while the tag is read, so the two misses overlap.
     // SAFETY: the snapshot of a published layer set is never null and lives
     // as long as the layer set (invariant 1).
     prefetch(unsafe { &*layers.snapshot }.home_slot(hash));
-    for table in tables(layers) {
+    for (n, table) in tables(layers).enumerate() {
         for i in table.probe(hash) {
             // The dense tag array first: free ends the probe, another tag
             // skips the slot without touching it.
@@ -604,23 +630,24 @@ where
             if t != tag {
                 continue;
             }
-            let (p, h) = table.load(i);
+            let p = table.load(i);
             // A non-free tag (Acquire) implies a published slot.
             debug_assert!(!p.is_null());
-            // The slot holds the entry's hash: entries of other hashes are
-            // skipped without touching their memory.
-            if p.is_null() || h != hash {
+            if p.is_null() {
                 continue;
             }
             // SAFETY: a non-null slot of a live table points to an entry that
             // is retired only after a layer set without it is published, i.e.
             // after this guard's pin (invariant 1); Acquire slot load.
             let e = unsafe { &*p };
-            if e.key.borrow() == key {
+            // The full hash first (same cache line as the key): the user's
+            // `Eq` runs only for a real candidate.
+            if e.hash == hash && e.key.borrow() == key {
                 // Acquire: see the table (value load).
                 let v = e.value.load(Ordering::Acquire);
                 if v != expunged() {
-                    return Some((e, v));
+                    // `tables` yields the snapshot first (never null).
+                    return Some((e, v, n > 0));
                 }
                 // At most one entry per key per table: try the next table.
                 break;
@@ -629,6 +656,12 @@ where
     }
     None
 }
+
+/// One overlay hit in this many (chosen by hash bits) is counted.
+const OVERLAY_HIT_SAMPLE: u64 = 8;
+/// Where the sampling bits are taken: above the tag's bits (40..47) and below
+/// the bits that pick the partition, so they are independent of both.
+const OVERLAY_HIT_SHIFT: u32 = 32;
 
 /// The map engine: partitions chosen by hash bits.
 pub(crate) struct RawMap<K, V> {
@@ -697,7 +730,10 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
         Q: Eq + ?Sized,
     {
         let part = self.partition(hash);
-        let (entry, v) = find_in(part.layers(guard), hash, key)?;
+        let (entry, v, in_overlay) = find_in_layer(part.layers(guard), hash, key)?;
+        if in_overlay {
+            self.overlay_hit(guard, part, hash);
+        }
         Some((
             EntryRef { entry, part },
             Loaded {
@@ -715,12 +751,63 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
         Q: Eq + ?Sized,
     {
         let part = self.partition(hash);
-        let (_, v) = find_in(part.layers(guard), hash, key)?;
+        let (_, v, in_overlay) = find_in_layer(part.layers(guard), hash, key)?;
+        if in_overlay {
+            self.overlay_hit(guard, part, hash);
+        }
         Loaded::<'g, V> {
             ptr: v,
             _guard: PhantomData,
         }
         .value()
+    }
+
+    /// Read-assisted promotion. A lookup that found its key in an overlay
+    /// rather than in the snapshot costs more (more tables probed, overlay
+    /// entries scattered), and merges otherwise progress only when new keys
+    /// are inserted: a map filled once and then only read would keep up to
+    /// a fifth of its keys in overlays for good. So lookups count overlay
+    /// hits (sampled by hash bits, one in [`OVERLAY_HIT_SAMPLE`], so that
+    /// readers rarely write the shared counter), and once the count reaches
+    /// the active overlay's size the lookup *tries* the partition mutex,
+    /// never waits for it: with it, it seals the active overlay (starting a
+    /// merge) or does one bounded step of the running merge, exactly the
+    /// work an insert of a new key would do. Lookups stay lock-free; a
+    /// lookup that assists pays at most one merge step.
+    #[inline]
+    fn overlay_hit(&self, guard: &Guard, part: &Partition<K, V>, hash: u64) {
+        if (hash >> OVERLAY_HIT_SHIFT) & (OVERLAY_HIT_SAMPLE - 1) != 0 {
+            return;
+        }
+        let hits = part.overlay_hits.fetch_add(1, Ordering::Relaxed) + 1;
+        self.assist_merge(guard, part, hits);
+    }
+
+    /// A merge in progress: one step of it. None: seal the active overlay
+    /// once it has been read about as often as it has entries (as Go's
+    /// `sync.Map` promotes its dirty map after as many misses as it has
+    /// entries, but without copying anything on the read path).
+    #[inline(never)]
+    fn assist_merge(&self, guard: &Guard, part: &Partition<K, V>, hits: usize) {
+        let mut w = match part.writer.try_lock() {
+            Ok(w) => w,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return,
+        };
+        if let Some(m) = &w.merge {
+            let budget = m.budget;
+            self.merge_step(guard, part, &mut w, budget);
+        } else {
+            // SAFETY: the current layer set, stable under the mutex (only
+            // holders of the mutex publish); its tables live as long.
+            let active = unsafe { &*part.layers(guard).active };
+            let len = active.len();
+            if len > 0 && hits.saturating_mul(OVERLAY_HIT_SAMPLE as usize) >= len {
+                self.seal(guard, part, &mut w);
+                part.overlay_hits.store(0, Ordering::Relaxed);
+            }
+        }
+        part.unlock_and_flush(guard, w);
     }
 
     /// Stores `value` for `key` (or, `only_if_absent`, keeps a present value).
@@ -848,7 +935,7 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
                 }
                 continue;
             }
-            let (entry, value) = new_entry(key, value);
+            let (entry, value) = new_entry(key, hash, value);
             // Invariant 2: no non-expunged entry for the key in the current
             // layer set (searched above under the mutex).
             active.publish_slot(hash, entry);
@@ -966,9 +1053,9 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
         for i in m.cursor..end {
             // Each live entry's value is read below: overlap those misses.
             if i + PREFETCH_SLOTS < end {
-                prefetch(slot(i + PREFETCH_SLOTS).0);
+                prefetch(slot(i + PREFETCH_SLOTS));
             }
-            let (p, hash) = slot(i);
+            let p = slot(i);
             if p.is_null() {
                 continue;
             }
@@ -991,7 +1078,7 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
                     e.value.load(Ordering::Relaxed) != expunged(),
                     "entry expunged twice"
                 );
-                target.publish_slot(hash, p);
+                target.publish_slot(e.hash, p);
             } else {
                 m.expunged.push(p);
             }
@@ -1176,7 +1263,7 @@ impl<K, V> Partition<K, V> {
             }
             // SAFETY: owned table, freed once (the tables of a set differ).
             let table = unsafe { Box::from_raw(t) };
-            for (e, _) in table.entries() {
+            for e in table.entries() {
                 // SAFETY: each entry is in exactly one table of the set
                 // (invariant 2), so it is freed once.
                 let (key, value) = unsafe { take_entry(e) };
@@ -1265,9 +1352,9 @@ impl<'g, K: Send + 'static, V: Send + 'static> Iterator for RawIter<'g, K, V> {
                 // Entries are scattered in memory: ask for one a few slots
                 // ahead, so its cache miss overlaps the work on this one.
                 if i + PREFETCH_SLOTS < n {
-                    prefetch(table.load(i + PREFETCH_SLOTS).0);
+                    prefetch(table.load(i + PREFETCH_SLOTS));
                 }
-                let (p, _) = table.load(i);
+                let p = table.load(i);
                 if p.is_null() {
                     continue;
                 }
