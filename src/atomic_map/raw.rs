@@ -614,45 +614,74 @@ where
     Q: Eq + ?Sized,
 {
     let tag = tag_of(hash);
+    // SAFETY: the snapshot of a published layer set is never null, and its
+    // tables live as long as the layer set (invariant 1).
+    let snapshot = unsafe { &*layers.snapshot };
     // Most keys live in the snapshot, most of them in their home slot: fetch
     // that slot's line while the tag is read, so the two misses overlap.
-    // SAFETY: the snapshot of a published layer set is never null and lives
-    // as long as the layer set (invariant 1).
-    prefetch(unsafe { &*layers.snapshot }.home_slot(hash));
-    for (n, table) in tables(layers).enumerate() {
-        for i in table.probe(hash) {
-            // The dense tag array first: free ends the probe, another tag
-            // skips the slot without touching it.
-            let t = table.tag(i);
-            if t == FREE {
-                break;
-            }
-            if t != tag {
-                continue;
-            }
+    prefetch(snapshot.home_slot(hash));
+    if let Some((e, v)) = probe_table(snapshot, hash, tag, key) {
+        return Some((e, v, false));
+    }
+    for t in [layers.sealed, layers.active] {
+        if t.is_null() {
+            continue;
+        }
+        // SAFETY: as the snapshot above.
+        if let Some((e, v)) = probe_table(unsafe { &*t }, hash, tag, key) {
+            return Some((e, v, true));
+        }
+    }
+    None
+}
+
+/// Searches one table of a live layer set for a non-expunged entry of `key`.
+/// A plain loop (not the iterator chain of [`Table::probe`]): this is the
+/// inner loop of every lookup.
+#[inline(always)]
+fn probe_table<'g, K, V, Q>(
+    table: &'g Table<K, V>,
+    hash: u64,
+    tag: u8,
+    key: &Q,
+) -> Option<(&'g Entry<K, V>, *mut V)>
+where
+    K: Borrow<Q>,
+    Q: Eq + ?Sized,
+{
+    let mask = table.slot_count() - 1;
+    let mut i = hash as usize & mask;
+    // Bounded by the slot count; a table is at most half full, so a free
+    // tag ends the probe long before.
+    for _ in 0..=mask {
+        // The dense tag array first: free ends the probe, another tag skips
+        // the slot without touching it.
+        let t = table.tag(i);
+        if t == FREE {
+            return None;
+        }
+        if t == tag {
             let p = table.load(i);
             // A non-free tag (Acquire) implies a published slot.
             debug_assert!(!p.is_null());
-            if p.is_null() {
-                continue;
-            }
-            // SAFETY: a non-null slot of a live table points to an entry that
-            // is retired only after a layer set without it is published, i.e.
-            // after this guard's pin (invariant 1); Acquire slot load.
-            let e = unsafe { &*p };
-            // The full hash first (same cache line as the key): the user's
-            // `Eq` runs only for a real candidate.
-            if e.hash == hash && e.key.borrow() == key {
-                // Acquire: see the table (value load).
-                let v = e.value.load(Ordering::Acquire);
-                if v != expunged() {
-                    // `tables` yields the snapshot first (never null).
-                    return Some((e, v, n > 0));
+            if !p.is_null() {
+                // SAFETY: a non-null slot of a live table points to an entry
+                // that is retired only after a layer set without it is
+                // published, i.e. after this guard's pin (invariant 1);
+                // Acquire slot load.
+                let e = unsafe { &*p };
+                // The full hash first (same cache line as the key): the
+                // user's `Eq` runs only for a real candidate.
+                if e.hash == hash && e.key.borrow() == key {
+                    // Acquire: see the table (value load).
+                    let v = e.value.load(Ordering::Acquire);
+                    // At most one entry per key per table: an expunged one
+                    // ends the search of this table.
+                    return (v != expunged()).then_some((e, v));
                 }
-                // At most one entry per key per table: try the next table.
-                break;
             }
         }
+        i = (i + 1) & mask;
     }
     None
 }
