@@ -235,6 +235,21 @@ unsafe fn retire_box<T: 'static>(guard: &Guard, garbage: &Arc<Garbage>, p: *mut 
     unsafe { reclaim::retire(guard, garbage, bytes, destroy) }
 }
 
+/// Retires a boxed value, counted as garbage at `size_of::<V>()` bytes.
+///
+/// # Safety
+/// As [`retire_box`].
+#[inline]
+unsafe fn retire_value<V: 'static>(guard: &Guard, garbage: &Arc<Garbage>, p: *mut V) {
+    let destroy = move || {
+        // SAFETY: `p` is a unique, unlinked box (caller's contract), and the
+        // epoch has passed, so no reader holds it.
+        drop(unsafe { Box::from_raw(p) })
+    };
+    // SAFETY: forwarded from the caller.
+    unsafe { reclaim::retire_value(guard, garbage, destroy) }
+}
+
 /// `n` free slots (null entry, hash 0), from zeroed memory: `alloc_zeroed`
 /// hands large arrays straight from fresh (lazily zeroed) pages, so sealing
 /// an overlay and starting a merge does not pay an `O(n)` memset on the write
@@ -577,14 +592,7 @@ impl<'g, K: Send + 'static, V: Send + 'static> EntryRef<'g, K, V> {
                     // its own: only threads pinned now can still hold it. It
                     // is retired once, by the thread whose CAS removed it.
                     // `V: Send + 'static`.
-                    unsafe {
-                        retire_box(
-                            guard,
-                            &self.part.garbage,
-                            expected.ptr,
-                            std::mem::size_of::<V>(),
-                        )
-                    };
+                    unsafe { retire_value(guard, &self.part.garbage, expected.ptr) };
                 }
                 let new = Loaded::<'g, V> {
                     ptr: new_ptr,
@@ -1354,8 +1362,8 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
                 }
                 s.merging = !layers.sealed.is_null();
                 s.merges = p.merges.load(Ordering::Relaxed);
-                s.garbage_objects = p.garbage.objects();
-                s.garbage_bytes = p.garbage.bytes();
+                s.garbage_objects = Garbage::objects(&p.garbage);
+                s.garbage_bytes = Garbage::bytes(&p.garbage, std::mem::size_of::<V>());
                 s
             })
             .collect()
