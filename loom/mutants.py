@@ -40,9 +40,9 @@ MUTANTS = {
     "layers store Relaxed (merge publish)": [(RAW,
         "        // slots written above.\n        part.layers.store(next, Ordering::Release);",
         "        // slots written above.\n        part.layers.store(next, Ordering::Relaxed);")],
-    "value load Relaxed (find_in)": [(RAW,
-        "                let v = e.value.load(Ordering::Acquire);\n                if v != expunged() {",
-        "                let v = e.value.load(Ordering::Relaxed);\n                if v != expunged() {")],
+    "value load Relaxed (lookup)": [(RAW,
+        "let v = e.value.load(Ordering::Acquire);",
+        "let v = e.value.load(Ordering::Relaxed);")],
     "value CAS Relaxed (EntryRef::replace)": [(RAW,
         "            new_ptr,\n            Ordering::AcqRel,\n            Ordering::Acquire,\n        ) {",
         "            new_ptr,\n            Ordering::Relaxed,\n            Ordering::Relaxed,\n        ) {")],
@@ -76,16 +76,8 @@ MUTANTS = {
             if only_if_absent {""",
         "            if only_if_absent {")],
     "replaced value freed at once, not retired": [(RAW,
-        """                    unsafe {
-                        retire_box(
-                            guard,
-                            &self.part.garbage,
-                            expected.ptr,
-                            std::mem::size_of::<V>(),
-                        )
-                    };""",
-        """                    let _ = guard;
-                    drop(unsafe { Box::from_raw(expected.ptr) });""")],
+        "unsafe { retire_value(guard, &self.part.garbage, expected.ptr) };",
+        "{ let _ = guard; drop(unsafe { Box::from_raw(expected.ptr) }); }")],
     "expunged entries freed at once, not retired": [(RAW,
         "            unsafe { reclaim::retire(guard, &part.garbage, bytes, destroy) };",
         "            let _ = bytes;\n            destroy();")],
@@ -96,9 +88,9 @@ MUTANTS = {
                 old,
                 std::mem::size_of::<Layers<K, V>>(),
             );
-            retire_box(guard, &part.garbage, snap_ptr, snap.bytes());""",
+            retire_table(""",
         """            drop(Box::from_raw(old));
-            retire_box(guard, &part.garbage, snap_ptr, snap.bytes());""")],
+            retire_table(""")],
     "iteration visits the snapshot first (invariant 5)": [(RAW,
         "                0 => layers.active,\n                1 => layers.sealed,\n                2 => layers.snapshot,",
         "                0 => layers.snapshot,\n                1 => layers.sealed,\n                2 => layers.active,")],

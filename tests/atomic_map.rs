@@ -674,3 +674,98 @@ fn value_drop_that_reenters_the_map_during_merges() {
     assert!(REENTERED.load(Ordering::Relaxed) > 0);
     assert!(map.len() >= 8);
 }
+
+/// A map filled once and then only read must not keep keys in its overlays
+/// for good: lookups that find their key in an overlay assist the merge
+/// (try-lock, bounded step), so reads alone move every key into the
+/// snapshots. Without that, merges progressed only on inserts of new keys,
+/// and up to a third of a freshly filled map stayed in overlays (slower
+/// lookups: more tables probed).
+#[test]
+fn reads_alone_promote_overlay_keys_into_the_snapshot() {
+    let n: u64 = if cfg!(miri) { 300 } else { 20_000 };
+    for partitions in [1, 4] {
+        let map: AtomicPtrMap<u64, u64> = AtomicPtrMap::builder()
+            .partitions(partitions)
+            .build()
+            .unwrap();
+        for k in 0..n {
+            map.insert(k, k + 1);
+        }
+        let before = map.stats();
+        assert!(
+            before.overlay_entries > 0,
+            "the test needs keys in overlays: {before:?}"
+        );
+        let mut passes = 0;
+        while map.stats().overlay_entries > 0 {
+            for k in 0..n {
+                assert_eq!(map.get_cloned(&k), Some(k + 1));
+            }
+            passes += 1;
+            assert!(passes <= 200, "reads never promoted: {:?}", map.stats());
+        }
+        let after = map.stats();
+        assert_eq!(after.snapshot_entries, n as usize, "{after:?}");
+        assert_eq!(after.merges_in_progress, 0);
+        assert_eq!(map.len(), n as usize);
+        // Nothing lost or duplicated on the way.
+        let mut keys: Vec<u64> = map.pin().keys().copied().collect();
+        keys.sort_unstable();
+        assert_eq!(keys, (0..n).collect::<Vec<_>>());
+    }
+}
+
+/// Partitions large enough that merges recycle the arrays of retired tables
+/// (re-zeroed before reuse): churn through many merges against a std
+/// `HashMap` model, with drop counting. A recycled array that kept a stale
+/// slot would show up as a key that should be absent, a wrong value, or a
+/// value dropped twice.
+#[test]
+fn merges_that_recycle_arrays_match_the_model() {
+    use std::collections::HashMap;
+    let (n, rounds): (u64, u64) = if cfg!(miri) { (3_000, 2) } else { (30_000, 6) };
+    let drops = DropCounter::new();
+    let map: AtomicPtrMap<u64, Tracked> = AtomicPtrMap::builder().partitions(1).build().unwrap();
+    let mut model: HashMap<u64, u64> = HashMap::new();
+    let mut created = 0u64;
+    for k in 0..n {
+        map.insert(k, drops.track(k));
+        model.insert(k, k);
+        created += 1;
+    }
+    let merges_before = map.stats().merges;
+    for r in 1..=rounds {
+        // Remove a third, re-insert half of those with new values, add new
+        // keys: tombstones expunged, entries moved, arrays recycled.
+        for k in (0..n).filter(|k| k % 3 == r % 3) {
+            assert_eq!(map.remove(&k), model.remove(&k).is_some());
+        }
+        for k in (0..n).filter(|k| k % 6 == r % 3) {
+            map.insert(k, drops.track(k * 10 + r));
+            model.insert(k, k * 10 + r);
+            created += 1;
+        }
+        for k in n * r..n * r + n / 4 {
+            map.insert(k, drops.track(k));
+            model.insert(k, k);
+            created += 1;
+        }
+        map.compact();
+        let pinned = map.pin();
+        for (k, v) in &model {
+            assert_eq!(pinned.get(k).map(|t| t.payload), Some(*v), "key {k}");
+        }
+        for k in (0..n).filter(|k| !model.contains_key(k)) {
+            assert!(pinned.get(&k).is_none(), "removed key {k} is back");
+        }
+        assert_eq!(pinned.iter().count(), model.len());
+    }
+    assert!(map.stats().merges >= merges_before + rounds as usize);
+    assert_eq!(map.len(), model.len());
+    drop(map);
+    assert_eq!(drops.created(), created);
+    // Every value dropped exactly once (a second drop panics in `Tracked`).
+    assert!(common::atomic::collect_until(|| drops.live() == 0));
+    assert_eq!(drops.live(), 0);
+}

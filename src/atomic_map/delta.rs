@@ -20,7 +20,10 @@
 //! [`MergeState`] starts to build the next snapshot from the live entries of
 //! the old snapshot and the sealed overlay (entry pointers move; the key and
 //! value stay where they are). The work is spread over the next inserts of
-//! new keys into that partition: each does [`MergeState::budget`] units of
+//! new keys into that partition, and over lookups that find their key in an
+//! overlay (they try the mutex, never wait for it; sampled, see
+//! `RawMap::overlay_hit`, which also seals an overlay that reads alone keep
+//! hitting): each does [`MergeState::budget`] units of
 //! it while it holds the partition mutex (zeroing the next snapshot's array,
 //! moving entries, zeroing the overlay for the next seal). The budget is chosen so the merge
 //! ends before the fresh overlay is half full; if the overlay fills anyway
@@ -123,6 +126,7 @@ impl<K, V> MergeState<K, V> {
     /// `entries`, preparing an overlay of `spare_capacity` entries, that must
     /// finish within `fresh_capacity / 2` inserts (the fresh overlay is half
     /// full then), or in one go if not `incremental`.
+    /// `alloc(n)` provides the arrays of `n` slots to zero (new or recycled).
     pub(crate) fn new(
         snapshot_slots: usize,
         sealed_slots: usize,
@@ -130,6 +134,7 @@ impl<K, V> MergeState<K, V> {
         spare_capacity: usize,
         fresh_capacity: usize,
         incremental: bool,
+        mut alloc: impl FnMut(usize) -> Zeroing<K, V>,
     ) -> Self {
         let total = snapshot_slots + sealed_slots;
         let (target_slots, spare_slots) = (slots_for(entries), slots_for(spare_capacity));
@@ -140,9 +145,9 @@ impl<K, V> MergeState<K, V> {
             usize::MAX
         };
         MergeState {
-            zeroing: Some(Zeroing::new(target_slots)),
+            zeroing: Some(alloc(target_slots)),
             target: None,
-            spare: Zeroing::new(spare_slots),
+            spare: alloc(spare_slots),
             cursor: 0,
             total,
             budget,
@@ -162,7 +167,8 @@ mod tests {
     #[test]
     fn budget_finishes_before_overlay_half_full() {
         for (s, o, cap) in [(1 << 20, 1 << 18, 1 << 17), (16, 8, 16), (8, 8, 1)] {
-            let m: MergeState<u64, u64> = MergeState::new(s, o, s / 2, cap, cap, true);
+            let m: MergeState<u64, u64> =
+                MergeState::new(s, o, s / 2, cap, cap, true, Zeroing::new);
             assert!(m.budget * (cap / 2).max(1) >= m.total);
             assert!(m.budget <= 64, "budget {} too large", m.budget);
         }

@@ -64,7 +64,12 @@ const MAX_PARTITIONS: usize = snapshot::MAX_PARTITIONS;
 ///   live entries of the snapshot and the sealed overlay (entries move by
 ///   pointer). The merge is incremental: each following insert of a new key
 ///   in the partition does a bounded slice of it (tens of slots), so no
-///   insert pays an O(n) copy. Tombstoned entries are *expunged* by the
+///   insert pays an O(n) copy. Lookups help too: one that finds its key in
+///   an overlay rather than the snapshot counts it (sampled), and after as
+///   many such hits as the overlay has entries it *tries* the partition
+///   mutex (never waits) to seal the overlay or do one slice of the running
+///   merge, so a map filled once and then only read ends up entirely in its
+///   snapshots, where lookups are cheapest. Tombstoned entries are *expunged* by the
 ///   merge (CAS null -> `EXPUNGED`, racing fairly with a writer reviving the
 ///   key; an expunged key gets a fresh entry in the active overlay).
 /// - Everything unlinked (values, expunged entries, old arrays) is freed by
@@ -120,7 +125,10 @@ const MAX_PARTITIONS: usize = snapshot::MAX_PARTITIONS;
 ///
 /// # Locking behaviour
 ///
-/// Reads (`get`, `contains_key`, iteration, `len`, `stats`) never lock.
+/// Reads (`get`, `contains_key`, iteration, `len`, `stats`) never wait for
+/// a lock. (A lookup that keeps finding keys in an overlay occasionally
+/// *tries* the partition mutex to help the merge along, see the design
+/// above; if the mutex is taken it simply goes on.)
 /// Overwrites, removals and updates of a key that has an entry are a CAS on
 /// that entry, without a lock. Only the insert of a *new* key (one with no
 /// entry, or whose entry a merge expunged) takes the writer mutex of its

@@ -7,11 +7,10 @@
 //! |---|---|---|---|
 //! | `Partition::layers` load | Acquire | the Release store of a new layer set (seal, merge publish) | the reader sees the tables of the set, and a snapshot's slots, fully written |
 //! | `Partition::layers` store | Release | the Acquire loads of readers and writers | publishes a layer set, including a snapshot written with plain (Relaxed) slot stores before it |
-//! | `Table` slot entry load | Acquire | the Release store of `Table::publish_slot` | an overlay slot is written while readers probe; the entry it points to, and the slot's hash, are initialised |
+//! | `Table` slot entry load | Acquire | the Release store of `Table::publish_slot` | an overlay slot is written while readers probe; the entry it points to (key, hash, first value) is initialised |
 //! | `Table` slot entry store | Release | the Acquire slot loads | as above; in an unpublished snapshot the layer set's Release store would be enough |
-//! | `Table` tag load | Acquire | the Release store of the tag in `Table::publish_slot`, made after the slot's entry and hash | a probe reads a slot only after a matching tag; the slot is then written and its entry initialised |
+//! | `Table` tag load | Acquire | the Release store of the tag in `Table::publish_slot`, made after the slot's entry | a probe reads a slot only after a matching tag; the slot is then written and its entry initialised |
 //! | `Table` tag store | Release | the Acquire tag loads | as above |
-//! | `Table` slot hash store / load | Relaxed | ordered by the slot entry's Release store / Acquire load | written once, before the entry pointer is published, and read only after a non-null entry pointer was loaded with Acquire |
 //! | `Entry::value` load | Acquire | the successful AcqRel CAS that stored the pointer, or the Release store in `Table::publish_slot` that published the entry with its first value | the reader sees the value `V` fully initialised; a `get` happens-after the insert whose value it returns |
 //! | `Entry::value` CAS (insert, overwrite, remove, update) | AcqRel / Acquire | itself on other threads, and readers' Acquire loads | Release publishes the new value; Acquire makes the old value's initialisation visible before it is handed back and retired |
 //! | `Entry::value` CAS null -> `EXPUNGED` (merge) | AcqRel / Acquire | writers' CAS null -> value on the same entry | modification order decides fairly between a merge expunging a tombstone and a writer reviving it: exactly one wins |
@@ -58,11 +57,10 @@ use crossbeam_utils::CachePadded;
 
 use super::delta::{Layers, MergeState, Policy, ZERO_PER_UNIT};
 use super::reclaim::{self, Garbage, Guard};
-use super::snapshot::{partition_index, tag_of, Slot, Table, FREE};
+use super::snapshot::{partition_index, tag_of, Slot, Table, TableArrays, FREE};
 use super::sync::{AtomicIsize, AtomicPtr, AtomicU8, AtomicUsize, Mutex, MutexGuard, Ordering};
 
-/// A key and its current value. (The key's hash is kept in the table slots
-/// that point to the entry, not here.)
+/// A key, its hash and its current value.
 ///
 /// Allocation: if [`inline_first::<V>()`], an entry is allocated as an
 /// [`EntryWithValue`] that holds its first value too, and `value` points into
@@ -70,6 +68,11 @@ use super::sync::{AtomicIsize, AtomicPtr, AtomicU8, AtomicUsize, Mutex, MutexGua
 /// `Box<Entry>`. Which one is a property of the type `V`, so every entry of a
 /// map is allocated (and freed) the same way.
 pub(crate) struct Entry<K, V> {
+    /// The hash of `key`. Immutable. Kept here rather than in the table
+    /// slots (8-byte slots keep the array every lookup reads small); a lookup
+    /// compares it before calling the user's `Eq`, and a merge places the
+    /// entry in the next snapshot by it without hashing the key again.
+    pub(crate) hash: u64,
     /// Immutable.
     pub(crate) key: K,
     /// Null: a tombstone (the key is absent). [`expunged`]: the entry is being
@@ -126,10 +129,11 @@ fn entry_bytes<K, V>() -> usize {
 /// Allocates an entry for `key` holding `value`; returns it and the pointer
 /// to its value (not yet published: the caller publishes the entry with
 /// Release).
-fn new_entry<K, V>(key: K, value: Box<V>) -> (*mut Entry<K, V>, *mut V) {
+fn new_entry<K, V>(key: K, hash: u64, value: Box<V>) -> (*mut Entry<K, V>, *mut V) {
     if inline_first::<V>() {
         let p = Box::into_raw(Box::new(EntryWithValue {
             entry: Entry {
+                hash,
                 key,
                 value: AtomicPtr::new(ptr::null_mut()),
             },
@@ -146,6 +150,7 @@ fn new_entry<K, V>(key: K, value: Box<V>) -> (*mut Entry<K, V>, *mut V) {
     } else {
         let v = Box::into_raw(value);
         let e = Box::into_raw(Box::new(Entry {
+            hash,
             key,
             value: AtomicPtr::new(v),
         }));
@@ -230,6 +235,21 @@ unsafe fn retire_box<T: 'static>(guard: &Guard, garbage: &Arc<Garbage>, p: *mut 
     unsafe { reclaim::retire(guard, garbage, bytes, destroy) }
 }
 
+/// Retires a boxed value, counted as garbage at `size_of::<V>()` bytes.
+///
+/// # Safety
+/// As [`retire_box`].
+#[inline]
+unsafe fn retire_value<V: 'static>(guard: &Guard, garbage: &Arc<Garbage>, p: *mut V) {
+    let destroy = move || {
+        // SAFETY: `p` is a unique, unlinked box (caller's contract), and the
+        // epoch has passed, so no reader holds it.
+        drop(unsafe { Box::from_raw(p) })
+    };
+    // SAFETY: forwarded from the caller.
+    unsafe { reclaim::retire_value(guard, garbage, destroy) }
+}
+
 /// `n` free slots (null entry, hash 0), from zeroed memory: `alloc_zeroed`
 /// hands large arrays straight from fresh (lazily zeroed) pages, so sealing
 /// an overlay and starting a merge does not pay an `O(n)` memset on the write
@@ -251,10 +271,9 @@ pub(crate) fn null_slots<K, V>(n: usize) -> Box<[Slot<K, V>]> {
     }
     // SAFETY: `p` was allocated by the global allocator with the layout of
     // `[Slot<K, V>; n]`, which is the layout `Box<[Slot<K, V>]>` frees with.
-    // A `Slot` is an `AtomicU64` and an `AtomicPtr` (repr(C)): all-zero bytes
-    // are a valid `AtomicU64` (0) and a valid, null `AtomicPtr`, and padding
-    // (none on 64-bit targets) may hold any bytes. So the allocation holds `n`
-    // initialised free slots.
+    // A `Slot` is an `AtomicPtr` (repr(transparent)): all-zero bytes are a
+    // valid, null `AtomicPtr`. So the allocation holds `n` initialised free
+    // slots.
     unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(p, n)) }
 }
 
@@ -316,6 +335,23 @@ impl<K, V> Zeroing<K, V> {
         }
     }
 
+    /// The arrays of a retired table, to be zeroed again.
+    fn reuse(tags: Box<[AtomicU8]>, slots: Box<[Slot<K, V>]>) -> Self {
+        debug_assert_eq!(tags.len(), slots.len());
+        let slots = Box::into_raw(slots) as *mut [UninitSlot<K, V>];
+        let tags = Box::into_raw(tags) as *mut [MaybeUninit<AtomicU8>];
+        Zeroing {
+            // SAFETY: `MaybeUninit<T>` has the layout of `T`, so these are the
+            // same allocations with the layouts their boxes free them with;
+            // forgetting that they are initialised is always allowed (neither
+            // type has drop glue, so nothing is leaked).
+            slots: unsafe { Box::from_raw(slots) },
+            // SAFETY: as above.
+            tags: unsafe { Box::from_raw(tags) },
+            done: 0,
+        }
+    }
+
     pub(crate) fn remaining(&self) -> usize {
         self.slots.len() - self.done
     }
@@ -346,6 +382,128 @@ impl<K, V> Zeroing<K, V> {
         // same lengths.
         unsafe { Table::from_parts(Box::from_raw(tags), Box::from_raw(slots)) }
     }
+}
+
+/// The arrays of retired snapshots and overlays, kept for the next merge of
+/// the partition.
+///
+/// Without it, every merge allocated the next snapshot's arrays and freed
+/// the previous ones, and for a large partition both go to the operating
+/// system (`mmap`, page faults while zeroing, `munmap`): the slowest insert
+/// grew with the size of the map (about 200 µs to free the 3 MB of arrays of
+/// a partition of 125k entries, on the insert whose pin collected them). A
+/// merge's next snapshot usually has exactly the slot count of the one it
+/// replaces, so the arrays are recycled one merge later, re-zeroed a chunk at
+/// a time like fresh ones.
+///
+/// At most [`RECYCLE_KEEP`] arrays are kept, only arrays of at least
+/// [`RECYCLE_MIN_SLOTS`] slots (below that the allocator is cheap) and no
+/// larger than the partition's current snapshot (so after a `clear` the big
+/// arrays go back to the allocator), and only while the map lives: the map
+/// holds one reference, deferred destructors the others, and a recycler
+/// whose map is gone drops what it is given.
+pub(crate) struct Recycler<K, V> {
+    /// Tag and slot arrays, both of the same length. Locked only with
+    /// `try_lock` (a deferred destructor must never wait, and a merge may
+    /// simply allocate) except by the map's drop, and never while user code
+    /// runs.
+    arrays: Mutex<Vec<TableArrays<K, V>>>,
+    /// Slot count of the partition's current snapshot: larger arrays are not
+    /// kept. 0 once the map is dropped (nothing is kept). Relaxed: a hint.
+    max_slots: AtomicUsize,
+}
+
+/// Arrays a [`Recycler`] keeps at most (a snapshot's and an overlay's).
+const RECYCLE_KEEP: usize = 2;
+/// Smallest slot count worth recycling (32 KiB of slots).
+const RECYCLE_MIN_SLOTS: usize = 4096;
+
+impl<K, V> Recycler<K, V> {
+    fn new() -> Self {
+        Recycler {
+            arrays: Mutex::new(Vec::new()),
+            max_slots: AtomicUsize::new(0),
+        }
+    }
+
+    /// Keeps the arrays of a retired table for reuse, or drops them.
+    fn put(&self, table: Table<K, V>) {
+        let max = self.max_slots.load(Ordering::Relaxed);
+        let n = table.slot_count();
+        if !(RECYCLE_MIN_SLOTS..=max).contains(&n) {
+            return;
+        }
+        let mut evicted = Vec::new();
+        if let Ok(mut v) = self.arrays.try_lock() {
+            // Arrays from before the partition shrank go back too.
+            let mut i = 0;
+            while i < v.len() {
+                if v[i].1.len() > max {
+                    evicted.push(v.swap_remove(i));
+                } else {
+                    i += 1;
+                }
+            }
+            if v.len() >= RECYCLE_KEEP {
+                evicted.push(v.remove(0));
+            }
+            v.push(table.into_parts());
+        }
+        // Freed outside the lock.
+        drop(evicted);
+    }
+
+    /// Arrays of exactly `n` slots, recycled if there are, else new.
+    fn take(&self, n: usize) -> Zeroing<K, V> {
+        if n >= RECYCLE_MIN_SLOTS {
+            if let Ok(mut v) = self.arrays.try_lock() {
+                if let Some(i) = v.iter().position(|(_, s)| s.len() == n) {
+                    let (tags, slots) = v.swap_remove(i);
+                    drop(v);
+                    return Zeroing::reuse(tags, slots);
+                }
+            }
+        }
+        Zeroing::new(n)
+    }
+
+    /// The partition's current snapshot has `n` slots.
+    fn set_max(&self, n: usize) {
+        self.max_slots.store(n, Ordering::Relaxed);
+    }
+
+    /// The map is being dropped: free what is kept, keep nothing more.
+    fn close(&self) {
+        self.max_slots.store(0, Ordering::Relaxed);
+        let kept = std::mem::take(&mut *self.arrays.lock().unwrap_or_else(PoisonError::into_inner));
+        drop(kept);
+    }
+}
+
+/// Retires a table whose arrays go to `recycler` once no reader can see
+/// them.
+///
+/// # Safety
+/// As [`retire_box`]: `p` came from `Box::into_raw`, is unlinked and is
+/// retired only once.
+unsafe fn retire_table<K: 'static, V: 'static>(
+    guard: &Guard,
+    garbage: &Arc<Garbage>,
+    recycler: &Arc<Recycler<K, V>>,
+    p: *mut Table<K, V>,
+    bytes: usize,
+) {
+    let recycler = Arc::clone(recycler);
+    let destroy = move || {
+        // SAFETY: `p` is a unique, unlinked box (caller's contract), and the
+        // epoch has passed, so no reader holds it. A table does not own the
+        // entries its slots point to: only its arrays move on.
+        let table = unsafe { Box::from_raw(p) };
+        recycler.put(*table);
+    };
+    // SAFETY: forwarded from the caller; `Recycler<K, V>` holds only arrays
+    // of atomics (Send) and K, V: 'static.
+    unsafe { reclaim::retire(guard, garbage, bytes, destroy) }
 }
 
 /// What an entry's value was when loaded.
@@ -448,14 +606,7 @@ impl<'g, K: Send + 'static, V: Send + 'static> EntryRef<'g, K, V> {
                     // its own: only threads pinned now can still hold it. It
                     // is retired once, by the thread whose CAS removed it.
                     // `V: Send + 'static`.
-                    unsafe {
-                        retire_box(
-                            guard,
-                            &self.part.garbage,
-                            expected.ptr,
-                            std::mem::size_of::<V>(),
-                        )
-                    };
+                    unsafe { retire_value(guard, &self.part.garbage, expected.ptr) };
                 }
                 let new = Loaded::<'g, V> {
                     ptr: new_ptr,
@@ -516,7 +667,13 @@ pub(crate) struct Partition<K, V> {
     len: AtomicIsize,
     /// Completed merges. Relaxed.
     merges: AtomicUsize,
+    /// Sampled lookups that found their key in an overlay since the last
+    /// seal ([`RawMap::overlay_hit`]). Relaxed: a heuristic. In its own
+    /// cache line, so that the readers that write it do not invalidate the
+    /// line of `layers` or of the mutex.
+    overlay_hits: CachePadded<AtomicUsize>,
     garbage: Arc<Garbage>,
+    recycler: Arc<Recycler<K, V>>,
 }
 
 impl<K, V> Partition<K, V> {
@@ -537,7 +694,9 @@ impl<K, V> Partition<K, V> {
             }),
             len: AtomicIsize::new(0),
             merges: AtomicUsize::new(0),
+            overlay_hits: CachePadded::new(AtomicUsize::new(0)),
             garbage: Arc::new(Garbage::default()),
+            recycler: Arc::new(Recycler::new()),
         }
     }
 
@@ -608,48 +767,99 @@ where
     K: Borrow<Q>,
     Q: Eq + ?Sized,
 {
+    find_in_layer(layers, hash, key).map(|(e, v, _)| (e, v))
+}
+
+/// [`find_in`], also telling whether the entry was found in an overlay
+/// (sealed or active) rather than in the snapshot.
+#[inline]
+fn find_in_layer<'g, K, V, Q>(
+    layers: &'g Layers<K, V>,
+    hash: u64,
+    key: &Q,
+) -> Option<(&'g Entry<K, V>, *mut V, bool)>
+where
+    K: Borrow<Q>,
+    Q: Eq + ?Sized,
+{
     let tag = tag_of(hash);
+    // SAFETY: the snapshot of a published layer set is never null, and its
+    // tables live as long as the layer set (invariant 1).
+    let snapshot = unsafe { &*layers.snapshot };
     // Most keys live in the snapshot, most of them in their home slot: fetch
     // that slot's line while the tag is read, so the two misses overlap.
-    // SAFETY: the snapshot of a published layer set is never null and lives
-    // as long as the layer set (invariant 1).
-    prefetch(unsafe { &*layers.snapshot }.home_slot(hash));
-    for table in tables(layers) {
-        for i in table.probe(hash) {
-            // The dense tag array first: free ends the probe, another tag
-            // skips the slot without touching it.
-            let t = table.tag(i);
-            if t == FREE {
-                break;
-            }
-            if t != tag {
-                continue;
-            }
-            let (p, h) = table.load(i);
-            // A non-free tag (Acquire) implies a published slot.
-            debug_assert!(!p.is_null());
-            // The slot holds the entry's hash: entries of other hashes are
-            // skipped without touching their memory.
-            if p.is_null() || h != hash {
-                continue;
-            }
-            // SAFETY: a non-null slot of a live table points to an entry that
-            // is retired only after a layer set without it is published, i.e.
-            // after this guard's pin (invariant 1); Acquire slot load.
-            let e = unsafe { &*p };
-            if e.key.borrow() == key {
-                // Acquire: see the table (value load).
-                let v = e.value.load(Ordering::Acquire);
-                if v != expunged() {
-                    return Some((e, v));
-                }
-                // At most one entry per key per table: try the next table.
-                break;
-            }
+    prefetch(snapshot.home_slot(hash));
+    if let Some((e, v)) = probe_table(snapshot, hash, tag, key) {
+        return Some((e, v, false));
+    }
+    for t in [layers.sealed, layers.active] {
+        if t.is_null() {
+            continue;
+        }
+        // SAFETY: as the snapshot above.
+        if let Some((e, v)) = probe_table(unsafe { &*t }, hash, tag, key) {
+            return Some((e, v, true));
         }
     }
     None
 }
+
+/// Searches one table of a live layer set for a non-expunged entry of `key`.
+/// A plain loop (not the iterator chain of [`Table::probe`]): this is the
+/// inner loop of every lookup.
+#[inline(always)]
+fn probe_table<'g, K, V, Q>(
+    table: &'g Table<K, V>,
+    hash: u64,
+    tag: u8,
+    key: &Q,
+) -> Option<(&'g Entry<K, V>, *mut V)>
+where
+    K: Borrow<Q>,
+    Q: Eq + ?Sized,
+{
+    let mask = table.slot_count() - 1;
+    let mut i = hash as usize & mask;
+    // Bounded by the slot count; a table is at most half full, so a free
+    // tag ends the probe long before.
+    for _ in 0..=mask {
+        // The dense tag array first: free ends the probe, another tag skips
+        // the slot without touching it.
+        let t = table.tag(i);
+        if t == FREE {
+            return None;
+        }
+        if t == tag {
+            let p = table.load(i);
+            // A non-free tag (Acquire) implies a published slot.
+            debug_assert!(!p.is_null());
+            if !p.is_null() {
+                // SAFETY: a non-null slot of a live table points to an entry
+                // that is retired only after a layer set without it is
+                // published, i.e. after this guard's pin (invariant 1);
+                // Acquire slot load.
+                let e = unsafe { &*p };
+                // The full hash first (same cache line as the key): the
+                // user's `Eq` runs only for a real candidate.
+                if e.hash == hash && e.key.borrow() == key {
+                    // Acquire: see the table (value load).
+                    let v = e.value.load(Ordering::Acquire);
+                    // At most one entry per key per table: an expunged one
+                    // ends the search of this table.
+                    return (v != expunged()).then_some((e, v));
+                }
+            }
+        }
+        i = (i + 1) & mask;
+    }
+    None
+}
+
+/// One overlay hit in this many (chosen by hash bits) is counted.
+const OVERLAY_HIT_SAMPLE: u64 = 8;
+/// Where the sampling bits are taken: above the tag's bits (40..47) and below
+/// the bits that pick the partition, so they are independent of both.
+const OVERLAY_HIT_SHIFT: u32 = 32;
 
 /// The map engine: partitions chosen by hash bits.
 pub(crate) struct RawMap<K, V> {
@@ -718,7 +928,10 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
         Q: Eq + ?Sized,
     {
         let part = self.partition(hash);
-        let (entry, v) = find_in(part.layers(guard), hash, key)?;
+        let (entry, v, in_overlay) = find_in_layer(part.layers(guard), hash, key)?;
+        if in_overlay {
+            self.overlay_hit(guard, part, hash);
+        }
         Some((
             EntryRef { entry, part },
             Loaded {
@@ -736,12 +949,63 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
         Q: Eq + ?Sized,
     {
         let part = self.partition(hash);
-        let (_, v) = find_in(part.layers(guard), hash, key)?;
+        let (_, v, in_overlay) = find_in_layer(part.layers(guard), hash, key)?;
+        if in_overlay {
+            self.overlay_hit(guard, part, hash);
+        }
         Loaded::<'g, V> {
             ptr: v,
             _guard: PhantomData,
         }
         .value()
+    }
+
+    /// Read-assisted promotion. A lookup that found its key in an overlay
+    /// rather than in the snapshot costs more (more tables probed, overlay
+    /// entries scattered), and merges otherwise progress only when new keys
+    /// are inserted: a map filled once and then only read would keep up to
+    /// a fifth of its keys in overlays for good. So lookups count overlay
+    /// hits (sampled by hash bits, one in [`OVERLAY_HIT_SAMPLE`], so that
+    /// readers rarely write the shared counter), and once the count reaches
+    /// the active overlay's size the lookup *tries* the partition mutex,
+    /// never waits for it: with it, it seals the active overlay (starting a
+    /// merge) or does one bounded step of the running merge, exactly the
+    /// work an insert of a new key would do. Lookups stay lock-free; a
+    /// lookup that assists pays at most one merge step.
+    #[inline]
+    fn overlay_hit(&self, guard: &Guard, part: &Partition<K, V>, hash: u64) {
+        if (hash >> OVERLAY_HIT_SHIFT) & (OVERLAY_HIT_SAMPLE - 1) != 0 {
+            return;
+        }
+        let hits = part.overlay_hits.fetch_add(1, Ordering::Relaxed) + 1;
+        self.assist_merge(guard, part, hits);
+    }
+
+    /// A merge in progress: one step of it. None: seal the active overlay
+    /// once it has been read about as often as it has entries (as Go's
+    /// `sync.Map` promotes its dirty map after as many misses as it has
+    /// entries, but without copying anything on the read path).
+    #[inline(never)]
+    fn assist_merge(&self, guard: &Guard, part: &Partition<K, V>, hits: usize) {
+        let mut w = match part.writer.try_lock() {
+            Ok(w) => w,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return,
+        };
+        if let Some(m) = &w.merge {
+            let budget = m.budget;
+            self.merge_step(guard, part, &mut w, budget);
+        } else {
+            // SAFETY: the current layer set, stable under the mutex (only
+            // holders of the mutex publish); its tables live as long.
+            let active = unsafe { &*part.layers(guard).active };
+            let len = active.len();
+            if len > 0 && hits.saturating_mul(OVERLAY_HIT_SAMPLE as usize) >= len {
+                self.seal(guard, part, &mut w);
+                part.overlay_hits.store(0, Ordering::Relaxed);
+            }
+        }
+        part.unlock_and_flush(guard, w);
     }
 
     /// Stores `value` for `key` (or, `only_if_absent`, keeps a present value).
@@ -869,7 +1133,7 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
                 }
                 continue;
             }
-            let (entry, value) = new_entry(key, value);
+            let (entry, value) = new_entry(key, hash, value);
             // Invariant 2: no non-expunged entry for the key in the current
             // layer set (searched above under the mutex).
             active.publish_slot(hash, entry);
@@ -929,6 +1193,7 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
             spare_capacity,
             fresh_capacity,
             self.policy.incremental,
+            |n| part.recycler.take(n),
         ));
         // Release: pairs with readers' Acquire load of the layer set.
         part.layers.store(next, Ordering::Release);
@@ -989,9 +1254,9 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
         for i in m.cursor..end {
             // Each live entry's value is read below: overlap those misses.
             if i + PREFETCH_SLOTS < end {
-                prefetch(slot(i + PREFETCH_SLOTS).0);
+                prefetch(slot(i + PREFETCH_SLOTS));
             }
-            let (p, hash) = slot(i);
+            let p = slot(i);
             if p.is_null() {
                 continue;
             }
@@ -1014,7 +1279,7 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
                     e.value.load(Ordering::Relaxed) != expunged(),
                     "entry expunged twice"
                 );
-                target.publish_slot(hash, p);
+                target.publish_slot(e.hash, p);
             } else {
                 m.expunged.push(p);
             }
@@ -1041,6 +1306,9 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
         part.layers.store(next, Ordering::Release);
         part.merges.fetch_add(1, Ordering::Relaxed);
         let (snap_ptr, sealed_ptr) = (layers.snapshot, layers.sealed);
+        // SAFETY: the snapshot just published, alive (we hold the mutex).
+        part.recycler
+            .set_max(unsafe { &*(*next).snapshot }.slot_count());
         // SAFETY: (all three) `next` replaced `old`; the old snapshot and
         // sealed overlay arrays are reachable only from `old`, the expunged
         // entries only from those arrays. Each is retired once, here. K, V:
@@ -1052,8 +1320,14 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
                 old,
                 std::mem::size_of::<Layers<K, V>>(),
             );
-            retire_box(guard, &part.garbage, snap_ptr, snap.bytes());
-            retire_box(guard, &part.garbage, sealed_ptr, sealed.bytes());
+            retire_table(guard, &part.garbage, &part.recycler, snap_ptr, snap.bytes());
+            retire_table(
+                guard,
+                &part.garbage,
+                &part.recycler,
+                sealed_ptr,
+                sealed.bytes(),
+            );
         }
         if !m.expunged.is_empty() {
             let dead = m.expunged;
@@ -1113,8 +1387,8 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
                 }
                 s.merging = !layers.sealed.is_null();
                 s.merges = p.merges.load(Ordering::Relaxed);
-                s.garbage_objects = p.garbage.objects();
-                s.garbage_bytes = p.garbage.bytes();
+                s.garbage_objects = Garbage::objects(&p.garbage);
+                s.garbage_bytes = Garbage::bytes(&p.garbage, std::mem::size_of::<V>());
                 s
             })
             .collect()
@@ -1165,6 +1439,7 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
 impl<K, V> Drop for RawMap<K, V> {
     fn drop(&mut self) {
         for part in self.partitions.iter_mut() {
+            part.recycler.close();
             // SAFETY: `&mut self` in drop: no other thread or guard can reach
             // the partition any more (guards borrow the map).
             unsafe { part.free_into(None) };
@@ -1206,7 +1481,7 @@ impl<K, V> Partition<K, V> {
             }
             // SAFETY: owned table, freed once (the tables of a set differ).
             let table = unsafe { Box::from_raw(t) };
-            for (e, _) in table.entries() {
+            for e in table.entries() {
                 // SAFETY: each entry is in exactly one table of the set
                 // (invariant 2), so it is freed once.
                 let (key, value) = unsafe { take_entry(e) };
@@ -1295,9 +1570,9 @@ impl<'g, K: Send + 'static, V: Send + 'static> Iterator for RawIter<'g, K, V> {
                 // Entries are scattered in memory: ask for one a few slots
                 // ahead, so its cache miss overlaps the work on this one.
                 if i + PREFETCH_SLOTS < n {
-                    prefetch(table.load(i + PREFETCH_SLOTS).0);
+                    prefetch(table.load(i + PREFETCH_SLOTS));
                 }
-                let (p, _) = table.load(i);
+                let p = table.load(i);
                 if p.is_null() {
                     continue;
                 }

@@ -28,26 +28,46 @@ pub(crate) fn pin() -> Guard {
     crossbeam_epoch::pin()
 }
 
-/// Objects and bytes retired but not yet freed.
+/// Objects and bytes retired but not yet freed, for one partition.
+///
+/// Held in an `Arc` by the partition, and every retired object holds one
+/// more strong reference until its destructor has run (so the counters
+/// outlive the map when the collector frees its garbage later). That strong
+/// count *is* the object counter: `objects = strong_count - 1`, which makes
+/// retiring a value, the common case, cost one atomic increment and freeing
+/// it one decrement (the reference the closure holds). Values are counted
+/// at `size_of::<V>()` bytes each, computed when the statistics are read;
+/// only the other objects (arrays, layer sets, batches of entries), which
+/// are retired rarely, count their bytes as they go.
 #[derive(Debug, Default)]
 pub(crate) struct Garbage {
-    /// Counter only: Relaxed.
-    objects: AtomicUsize,
-    /// Counter only: Relaxed.
-    bytes: AtomicUsize,
+    /// Retired objects other than values. Counter only: Relaxed.
+    other_objects: AtomicUsize,
+    /// Their bytes. Counter only: Relaxed.
+    other_bytes: AtomicUsize,
 }
 
 impl Garbage {
-    pub(crate) fn objects(&self) -> usize {
-        self.objects.load(Ordering::Relaxed)
+    /// Objects retired and not yet freed (a racy statistic).
+    pub(crate) fn objects(this: &Arc<Self>) -> usize {
+        // The partition's own reference is the one not held by garbage.
+        Arc::strong_count(this).saturating_sub(1)
     }
-    pub(crate) fn bytes(&self) -> usize {
-        self.bytes.load(Ordering::Relaxed)
+
+    /// Bytes of those objects, values counted at `value_size` each.
+    pub(crate) fn bytes(this: &Arc<Self>, value_size: usize) -> usize {
+        let objects = Self::objects(this);
+        let others = this.other_objects.load(Ordering::Relaxed);
+        let values = objects.saturating_sub(others);
+        this.other_bytes
+            .load(Ordering::Relaxed)
+            .saturating_add(values.saturating_mul(value_size))
     }
 }
 
 /// Defers `destroy()` until no thread pinned now can still be reading the
-/// object it frees, and counts `bytes` as garbage until then.
+/// object it frees, and counts it (with `bytes`) as garbage until then.
+/// For values, [`retire_value`] is cheaper.
 ///
 /// # Safety
 /// 1. The object that `destroy` frees has been unlinked: no pointer to it is
@@ -57,13 +77,13 @@ impl Garbage {
 ///    (the caller gives up ownership).
 /// 3. `destroy` may run on any thread, at any later time, even after the map
 ///    is dropped: whatever it drops must be `Send + 'static`.
-#[inline]
 pub(crate) unsafe fn retire<F>(guard: &Guard, garbage: &Arc<Garbage>, bytes: usize, destroy: F)
 where
     F: FnOnce() + 'static,
 {
-    garbage.objects.fetch_add(1, Ordering::Relaxed);
-    garbage.bytes.fetch_add(bytes, Ordering::Relaxed);
+    garbage.other_objects.fetch_add(1, Ordering::Relaxed);
+    garbage.other_bytes.fetch_add(bytes, Ordering::Relaxed);
+    // The strong reference counts the object (see `Garbage`).
     let garbage = Arc::clone(garbage);
     // SAFETY: the caller guarantees (1) the object is unlinked, so after the
     // current epoch has passed no thread can reach it, (2) it is destroyed only
@@ -71,8 +91,30 @@ where
     unsafe {
         guard.defer_unchecked(move || {
             destroy();
-            garbage.objects.fetch_sub(1, Ordering::Relaxed);
-            garbage.bytes.fetch_sub(bytes, Ordering::Relaxed);
+            garbage.other_objects.fetch_sub(1, Ordering::Relaxed);
+            garbage.other_bytes.fetch_sub(bytes, Ordering::Relaxed);
+            drop(garbage);
+        });
+    }
+}
+
+/// [`retire`] for a value: counted by the strong reference alone (see
+/// [`Garbage`]), so it costs one atomic increment now and one decrement when
+/// it is freed.
+///
+/// # Safety
+/// As [`retire`].
+#[inline]
+pub(crate) unsafe fn retire_value<F>(guard: &Guard, garbage: &Arc<Garbage>, destroy: F)
+where
+    F: FnOnce() + 'static,
+{
+    let garbage = Arc::clone(garbage);
+    // SAFETY: as in `retire`, from the caller's guarantees.
+    unsafe {
+        guard.defer_unchecked(move || {
+            destroy();
+            drop(garbage);
         });
     }
 }

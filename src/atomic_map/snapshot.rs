@@ -2,8 +2,9 @@
 //! math. Safe code only: the table stores entry pointers but never
 //! dereferences them (that is [`raw`](super::raw)'s job).
 //!
-//! A table is an array of slots (`AtomicPtr<Entry>` plus the entry's hash)
-//! with a power-of-two length,
+//! A table is an array of slots (`AtomicPtr<Entry>`, 8 bytes: the entry
+//! holds its key's hash) beside a dense array of tag bytes, with a
+//! power-of-two length,
 //! probed linearly from `hash & mask`. Slots go from null to an entry exactly
 //! once and are never cleared, and a table is never filled beyond half its
 //! slots, so every probe sequence meets a null slot and stops. A *snapshot*
@@ -14,7 +15,7 @@
 use crossbeam_utils::CachePadded;
 
 use super::raw::Entry;
-use super::sync::{AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use super::sync::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 
 /// Smallest table: 8 slots (4 entries).
 pub(crate) const MIN_SLOTS: usize = 8;
@@ -34,25 +35,23 @@ pub(crate) fn slots_for(entries: usize) -> usize {
         .min(MAX_SLOTS)
 }
 
-/// One slot: an entry pointer and the hash of its key, side by side in 16
-/// bytes, so that a probe compares hashes without dereferencing the entries
-/// that do not match (one cache line per probe sequence instead of one miss
-/// per entry passed).
+/// One slot: an entry pointer, nothing else. The key's hash lives in the
+/// entry and 7 bits of it in the slot's tag: a probe skips the slots of other
+/// hashes by their tags (a false match is 1 in 128 per slot passed), so a
+/// hash in the slot would save almost no entry reads while doubling the slot
+/// array, the array every lookup reads.
 ///
-/// Invariant: `hash` is written (Relaxed) before `entry` is published with
-/// Release, and neither changes afterwards; so a reader that loaded a
-/// non-null `entry` with Acquire reads the right `hash` with a Relaxed load.
-#[repr(C)]
+/// Invariant: `entry` goes from null to an entry once, with Release, and
+/// never changes afterwards.
+#[repr(transparent)]
 pub(crate) struct Slot<K, V> {
-    hash: AtomicU64,
     entry: AtomicPtr<Entry<K, V>>,
 }
 
 impl<K, V> Slot<K, V> {
-    /// A free slot: null entry, hash 0.
+    /// A free slot: null entry.
     pub(crate) fn free() -> Self {
         Slot {
-            hash: AtomicU64::new(0),
             entry: AtomicPtr::new(std::ptr::null_mut()),
         }
     }
@@ -69,6 +68,9 @@ pub(crate) fn tag_of(hash: u64) -> u8 {
     0x80 | ((hash >> 40) & 0x7f) as u8
 }
 
+/// The tag and slot arrays of a table (same length).
+pub(crate) type TableArrays<K, V> = (Box<[AtomicU8]>, Box<[Slot<K, V>]>);
+
 /// An open-addressing table of entry pointers.
 pub(crate) struct Table<K, V> {
     /// One byte per slot, [`FREE`] or the [`tag_of`] the slot's hash: a
@@ -76,12 +78,12 @@ pub(crate) struct Table<K, V> {
     /// cache) and reads a slot only when its tag matches, so a lookup that
     /// misses usually touches no slot and no entry at all. Invariant: a tag
     /// goes from `FREE` to `tag_of(hash)` once, stored with Release after the
-    /// slot's hash and entry pointer; a non-free tag loaded with Acquire
+    /// slot's entry pointer; a non-free tag loaded with Acquire
     /// guarantees a non-null, initialised slot.
     tags: Box<[AtomicU8]>,
     /// Invariants: `slots.len()` is a power of two >= [`MIN_SLOTS`]; a slot's
-    /// entry goes from null to non-null at most once (its hash is written
-    /// just before); at most `capacity()` slots are non-null; within one
+    /// entry goes from null to non-null at most once; at most `capacity()`
+    /// slots are non-null; within one
     /// table at most one entry per key.
     slots: Box<[Slot<K, V>]>,
     /// Entries stored. Written only by the thread that fills the table (under
@@ -114,6 +116,13 @@ impl<K, V> Table<K, V> {
             slots,
             len: CachePadded::new(AtomicUsize::new(0)),
         }
+    }
+
+    /// The tag and slot arrays, for reuse by a later table (see
+    /// `raw::Recycler`). The entries the slots point to are not owned by the
+    /// table and are untouched.
+    pub(crate) fn into_parts(self) -> TableArrays<K, V> {
+        (self.tags, self.slots)
     }
 
     /// Entries this table can take before it is full (half its slots).
@@ -153,7 +162,7 @@ impl<K, V> Table<K, V> {
 
     /// Loads the tag of slot `i`. Acquire: pairs with the Release store of
     /// the tag in [`Table::publish_slot`], so that after a non-free tag the
-    /// slot's entry pointer, hash and entry are visible.
+    /// slot's entry pointer and entry are visible.
     #[inline]
     pub(crate) fn tag(&self, i: usize) -> u8 {
         self.tags[i].load(Ordering::Acquire)
@@ -166,25 +175,18 @@ impl<K, V> Table<K, V> {
         &self.slots[hash as usize & (self.slots.len() - 1)]
     }
 
-    /// Loads slot `i`: its entry pointer (null if free) and, if non-null,
-    /// the hash of the entry's key. Acquire: pairs with the Release store in
-    /// [`Table::publish_slot`], so the entry behind a non-null pointer is
-    /// fully initialised for the reader, and the hash (written before that
-    /// store, never changed) is the entry's: its load can be Relaxed.
+    /// Loads slot `i`: its entry pointer (null if free). Acquire: pairs with
+    /// the Release store in [`Table::publish_slot`], so the entry behind a
+    /// non-null pointer is fully initialised for the reader.
     #[inline]
-    pub(crate) fn load(&self, i: usize) -> (*mut Entry<K, V>, u64) {
-        let slot = &self.slots[i];
-        let p = slot.entry.load(Ordering::Acquire);
-        if p.is_null() {
-            return (p, 0);
-        }
-        (p, slot.hash.load(Ordering::Relaxed))
+    pub(crate) fn load(&self, i: usize) -> *mut Entry<K, V> {
+        self.slots[i].entry.load(Ordering::Acquire)
     }
 
     /// Writes `entry` into the first free slot of `hash`'s probe sequence.
     /// Release: pairs with the Acquire load in [`Table::load`] of readers that
-    /// probe the table without a lock (and publishes the slot's hash, stored
-    /// before). Only the thread that owns the right to write the table (the
+    /// probe the table without a lock. `hash` must be the entry's hash. Only
+    /// the thread that owns the right to write the table (the
     /// partition mutex, or the builder of an unpublished snapshot) calls
     /// this.
     pub(crate) fn publish_slot(&self, hash: u64, entry: *mut Entry<K, V>) {
@@ -193,7 +195,6 @@ impl<K, V> Table<K, V> {
         for i in self.probe(hash) {
             let slot = &self.slots[i];
             if slot.entry.load(Ordering::Relaxed).is_null() {
-                slot.hash.store(hash, Ordering::Relaxed);
                 slot.entry.store(entry, Ordering::Release);
                 // Release: pairs with the Acquire load in `Table::tag`.
                 self.tags[i].store(tag_of(hash), Ordering::Release);
@@ -204,11 +205,11 @@ impl<K, V> Table<K, V> {
         unreachable!("a table at most half full always has a free slot");
     }
 
-    /// All non-null entry pointers with their hashes (for merges and drop).
-    pub(crate) fn entries(&self) -> impl Iterator<Item = (*mut Entry<K, V>, u64)> + '_ {
+    /// All non-null entry pointers (for drop).
+    pub(crate) fn entries(&self) -> impl Iterator<Item = *mut Entry<K, V>> + '_ {
         (0..self.slots.len())
             .map(|i| self.load(i))
-            .filter(|(p, _)| !p.is_null())
+            .filter(|p| !p.is_null())
     }
 }
 

@@ -41,15 +41,18 @@ pub(crate) fn default_reader_slots() -> usize {
 
 /// Picks the shard of `hash` among `1 << bits` shards.
 ///
-/// hashbrown uses the low bits of the hash for the bucket position and the
-/// top 7 bits as the control-byte tag, so the shard comes from the bits just
-/// below the top 7: all keys of a shard would otherwise share tag bits, and
-/// probing would see more false matches.
+/// The top bits of `hash` times an odd constant (Fibonacci hashing), so that
+/// every bit of the hash moves the shard: a weak hasher whose hashes of
+/// small keys have zero top bits (an identity hasher of integers, say) still
+/// spreads keys over every shard, where taking raw top bits put them all in
+/// shard 0. The product is not correlated with the bits hashbrown uses inside
+/// a shard (the low bits for the bucket, the top 7 for the tag), so the keys
+/// of one shard do not share tag bits either.
 #[inline]
 pub(crate) fn shard_index(hash: u64, bits: u32) -> usize {
     debug_assert!(bits <= 57);
     // Two shifts so that `bits == 0` (one shard) needs no shift by 64.
-    (((hash << 7) >> 1) >> (63 - bits)) as usize
+    ((hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 1) >> (63 - bits)) as usize
 }
 
 /// One shard: a cache-padded lock over a table, and the table's length for
@@ -169,20 +172,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shard_index_uses_bits_below_the_tag() {
+    fn shard_index_spreads_weak_hashes() {
         assert_eq!(shard_index(u64::MAX, 0), 0);
-        assert_eq!(shard_index(u64::MAX, 3), 7);
-        // The top 7 bits (hashbrown's tag) do not matter.
-        assert_eq!(shard_index(0xFE00_0000_0000_0000, 8), 0);
-        // The next bits do.
-        assert_eq!(shard_index(0x0100_0000_0000_0000, 1), 1);
-        assert_eq!(shard_index(0x0080_0000_0000_0000, 1), 0);
-        assert_eq!(shard_index(0x0080_0000_0000_0000, 2), 1);
         for bits in 0..=16 {
             for h in [0u64, 1, 12345, u64::MAX, 0xDEAD_BEEF_0BAD_F00D] {
                 assert!(shard_index(h, bits) < 1 << bits);
             }
         }
+        // Identity hashes of small integers reach every shard, evenly.
+        for bits in [1u32, 3, 6] {
+            let shards = 1usize << bits;
+            let mut counts = vec![0usize; shards];
+            for k in 0..(shards as u64 * 64) {
+                counts[shard_index(k, bits)] += 1;
+            }
+            assert!(
+                counts.iter().all(|&c| (32..=96).contains(&c)),
+                "bits {bits}: {counts:?}"
+            );
+        }
+        // So do hashes that differ only in their top bits.
+        let mut seen = std::collections::HashSet::new();
+        for top in 0..64u64 {
+            seen.insert(shard_index(top << 58, 3));
+        }
+        assert_eq!(seen.len(), 8);
     }
 
     #[test]
