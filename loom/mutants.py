@@ -102,6 +102,7 @@ MODELS = [
     "reinsert_vs_expunge",
     "iterate_during_delete_merge_reinsert",
     "iterate_during_incremental_merge",
+    "get_assists_merge_vs_insert",
 ]
 
 
