@@ -180,3 +180,62 @@ fn concurrent_insert_overwrite_remove_drop_counting() {
         );
     }
 }
+
+/// Threads race to insert the same fresh keys (`get_or_insert_with`, and
+/// `insert` of the same key): exactly one entry per key must result. This is
+/// the race the insert path's search shortcut must get right: a writer that
+/// searched without the mutex and found nothing may skip searching again
+/// under the mutex only if no entry was created meanwhile.
+#[test]
+fn racing_inserts_of_the_same_new_keys_make_one_entry_each() {
+    let threads = 4;
+    let keys = n(20_000);
+    for (name, make) in atomic_configs::<u64, u64>() {
+        let map = Arc::new(make());
+        let barrier = Arc::new(Barrier::new(threads));
+        let winners: Vec<Vec<u64>> = (0..threads as u64)
+            .map(|t| {
+                let map = Arc::clone(&map);
+                let barrier = Arc::clone(&barrier);
+                thread::spawn(move || {
+                    barrier.wait();
+                    (0..keys)
+                        .map(|k| {
+                            if k % 2 == 0 {
+                                // The value each thread would store; the one
+                                // stored first wins for every thread.
+                                map.get_or_insert_with(k, || t)
+                            } else {
+                                map.insert(k, t);
+                                t
+                            }
+                        })
+                        .collect()
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect();
+        // Every thread saw the same winner for each even key.
+        for k in (0..keys as usize).step_by(2) {
+            let w = winners[0][k];
+            assert!(
+                winners.iter().all(|ws| ws[k] == w),
+                "{name}: key {k} has two winners"
+            );
+            assert_eq!(map.get_cloned(&(k as u64)), Some(w), "{name}: key {k}");
+        }
+        assert_eq!(map.len(), keys as usize, "{name}: len");
+        let mut seen: Vec<u64> = map.entries().into_iter().map(|(k, _)| k).collect();
+        seen.sort_unstable();
+        let before = seen.len();
+        seen.dedup();
+        assert_eq!(
+            before,
+            seen.len(),
+            "{name}: a key yielded twice (two entries)"
+        );
+        assert_eq!(seen.len(), keys as usize, "{name}");
+    }
+}

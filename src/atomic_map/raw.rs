@@ -855,6 +855,25 @@ where
     None
 }
 
+/// What a search without the partition mutex saw: the layer set it searched
+/// and the length of that set's active overlay, loaded (Acquire) before the
+/// search.
+///
+/// If, under the mutex, the layer set is the same and its active overlay has
+/// the same length, no entry was created since the search (entries are
+/// created only under the mutex, in the active overlay, and a merge or seal
+/// that moves them publishes a new layer set; the layer set cannot be freed
+/// and its address reused while we are pinned), so a key the search did not
+/// find (or found expunged, which is final) still has no live entry, and the
+/// insert skips searching again. The length pairs with the Release store of
+/// `Table::publish_slot`: a search that loaded a length counting some slot
+/// sees that slot; a slot published after the load changes the length seen
+/// under the mutex (which orders us after its writer).
+struct Searched<'g, K, V> {
+    layers: &'g Layers<K, V>,
+    active_len: usize,
+}
+
 /// One overlay hit in this many (chosen by hash bits) is counted.
 const OVERLAY_HIT_SAMPLE: u64 = 8;
 /// Where the sampling bits are taken: above the tag's bits (40..47) and below
@@ -1025,14 +1044,43 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
         K: Eq,
     {
         let mut value = value;
-        if let Some((e, cur)) = self.find(guard, hash, &key) {
+        let part = self.partition(hash);
+        let layers = part.layers(guard);
+        // What the search below saw, so that the insert under the mutex can
+        // skip searching again when nothing changed (see `Searched`).
+        let searched = Searched {
+            layers,
+            // SAFETY: tables of a live layer set (invariant 1).
+            active_len: unsafe { &*layers.active }.len_acquire(),
+        };
+        if let Some((entry, v, in_overlay)) = find_in_layer(layers, hash, &key) {
+            if in_overlay {
+                self.overlay_hit(guard, part, hash);
+            }
+            let e = EntryRef { entry, part };
+            let cur = Loaded {
+                ptr: v,
+                _guard: PhantomData,
+            };
             match Self::store(guard, e, cur, value, only_if_absent) {
                 Ok(done) => return (done, Some(key)),
                 // Expunged: add a fresh entry.
                 Err(v) => value = v,
             }
         }
-        self.insert_locked(guard, hash, key, value, only_if_absent)
+        let mut w = part.lock();
+        let out = self.insert_under_lock(
+            guard,
+            part,
+            &mut w,
+            hash,
+            key,
+            value,
+            only_if_absent,
+            Some(searched),
+        );
+        part.unlock_and_flush(guard, w);
+        out
     }
 
     /// CAS loop on an entry. Err: the entry got expunged.
@@ -1065,25 +1113,9 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
         }
     }
 
-    fn insert_locked<'g>(
-        &'g self,
-        guard: &'g Guard,
-        hash: u64,
-        key: K,
-        value: Box<V>,
-        only_if_absent: bool,
-    ) -> (Inserted<'g, V>, Option<K>)
-    where
-        K: Eq,
-    {
-        let part = self.partition(hash);
-        let mut w = part.lock();
-        let out = self.insert_under_lock(guard, part, &mut w, hash, key, value, only_if_absent);
-        part.unlock_and_flush(guard, w);
-        out
-    }
-
-    /// The body of [`Self::insert_locked`], with the partition mutex held.
+    /// The insert of a key that a search without the mutex did not find (or
+    /// found expunged), with the partition mutex held. `searched`: what that
+    /// search saw, if there was one.
     #[allow(clippy::too_many_arguments)]
     fn insert_under_lock<'g>(
         &'g self,
@@ -1094,6 +1126,7 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
         key: K,
         value: Box<V>,
         only_if_absent: bool,
+        searched: Option<Searched<'g, K, V>>,
     ) -> (Inserted<'g, V>, Option<K>)
     where
         K: Eq,
@@ -1104,9 +1137,20 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
             self.merge_step(guard, part, w, budget);
         }
         let mut value = value;
+        let mut searched = searched;
         loop {
             let layers = part.layers(guard);
-            if let Some((entry, v)) = find_in(layers, hash, &key) {
+            let unchanged = searched.take().is_some_and(|s| {
+                ptr::eq(s.layers, layers)
+                    // SAFETY: tables of the current layer set (invariant 1).
+                    && unsafe { &*layers.active }.len_acquire() == s.active_len
+            });
+            let found = if unchanged {
+                None
+            } else {
+                find_in(layers, hash, &key)
+            };
+            if let Some((entry, v)) = found {
                 let e = EntryRef { entry, part };
                 let cur = Loaded {
                     ptr: v,

@@ -141,6 +141,13 @@ impl<K, V> Table<K, V> {
         self.len.load(Ordering::Relaxed)
     }
 
+    /// [`Table::len`] with Acquire: pairs with the Release store in
+    /// [`Table::publish_slot`], so every slot counted is visible after it.
+    #[inline]
+    pub(crate) fn len_acquire(&self) -> usize {
+        self.len.load(Ordering::Acquire)
+    }
+
     #[inline]
     pub(crate) fn is_full(&self) -> bool {
         self.len() >= self.capacity()
@@ -198,7 +205,9 @@ impl<K, V> Table<K, V> {
                 slot.entry.store(entry, Ordering::Release);
                 // Release: pairs with the Acquire load in `Table::tag`.
                 self.tags[i].store(tag_of(hash), Ordering::Release);
-                self.len.store(self.len() + 1, Ordering::Relaxed);
+                // Release: pairs with the Acquire load in `len_acquire` (a
+                // writer that sees this count also sees the slot).
+                self.len.store(self.len() + 1, Ordering::Release);
                 return;
             }
         }
