@@ -91,6 +91,14 @@ MUTANTS = {
             retire_table(""",
         """            drop(Box::from_raw(old));
             retire_table(""")],
+    "overlay length Relaxed (Table::publish_slot store, len_acquire load)": [(SNAPSHOT,
+        "self.len.store(self.len() + 1, Ordering::Release);",
+        "self.len.store(self.len() + 1, Ordering::Relaxed);"), (SNAPSHOT,
+        "self.len.load(Ordering::Acquire)",
+        "self.len.load(Ordering::Relaxed)")],
+    "insert skips its search under the mutex whenever the layer set is unchanged": [(RAW,
+        "&& unsafe { &*layers.active }.len_acquire() == s.active_len",
+        "&& (s.active_len, true).1")],
     "iteration visits the snapshot first (invariant 5)": [(RAW,
         "                0 => layers.active,\n                1 => layers.sealed,\n                2 => layers.snapshot,",
         "                0 => layers.snapshot,\n                1 => layers.sealed,\n                2 => layers.active,")],
@@ -103,6 +111,7 @@ MODELS = [
     "iterate_during_delete_merge_reinsert",
     "iterate_during_incremental_merge",
     "get_assists_merge_vs_insert",
+    "racing_inserts_of_a_new_key",
 ]
 
 

@@ -487,3 +487,42 @@ fn get_assists_merge_vs_insert() {
     println!("  (in {assisted} executions a lookup assisted the merge)");
     assert!(assisted > 0, "no execution had a lookup assist the merge");
 }
+
+/// (g) Two threads insert the same new key at once. Each searches without
+/// the mutex, finds nothing, and takes the mutex; the second must find the
+/// entry the first created (it skips its search under the mutex only if the
+/// layer set and the overlay's length are unchanged since its lock-free
+/// search, and the length is published with Release after the slot). Exactly
+/// one insert creates the entry, the other overwrites it; the key has one
+/// entry, and every value is dropped once.
+#[test]
+fn racing_inserts_of_a_new_key() {
+    run("racing_inserts_of_a_new_key", |ledger| {
+        let map = Arc::new(small_map(true));
+        map.insert(Key::new(ledger, 0), Val::new(ledger, 0));
+        let (m, l) = (Arc::clone(&map), Arc::clone(ledger));
+        let other = loom::thread::spawn(move || {
+            let p = m.pin();
+            p.insert(Key::new(&l, 1), Val::new(&l, 1)).map(Val::read)
+        });
+        let mine = {
+            let p = map.pin();
+            pause();
+            p.insert(Key::new(ledger, 1), Val::new(ledger, 2))
+                .map(Val::read)
+        };
+        let theirs = other.join().unwrap();
+        // One created the entry, the other replaced the first one's value.
+        assert!(
+            matches!((mine, theirs), (None, Some(2)) | (Some(1), None)),
+            "{mine:?} {theirs:?}"
+        );
+        let pinned = map.pin();
+        let ones = pinned.iter().filter(|(k, _)| k.id == 1).count();
+        assert_eq!(ones, 1, "key 1 has one entry");
+        let v = pinned.get(&Key::new(ledger, 1)).map(Val::read);
+        assert_eq!(v, Some(if mine.is_none() { 1 } else { 2 }));
+        drop(pinned);
+        assert_eq!(map.len(), 2);
+    });
+}
