@@ -716,4 +716,25 @@ fn reads_alone_promote_overlay_keys_into_the_snapshot() {
         keys.sort_unstable();
         assert_eq!(keys, (0..n).collect::<Vec<_>>());
     }
+    // A few hot keys (the last inserted, so in the active overlay) read
+    // again and again get promoted too, whatever their hashes: sampling is
+    // per thread, not by key.
+    let map: AtomicPtrMap<u64, u64> = AtomicPtrMap::builder().partitions(1).build().unwrap();
+    let n = if cfg!(miri) { 40 } else { 1000 };
+    for k in 0..n {
+        map.insert(k, k);
+    }
+    assert!(map.stats().overlay_entries > 0);
+    let mut reads = 0;
+    while map.stats().overlay_entries > 0 {
+        for k in n - 3..n {
+            assert_eq!(map.get_cloned(&k), Some(k));
+        }
+        reads += 3;
+        assert!(
+            reads < 300_000,
+            "hot keys never promoted: {:?}",
+            map.stats()
+        );
+    }
 }
