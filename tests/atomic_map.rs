@@ -683,10 +683,12 @@ fn value_drop_that_reenters_the_map_during_merges() {
 /// lookups: more tables probed).
 #[test]
 fn reads_alone_promote_overlay_keys_into_the_snapshot() {
-    let n: u64 = if cfg!(miri) { 300 } else { 20_000 };
+    // Under Miri: few keys, and small overlays so that some are left in one.
+    let (n, threshold): (u64, usize) = if cfg!(miri) { (40, 4) } else { (20_000, 64) };
     for partitions in [1, 4] {
         let map: AtomicPtrMap<u64, u64> = AtomicPtrMap::builder()
             .partitions(partitions)
+            .merge_threshold(threshold)
             .build()
             .unwrap();
         for k in 0..n {
@@ -714,58 +716,25 @@ fn reads_alone_promote_overlay_keys_into_the_snapshot() {
         keys.sort_unstable();
         assert_eq!(keys, (0..n).collect::<Vec<_>>());
     }
-}
-
-/// Partitions large enough that merges recycle the arrays of retired tables
-/// (re-zeroed before reuse): churn through many merges against a std
-/// `HashMap` model, with drop counting. A recycled array that kept a stale
-/// slot would show up as a key that should be absent, a wrong value, or a
-/// value dropped twice.
-#[test]
-fn merges_that_recycle_arrays_match_the_model() {
-    use std::collections::HashMap;
-    let (n, rounds): (u64, u64) = if cfg!(miri) { (3_000, 2) } else { (30_000, 6) };
-    let drops = DropCounter::new();
-    let map: AtomicPtrMap<u64, Tracked> = AtomicPtrMap::builder().partitions(1).build().unwrap();
-    let mut model: HashMap<u64, u64> = HashMap::new();
-    let mut created = 0u64;
+    // A few hot keys (the last inserted, so in the active overlay) read
+    // again and again get promoted too, whatever their hashes: sampling is
+    // per thread, not by key.
+    let map: AtomicPtrMap<u64, u64> = AtomicPtrMap::builder().partitions(1).build().unwrap();
+    let n = if cfg!(miri) { 40 } else { 1000 };
     for k in 0..n {
-        map.insert(k, drops.track(k));
-        model.insert(k, k);
-        created += 1;
+        map.insert(k, k);
     }
-    let merges_before = map.stats().merges;
-    for r in 1..=rounds {
-        // Remove a third, re-insert half of those with new values, add new
-        // keys: tombstones expunged, entries moved, arrays recycled.
-        for k in (0..n).filter(|k| k % 3 == r % 3) {
-            assert_eq!(map.remove(&k), model.remove(&k).is_some());
+    assert!(map.stats().overlay_entries > 0);
+    let mut reads = 0;
+    while map.stats().overlay_entries > 0 {
+        for k in n - 3..n {
+            assert_eq!(map.get_cloned(&k), Some(k));
         }
-        for k in (0..n).filter(|k| k % 6 == r % 3) {
-            map.insert(k, drops.track(k * 10 + r));
-            model.insert(k, k * 10 + r);
-            created += 1;
-        }
-        for k in n * r..n * r + n / 4 {
-            map.insert(k, drops.track(k));
-            model.insert(k, k);
-            created += 1;
-        }
-        map.compact();
-        let pinned = map.pin();
-        for (k, v) in &model {
-            assert_eq!(pinned.get(k).map(|t| t.payload), Some(*v), "key {k}");
-        }
-        for k in (0..n).filter(|k| !model.contains_key(k)) {
-            assert!(pinned.get(&k).is_none(), "removed key {k} is back");
-        }
-        assert_eq!(pinned.iter().count(), model.len());
+        reads += 3;
+        assert!(
+            reads < 300_000,
+            "hot keys never promoted: {:?}",
+            map.stats()
+        );
     }
-    assert!(map.stats().merges >= merges_before + rounds as usize);
-    assert_eq!(map.len(), model.len());
-    drop(map);
-    assert_eq!(drops.created(), created);
-    // Every value dropped exactly once (a second drop panics in `Tracked`).
-    assert!(common::atomic::collect_until(|| drops.live() == 0));
-    assert_eq!(drops.live(), 0);
 }

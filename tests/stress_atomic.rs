@@ -1,6 +1,7 @@
 //! Real-thread stress of AtomicPtrMap: iterating while others delete and
 //! re-insert (the weak-consistency guarantee checked on every traversal),
-//! and concurrent insert/overwrite/remove with drop counting. Sizes are
+//! concurrent insert/overwrite/remove with drop counting, and merges of
+//! partitions large enough to recycle their arrays. Sizes are
 //! fixed operation counts (no timing), scaled down under Miri.
 
 mod common;
@@ -12,6 +13,7 @@ use std::thread;
 
 use common::atomic::{atomic_configs, collect_until};
 use common::{DropCounter, TestMap, Tracked};
+use epochmap::AtomicPtrMap;
 
 /// Sizes: scaled down under Miri, multiplied by `EPOCHMAP_STRESS=<factor>`
 /// for soak runs (e.g. `EPOCHMAP_STRESS=50 cargo test --release --test
@@ -82,12 +84,20 @@ fn iterate_while_deleting_and_reinserting() {
             .collect();
         start.wait();
         let rounds = n(60).max(3);
-        for _ in 0..rounds {
-            let m = map.pin();
+        for round in 0..rounds {
             let mut seen = HashSet::new();
-            for (k, v) in m.iter() {
-                assert!(seen.insert(*k), "{name}: key {k} yielded twice");
-                assert_eq!(v >> 24, *k, "{name}: value {v:#x} not stored for key {k}");
+            let mut visit = |k: u64, v: u64| {
+                assert!(seen.insert(k), "{name}: key {k} yielded twice");
+                assert_eq!(v >> 24, k, "{name}: value {v:#x} not stored for key {k}");
+            };
+            // Both traversals: one guard for the whole of it, and
+            // `for_each`'s guard per partition.
+            if round % 2 == 0 {
+                for (k, v) in map.pin().iter() {
+                    visit(*k, *v);
+                }
+            } else {
+                map.for_each(|k, v| visit(*k, *v));
             }
             for k in 0..stable {
                 assert!(seen.contains(&k), "{name}: stable key {k} missing");
@@ -238,4 +248,62 @@ fn racing_inserts_of_the_same_new_keys_make_one_entry_each() {
         );
         assert_eq!(seen.len(), keys as usize, "{name}");
     }
+}
+
+/// Partitions large enough that merges recycle the arrays of retired tables
+/// (re-zeroed before reuse): churn through many merges against a std
+/// `HashMap` model, with drop counting. A recycled array that kept a stale
+/// slot would show up as a key that should be absent, a wrong value, or a
+/// value dropped twice.
+///
+/// Not under Miri: recycling starts at 4096-slot arrays, too many operations
+/// for the interpreter. The sanitizer runs of the CI cover it (this file).
+#[test]
+#[cfg_attr(miri, ignore)]
+fn merges_that_recycle_arrays_match_the_model() {
+    use std::collections::HashMap;
+    let (n, rounds): (u64, u64) = (30_000, 6);
+    let drops = DropCounter::new();
+    let map: AtomicPtrMap<u64, Tracked> = AtomicPtrMap::builder().partitions(1).build().unwrap();
+    let mut model: HashMap<u64, u64> = HashMap::new();
+    let mut created = 0u64;
+    for k in 0..n {
+        map.insert(k, drops.track(k));
+        model.insert(k, k);
+        created += 1;
+    }
+    let merges_before = map.stats().merges;
+    for r in 1..=rounds {
+        // Remove a third, re-insert half of those with new values, add new
+        // keys: tombstones expunged, entries moved, arrays recycled.
+        for k in (0..n).filter(|k| k % 3 == r % 3) {
+            assert_eq!(map.remove(&k), model.remove(&k).is_some());
+        }
+        for k in (0..n).filter(|k| k % 6 == r % 3) {
+            map.insert(k, drops.track(k * 10 + r));
+            model.insert(k, k * 10 + r);
+            created += 1;
+        }
+        for k in n * r..n * r + n / 4 {
+            map.insert(k, drops.track(k));
+            model.insert(k, k);
+            created += 1;
+        }
+        map.compact();
+        let pinned = map.pin();
+        for (k, v) in &model {
+            assert_eq!(pinned.get(k).map(|t| t.payload), Some(*v), "key {k}");
+        }
+        for k in (0..n).filter(|k| !model.contains_key(k)) {
+            assert!(pinned.get(&k).is_none(), "removed key {k} is back");
+        }
+        assert_eq!(pinned.iter().count(), model.len());
+    }
+    assert!(map.stats().merges >= merges_before + rounds as usize);
+    assert_eq!(map.len(), model.len());
+    drop(map);
+    assert_eq!(drops.created(), created);
+    // Every value dropped exactly once (a second drop panics in `Tracked`).
+    assert!(collect_until(|| drops.live() == 0));
+    assert_eq!(drops.live(), 0);
 }

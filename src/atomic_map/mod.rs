@@ -111,10 +111,12 @@ const MAX_PARTITIONS: usize = snapshot::MAX_PARTITIONS;
 /// lifetime. [`AtomicPtrMap::stats`] reports the objects and bytes retired
 /// by this map and not yet freed (`garbage_objects`, `garbage_bytes`), so
 /// this shows up in monitoring instead of growing unnoticed. Keep guards
-/// short, or call [`Pinned::repin`] between batches. Note that `retain`,
-/// `clear` and serialisation (with the `serde` feature) hold one guard for
-/// their whole traversal: serialising a large map to a slow writer holds
-/// back garbage for as long.
+/// short, or call [`Pinned::repin`] between batches. For a long traversal
+/// use [`AtomicPtrMap::for_each`], which pins once per partition (so do
+/// `retain`, `clear` and `par_for_each`); `pin().iter()` holds one guard for
+/// the whole traversal, and so does serialisation (with the `serde`
+/// feature): serialising a large map to a slow writer holds back garbage for
+/// as long.
 ///
 /// Because the global collector may drop retired values on any thread, at
 /// any later time (even after the map is dropped), the map's operations
@@ -600,16 +602,49 @@ where
     /// Keeps only the entries for which `f` returns true. Not atomic across
     /// keys; each entry is removed only if its value is still the one `f`
     /// saw (otherwise `f` sees the new value).
+    ///
+    /// Like [`for_each`](Self::for_each), it pins once per partition, so a
+    /// long `retain` does not hold back garbage for its whole duration.
     pub fn retain(&self, mut f: impl FnMut(&K, &V) -> bool) {
-        let guard = reclaim::pin();
-        for (e, mut cur) in self.raw.iter(&guard) {
-            while let Some(v) = cur.value() {
-                if f(e.key(), v) {
-                    break;
+        for p in 0..self.raw.partition_count() {
+            let guard = reclaim::pin();
+            for (e, mut cur) in self.raw.iter_partition(&guard, p) {
+                while let Some(v) = cur.value() {
+                    if f(e.key(), v) {
+                        break;
+                    }
+                    match e.replace(&guard, cur, None) {
+                        Ok(_) => break,
+                        Err(_) => cur = e.load(),
+                    }
                 }
-                match e.replace(&guard, cur, None) {
-                    Ok(_) => break,
-                    Err(_) => cur = e.load(),
+            }
+        }
+    }
+
+    /// Calls `f` on every entry (weakly consistent, with the same guarantee
+    /// as [`iter`](Pinned::iter): every key present for the whole traversal
+    /// is visited exactly once, none twice).
+    ///
+    /// Prefer it to `pin().iter()` for long traversals: it pins once per
+    /// partition instead of once for the whole traversal, so memory that
+    /// writers retire meanwhile can be reclaimed as the traversal goes,
+    /// instead of waiting for its end (see
+    /// [Memory and garbage](AtomicPtrMap#memory-and-garbage)). The
+    /// references `f` receives are valid only during the call.
+    ///
+    /// ```
+    /// let map: epochmap::AtomicPtrMap<u64, u64> = (0..100).map(|i| (i, i)).collect();
+    /// let mut sum = 0;
+    /// map.for_each(|_, v| sum += v);
+    /// assert_eq!(sum, 4950);
+    /// ```
+    pub fn for_each(&self, mut f: impl FnMut(&K, &V)) {
+        for p in 0..self.raw.partition_count() {
+            let guard = reclaim::pin();
+            for (e, v) in self.raw.iter_partition(&guard, p) {
+                if let Some(v) = v.value() {
+                    f(e.key(), v);
                 }
             }
         }

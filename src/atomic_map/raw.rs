@@ -874,11 +874,8 @@ struct Searched<'g, K, V> {
     active_len: usize,
 }
 
-/// One overlay hit in this many (chosen by hash bits) is counted.
-const OVERLAY_HIT_SAMPLE: u64 = 8;
-/// Where the sampling bits are taken: above the tag's bits (40..47) and below
-/// the bits that pick the partition, so they are independent of both.
-const OVERLAY_HIT_SHIFT: u32 = 32;
+/// One overlay hit in this many (per thread) is counted.
+const OVERLAY_HIT_SAMPLE: u32 = 8;
 
 /// The map engine: partitions chosen by hash bits.
 pub(crate) struct RawMap<K, V> {
@@ -949,7 +946,7 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
         let part = self.partition(hash);
         let (entry, v, in_overlay) = find_in_layer(part.layers(guard), hash, key)?;
         if in_overlay {
-            self.overlay_hit(guard, part, hash);
+            self.overlay_hit(guard, part);
         }
         Some((
             EntryRef { entry, part },
@@ -970,7 +967,7 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
         let part = self.partition(hash);
         let (_, v, in_overlay) = find_in_layer(part.layers(guard), hash, key)?;
         if in_overlay {
-            self.overlay_hit(guard, part, hash);
+            self.overlay_hit(guard, part);
         }
         Loaded::<'g, V> {
             ptr: v,
@@ -984,16 +981,28 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
     /// entries scattered), and merges otherwise progress only when new keys
     /// are inserted: a map filled once and then only read would keep up to
     /// a fifth of its keys in overlays for good. So lookups count overlay
-    /// hits (sampled by hash bits, one in [`OVERLAY_HIT_SAMPLE`], so that
-    /// readers rarely write the shared counter), and once the count reaches
+    /// hits (one in [`OVERLAY_HIT_SAMPLE`] per thread, so that readers
+    /// rarely write the shared counter), and once the count reaches
     /// the active overlay's size the lookup *tries* the partition mutex,
     /// never waits for it: with it, it seals the active overlay (starting a
     /// merge) or does one bounded step of the running merge, exactly the
     /// work an insert of a new key would do. Lookups stay lock-free; a
     /// lookup that assists pays at most one merge step.
     #[inline]
-    fn overlay_hit(&self, guard: &Guard, part: &Partition<K, V>, hash: u64) {
-        if (hash >> OVERLAY_HIT_SHIFT) & (OVERLAY_HIT_SAMPLE - 1) != 0 {
+    fn overlay_hit(&self, guard: &Guard, part: &Partition<K, V>) {
+        thread_local! {
+            static OVERLAY_HITS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+        }
+        // Sampled per thread, not by key: a handful of hot keys left in an
+        // overlay must get promoted too, whatever their hashes.
+        let sampled = OVERLAY_HITS
+            .try_with(|c| {
+                let n = c.get().wrapping_add(1);
+                c.set(n);
+                n % OVERLAY_HIT_SAMPLE == 0
+            })
+            .unwrap_or(false);
+        if !sampled {
             return;
         }
         let hits = part.overlay_hits.fetch_add(1, Ordering::Relaxed) + 1;
@@ -1055,7 +1064,7 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
         };
         if let Some((entry, v, in_overlay)) = find_in_layer(layers, hash, &key) {
             if in_overlay {
-                self.overlay_hit(guard, part, hash);
+                self.overlay_hit(guard, part);
             }
             let e = EntryRef { entry, part };
             let cur = Loaded {

@@ -14,7 +14,8 @@ impl MapKind for Atomic {
     const ID: &'static str = "atomic";
     const NAME: &'static str = "AtomicPtrMap";
     const OURS: bool = true;
-    const TRAVERSAL: &'static str = "pin().iter(): lock-free, weakly consistent, epoch-protected";
+    const TRAVERSAL: &'static str =
+        "for_each: lock-free, weakly consistent, one epoch pin per partition";
     const SNAPSHOT: &'static str =
         "no copy API: collected by live iteration into a std HashMap (not point-in-time)";
     const POINT_IN_TIME: bool = false;
@@ -44,10 +45,8 @@ impl<V: Value> CrisisMap<V> for Adapter<V> {
         self.0.update(&key, f)
     }
     fn for_each(&self, mut f: impl FnMut(u64, &V)) {
-        let pinned = self.0.pin();
-        for (k, v) in pinned.iter() {
-            f(*k, v);
-        }
+        // Pins once per partition, not for the whole traversal.
+        self.0.for_each(|k, v| f(*k, v));
     }
     fn snapshot_for_each(&self, mut f: impl FnMut(u64, &V)) {
         let copy: HashMap<u64, V, Hasher> = {
