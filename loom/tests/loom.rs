@@ -438,8 +438,8 @@ fn iterate_during_incremental_merge() {
     });
 }
 
-/// (f) A lookup that hits the overlay assists the merge: with the fixed
-/// hasher, key 2's lookups are sampled, so the reader's `get` tries the
+/// (f) A lookup that hits the overlay assists the merge: the reader's `get`
+/// is the eighth overlay hit of its thread, so it is counted, tries the
 /// partition mutex and, if it gets it, seals the overlay and runs a merge
 /// step (publishing a layer set and retiring the old one) while the writer
 /// inserts a new key, which takes the mutex and runs its share of the merge.
@@ -453,17 +453,20 @@ fn get_assists_merge_vs_insert() {
         for id in [0, 2] {
             map.insert(Key::new(ledger, id), Val::new(ledger, id));
         }
+        // Lookups count overlay hits one in eight per thread: seven hits
+        // now, so that the reader's next one below is counted.
+        let k0 = Key::new(ledger, 0);
+        for _ in 0..7 {
+            assert!(map.pin().get(&k0).is_some());
+        }
+        assert_eq!(map.stats().merges_in_progress, 0, "no assist yet");
         let (m, l) = (Arc::clone(&map), Arc::clone(ledger));
         let writer = loom::thread::spawn(move || {
             let p = m.pin();
             assert!(p.insert(Key::new(&l, 3), Val::new(&l, 3)).is_none());
         });
         {
-            let (k0, k2, k3) = (
-                Key::new(ledger, 0),
-                Key::new(ledger, 2),
-                Key::new(ledger, 3),
-            );
+            let (k2, k3) = (Key::new(ledger, 2), Key::new(ledger, 3));
             let pinned = map.pin();
             pause();
             let v = pinned.get(&k2).expect("key 2 is present throughout");

@@ -990,8 +990,15 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
     /// lookup that assists pays at most one merge step.
     #[inline]
     fn overlay_hit(&self, guard: &Guard, part: &Partition<K, V>) {
+        #[cfg(not(loom))]
         thread_local! {
             static OVERLAY_HITS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+        }
+        // Loom runs its threads on one OS thread, and keeps `std` thread-locals
+        // from one execution to the next (the model must be deterministic).
+        #[cfg(loom)]
+        super::sync::thread_local! {
+            static OVERLAY_HITS: std::cell::Cell<u32> = std::cell::Cell::new(0);
         }
         // Sampled per thread, not by key: a handful of hot keys left in an
         // overlay must get promoted too, whatever their hashes.
