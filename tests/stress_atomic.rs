@@ -1,7 +1,7 @@
 //! Real-thread stress of AtomicPtrMap: iterating while others delete and
 //! re-insert (the weak-consistency guarantee checked on every traversal),
 //! concurrent insert/overwrite/remove with drop counting, and merges of
-//! partitions large enough to recycle their arrays. Sizes are
+//! large partitions against a model. Sizes are
 //! fixed operation counts (no timing), scaled down under Miri.
 
 mod common;
@@ -250,17 +250,17 @@ fn racing_inserts_of_the_same_new_keys_make_one_entry_each() {
     }
 }
 
-/// Partitions large enough that merges recycle the arrays of retired tables
-/// (re-zeroed before reuse): churn through many merges against a std
-/// `HashMap` model, with drop counting. A recycled array that kept a stale
-/// slot would show up as a key that should be absent, a wrong value, or a
-/// value dropped twice.
+/// Merges of a large partition (tens of thousands of entries: multi-page
+/// arrays, incremental zeroing over many inserts, tombstones expunged in
+/// bulk): churn through many merges against a std `HashMap` model, with drop
+/// counting. A slot left stale by the incremental zeroing would show up as a
+/// key that should be absent, a wrong value, or a value dropped twice.
 ///
-/// Not under Miri: recycling starts at 4096-slot arrays, too many operations
-/// for the interpreter. The sanitizer runs of the CI cover it (this file).
+/// Not under Miri: too many operations for the interpreter. The sanitizer
+/// runs of the CI cover it (this file).
 #[test]
 #[cfg_attr(miri, ignore)]
-fn merges_that_recycle_arrays_match_the_model() {
+fn large_partition_merges_match_the_model() {
     use std::collections::HashMap;
     let (n, rounds): (u64, u64) = (30_000, 6);
     let drops = DropCounter::new();
@@ -275,7 +275,7 @@ fn merges_that_recycle_arrays_match_the_model() {
     let merges_before = map.stats().merges;
     for r in 1..=rounds {
         // Remove a third, re-insert half of those with new values, add new
-        // keys: tombstones expunged, entries moved, arrays recycled.
+        // keys: tombstones expunged, entries moved, arrays rebuilt.
         for k in (0..n).filter(|k| k % 3 == r % 3) {
             assert_eq!(map.remove(&k), model.remove(&k).is_some());
         }

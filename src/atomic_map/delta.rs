@@ -126,7 +126,6 @@ impl<K, V> MergeState<K, V> {
     /// `entries`, preparing an overlay of `spare_capacity` entries, that must
     /// finish within `fresh_capacity / 2` inserts (the fresh overlay is half
     /// full then), or in one go if not `incremental`.
-    /// `alloc(n)` provides the arrays of `n` slots to zero (new or recycled).
     pub(crate) fn new(
         snapshot_slots: usize,
         sealed_slots: usize,
@@ -134,7 +133,6 @@ impl<K, V> MergeState<K, V> {
         spare_capacity: usize,
         fresh_capacity: usize,
         incremental: bool,
-        mut alloc: impl FnMut(usize) -> Zeroing<K, V>,
     ) -> Self {
         let total = snapshot_slots + sealed_slots;
         let (target_slots, spare_slots) = (slots_for(entries), slots_for(spare_capacity));
@@ -145,9 +143,9 @@ impl<K, V> MergeState<K, V> {
             usize::MAX
         };
         MergeState {
-            zeroing: Some(alloc(target_slots)),
+            zeroing: Some(Zeroing::new(target_slots)),
             target: None,
-            spare: alloc(spare_slots),
+            spare: Zeroing::new(spare_slots),
             cursor: 0,
             total,
             budget,
@@ -167,8 +165,7 @@ mod tests {
     #[test]
     fn budget_finishes_before_overlay_half_full() {
         for (s, o, cap) in [(1 << 20, 1 << 18, 1 << 17), (16, 8, 16), (8, 8, 1)] {
-            let m: MergeState<u64, u64> =
-                MergeState::new(s, o, s / 2, cap, cap, true, Zeroing::new);
+            let m: MergeState<u64, u64> = MergeState::new(s, o, s / 2, cap, cap, true);
             assert!(m.budget * (cap / 2).max(1) >= m.total);
             assert!(m.budget <= 64, "budget {} too large", m.budget);
         }

@@ -57,7 +57,7 @@ use crossbeam_utils::CachePadded;
 
 use super::delta::{Layers, MergeState, Policy, ZERO_PER_UNIT};
 use super::reclaim::{self, Garbage, Guard};
-use super::snapshot::{partition_index, tag_of, Slot, Table, TableArrays, FREE};
+use super::snapshot::{partition_index, tag_of, Slot, Table, FREE};
 use super::sync::{AtomicIsize, AtomicPtr, AtomicU8, AtomicUsize, Mutex, MutexGuard, Ordering};
 
 /// A key, its hash and its current value.
@@ -335,23 +335,6 @@ impl<K, V> Zeroing<K, V> {
         }
     }
 
-    /// The arrays of a retired table, to be zeroed again.
-    fn reuse(tags: Box<[AtomicU8]>, slots: Box<[Slot<K, V>]>) -> Self {
-        debug_assert_eq!(tags.len(), slots.len());
-        let slots = Box::into_raw(slots) as *mut [UninitSlot<K, V>];
-        let tags = Box::into_raw(tags) as *mut [MaybeUninit<AtomicU8>];
-        Zeroing {
-            // SAFETY: `MaybeUninit<T>` has the layout of `T`, so these are the
-            // same allocations with the layouts their boxes free them with;
-            // forgetting that they are initialised is always allowed (neither
-            // type has drop glue, so nothing is leaked).
-            slots: unsafe { Box::from_raw(slots) },
-            // SAFETY: as above.
-            tags: unsafe { Box::from_raw(tags) },
-            done: 0,
-        }
-    }
-
     pub(crate) fn remaining(&self) -> usize {
         self.slots.len() - self.done
     }
@@ -382,128 +365,6 @@ impl<K, V> Zeroing<K, V> {
         // same lengths.
         unsafe { Table::from_parts(Box::from_raw(tags), Box::from_raw(slots)) }
     }
-}
-
-/// The arrays of retired snapshots and overlays, kept for the next merge of
-/// the partition.
-///
-/// Without it, every merge allocated the next snapshot's arrays and freed
-/// the previous ones, and for a large partition both go to the operating
-/// system (`mmap`, page faults while zeroing, `munmap`): the slowest insert
-/// grew with the size of the map (about 200 µs to free the 3 MB of arrays of
-/// a partition of 125k entries, on the insert whose pin collected them). A
-/// merge's next snapshot usually has exactly the slot count of the one it
-/// replaces, so the arrays are recycled one merge later, re-zeroed a chunk at
-/// a time like fresh ones.
-///
-/// At most [`RECYCLE_KEEP`] arrays are kept, only arrays of at least
-/// [`RECYCLE_MIN_SLOTS`] slots (below that the allocator is cheap) and no
-/// larger than the partition's current snapshot (so after a `clear` the big
-/// arrays go back to the allocator), and only while the map lives: the map
-/// holds one reference, deferred destructors the others, and a recycler
-/// whose map is gone drops what it is given.
-pub(crate) struct Recycler<K, V> {
-    /// Tag and slot arrays, both of the same length. Locked only with
-    /// `try_lock` (a deferred destructor must never wait, and a merge may
-    /// simply allocate) except by the map's drop, and never while user code
-    /// runs.
-    arrays: Mutex<Vec<TableArrays<K, V>>>,
-    /// Slot count of the partition's current snapshot: larger arrays are not
-    /// kept. 0 once the map is dropped (nothing is kept). Relaxed: a hint.
-    max_slots: AtomicUsize,
-}
-
-/// Arrays a [`Recycler`] keeps at most (a snapshot's and an overlay's).
-const RECYCLE_KEEP: usize = 2;
-/// Smallest slot count worth recycling (32 KiB of slots).
-const RECYCLE_MIN_SLOTS: usize = 4096;
-
-impl<K, V> Recycler<K, V> {
-    fn new() -> Self {
-        Recycler {
-            arrays: Mutex::new(Vec::new()),
-            max_slots: AtomicUsize::new(0),
-        }
-    }
-
-    /// Keeps the arrays of a retired table for reuse, or drops them.
-    fn put(&self, table: Table<K, V>) {
-        let max = self.max_slots.load(Ordering::Relaxed);
-        let n = table.slot_count();
-        if !(RECYCLE_MIN_SLOTS..=max).contains(&n) {
-            return;
-        }
-        let mut evicted = Vec::new();
-        if let Ok(mut v) = self.arrays.try_lock() {
-            // Arrays from before the partition shrank go back too.
-            let mut i = 0;
-            while i < v.len() {
-                if v[i].1.len() > max {
-                    evicted.push(v.swap_remove(i));
-                } else {
-                    i += 1;
-                }
-            }
-            if v.len() >= RECYCLE_KEEP {
-                evicted.push(v.remove(0));
-            }
-            v.push(table.into_parts());
-        }
-        // Freed outside the lock.
-        drop(evicted);
-    }
-
-    /// Arrays of exactly `n` slots, recycled if there are, else new.
-    fn take(&self, n: usize) -> Zeroing<K, V> {
-        if n >= RECYCLE_MIN_SLOTS {
-            if let Ok(mut v) = self.arrays.try_lock() {
-                if let Some(i) = v.iter().position(|(_, s)| s.len() == n) {
-                    let (tags, slots) = v.swap_remove(i);
-                    drop(v);
-                    return Zeroing::reuse(tags, slots);
-                }
-            }
-        }
-        Zeroing::new(n)
-    }
-
-    /// The partition's current snapshot has `n` slots.
-    fn set_max(&self, n: usize) {
-        self.max_slots.store(n, Ordering::Relaxed);
-    }
-
-    /// The map is being dropped: free what is kept, keep nothing more.
-    fn close(&self) {
-        self.max_slots.store(0, Ordering::Relaxed);
-        let kept = std::mem::take(&mut *self.arrays.lock().unwrap_or_else(PoisonError::into_inner));
-        drop(kept);
-    }
-}
-
-/// Retires a table whose arrays go to `recycler` once no reader can see
-/// them.
-///
-/// # Safety
-/// As [`retire_box`]: `p` came from `Box::into_raw`, is unlinked and is
-/// retired only once.
-unsafe fn retire_table<K: 'static, V: 'static>(
-    guard: &Guard,
-    garbage: &Arc<Garbage>,
-    recycler: &Arc<Recycler<K, V>>,
-    p: *mut Table<K, V>,
-    bytes: usize,
-) {
-    let recycler = Arc::clone(recycler);
-    let destroy = move || {
-        // SAFETY: `p` is a unique, unlinked box (caller's contract), and the
-        // epoch has passed, so no reader holds it. A table does not own the
-        // entries its slots point to: only its arrays move on.
-        let table = unsafe { Box::from_raw(p) };
-        recycler.put(*table);
-    };
-    // SAFETY: forwarded from the caller; `Recycler<K, V>` holds only arrays
-    // of atomics (Send) and K, V: 'static.
-    unsafe { reclaim::retire(guard, garbage, bytes, destroy) }
 }
 
 /// What an entry's value was when loaded.
@@ -673,7 +534,6 @@ pub(crate) struct Partition<K, V> {
     /// line of `layers` or of the mutex.
     overlay_hits: CachePadded<AtomicUsize>,
     garbage: Arc<Garbage>,
-    recycler: Arc<Recycler<K, V>>,
 }
 
 impl<K, V> Partition<K, V> {
@@ -696,7 +556,6 @@ impl<K, V> Partition<K, V> {
             merges: AtomicUsize::new(0),
             overlay_hits: CachePadded::new(AtomicUsize::new(0)),
             garbage: Arc::new(Garbage::default()),
-            recycler: Arc::new(Recycler::new()),
         }
     }
 
@@ -1253,7 +1112,6 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
             spare_capacity,
             fresh_capacity,
             self.policy.incremental,
-            |n| part.recycler.take(n),
         ));
         // Release: pairs with readers' Acquire load of the layer set.
         part.layers.store(next, Ordering::Release);
@@ -1366,9 +1224,6 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
         part.layers.store(next, Ordering::Release);
         part.merges.fetch_add(1, Ordering::Relaxed);
         let (snap_ptr, sealed_ptr) = (layers.snapshot, layers.sealed);
-        // SAFETY: the snapshot just published, alive (we hold the mutex).
-        part.recycler
-            .set_max(unsafe { &*(*next).snapshot }.slot_count());
         // SAFETY: (all three) `next` replaced `old`; the old snapshot and
         // sealed overlay arrays are reachable only from `old`, the expunged
         // entries only from those arrays. Each is retired once, here. K, V:
@@ -1380,14 +1235,8 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
                 old,
                 std::mem::size_of::<Layers<K, V>>(),
             );
-            retire_table(guard, &part.garbage, &part.recycler, snap_ptr, snap.bytes());
-            retire_table(
-                guard,
-                &part.garbage,
-                &part.recycler,
-                sealed_ptr,
-                sealed.bytes(),
-            );
+            retire_box(guard, &part.garbage, snap_ptr, snap.bytes());
+            retire_box(guard, &part.garbage, sealed_ptr, sealed.bytes());
         }
         if !m.expunged.is_empty() {
             let dead = m.expunged;
@@ -1499,7 +1348,6 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
 impl<K, V> Drop for RawMap<K, V> {
     fn drop(&mut self) {
         for part in self.partitions.iter_mut() {
-            part.recycler.close();
             // SAFETY: `&mut self` in drop: no other thread or guard can reach
             // the partition any more (guards borrow the map).
             unsafe { part.free_into(None) };

@@ -68,9 +68,6 @@ pub(crate) fn tag_of(hash: u64) -> u8 {
     0x80 | ((hash >> 40) & 0x7f) as u8
 }
 
-/// The tag and slot arrays of a table (same length).
-pub(crate) type TableArrays<K, V> = (Box<[AtomicU8]>, Box<[Slot<K, V>]>);
-
 /// An open-addressing table of entry pointers.
 pub(crate) struct Table<K, V> {
     /// One byte per slot, [`FREE`] or the [`tag_of`] the slot's hash: a
@@ -116,13 +113,6 @@ impl<K, V> Table<K, V> {
             slots,
             len: CachePadded::new(AtomicUsize::new(0)),
         }
-    }
-
-    /// The tag and slot arrays, for reuse by a later table (see
-    /// `raw::Recycler`). The entries the slots point to are not owned by the
-    /// table and are untouched.
-    pub(crate) fn into_parts(self) -> TableArrays<K, V> {
-        (self.tags, self.slots)
     }
 
     /// Entries this table can take before it is full (half its slots).
