@@ -7,9 +7,9 @@
 //!   cannot deadlock, guards that cannot be held across `.await`.
 //! - [`AtomicPtrMap`]: immutable snapshots published through an atomic
 //!   pointer, delta overlays for new keys merged incrementally into fresh
-//!   snapshots, and crossbeam-epoch deferred freeing. Lookups take no lock and
-//!   write no shared memory; iterating while other threads delete can never
-//!   touch freed memory.
+//!   snapshots, and crossbeam-epoch deferred freeing. Lookups never wait for
+//!   a lock, and a lookup of a key in the snapshot writes no shared memory;
+//!   iterating while other threads delete can never touch freed memory.
 //!
 //! # Choosing a map
 //!
