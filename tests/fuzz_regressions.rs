@@ -85,3 +85,43 @@ fn atomic_churn_keeps_memory_bounded() {
     );
     assert_eq!(map.len(), 1);
 }
+
+/// Fuzz bug 2 (`model`, 2026-11-22): in a single-threaded program,
+/// `compute` on a removed key (a tombstone in an overlay) called its closure
+/// twice. Its lookup counted an overlay hit and helped the merge along, the
+/// merge step expunged that very tombstone, so the revival CAS that followed
+/// failed and `compute` retried. Lookups now help merges only when they found
+/// a live value, which a merge never changes.
+#[test]
+fn compute_on_a_tombstone_calls_its_closure_once_in_one_thread() {
+    let rounds = if cfg!(miri) { 16 } else { 200 };
+    for round in 0..rounds {
+        // Overlays of 8 entries: the 8th insert seals the overlay and starts
+        // a merge, which later steps (inserts, or lookups helping) continue.
+        let map: AtomicPtrMap<u64, u64> = AtomicPtrMap::builder()
+            .partitions(1)
+            .merge_threshold(8)
+            .merge_ratio(1024)
+            .build()
+            .unwrap();
+        for k in 0..8 {
+            map.insert(k, k);
+        }
+        // Tombstones in the sealed overlay, not yet expunged.
+        for k in 0..8 {
+            map.remove(&k);
+        }
+        for k in 0..8 {
+            let mut calls = 0;
+            let now = map.compute(k, |old| {
+                calls += 1;
+                Some(old.copied().unwrap_or(100) + 1)
+            });
+            assert_eq!(
+                calls, 1,
+                "round {round}, key {k}: closure called {calls} times"
+            );
+            assert_eq!(now, Some(101));
+        }
+    }
+}

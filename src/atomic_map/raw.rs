@@ -235,6 +235,29 @@ unsafe fn retire_box<T: 'static>(guard: &Guard, garbage: &Arc<Garbage>, p: *mut 
     unsafe { reclaim::retire(guard, garbage, bytes, destroy) }
 }
 
+/// Retires a table: once no reader can see it, its slot and tag arrays go
+/// back to the allocator in slices ([`reclaim::free_in_slices`]).
+///
+/// # Safety
+/// As [`retire_box`].
+unsafe fn retire_table<K: 'static, V: 'static>(
+    guard: &Guard,
+    garbage: &Arc<Garbage>,
+    p: *mut Table<K, V>,
+    bytes: usize,
+) {
+    let destroy = move || {
+        // SAFETY: `p` is a unique, unlinked box (caller's contract), and the
+        // epoch has passed, so no reader holds it. A table does not own the
+        // entries its slots point to.
+        let (slots, tags) = unsafe { Box::from_raw(p) }.into_arrays();
+        reclaim::free_in_slices(slots);
+        reclaim::free_in_slices(tags);
+    };
+    // SAFETY: forwarded from the caller.
+    unsafe { reclaim::retire(guard, garbage, bytes, destroy) }
+}
+
 /// Retires a boxed value, counted as garbage at `size_of::<V>()` bytes.
 ///
 /// # Safety
@@ -804,7 +827,9 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
     {
         let part = self.partition(hash);
         let (entry, v, in_overlay) = find_in_layer(part.layers(guard), hash, key)?;
-        if in_overlay {
+        // Only for a live value (see `overlay_hit`): the caller may CAS on
+        // what it loaded.
+        if in_overlay && !v.is_null() {
             self.overlay_hit(guard, part);
         }
         Some((
@@ -825,7 +850,7 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
     {
         let part = self.partition(hash);
         let (_, v, in_overlay) = find_in_layer(part.layers(guard), hash, key)?;
-        if in_overlay {
+        if in_overlay && !v.is_null() {
             self.overlay_hit(guard, part);
         }
         Loaded::<'g, V> {
@@ -847,6 +872,15 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
     /// merge) or does one bounded step of the running merge, exactly the
     /// work an insert of a new key would do. Lookups stay lock-free; a
     /// lookup that assists pays at most one merge step.
+    ///
+    /// Called only when the entry found holds a live value, never for a
+    /// tombstone: a merge step expunges tombstones (CAS null -> `EXPUNGED`),
+    /// and the caller may be about to CAS on the tombstone it loaded (a
+    /// `compute` or `insert` reviving the key); expunging it under the
+    /// caller's feet made that CAS fail and the caller retry, calling a
+    /// user closure twice in a single-threaded program (found by the `model`
+    /// fuzz target). A live value is never changed by a merge: its entry
+    /// only moves by pointer.
     #[inline]
     fn overlay_hit(&self, guard: &Guard, part: &Partition<K, V>) {
         #[cfg(not(loom))]
@@ -929,7 +963,7 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
             active_len: unsafe { &*layers.active }.len_acquire(),
         };
         if let Some((entry, v, in_overlay)) = find_in_layer(layers, hash, &key) {
-            if in_overlay {
+            if in_overlay && !v.is_null() {
                 self.overlay_hit(guard, part);
             }
             let e = EntryRef { entry, part };
@@ -1241,8 +1275,8 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
                 old,
                 std::mem::size_of::<Layers<K, V>>(),
             );
-            retire_box(guard, &part.garbage, snap_ptr, snap.bytes());
-            retire_box(guard, &part.garbage, sealed_ptr, sealed.bytes());
+            retire_table(guard, &part.garbage, snap_ptr, snap.bytes());
+            retire_table(guard, &part.garbage, sealed_ptr, sealed.bytes());
         }
         if !m.expunged.is_empty() {
             let dead = m.expunged;
