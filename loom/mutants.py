@@ -88,9 +88,9 @@ MUTANTS = {
                 old,
                 std::mem::size_of::<Layers<K, V>>(),
             );
-            retire_table(guard, &part.garbage, snap_ptr""",
+            retire_box(guard, &part.garbage, snap_ptr""",
         """            drop(Box::from_raw(old));
-            retire_table(guard, &part.garbage, snap_ptr""")],
+            retire_box(guard, &part.garbage, snap_ptr""")],
     "overlay length Relaxed (Table::publish_slot store, len_acquire load)": [(SNAPSHOT,
         "self.len.store(self.len() + 1, Ordering::Release);",
         "self.len.store(self.len() + 1, Ordering::Relaxed);"), (SNAPSHOT,

@@ -235,29 +235,6 @@ unsafe fn retire_box<T: 'static>(guard: &Guard, garbage: &Arc<Garbage>, p: *mut 
     unsafe { reclaim::retire(guard, garbage, bytes, destroy) }
 }
 
-/// Retires a table: once no reader can see it, its slot and tag arrays go
-/// back to the allocator in slices ([`reclaim::free_in_slices`]).
-///
-/// # Safety
-/// As [`retire_box`].
-unsafe fn retire_table<K: 'static, V: 'static>(
-    guard: &Guard,
-    garbage: &Arc<Garbage>,
-    p: *mut Table<K, V>,
-    bytes: usize,
-) {
-    let destroy = move || {
-        // SAFETY: `p` is a unique, unlinked box (caller's contract), and the
-        // epoch has passed, so no reader holds it. A table does not own the
-        // entries its slots point to.
-        let (slots, tags) = unsafe { Box::from_raw(p) }.into_arrays();
-        reclaim::free_in_slices(slots);
-        reclaim::free_in_slices(tags);
-    };
-    // SAFETY: forwarded from the caller.
-    unsafe { reclaim::retire(guard, garbage, bytes, destroy) }
-}
-
 /// Retires a boxed value, counted as garbage at `size_of::<V>()` bytes.
 ///
 /// # Safety
@@ -1275,8 +1252,8 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
                 old,
                 std::mem::size_of::<Layers<K, V>>(),
             );
-            retire_table(guard, &part.garbage, snap_ptr, snap.bytes());
-            retire_table(guard, &part.garbage, sealed_ptr, sealed.bytes());
+            retire_box(guard, &part.garbage, snap_ptr, snap.bytes());
+            retire_box(guard, &part.garbage, sealed_ptr, sealed.bytes());
         }
         if !m.expunged.is_empty() {
             let dead = m.expunged;

@@ -119,34 +119,6 @@ where
     }
 }
 
-/// Bytes an array gives back to the allocator per step of
-/// [`free_in_slices`].
-const FREE_SLICE: usize = 64 * 1024;
-
-/// Frees `v`, an array nothing can reach any more, [`FREE_SLICE`] bytes at a
-/// time: each step shrinks it and defers the rest to a later collection.
-///
-/// Why: a large allocation is returned to the operating system when freed
-/// (`munmap`, or the heap trimmed with `brk`), at a cost that grows with its
-/// size, and it is paid by whichever thread collects the garbage, inside
-/// whatever operation pinned: 0.25-0.35 ms for the 2 MB slot array of a
-/// partition of 125k entries, so the slowest insert grew with the map. In
-/// slices, no step costs more than returning 64 KiB. The slices still
-/// waiting are not counted in the garbage statistics.
-pub(crate) fn free_in_slices<T: Send + 'static>(mut v: Vec<T>) {
-    let size = std::mem::size_of::<T>().max(1);
-    let keep = v.len().saturating_sub(FREE_SLICE / size);
-    if keep == 0 {
-        return;
-    }
-    v.truncate(keep);
-    v.shrink_to_fit();
-    // The memory is unreachable already (no epoch to wait for): deferring
-    // only spreads the steps over later collections. A nested pin (this
-    // runs as a deferred function, pinned) is cheap.
-    pin().defer(move || free_in_slices(v));
-}
-
 /// Pushes this thread's garbage to the global queue and tries to collect:
 /// called after retiring a snapshot, so large arrays do not wait in a
 /// thread-local bag.

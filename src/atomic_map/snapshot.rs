@@ -115,12 +115,6 @@ impl<K, V> Table<K, V> {
         }
     }
 
-    /// The slot and tag arrays, for freeing in slices. The entries the
-    /// slots point to are not owned by the table and are untouched.
-    pub(crate) fn into_arrays(self) -> (Vec<Slot<K, V>>, Vec<AtomicU8>) {
-        (self.slots.into_vec(), self.tags.into_vec())
-    }
-
     /// Entries this table can take before it is full (half its slots).
     #[inline]
     pub(crate) fn capacity(&self) -> usize {
