@@ -825,16 +825,7 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
-        let part = self.partition(hash);
-        let (_, v, in_overlay) = find_in_layer(part.layers(guard), hash, key)?;
-        if in_overlay && !v.is_null() {
-            self.overlay_hit(guard, part);
-        }
-        Loaded::<'g, V> {
-            ptr: v,
-            _guard: PhantomData,
-        }
-        .value()
+        self.find(guard, hash, key)?.1.value()
     }
 
     /// Read-assisted promotion. A lookup that found its key in an overlay
