@@ -80,18 +80,24 @@ impl Ledger {
     }
 }
 
-/// A key: hashed by id; `Eq` reads both keys' cells, `Drop` writes the cell.
-struct Key {
+/// The memory of a key or a value, as loom sees it: a cell that holds `id`
+/// from creation until `Drop` overwrites it. Readers read the cell, so loom
+/// reports a read that does not happen-after the creation, or that races the
+/// `Drop` (a free while a reader may still hold the object). `slot` is its
+/// place in the ledger (keys first, then values).
+struct Witnessed {
     id: usize,
+    slot: usize,
     cell: UnsafeCell<usize>,
     ledger: Arc<Ledger>,
 }
 
-impl Key {
-    fn new(ledger: &Arc<Ledger>, id: usize) -> Self {
-        ledger.made[id].fetch_add(1, Relaxed);
-        let made = Key {
+impl Witnessed {
+    fn new(ledger: &Arc<Ledger>, slot: usize, id: usize) -> Self {
+        ledger.made[slot].fetch_add(1, Relaxed);
+        let made = Witnessed {
             id,
+            slot,
             cell: UnsafeCell::new(usize::MAX),
             ledger: Arc::clone(ledger),
         };
@@ -109,74 +115,61 @@ impl Key {
     }
 }
 
-impl Hash for Key {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        self.id.hash(h);
-    }
-}
-
-impl PartialEq for Key {
-    fn eq(&self, other: &Self) -> bool {
-        let (a, b) = (self.read(), other.read());
-        assert_eq!((a, b), (self.id, other.id), "a key's memory changed");
-        a == b
-    }
-}
-impl Eq for Key {}
-
-impl Drop for Key {
+impl Drop for Witnessed {
     fn drop(&mut self) {
         // SAFETY: `&mut self`; loom checks that no reader races this write.
         self.cell.with_mut(|p| unsafe { *p = usize::MAX });
-        self.ledger.dropped[self.id].fetch_add(1, Relaxed);
+        self.ledger.dropped[self.slot].fetch_add(1, Relaxed);
     }
 }
 
 // SAFETY: the cell is written only through `&mut self` (creation, `Drop`);
 // shared references only read it.
-unsafe impl Sync for Key {}
+unsafe impl Sync for Witnessed {}
 
-/// A value: readers read its cell (which must hold `id`), `Drop` writes it.
-struct Val {
-    id: usize,
-    cell: UnsafeCell<usize>,
-    ledger: Arc<Ledger>,
+/// A key: hashed by id; `Eq` reads both keys' cells.
+struct Key(Witnessed);
+
+impl Key {
+    fn new(ledger: &Arc<Ledger>, id: usize) -> Self {
+        Key(Witnessed::new(ledger, id, id))
+    }
+
+    fn id(&self) -> usize {
+        self.0.id
+    }
 }
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.0.id.hash(h);
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        let (a, b) = (self.0.read(), other.0.read());
+        assert_eq!((a, b), (self.0.id, other.0.id), "a key's memory changed");
+        a == b
+    }
+}
+impl Eq for Key {}
+
+/// A value: readers read its cell, which must hold its id.
+struct Val(Witnessed);
 
 impl Val {
     fn new(ledger: &Arc<Ledger>, id: usize) -> Self {
-        ledger.made[IDS + id].fetch_add(1, Relaxed);
-        let made = Val {
-            id,
-            cell: UnsafeCell::new(usize::MAX),
-            ledger: Arc::clone(ledger),
-        };
-        // The write loom checks readers against (a cell's creation is not
-        // enough: loom dates it before the thread's first operation).
-        // SAFETY: not shared yet.
-        made.cell.with_mut(|p| unsafe { *p = id });
-        made
+        Val(Witnessed::new(ledger, IDS + id, id))
     }
 
     /// The value's id, read through its cell.
     fn read(&self) -> usize {
-        // SAFETY: as `Key::read`.
-        let v = self.cell.with(|p| unsafe { *p });
-        assert_eq!(v, self.id, "a value's memory changed (freed?)");
+        let v = self.0.read();
+        assert_eq!(v, self.0.id, "a value's memory changed (freed?)");
         v
     }
 }
-
-impl Drop for Val {
-    fn drop(&mut self) {
-        // SAFETY: as `Key::drop`.
-        self.cell.with_mut(|p| unsafe { *p = usize::MAX });
-        self.ledger.dropped[IDS + self.id].fetch_add(1, Relaxed);
-    }
-}
-
-// SAFETY: as for `Key`.
-unsafe impl Sync for Val {}
 
 /// A deterministic hasher: loom replays executions, so hashes (and so probe
 /// sequences) must not change between them.
@@ -341,7 +334,7 @@ fn reinsert_vs_expunge() {
         }
         merger.join().unwrap();
         let pinned = map.pin();
-        let mut pairs: Vec<usize> = pinned.iter().map(|(k, v)| k.id * 10 + v.read()).collect();
+        let mut pairs: Vec<usize> = pinned.iter().map(|(k, v)| k.id() * 10 + v.read()).collect();
         pairs.sort_unstable();
         assert_eq!(pairs, [2, 11], "key 0 -> value 2 once, key 1 -> value 1");
         drop(pinned);
@@ -372,12 +365,12 @@ fn iterate_during_delete_merge_reinsert() {
             pause();
             let mut seen = [0usize; 3];
             for (k, v) in pinned.iter() {
-                let pair = (k.id, v.read());
+                let pair = (k.id(), v.read());
                 assert!(
                     matches!(pair, (0, 0) | (1, 1) | (1, 3) | (2, 2)),
                     "{pair:?}"
                 );
-                seen[k.id] += 1;
+                seen[k.id()] += 1;
                 // Let the writer run between two steps of the traversal.
                 pause();
             }
@@ -422,9 +415,9 @@ fn iterate_during_incremental_merge() {
             let pinned = map.pin();
             let mut seen = [0usize; 6];
             for (k, v) in pinned.iter() {
-                let pair = (k.id, v.read());
+                let pair = (k.id(), v.read());
                 assert!(pair.0 == pair.1 || pair == (1, 6), "{pair:?}");
-                seen[k.id] += 1;
+                seen[k.id()] += 1;
                 // Let the writer run between two steps of the traversal.
                 pause();
             }
@@ -521,7 +514,7 @@ fn racing_inserts_of_a_new_key() {
             "{mine:?} {theirs:?}"
         );
         let pinned = map.pin();
-        let ones = pinned.iter().filter(|(k, _)| k.id == 1).count();
+        let ones = pinned.iter().filter(|(k, _)| k.id() == 1).count();
         assert_eq!(ones, 1, "key 1 has one entry");
         let v = pinned.get(&Key::new(ledger, 1)).map(Val::read);
         assert_eq!(v, Some(if mine.is_none() { 1 } else { 2 }));
