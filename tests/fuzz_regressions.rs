@@ -30,18 +30,24 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
+/// The configuration of fuzz bug 1: one partition, merges on almost every
+/// new key, overlays as large as the snapshot.
+fn ratio_one_map() -> AtomicPtrMap<u64, u64> {
+    AtomicPtrMap::builder()
+        .partitions(1)
+        .merge_threshold(1)
+        .merge_ratio(1)
+        .build()
+        .unwrap()
+}
+
 /// Fuzz bug 1 (`iter_delete`, single-thread mode, config "1 partition, merge
 /// threshold 1, ratio 1"): with `merge_ratio(1)`, every `compact()` (and so
 /// every `clear()`) doubled the overlay the next merge prepares, so memory
 /// and time doubled per call: one key and 23 compacts asked for 2 GiB.
 #[test]
 fn atomic_repeated_compact_keeps_memory_bounded() {
-    let map: AtomicPtrMap<u64, u64> = AtomicPtrMap::builder()
-        .partitions(1)
-        .merge_threshold(1)
-        .merge_ratio(1)
-        .build()
-        .unwrap();
+    let map = ratio_one_map();
     map.insert(1, 1);
     map.compact();
     let base = LIVE.load(Ordering::Relaxed);
@@ -60,12 +66,7 @@ fn atomic_repeated_compact_keeps_memory_bounded() {
 /// after 160k insert + remove pairs).
 #[test]
 fn atomic_churn_keeps_memory_bounded() {
-    let map: AtomicPtrMap<u64, u64> = AtomicPtrMap::builder()
-        .partitions(1)
-        .merge_threshold(1)
-        .merge_ratio(1)
-        .build()
-        .unwrap();
+    let map = ratio_one_map();
     map.insert(0, 0);
     let rounds = if cfg!(miri) { 200 } else { 100_000 };
     let mut peak = 0;
