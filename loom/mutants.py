@@ -102,6 +102,12 @@ MUTANTS = {
     "iteration visits the snapshot first (invariant 5)": [(RAW,
         "                0 => layers.active,\n                1 => layers.sealed,\n                2 => layers.snapshot,",
         "                0 => layers.snapshot,\n                1 => layers.sealed,\n                2 => layers.active,")],
+    "a chunk of for_each visits the snapshot first (invariant 5)": [(RAW,
+        "for t in [layers.active, layers.sealed, layers.snapshot] {",
+        "for t in [layers.snapshot, layers.sealed, layers.active] {")],
+    "chunks of for_each re-planned at every chunk": [(RAW,
+        "        debug_assert!(c < plan.chunks);\n        let part = &self.partitions[p];",
+        "        let part = &self.partitions[p];\n        let plan = self.chunk_plan(guard, p);\n        if c >= plan.chunks {\n            return;\n        }")],
 }
 
 MODELS = [
@@ -112,6 +118,7 @@ MODELS = [
     "iterate_during_incremental_merge",
     "get_assists_merge_vs_insert",
     "racing_inserts_of_a_new_key",
+    "for_each_in_chunks_during_incremental_merge",
 ]
 
 

@@ -112,8 +112,9 @@ const MAX_PARTITIONS: usize = snapshot::MAX_PARTITIONS;
 /// by this map and not yet freed (`garbage_objects`, `garbage_bytes`), so
 /// this shows up in monitoring instead of growing unnoticed. Keep guards
 /// short, or call [`Pinned::repin`] between batches. For a long traversal
-/// use [`AtomicPtrMap::for_each`], which pins once per partition (so do
-/// `retain`, `clear` and `par_for_each`); `pin().iter()` holds one guard for
+/// use [`AtomicPtrMap::for_each`], which pins once per chunk of about a
+/// thousand entries (so do `retain`, `clear` and `par_for_each`), and stays
+/// weakly consistent across chunks; `pin().iter()` holds one guard for
 /// the whole traversal, and so does serialisation (with the `serde`
 /// feature): serialising a large map to a slow writer holds back garbage for
 /// as long.
@@ -603,23 +604,21 @@ where
     /// keys; each entry is removed only if its value is still the one `f`
     /// saw (otherwise `f` sees the new value).
     ///
-    /// Like [`for_each`](Self::for_each), it pins once per partition, so a
-    /// long `retain` does not hold back garbage for its whole duration.
+    /// Like [`for_each`](Self::for_each), it pins once per chunk of about a
+    /// thousand entries, so a long `retain` does not hold back garbage for
+    /// its whole duration.
     pub fn retain(&self, mut f: impl FnMut(&K, &V) -> bool) {
-        for p in 0..self.raw.partition_count() {
-            let guard = reclaim::pin();
-            for (e, mut cur) in self.raw.iter_partition(&guard, p) {
-                while let Some(v) = cur.value() {
-                    if f(e.key(), v) {
-                        break;
-                    }
-                    match e.replace(&guard, cur, None) {
-                        Ok(_) => break,
-                        Err(_) => cur = e.load(),
-                    }
+        self.visit_chunks(|guard, e, mut cur| {
+            while let Some(v) = cur.value() {
+                if f(e.key(), v) {
+                    break;
+                }
+                match e.replace(guard, cur, None) {
+                    Ok(_) => break,
+                    Err(_) => cur = e.load(),
                 }
             }
-        }
+        });
     }
 
     /// Calls `f` on every entry (weakly consistent, with the same guarantee
@@ -627,11 +626,13 @@ where
     /// is visited exactly once, none twice).
     ///
     /// Prefer it to `pin().iter()` for long traversals: it pins once per
-    /// partition instead of once for the whole traversal, so memory that
-    /// writers retire meanwhile can be reclaimed as the traversal goes,
-    /// instead of waiting for its end (see
-    /// [Memory and garbage](AtomicPtrMap#memory-and-garbage)). The
-    /// references `f` receives are valid only during the call.
+    /// chunk of about a thousand entries (tens of microseconds), instead of
+    /// once for the whole traversal, so memory that writers retire meanwhile
+    /// is reclaimed as the traversal goes, instead of waiting for its end
+    /// (see [Memory and garbage](AtomicPtrMap#memory-and-garbage)); writers
+    /// beside a continuous traversal pay for garbage that waits (see
+    /// BENCHMARKS.md, C6). The references `f` receives are valid only during
+    /// the call.
     ///
     /// ```
     /// let map: epochmap::AtomicPtrMap<u64, u64> = (0..100).map(|i| (i, i)).collect();
@@ -640,13 +641,36 @@ where
     /// assert_eq!(sum, 4950);
     /// ```
     pub fn for_each(&self, mut f: impl FnMut(&K, &V)) {
-        for p in 0..self.raw.partition_count() {
-            let guard = reclaim::pin();
-            for (e, v) in self.raw.iter_partition(&guard, p) {
-                if let Some(v) = v.value() {
-                    f(e.key(), v);
-                }
+        self.visit_chunks(|_, e, v| {
+            if let Some(v) = v.value() {
+                f(e.key(), v);
             }
+        });
+    }
+
+    /// Calls `f` on every live entry, a chunk of about a thousand entries
+    /// of a partition at a time, each chunk under a guard of its own (see
+    /// `RawMap::visit_chunk` for why the traversal stays weakly consistent
+    /// across chunks).
+    fn visit_chunks<F>(&self, mut f: F)
+    where
+        F: for<'g> FnMut(&'g Guard, raw::EntryRef<'g, K, V>, raw::Loaded<'g, V>),
+    {
+        for p in 0..self.raw.partition_count() {
+            self.visit_partition_in_chunks(p, &mut f);
+        }
+    }
+
+    /// [`visit_chunks`](Self::visit_chunks) for partition `p` alone.
+    fn visit_partition_in_chunks<F>(&self, p: usize, mut f: F)
+    where
+        F: for<'g> FnMut(&'g Guard, raw::EntryRef<'g, K, V>, raw::Loaded<'g, V>),
+    {
+        let plan = self.raw.chunk_plan(&reclaim::pin(), p);
+        for c in 0..plan.chunks {
+            let guard = reclaim::pin();
+            self.raw
+                .visit_chunk(&guard, p, plan, c, |e, v| f(&guard, e, v));
         }
     }
 }

@@ -57,7 +57,7 @@ use crossbeam_utils::CachePadded;
 
 use super::delta::{Layers, MergeState, Policy, ZERO_PER_UNIT};
 use super::reclaim::{self, Garbage, Guard};
-use super::snapshot::{partition_index, tag_of, Slot, Table, FREE};
+use super::snapshot::{partition_index, tag_of, Slot, Table, FREE, MIN_SLOTS};
 use super::sync::{AtomicIsize, AtomicPtr, AtomicU8, AtomicUsize, Mutex, MutexGuard, Ordering};
 
 /// A key, its hash and its current value.
@@ -1325,6 +1325,65 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
         }
     }
 
+    /// How to split partition `p` into chunks for [`RawMap::visit_chunk`],
+    /// from its current tables: about [`CHUNK_ENTRIES`] entries each.
+    pub(crate) fn chunk_plan(&self, guard: &Guard, p: usize) -> ChunkPlan {
+        let layers = self.partitions[p].layers(guard);
+        let (mut slots, mut entries) = (MIN_SLOTS, 0usize);
+        for t in tables(layers) {
+            slots = slots.max(t.slot_count());
+            entries = entries.saturating_add(t.len());
+        }
+        // Both powers of two, chunks <= slots.
+        let chunks = (entries / CHUNK_ENTRIES)
+            .max(1)
+            .next_power_of_two()
+            .min(slots);
+        ChunkPlan {
+            resolution: slots,
+            chunks,
+        }
+    }
+
+    /// Calls `f` on every live entry of partition `p` whose hash falls in
+    /// chunk `c` of `plan` (see [`ChunkPlan`]), visiting the current layer
+    /// set's tables newest first (invariant 5).
+    ///
+    /// A traversal that visits chunk after chunk, each under a guard of its
+    /// own, yields every key present for the whole traversal exactly once,
+    /// and no key twice, even if merges publish other layer sets between the
+    /// chunks: a chunk is one visit of one layer set (the argument of
+    /// invariant 5 holds within it), restricted to the keys whose hash is in
+    /// the chunk's range; a key present throughout keeps its entry (only a
+    /// tombstone is expunged), which is in exactly one table of whatever
+    /// set the chunk sees (invariant 2); and the ranges are disjoint. Nothing
+    /// is carried from one chunk to the next but the plan's numbers.
+    pub(crate) fn visit_chunk<'g, F>(
+        &'g self,
+        guard: &'g Guard,
+        p: usize,
+        plan: ChunkPlan,
+        c: usize,
+        mut f: F,
+    ) where
+        F: FnMut(EntryRef<'g, K, V>, Loaded<'g, V>),
+    {
+        debug_assert!(c < plan.chunks);
+        let part = &self.partitions[p];
+        let layers = part.layers(guard);
+        for t in [layers.active, layers.sealed, layers.snapshot] {
+            if t.is_null() {
+                continue;
+            }
+            // SAFETY: a table of a layer set loaded under the guard
+            // (invariant 1).
+            let table = unsafe { &*t };
+            visit_chunk_of_table(table, plan, c, &mut |e, v| {
+                f(EntryRef { entry: e, part }, v)
+            });
+        }
+    }
+
     /// Iterates over the entries of partition `p` only.
     #[cfg_attr(not(feature = "rayon"), allow(dead_code))]
     pub(crate) fn iter_partition<'g>(&'g self, guard: &'g Guard, p: usize) -> RawIter<'g, K, V> {
@@ -1406,6 +1465,109 @@ impl<K, V> Partition<K, V> {
                 }
             }
         }
+    }
+}
+
+/// Entries per chunk of a chunked traversal (about): each chunk is visited
+/// under a guard of its own, so a traversal holds back garbage for the time
+/// of one chunk, not of a partition. 1024 entries take about 10-30 µs.
+const CHUNK_ENTRIES: usize = if cfg!(loom) { 1 } else { 1024 };
+
+/// The chunks of a partition's traversal: a key belongs to chunk
+/// `(hash & (resolution - 1)) / (resolution / chunks)`. Fixed when a
+/// partition's traversal starts, whatever its tables become meanwhile.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ChunkPlan {
+    /// A power of two: the largest slot count of the partition's tables
+    /// when the plan was made.
+    resolution: usize,
+    /// A power of two, at most `resolution`.
+    pub(crate) chunks: usize,
+}
+
+/// Calls `f` on every entry of `table` with a live value whose hash is in
+/// chunk `c` of `plan`, each once.
+///
+/// Linear probing puts an entry at or after its home slot `hash & (n - 1)`,
+/// in the same run of occupied slots. The homes of a chunk's keys form
+/// runs of slots (one run if the table is smaller than the plan's
+/// resolution, `n / resolution` runs if it is larger); the scan covers each
+/// run and the occupied slots that follow it up to a free one, never a slot
+/// twice (a watermark, and the wrap-around stops where the scan began), and
+/// keeps only entries whose own hash is in the chunk. An entry published
+/// before the visit began is found: the slots before it, from its home on,
+/// were occupied before it was placed (a slot never becomes free again), and
+/// their tags (Acquire) were stored before its own.
+#[inline]
+fn visit_chunk_of_table<'g, K, V>(
+    table: &'g Table<K, V>,
+    plan: ChunkPlan,
+    c: usize,
+    f: &mut dyn FnMut(&'g Entry<K, V>, Loaded<'g, V>),
+) {
+    let n = table.slot_count();
+    let width = plan.resolution / plan.chunks;
+    let lo = c * width;
+    let mut visit = |i: usize| {
+        let p = table.load(i);
+        if p.is_null() {
+            return;
+        }
+        // SAFETY: an entry of a live table (invariant 1).
+        let e = unsafe { &*p };
+        if (e.hash as usize & (plan.resolution - 1)).wrapping_sub(lo) >= width {
+            return;
+        }
+        let v = Loaded::<'g, V> {
+            // Acquire: see the table (value load).
+            ptr: e.value.load(Ordering::Acquire),
+            _guard: PhantomData,
+        };
+        if v.value().is_some() {
+            f(e, v);
+        }
+    };
+    if width >= n {
+        // The chunk's homes cover the whole table.
+        for i in 0..n {
+            if table.tag(i) != FREE {
+                if i + PREFETCH_SLOTS < n {
+                    prefetch(table.load(i + PREFETCH_SLOTS));
+                }
+                visit(i);
+            }
+        }
+        return;
+    }
+    // The chunk's homes: runs of `width` slots, `resolution` apart, from `lo`
+    // on (positions taken modulo n). A table smaller than the resolution has
+    // one run: width < n divides both n and `lo`, so the run does not wrap.
+    let (first, step, runs) = (lo, plan.resolution, (n / plan.resolution).max(1));
+    let mask = n - 1;
+    // Unwrapped slot positions: every one below `pos` has been scanned, and
+    // the scan never reaches `first + n` (that is `first` again).
+    let mut pos = first;
+    let limit = first + n;
+    for r in 0..runs {
+        let start = first + r * step;
+        let end = start + width;
+        let mut i = pos.max(start);
+        while i < limit {
+            let free = table.tag(i & mask) == FREE;
+            if free && i >= end {
+                break;
+            }
+            if !free {
+                // Entries are scattered in memory: ask for one a few slots
+                // ahead, so its cache miss overlaps the work on this one.
+                if i + PREFETCH_SLOTS < end {
+                    prefetch(table.load((i + PREFETCH_SLOTS) & mask));
+                }
+                visit(i & mask);
+            }
+            i += 1;
+        }
+        pos = i;
     }
 }
 
@@ -1506,6 +1668,74 @@ impl<'g, K: Send + 'static, V: Send + 'static> Iterator for RawIter<'g, K, V> {
             }
             self.table += 1;
             self.slot = 0;
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// Every entry of a table is visited by exactly one chunk of a plan,
+    /// whatever the plan: tables smaller and larger than its resolution
+    /// (merges change the tables between chunks), clusters of occupied
+    /// slots that cross the end of a chunk's runs, and clusters that wrap
+    /// around the end of the table.
+    #[test]
+    fn each_entry_is_visited_by_exactly_one_chunk() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut rnd = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let sizes: &[usize] = if cfg!(miri) {
+            &[1, 5, 20]
+        } else {
+            &[1, 3, 7, 20, 100, 1000]
+        };
+        for &len in sizes {
+            for trial in 0..8 {
+                let table: Table<u64, u64> = Table::with_capacity(len);
+                let n = table.slot_count();
+                // Low bits from a narrow range on odd trials, so that
+                // entries pile up in long clusters; the high bits are random.
+                let spread = if trial % 2 == 0 { n } else { (n / 8).max(1) };
+                let offset = rnd() as usize % n;
+                let entries: Vec<_> = (0..len as u64)
+                    .map(|k| {
+                        let low = (offset + rnd() as usize % spread) % n;
+                        let hash = (rnd() & !(n as u64 - 1)) | low as u64;
+                        let (e, _) = new_entry(k, hash, Box::new(k));
+                        table.publish_slot(hash, e);
+                        e
+                    })
+                    .collect();
+                let mut resolution = MIN_SLOTS;
+                while resolution <= 8 * n {
+                    let mut chunks = 1;
+                    while chunks <= resolution {
+                        let plan = ChunkPlan { resolution, chunks };
+                        let mut seen = vec![0u32; len];
+                        for c in 0..chunks {
+                            visit_chunk_of_table(&table, plan, c, &mut |e, _| {
+                                seen[e.key as usize] += 1
+                            });
+                        }
+                        assert!(
+                            seen.iter().all(|&s| s == 1),
+                            "{len} entries, {n} slots, {plan:?}: visits {seen:?}"
+                        );
+                        chunks *= 2;
+                    }
+                    resolution *= 2;
+                }
+                for e in entries {
+                    // SAFETY: made by `new_entry` above, never shared.
+                    let _ = unsafe { take_entry(e) };
+                }
+            }
         }
     }
 }

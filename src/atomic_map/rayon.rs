@@ -12,9 +12,9 @@ where
     V: Send + Sync + 'static,
     S: BuildHasher + Sync,
 {
-    /// Calls `f` on every entry, partitions in parallel on the rayon pool.
-    /// Each partition is traversed under its own short guard, with the
-    /// weak consistency of [`Pinned::iter`](super::Pinned::iter).
+    /// Calls `f` on every entry, partitions in parallel on the rayon pool,
+    /// each a chunk at a time under a short guard of its own, as
+    /// [`for_each`](AtomicPtrMap::for_each), with the same weak consistency.
     ///
     /// ```
     /// use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,12 +27,11 @@ where
         (0..self.raw.partition_count())
             .into_par_iter()
             .for_each(|p| {
-                let guard = reclaim::pin();
-                for (e, v) in self.raw.iter_partition(&guard, p) {
+                self.visit_partition_in_chunks(p, |_, e, v| {
                     if let Some(v) = v.value() {
                         f(e.key(), v);
                     }
-                }
+                })
             });
     }
 

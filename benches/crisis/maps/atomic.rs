@@ -15,7 +15,7 @@ impl MapKind for Atomic {
     const NAME: &'static str = "AtomicPtrMap";
     const OURS: bool = true;
     const TRAVERSAL: &'static str =
-        "for_each: lock-free, weakly consistent, one epoch pin per partition";
+        "for_each: lock-free, weakly consistent, one epoch pin per ~1000 entries";
     const SNAPSHOT: &'static str =
         "no copy API: collected by live iteration into a std HashMap (not point-in-time)";
     const POINT_IN_TIME: bool = false;
@@ -45,7 +45,8 @@ impl<V: Value> CrisisMap<V> for Adapter<V> {
         self.0.update(&key, f)
     }
     fn for_each(&self, mut f: impl FnMut(u64, &V)) {
-        // Pins once per partition, not for the whole traversal.
+        // Pins once per chunk of about a thousand entries, not for the
+        // whole traversal.
         self.0.for_each(|k, v| f(*k, v));
     }
     fn snapshot_for_each(&self, mut f: impl FnMut(u64, &V)) {
