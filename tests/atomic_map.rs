@@ -314,6 +314,43 @@ fn std_traits() {
 }
 
 #[test]
+fn clone_copies_every_entry_and_is_independent() {
+    for (name, make) in atomic_configs::<u64, Tracked>() {
+        let counter = DropCounter::new();
+        let mut model = HashMap::new();
+        {
+            let map = make();
+            let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+            for i in 0..n(5_000) {
+                let k = rng.below(n(3_000));
+                if i % 4 == 3 {
+                    map.remove(&k);
+                    model.remove(&k);
+                } else {
+                    map.insert(k, counter.track(i));
+                    model.insert(k, i);
+                }
+            }
+            let copy = map.clone();
+            check_against_model(&copy, &model, name);
+            // Independent: changing one changes nothing in the other.
+            let before = model.clone();
+            for k in 0..n(3_000) {
+                map.remove(&k);
+            }
+            map.insert(u64::MAX, counter.track(0));
+            check_against_model(&copy, &before, name);
+            copy.insert(u64::MAX - 1, counter.track(1));
+            assert!(!map.contains_key(&(u64::MAX - 1)), "{name}");
+            // The copy keeps the configuration: it merges like the original.
+            assert_eq!(copy.stats().partitions, map.stats().partitions, "{name}");
+        }
+        collect_until(|| counter.live() == 0);
+        assert_eq!(counter.live(), 0, "{name}: every value dropped once");
+    }
+}
+
+#[test]
 fn owned_guard() {
     let map = Arc::new(AtomicPtrMap::<u64, u64>::new());
     map.insert(1, 1);

@@ -25,7 +25,7 @@ use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
 
 use delta::Policy;
-use raw::{Inserted, RawMap};
+use raw::{Inserted, NewValue, RawMap};
 use reclaim::Guard;
 
 pub use iter::{IntoIter, Iter, Keys, Values};
@@ -675,6 +675,46 @@ where
     }
 }
 
+/// A copy built entry by entry, a chunk at a time as
+/// [`for_each`](AtomicPtrMap::for_each) visits them: weakly consistent, not a
+/// point-in-time snapshot (every key present for the whole copy is in it,
+/// with one of the values it had meanwhile). Same partitions, merge policy
+/// and hasher (cloned).
+///
+/// ```
+/// let map: epochmap::AtomicPtrMap<u64, String> =
+///     (0..100).map(|i| (i, i.to_string())).collect();
+/// let copy = map.clone();
+/// map.remove(&7);
+/// assert_eq!(copy.len(), 100);
+/// assert_eq!(copy.get_cloned(&7).as_deref(), Some("7"));
+/// ```
+impl<K, V, S> Clone for AtomicPtrMap<K, V, S>
+where
+    K: Hash + Eq + Clone + Send + 'static,
+    V: Clone + Send + 'static,
+    S: BuildHasher + Clone,
+{
+    fn clone(&self) -> Self {
+        let copy = AtomicPtrMap {
+            raw: self.raw.empty_like(),
+            hash_builder: self.hash_builder.clone(),
+        };
+        self.visit_chunks(|guard, e, v| {
+            if let Some(v) = v.value() {
+                let key = e.key().clone();
+                // Hashed again by the copy's hasher: a clone of a
+                // `BuildHasher` need not hash alike.
+                let hash = copy.hash(&key);
+                let _ = copy
+                    .raw
+                    .insert(guard, hash, key, NewValue::Plain(v.clone()), false);
+            }
+        });
+        copy
+    }
+}
+
 impl<K, V> Default for AtomicPtrMap<K, V, ahash::RandomState>
 where
     K: Send + 'static,
@@ -822,7 +862,7 @@ where
         match self
             .map
             .raw
-            .insert(&self.guard, hash, key, Box::new(value), false)
+            .insert(&self.guard, hash, key, NewValue::Plain(value), false)
         {
             (Inserted::New(_), _) => None,
             (Inserted::Replaced(old), _) => Some(old),
@@ -855,7 +895,7 @@ where
         if let Some(v) = self.map.raw.get(&self.guard, hash, &key) {
             return v;
         }
-        let value = Box::new(f());
+        let value = NewValue::Plain(f());
         match self.map.raw.insert(&self.guard, hash, key, value, true) {
             (Inserted::New(v), _) | (Inserted::Existing(v, _), _) => v,
             (Inserted::Replaced(..), _) => unreachable!("only-if-absent mode"),
@@ -899,7 +939,7 @@ where
                     }
                 }
             }
-            let new = Box::new(f(None)?);
+            let new = NewValue::Plain(f(None)?);
             match self.map.raw.insert(&self.guard, hash, key, new, true) {
                 (Inserted::New(v), _) => return Some(v),
                 // Someone inserted first: recompute from their value.
