@@ -1410,9 +1410,7 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
             // SAFETY: a table of a layer set loaded under the guard
             // (invariant 1).
             let table = unsafe { &*t };
-            visit_chunk_of_table(table, plan, c, &mut |e, v| {
-                f(EntryRef { entry: e, part }, v)
-            });
+            visit_chunk_of_table(table, plan, c, |e, v| f(EntryRef { entry: e, part }, v));
         }
     }
 
@@ -1531,12 +1529,10 @@ pub(crate) struct ChunkPlan {
 /// were occupied before it was placed (a slot never becomes free again), and
 /// their tags (Acquire) were stored before its own.
 #[inline]
-fn visit_chunk_of_table<'g, K, V>(
-    table: &'g Table<K, V>,
-    plan: ChunkPlan,
-    c: usize,
-    f: &mut dyn FnMut(&'g Entry<K, V>, Loaded<'g, V>),
-) {
+fn visit_chunk_of_table<'g, K, V, F>(table: &'g Table<K, V>, plan: ChunkPlan, c: usize, mut f: F)
+where
+    F: FnMut(&'g Entry<K, V>, Loaded<'g, V>),
+{
     let n = table.slot_count();
     let width = plan.resolution / plan.chunks;
     let lo = c * width;
@@ -1751,9 +1747,7 @@ mod tests {
                         let plan = ChunkPlan { resolution, chunks };
                         let mut seen = vec![0u32; len];
                         for c in 0..chunks {
-                            visit_chunk_of_table(&table, plan, c, &mut |e, _| {
-                                seen[e.key as usize] += 1
-                            });
+                            visit_chunk_of_table(&table, plan, c, |e, _| seen[e.key as usize] += 1);
                         }
                         assert!(
                             seen.iter().all(|&s| s == 1),
