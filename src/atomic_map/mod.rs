@@ -75,6 +75,15 @@ const MAX_PARTITIONS: usize = snapshot::MAX_PARTITIONS;
 /// - Everything unlinked (values, expunged entries, old arrays) is freed by
 ///   `crossbeam-epoch` after every thread that could see it has unpinned.
 ///
+/// Latency: no insert does more than a bounded slice of merge work, but the
+/// arrays of large partitions are large allocations, and with glibc's
+/// default settings each is a fresh `mmap` (faulted in page by page) and
+/// each freed one an `munmap`, paid by whichever insert allocates it or
+/// collects it. For latency-critical maps of millions of keys, keep them on
+/// the allocator's heap: `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824`
+/// (or the same two settings through `mallopt` at start-up). BENCHMARKS.md
+/// ("Slowest insert against map size") has the figures.
+///
 /// # Consistency
 ///
 /// - A `get` that returns a value *happens-after* the insert (or update) that
@@ -94,7 +103,11 @@ const MAX_PARTITIONS: usize = snapshot::MAX_PARTITIONS;
 ///   traversal. The map is not frozen: the traversal visits partitions one
 ///   after the other, each through the layer set it loads when it gets
 ///   there (newest table first), so it is not a snapshot of one instant; for
-///   that, copy the map under your own lock. No traversal ever touches freed
+///   that, copy the map under your own lock. [`AtomicPtrMap::for_each`]
+///   (and `retain`, `clear`, `clone`, `par_for_each`) give the same
+///   guarantee while visiting a partition a chunk of keys (a range of hash
+///   values) at a time, each chunk under a pin of its own and through the
+///   layer set current then. No traversal ever touches freed
 ///   memory, however many threads delete meanwhile.
 /// - `len` sums per-partition counters without a lock: exact when no writer
 ///   runs, otherwise somewhere near the truth.
