@@ -381,6 +381,47 @@ fn iterate_during_delete_merge_reinsert() {
     });
 }
 
+/// The scenario of models (e) and (h), traversed by `traverse`, which calls
+/// the visitor it is given on every key it yields (the visitor pauses, to let
+/// the writer run between two steps of the traversal). Keys 1..=4 fill the
+/// overlay: it is sealed, and a merge starts whose first step covers the
+/// (empty) snapshot's slots, not the sealed overlay's. (The hasher is fixed:
+/// key 1 comes first in the sealed overlay.) The writer deletes key 1, then
+/// inserts a new key, 5, whose insert finishes the merge (expunging key 1's
+/// entry) and publishes a layer set with the same active overlay, which key 1
+/// then enters again. Keys present throughout are yielded once, keys 1 and 5
+/// at most once.
+fn traverse_during_incremental_merge(
+    ledger: &Arc<Ledger>,
+    traverse: impl FnOnce(&Map, &mut dyn FnMut(&Key, &Val)),
+) {
+    let map = Arc::new(small_map(true));
+    for id in 1..=4 {
+        map.insert(Key::new(ledger, id), Val::new(ledger, id));
+    }
+    assert_eq!((map.stats().merges, map.stats().merges_in_progress), (0, 1));
+    let (m, l) = (Arc::clone(&map), Arc::clone(ledger));
+    let writer = loom::thread::spawn(move || {
+        assert!(m.remove(&Key::new(&l, 1)));
+        let p = m.pin();
+        assert!(p.insert(Key::new(&l, 5), Val::new(&l, 5)).is_none());
+        assert!(p.insert(Key::new(&l, 1), Val::new(&l, 6)).is_none());
+    });
+    let mut seen = [0usize; 6];
+    traverse(&map, &mut |k, v| {
+        let pair = (k.id(), v.read());
+        assert!(pair.0 == pair.1 || pair == (1, 6), "{pair:?}");
+        seen[k.id()] += 1;
+        pause();
+    });
+    assert_eq!(seen[2..5], [1; 3], "present throughout: once");
+    assert!(seen[1] <= 1, "key 1 yielded {} times", seen[1]);
+    assert!(seen[5] <= 1, "key 5 yielded {} times", seen[5]);
+    writer.join().unwrap();
+    // The writer's insert finished the merge (else the model tests less).
+    assert_eq!((map.stats().merges, map.stats().merges_in_progress), (1, 0));
+}
+
 /// (e) The same during an incremental merge, where the deleted key's entry is
 /// expunged and the key inserted again *within one layer set*: the sealed
 /// overlay's entry dies and a new entry appears in the active overlay, which
@@ -392,42 +433,11 @@ fn iterate_during_delete_merge_reinsert() {
 #[test]
 fn iterate_during_incremental_merge() {
     run("iterate_during_incremental_merge", |ledger| {
-        let map = Arc::new(small_map(true));
-        // Keys 1..=4 fill the overlay: it is sealed, and a merge starts whose
-        // first step covers the (empty) snapshot's slots, not the sealed
-        // overlay's. (The hasher is fixed: key 1 comes first in the sealed
-        // overlay.)
-        for id in 1..=4 {
-            map.insert(Key::new(ledger, id), Val::new(ledger, id));
-        }
-        assert_eq!((map.stats().merges, map.stats().merges_in_progress), (0, 1));
-        let (m, l) = (Arc::clone(&map), Arc::clone(ledger));
-        let writer = loom::thread::spawn(move || {
-            assert!(m.remove(&Key::new(&l, 1)));
-            let p = m.pin();
-            // A new key: its insert finishes the merge (expunging key 1's
-            // entry) and publishes a layer set with the same active overlay,
-            // which key 1 then enters again.
-            assert!(p.insert(Key::new(&l, 5), Val::new(&l, 5)).is_none());
-            assert!(p.insert(Key::new(&l, 1), Val::new(&l, 6)).is_none());
-        });
-        {
-            let pinned = map.pin();
-            let mut seen = [0usize; 6];
-            for (k, v) in pinned.iter() {
-                let pair = (k.id(), v.read());
-                assert!(pair.0 == pair.1 || pair == (1, 6), "{pair:?}");
-                seen[k.id()] += 1;
-                // Let the writer run between two steps of the traversal.
-                pause();
+        traverse_during_incremental_merge(ledger, |map, visit| {
+            for (k, v) in map.pin().iter() {
+                visit(k, v);
             }
-            assert_eq!(seen[2..5], [1; 3], "present throughout: once");
-            assert!(seen[1] <= 1, "key 1 yielded {} times", seen[1]);
-            assert!(seen[5] <= 1, "key 5 yielded {} times", seen[5]);
-        }
-        writer.join().unwrap();
-        // The writer's insert finished the merge (else the model tests less).
-        assert_eq!((map.stats().merges, map.stats().merges_in_progress), (1, 0));
+        });
     });
 }
 
@@ -439,28 +449,7 @@ fn iterate_during_incremental_merge() {
 #[test]
 fn for_each_in_chunks_during_incremental_merge() {
     run("for_each_in_chunks_during_incremental_merge", |ledger| {
-        let map = Arc::new(small_map(true));
-        for id in 1..=4 {
-            map.insert(Key::new(ledger, id), Val::new(ledger, id));
-        }
-        let (m, l) = (Arc::clone(&map), Arc::clone(ledger));
-        let writer = loom::thread::spawn(move || {
-            assert!(m.remove(&Key::new(&l, 1)));
-            let p = m.pin();
-            assert!(p.insert(Key::new(&l, 5), Val::new(&l, 5)).is_none());
-            assert!(p.insert(Key::new(&l, 1), Val::new(&l, 6)).is_none());
-        });
-        let mut seen = [0usize; 6];
-        map.for_each(|k, v| {
-            let pair = (k.id(), v.read());
-            assert!(pair.0 == pair.1 || pair == (1, 6), "{pair:?}");
-            seen[k.id()] += 1;
-            pause();
-        });
-        assert_eq!(seen[2..5], [1; 3], "present throughout: once");
-        assert!(seen[1] <= 1, "key 1 yielded {} times", seen[1]);
-        assert!(seen[5] <= 1, "key 5 yielded {} times", seen[5]);
-        writer.join().unwrap();
+        traverse_during_incremental_merge(ledger, |map, visit| map.for_each(visit));
     });
 }
 
