@@ -1350,7 +1350,6 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
             map: self,
             guard,
             part: 0,
-            end: self.partitions.len(),
             layers: None,
             table: 0,
             slot: 0,
@@ -1411,20 +1410,6 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
             // (invariant 1).
             let table = unsafe { &*t };
             visit_chunk_of_table(table, plan, c, |e, v| f(EntryRef { entry: e, part }, v));
-        }
-    }
-
-    /// Iterates over the entries of partition `p` only.
-    #[cfg_attr(not(feature = "rayon"), allow(dead_code))]
-    pub(crate) fn iter_partition<'g>(&'g self, guard: &'g Guard, p: usize) -> RawIter<'g, K, V> {
-        RawIter {
-            map: self,
-            guard,
-            part: p,
-            end: (p + 1).min(self.partitions.len()),
-            layers: None,
-            table: 0,
-            slot: 0,
         }
     }
 
@@ -1537,22 +1522,10 @@ where
     let width = plan.resolution / plan.chunks;
     let lo = c * width;
     let mut visit = |i: usize| {
-        let p = table.load(i);
-        if p.is_null() {
-            return;
-        }
-        // SAFETY: an entry of a live table (invariant 1).
-        let e = unsafe { &*p };
-        if (e.hash as usize & (plan.resolution - 1)).wrapping_sub(lo) >= width {
-            return;
-        }
-        let v = Loaded::<'g, V> {
-            // Acquire: see the table (value load).
-            ptr: e.value.load(Ordering::Acquire),
-            _guard: PhantomData,
-        };
-        if v.value().is_some() {
-            f(e, v);
+        if let Some((e, v)) = live_at(table, i) {
+            if (e.hash as usize & (plan.resolution - 1)).wrapping_sub(lo) < width {
+                f(e, v);
+            }
         }
     };
     if width >= n {
@@ -1599,6 +1572,25 @@ where
     }
 }
 
+/// The entry in slot `i` of a table of a layer set loaded under the guard
+/// of `'g`, and its value as loaded, if the slot holds an entry whose value
+/// is live (not a tombstone, not expunged).
+#[inline(always)]
+fn live_at<'g, K, V>(table: &'g Table<K, V>, i: usize) -> Option<(&'g Entry<K, V>, Loaded<'g, V>)> {
+    let p = table.load(i);
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: an entry of a live table (invariant 1); Acquire slot load.
+    let e = unsafe { &*p };
+    let v = Loaded::<'g, V> {
+        // Acquire: see the table (value load).
+        ptr: e.value.load(Ordering::Acquire),
+        _guard: PhantomData,
+    };
+    v.value().is_some().then_some((e, v))
+}
+
 /// How many slots ahead of itself an iteration prefetches entries.
 const PREFETCH_SLOTS: usize = 64;
 
@@ -1621,8 +1613,6 @@ pub(crate) struct RawIter<'g, K, V> {
     map: &'g RawMap<K, V>,
     guard: &'g Guard,
     part: usize,
-    /// One past the last partition to visit.
-    end: usize,
     layers: Option<&'g Layers<K, V>>,
     table: usize,
     slot: usize,
@@ -1637,7 +1627,7 @@ impl<'g, K: Send + 'static, V: Send + 'static> Iterator for RawIter<'g, K, V> {
             let layers = match self.layers {
                 Some(l) => l,
                 None => {
-                    if self.part >= self.end {
+                    if self.part >= self.map.partitions.len() {
                         return None;
                     }
                     let part = &self.map.partitions[self.part];
@@ -1678,18 +1668,7 @@ impl<'g, K: Send + 'static, V: Send + 'static> Iterator for RawIter<'g, K, V> {
                 if i + PREFETCH_SLOTS < n {
                     prefetch(table.load(i + PREFETCH_SLOTS));
                 }
-                let p = table.load(i);
-                if p.is_null() {
-                    continue;
-                }
-                // SAFETY: an entry of a live table (invariant 1).
-                let e = unsafe { &*p };
-                let v = Loaded::<'g, V> {
-                    // Acquire: see the table (value load).
-                    ptr: e.value.load(Ordering::Acquire),
-                    _guard: PhantomData,
-                };
-                if v.value().is_some() {
+                if let Some((e, v)) = live_at(table, i) {
                     let part = &self.map.partitions[self.part];
                     return Some((EntryRef { entry: e, part }, v));
                 }

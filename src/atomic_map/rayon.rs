@@ -4,7 +4,7 @@ use std::hash::{BuildHasher, Hash};
 
 use rayon::prelude::*;
 
-use super::{reclaim, AtomicPtrMap};
+use super::AtomicPtrMap;
 
 impl<K, V, S> AtomicPtrMap<K, V, S>
 where
@@ -36,7 +36,8 @@ where
     }
 
     /// A parallel iterator over clones of the entries (weakly consistent),
-    /// each partition cloned under its own short guard.
+    /// each partition cloned a chunk at a time, as
+    /// [`for_each`](AtomicPtrMap::for_each) visits it.
     ///
     /// ```
     /// use rayon::prelude::*;
@@ -51,12 +52,12 @@ where
         (0..self.raw.partition_count())
             .into_par_iter()
             .flat_map_iter(move |p| {
-                let guard = reclaim::pin();
-                let part: Vec<(K, V)> = self
-                    .raw
-                    .iter_partition(&guard, p)
-                    .filter_map(|(e, v)| Some((e.key().clone(), v.value()?.clone())))
-                    .collect();
+                let mut part = Vec::new();
+                self.visit_partition_in_chunks(p, |_, e, v| {
+                    if let Some(v) = v.value() {
+                        part.push((e.key().clone(), v.clone()));
+                    }
+                });
                 part
             })
     }
