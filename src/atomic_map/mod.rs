@@ -679,9 +679,17 @@ where
     where
         F: for<'g> FnMut(&'g Guard, raw::EntryRef<'g, K, V>, raw::Loaded<'g, V>),
     {
-        let plan = self.raw.chunk_plan(&reclaim::pin(), p);
+        let mut guard = reclaim::pin();
+        let plan = self.raw.chunk_plan(&guard, p);
         for c in 0..plan.chunks {
-            let guard = reclaim::pin();
+            if c > 0 {
+                // Nothing of the last chunk is held any more (the borrow
+                // checker sees to it): advance this thread's epoch, so that
+                // what writers retired meanwhile can be freed. Cheaper than
+                // unpinning and pinning again (no fence), and it collects
+                // nothing itself: the writers free their own garbage.
+                guard.repin();
+            }
             self.raw
                 .visit_chunk(&guard, p, plan, c, |e, v| f(&guard, e, v));
         }
