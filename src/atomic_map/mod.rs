@@ -662,7 +662,7 @@ where
     }
 
     /// Calls `f` on every live entry, a chunk of about a thousand entries
-    /// of a partition at a time, each chunk under a guard of its own (see
+    /// of a partition at a time, the guard re-pinned between chunks (see
     /// `RawMap::visit_chunk` for why the traversal stays weakly consistent
     /// across chunks).
     fn visit_chunks<F>(&self, mut f: F)

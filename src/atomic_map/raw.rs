@@ -1483,9 +1483,9 @@ impl<K, V> Partition<K, V> {
     }
 }
 
-/// Entries per chunk of a chunked traversal (about): each chunk is visited
-/// under a guard of its own, so a traversal holds back garbage for the time
-/// of one chunk, not of a partition. 1024 entries take about 10-30 µs.
+/// Entries per chunk of a chunked traversal (about): the traversal's guard
+/// is re-pinned between chunks, so it holds back garbage for the time of one
+/// chunk, not of a partition. 1024 entries take about 10-30 µs.
 const CHUNK_ENTRIES: usize = if cfg!(loom) { 1 } else { 1024 };
 
 /// The chunks of a partition's traversal: a key belongs to chunk
