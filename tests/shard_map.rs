@@ -642,24 +642,32 @@ mod deadlock_detector {
 
     #[test]
     fn only_the_same_shard_is_refused() {
-        let m: ShardMap<u64, u64> = ShardMap::builder().shards(64).build().unwrap();
-        for k in 0..256 {
+        // Fixed hasher seeds: with a random hasher, none of the other keys
+        // shared key 0's shard in about 2% of runs ((63/64)^255), and the
+        // test failed for want of a refusal (seen once in CI).
+        const KEYS: u64 = 1024;
+        let m: ShardMap<u64, u64, _> = ShardMap::builder()
+            .shards(64)
+            .hasher(ahash::RandomState::with_seeds(1, 2, 3, 4))
+            .build()
+            .unwrap();
+        for k in 0..KEYS {
             m.insert(k, k);
         }
         let guard = m.get(&0).unwrap();
         let mut refused = 0;
-        for k in 1..256 {
+        for k in 1..KEYS {
             match catch_unwind(AssertUnwindSafe(|| m.insert(k, k + 1))) {
                 Ok(_) => assert_eq!(m.get_cloned(&k), Some(k + 1)),
                 Err(_) => refused += 1,
             }
         }
-        // About 1 in 64 keys shares key 0's shard.
-        assert!(refused > 0 && refused < 40, "refused {refused}");
+        // About 1 in 64 keys shares key 0's shard (16 of 1023).
+        assert!(refused > 0 && refused < 64, "refused {refused}");
         assert_eq!(*guard, 0);
         drop(guard);
         // The refusals left no lock behind.
-        for k in 0..256 {
+        for k in 0..KEYS {
             m.insert(k, 0);
         }
         assert_consistent(&m);
