@@ -584,8 +584,8 @@ fn panicking_eq_leaves_map_consistent() {
 }
 
 // -------------------------------------------------- the deadlock detector
+// (in every build: these tests run in debug and in release)
 
-#[cfg(debug_assertions)]
 mod deadlock_detector {
     use super::*;
 
@@ -638,6 +638,45 @@ mod deadlock_detector {
         m.insert(1, 1);
         let _e = m.entry(1);
         m.view(&1, |_| ());
+    }
+
+    #[test]
+    fn a_forgotten_guard_refuses_only_its_own_map() {
+        // A forgotten guard keeps its shard locked for good, so calls on that
+        // map from this thread are refused. Once that map is dropped (safe:
+        // forgetting the guard ended its borrow), a map built later, often
+        // at the very same address, is a different lock and must be accepted.
+        for round in 0..64u64 {
+            let m: ShardMap<u64, u64> = ShardMap::builder().shards(1).build().unwrap();
+            m.insert(round, round);
+            assert_eq!(m.get_cloned(&round), Some(round), "round {round}");
+            std::mem::forget(m.get(&round));
+            assert!(catch_unwind(AssertUnwindSafe(|| m.insert(round, 0))).is_err());
+            drop(m);
+        }
+    }
+
+    #[test]
+    fn a_value_whose_drop_calls_the_same_shard_is_refused_not_hung() {
+        use std::sync::Arc;
+        struct CallsBack(Arc<ShardMap<u64, CallsBack>>, bool);
+        impl Drop for CallsBack {
+            fn drop(&mut self) {
+                if self.1 && !std::thread::panicking() {
+                    // `clear` drops values under the shard's write lock.
+                    self.0.insert(99, CallsBack(Arc::clone(&self.0), false));
+                }
+            }
+        }
+        let m: Arc<ShardMap<u64, CallsBack>> =
+            Arc::new(ShardMap::builder().shards(1).build().unwrap());
+        m.insert(1, CallsBack(Arc::clone(&m), true));
+        let r = catch_unwind(AssertUnwindSafe(|| m.clear()));
+        assert!(r.is_err(), "the re-entrant insert must be refused");
+        // The refusal left no lock behind.
+        m.insert(2, CallsBack(Arc::clone(&m), false));
+        assert!(m.contains_key(&2));
+        m.clear();
     }
 
     #[test]

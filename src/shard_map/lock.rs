@@ -51,11 +51,13 @@
 //! unwinding (guards release in `Drop`), and the data stays as the panicking
 //! code left it; `ShardMap` keeps its tables consistent across such panics.
 //!
-//! # Same-thread re-locking (debug builds)
+//! # Same-thread re-locking (all builds)
 //!
-//! With `debug_assertions`, every acquisition first checks a thread-local
-//! list of the locks this thread holds and panics with a message naming the
-//! operation, instead of deadlocking. Release builds carry none of it.
+//! Every acquisition first checks a thread-local list of the locks this
+//! thread holds (by a lock id unique in the process) and panics, naming the
+//! map operation and the caller's line (`#[track_caller]`), instead of
+//! deadlocking. A thread that holds no lock pays one thread-local load and
+//! compare for the check, and two stores to record and forget the hold.
 
 use std::cell::{Cell, UnsafeCell};
 use std::marker::PhantomData;
@@ -124,43 +126,147 @@ fn slot_collision() {
     }
 }
 
-#[cfg(debug_assertions)]
+/// The same-thread re-entry detector: which locks this thread holds.
+///
+/// Each lock has an id that no other lock of the process ever gets (a
+/// global counter), so a guard that was `mem::forget`-ten keeps only its own
+/// lock listed: a later lock at the same address is a different lock. The
+/// list is per thread; guards are `!Send`, so the thread that took a lock
+/// releases it. The first `INLINE` entries live in an array
+/// of plain cells, so a thread that holds no lock pays one thread-local load
+/// and compare per acquisition; more entries (a thread keeping items of many
+/// shards alive) spill into a vector.
 mod held {
-    use std::cell::RefCell;
+    use std::cell::{Cell, RefCell};
 
-    thread_local! {
-        /// Addresses of the locks this thread holds (one entry per guard).
-        static HELD: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+    /// Held-lock entries kept without allocation.
+    pub(super) const INLINE: usize = 4;
+
+    struct Inline {
+        /// Entries in use, `0..=INLINE`; beyond `INLINE` the rest spill.
+        len: Cell<usize>,
+        ids: [Cell<u64>; INLINE],
     }
 
-    /// Panics if this thread holds the lock at `addr` already.
-    pub(super) fn check(addr: usize, op: &'static str) {
-        let held = HELD.with(|h| h.borrow().contains(&addr));
-        if held {
-            panic!(
-                "ShardMap::{op} called while this thread holds a guard on the same shard \
-                 (a Ref/RefMut/entry/iterator item from get/get_mut/entry/iter, or inside a \
-                 view/update/upsert/compute/retain closure); this would deadlock. Drop the \
-                 guard first (e.g. clone the value out, or end its scope), or use \
-                 view/update/compute instead of holding a guard"
-            );
+    thread_local! {
+        static HELD: Inline = const {
+            Inline {
+                len: Cell::new(0),
+                ids: [const { Cell::new(0) }; INLINE],
+            }
+        };
+        /// Entries beyond the inline ones (one per guard, so an id may
+        /// appear several times: items of one shard's iteration).
+        static SPILL: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Records that this thread now holds lock `id`, or panics, naming the
+    /// caller's line, if it holds it already: taking it again would
+    /// deadlock (a write after a read or write, or a read while a writer
+    /// waits for this thread's read).
+    #[inline]
+    #[track_caller]
+    pub(super) fn enter(id: u64, op: &'static str) {
+        let known = HELD.with(|h| {
+            let n = h.len.get();
+            if n == 0 {
+                h.ids[0].set(id);
+                h.len.set(1);
+                return false;
+            }
+            if h.ids[..n.min(INLINE)].iter().any(|c| c.get() == id) {
+                return true;
+            }
+            if n < INLINE {
+                h.ids[n].set(id);
+                h.len.set(n + 1);
+                return false;
+            }
+            let known = spill_enter(id);
+            if !known {
+                h.len.set(n + 1);
+            }
+            known
+        });
+        if known {
+            reentered(op);
         }
     }
 
-    pub(super) fn push(addr: usize) {
-        HELD.with(|h| h.borrow_mut().push(addr));
+    /// `enter` once the inline entries are full: true if `id` is held.
+    #[cold]
+    fn spill_enter(id: u64) -> bool {
+        SPILL.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.contains(&id) {
+                return true;
+            }
+            s.push(id);
+            false
+        })
     }
 
-    pub(super) fn pop(addr: usize) {
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn reentered(op: &'static str) -> ! {
+        panic!(
+            "ShardMap::{op} called while this thread holds a guard on the same shard \
+             (a Ref/RefMut/entry/iterator item from get/get_mut/entry/iter, or inside a \
+             view/update/upsert/compute/retain closure, or in the Drop of a value or key \
+             dropped under the lock); this would deadlock. Drop the guard first (e.g. clone \
+             the value out, or end its scope), or use view/update/compute instead of \
+             holding a guard"
+        );
+    }
+
+    /// Records that this thread released one hold of lock `id`.
+    #[inline]
+    pub(super) fn leave(id: u64) {
         // `try_with`: guards may be dropped during thread-local destruction.
         let _ = HELD.try_with(|h| {
-            let mut h = h.borrow_mut();
-            if let Some(i) = h.iter().rposition(|&a| a == addr) {
-                h.swap_remove(i);
+            let n = h.len.get();
+            // Guards are usually released in reverse order of acquisition.
+            if n != 0 && n <= INLINE && h.ids[n - 1].get() == id {
+                h.len.set(n - 1);
+            } else {
+                leave_slow(h, n, id);
             }
         });
     }
+
+    /// `leave` for a hold that is not the newest inline one.
+    #[cold]
+    fn leave_slow(h: &Inline, n: usize, id: u64) {
+        let inline = n.min(INLINE);
+        if let Some(i) = (0..inline).rev().find(|&i| h.ids[i].get() == id) {
+            // Fill the freed inline entry: from the spill if it has any,
+            // else with the newest inline entry.
+            let refill = if n > INLINE {
+                SPILL.try_with(|s| s.borrow_mut().pop()).ok().flatten()
+            } else {
+                None
+            };
+            h.ids[i].set(refill.unwrap_or_else(|| h.ids[inline - 1].get()));
+            h.len.set(n - 1);
+        } else if n > INLINE {
+            let removed = SPILL
+                .try_with(|s| {
+                    let mut s = s.borrow_mut();
+                    let at = s.iter().rposition(|&x| x == id);
+                    at.map(|at| s.swap_remove(at)).is_some()
+                })
+                .unwrap_or(false);
+            if removed {
+                h.len.set(n - 1);
+            }
+        }
+    }
 }
+
+/// Hands out the lock ids of the re-entry detector. Relaxed: only the
+/// uniqueness of the values matters.
+static NEXT_LOCK_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// `parked` bit: threads sleep on [`RwLock::flag_key`] until the flag drops.
 const FLAG_WAITERS: u8 = 1;
@@ -182,6 +288,9 @@ pub(crate) struct RwLock<T> {
     /// [`MAX_READER_SLOTS`]; the bit is clear whenever no writer is in
     /// `wait_for_drain`.
     readers: Box<[CachePadded<AtomicUsize>]>,
+    /// This lock's id for the re-entry detector (`held`): unique in the
+    /// process, immutable.
+    id: u64,
     data: UnsafeCell<T>,
 }
 
@@ -200,6 +309,8 @@ impl<T> RwLock<T> {
         let slots = slots.clamp(1, MAX_READER_SLOTS).next_power_of_two();
         RwLock {
             writer: AtomicBool::new(false),
+            // Relaxed: a counter handing out distinct ids.
+            id: NEXT_LOCK_ID.fetch_add(1, Ordering::Relaxed),
             parked: AtomicU8::new(0),
             readers: (0..slots)
                 .map(|_| CachePadded::new(AtomicUsize::new(0)))
@@ -213,12 +324,6 @@ impl<T> RwLock<T> {
         self.readers.len()
     }
 
-    #[cfg(debug_assertions)]
-    #[inline]
-    fn addr(&self) -> usize {
-        self as *const Self as usize
-    }
-
     /// Parking-lot key for waiting until the flag drops.
     fn flag_key(&self) -> usize {
         &self.writer as *const AtomicBool as usize
@@ -230,13 +335,11 @@ impl<T> RwLock<T> {
     }
 
     /// Takes a shared lock. `op` names the calling map operation for the
-    /// debug-build re-entrancy check.
+    /// re-entry check.
     #[inline]
+    #[track_caller]
     pub(crate) fn read(&self, op: &'static str) -> ReadGuard<'_, T> {
-        #[cfg(debug_assertions)]
-        held::check(self.addr(), op);
-        #[cfg(not(debug_assertions))]
-        let _ = op;
+        held::enter(self.id, op);
         let mask = self.readers.len() - 1;
         loop {
             let slot = thread_slot() & mask;
@@ -248,8 +351,6 @@ impl<T> RwLock<T> {
                 if prev & !DRAIN_WAITER != 0 {
                     slot_collision();
                 }
-                #[cfg(debug_assertions)]
-                held::push(self.addr());
                 return ReadGuard {
                     lock: self,
                     slot,
@@ -391,13 +492,11 @@ impl<T> RwLock<T> {
     }
 
     /// Takes the exclusive lock. `op` names the calling map operation for
-    /// the debug-build re-entrancy check.
+    /// the re-entry check.
     #[inline]
+    #[track_caller]
     pub(crate) fn write(&self, op: &'static str) -> WriteGuard<'_, T> {
-        #[cfg(debug_assertions)]
-        held::check(self.addr(), op);
-        #[cfg(not(debug_assertions))]
-        let _ = op;
+        held::enter(self.id, op);
         let mut polite = Self::POLITE_ATTEMPTS;
         let step_back = Backoff::new();
         'acquire: loop {
@@ -435,8 +534,6 @@ impl<T> RwLock<T> {
             self.lower_flag();
             step_back.snooze();
         }
-        #[cfg(debug_assertions)]
-        held::push(self.addr());
         WriteGuard {
             lock: self,
             _not_send: PhantomData,
@@ -493,8 +590,7 @@ impl<T> Deref for ReadGuard<'_, T> {
 impl<T> Drop for ReadGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        #[cfg(debug_assertions)]
-        held::pop(self.lock.addr());
+        held::leave(self.lock.id);
         self.lock.release_slot(self.slot);
     }
 }
@@ -528,8 +624,7 @@ impl<T> DerefMut for WriteGuard<'_, T> {
 impl<T> Drop for WriteGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        #[cfg(debug_assertions)]
-        held::pop(self.lock.addr());
+        held::leave(self.lock.id);
         self.lock.lower_flag();
     }
 }
@@ -929,7 +1024,6 @@ mod tests {
         assert_eq!(*lock.read("t"), 11);
     }
 
-    #[cfg(debug_assertions)]
     #[test]
     #[should_panic(expected = "ShardMap::again called while this thread holds a guard")]
     fn relock_detected() {
