@@ -321,7 +321,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMapBuilder<K, V, S> {
             Some(n) => n.next_power_of_two(),
         };
         let slots = match self.reader_slots {
-            None => shard::default_reader_slots(),
+            None => shard::default_reader_slots(shards),
             Some(n) if n == 0 || n > lock::MAX_READER_SLOTS => {
                 return Err(BuildError::BadReaderSlots { requested: n })
             }
@@ -435,7 +435,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     /// **Locking behaviour:** none.
     pub fn with_capacity_and_hasher(capacity: usize, hasher: S) -> Self {
         let shards = shard::default_shards();
-        let slots = shard::default_reader_slots();
+        let slots = shard::default_reader_slots(shards);
         if capacity > 0 {
             // Probe with a throwaway map first so that `hasher` is not lost
             // on failure: reserving needs no hasher for empty tables.

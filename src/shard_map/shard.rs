@@ -13,13 +13,30 @@ use super::lock::{RwLock, WriteGuard};
 pub(crate) type Table<K, V> = HashTable<(K, V)>;
 
 /// Shard count used when none is given: 4 x the available parallelism,
-/// rounded up to a power of two, at most this.
+/// rounded up to a power of two, at least [`DEFAULT_MIN_SHARDS`], at most
+/// this.
 pub(crate) const DEFAULT_MAX_SHARDS: usize = 256;
+/// Fewest shards by default. Two threads writing uniformly random keys meet
+/// in one shard (a lock handoff and a table cache line moving between
+/// cores) once in `shards` operations; at 8 shards (4 per core on 2 cores)
+/// that cost ShardMap 20-40% of its throughput in the crisis suite's
+/// write-heavy scenarios at 2 threads (BENCHMARKS.md). An empty shard costs
+/// 128 bytes plus its reader slots (no table is allocated before the first
+/// insert).
+pub(crate) const DEFAULT_MIN_SHARDS: usize = 64;
 /// Largest shard count a builder accepts.
 pub(crate) const MAX_SHARDS: usize = 1 << 16;
 /// Default reader slots per shard: the available parallelism, rounded up to
-/// a power of two, at most this.
+/// a power of two, at most this, and fewer where the map's slots would pass
+/// [`DEFAULT_READER_SLOT_BUDGET`].
 pub(crate) const DEFAULT_MAX_READER_SLOTS: usize = 16;
+/// Bytes of reader slots a map gets by default, over all its shards (a slot
+/// is one 128-byte block): 256 KiB. A machine of 16 cores or fewer stays
+/// within it with one slot per core; on more cores the default shard count
+/// grows to 256 and the slots per shard stop at 8.
+pub(crate) const DEFAULT_READER_SLOT_BUDGET: usize = 256 << 10;
+/// Bytes of one reader slot (128 on x86-64 and aarch64).
+pub(crate) const READER_SLOT_BYTES: usize = std::mem::size_of::<CachePadded<AtomicUsize>>();
 
 fn parallelism() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -28,15 +45,22 @@ fn parallelism() -> usize {
 /// The default shard count (see [`DEFAULT_MAX_SHARDS`]).
 pub(crate) fn default_shards() -> usize {
     (parallelism().saturating_mul(4))
-        .min(DEFAULT_MAX_SHARDS)
+        .clamp(DEFAULT_MIN_SHARDS, DEFAULT_MAX_SHARDS)
         .next_power_of_two()
 }
 
-/// The default number of reader slots per shard.
-pub(crate) fn default_reader_slots() -> usize {
-    parallelism()
+/// The default number of reader slots per shard of a map of `shards`
+/// shards: one per core, rounded up to a power of two, at most
+/// [`DEFAULT_MAX_READER_SLOTS`], and within [`DEFAULT_READER_SLOT_BUDGET`]
+/// over the map (at least one).
+pub(crate) fn default_reader_slots(shards: usize) -> usize {
+    let per_core = parallelism()
         .min(DEFAULT_MAX_READER_SLOTS)
-        .next_power_of_two()
+        .next_power_of_two();
+    let budget = DEFAULT_READER_SLOT_BUDGET / (READER_SLOT_BYTES * shards.max(1));
+    // The largest power of two within the budget (at least 1).
+    let budget = if budget == 0 { 1 } else { 1 << budget.ilog2() };
+    per_core.min(budget)
 }
 
 /// Picks the shard of `hash` among `1 << bits` shards.
@@ -172,6 +196,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn default_reader_slots_stay_within_the_budget() {
+        for shards in [1, 2, 8, 64, 256, 1024, 1 << 16] {
+            let slots = default_reader_slots(shards);
+            assert!(slots.is_power_of_two() && slots <= DEFAULT_MAX_READER_SLOTS);
+            assert!(
+                slots == 1 || slots * shards * READER_SLOT_BYTES <= DEFAULT_READER_SLOT_BUDGET,
+                "{shards} shards get {slots} slots"
+            );
+        }
+        let shards = default_shards();
+        assert!((DEFAULT_MIN_SHARDS..=DEFAULT_MAX_SHARDS).contains(&shards));
+        assert!(
+            default_reader_slots(shards) * shards * READER_SLOT_BYTES <= DEFAULT_READER_SLOT_BUDGET
+        );
+    }
+
+    #[test]
     fn shard_index_spreads_weak_hashes() {
         assert_eq!(shard_index(u64::MAX, 0), 0);
         for bits in 0..=16 {
@@ -203,7 +244,7 @@ mod tests {
     fn defaults_are_powers_of_two_within_caps() {
         let s = default_shards();
         assert!(s.is_power_of_two() && s <= DEFAULT_MAX_SHARDS);
-        let r = default_reader_slots();
+        let r = default_reader_slots(s);
         assert!(r.is_power_of_two() && r <= DEFAULT_MAX_READER_SLOTS);
     }
 
