@@ -33,7 +33,7 @@ def main(paths):
         print(
             f"- `{p}`: {r.get('date')}, commit {r.get('commit')}"
             f"{' (dirty)' if r.get('dirty') else ''}, profile {r.get('profile')}, "
-            f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores, load at start {m.get('load_at_start', '?')}"
+            f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores, load at start {m.get('load_average_at_start', '?')}"
         )
     print()
     # (scenario key) -> (threads, map name) -> [(headline, ratio)]
