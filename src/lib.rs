@@ -3,8 +3,10 @@
 //!
 //! - [`ShardMap`]: keys split by hash across shards, each a reader-scalable
 //!   readers-writer lock over a hashbrown table. The drop-in replacement for
-//!   `Arc<Mutex<HashMap<K, V>>>`: a std-like API, closure-first access that
-//!   cannot deadlock, guards that cannot be held across `.await`.
+//!   `Arc<Mutex<HashMap<K, V>>>`: a std-like API, closure-first access, a
+//!   same-thread call back into a locked shard that panics (naming your
+//!   line) instead of deadlocking, guards that cannot be held across
+//!   `.await`.
 //! - [`AtomicPtrMap`]: immutable snapshots published through an atomic
 //!   pointer, delta overlays for new keys merged incrementally into fresh
 //!   snapshots, and crossbeam-epoch deferred freeing. Lookups never wait for
@@ -116,8 +118,8 @@
 //!   `MutexGuard` across several keys must be rewritten (per key, use
 //!   `update`, `upsert`, `compute` or `entry`).
 //! - A guard from `get`, `get_mut` or `entry` locks its shard: drop it before
-//!   the same thread calls the map again. Debug builds panic with the name
-//!   of the method instead of deadlocking.
+//!   the same thread calls the map again. Such a call panics, naming the
+//!   method and your line, instead of deadlocking (in every build).
 //! - No poisoning: a panic while a shard is locked releases it and leaves
 //!   the map consistent, so there is no `unwrap` on the lock.
 //!
