@@ -905,16 +905,26 @@ impl<K: Hash + Eq, V, S: BuildHasher> Extend<(K, V)> for ShardMap<K, V, S> {
         let bits = self.bits;
         for (k, v) in iter {
             let hash = hasher.hash_one(&k);
-            let shard = &mut self.shards[shard_index(hash, bits)];
-            let table = shard.table_mut();
+            let mut shard = SyncLenOnDrop(&mut self.shards[shard_index(hash, bits)]);
+            let table = shard.0.table_mut();
             match table.entry(hash, |(q, _)| *q == k, |(q, _)| hasher.hash_one(q)) {
                 hash_table::Entry::Occupied(mut e) => e.get_mut().1 = v,
                 hash_table::Entry::Vacant(e) => {
                     e.insert((k, v));
                 }
             }
-            shard.sync_len();
         }
+    }
+}
+
+/// Exclusive access to a shard that brings its length counter in line with
+/// its table when dropped, also when unwinding: a `Hash` that panics while
+/// hashbrown rehashes a table in place makes it drop entries.
+struct SyncLenOnDrop<'a, K, V>(&'a mut Shard<K, V>);
+
+impl<K, V> Drop for SyncLenOnDrop<'_, K, V> {
+    fn drop(&mut self) {
+        self.0.sync_len();
     }
 }
 
