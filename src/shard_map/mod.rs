@@ -391,9 +391,26 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
         reader_slots: usize,
         hasher: S,
     ) -> Result<Self, BuildError> {
+        let built = Self::try_shards(shards, capacity, reader_slots, &hasher)?;
+        Ok(Self::from_shards(built, hasher))
+    }
+
+    /// `shards` shards with room for `capacity` entries in all. On failure
+    /// every table allocated so far is freed.
+    fn try_shards(
+        shards: usize,
+        capacity: usize,
+        reader_slots: usize,
+        hasher: &S,
+    ) -> Result<Vec<Shard<K, V>>, BuildError> {
         debug_assert!(shards.is_power_of_two() && shards <= shard::MAX_SHARDS);
         let per_shard = capacity.div_ceil(shards);
-        let mut built = Vec::with_capacity(shards);
+        let mut built = Vec::new();
+        built
+            .try_reserve_exact(shards)
+            .map_err(|_| BuildError::AllocationFailed {
+                requested: capacity,
+            })?;
         for _ in 0..shards {
             let mut table = Table::new();
             if per_shard > 0 {
@@ -414,11 +431,16 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
             }
             built.push(Shard::new(table, reader_slots));
         }
-        Ok(ShardMap {
-            shards: built.into_boxed_slice(),
-            bits: shards.trailing_zeros(),
+        Ok(built)
+    }
+
+    fn from_shards(shards: Vec<Shard<K, V>>, hasher: S) -> Self {
+        debug_assert!(shards.len().is_power_of_two());
+        ShardMap {
+            bits: shards.len().trailing_zeros(),
+            shards: shards.into_boxed_slice(),
             hasher,
-        })
+        }
     }
 
     /// An empty map using `hasher`.
@@ -436,23 +458,14 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     pub fn with_capacity_and_hasher(capacity: usize, hasher: S) -> Self {
         let shards = shard::default_shards();
         let slots = shard::default_reader_slots();
-        if capacity > 0 {
-            // Probe with a throwaway map first so that `hasher` is not lost
-            // on failure: reserving needs no hasher for empty tables.
-            let per_shard = capacity.div_ceil(shards);
-            let mut probe: Table<K, V> = Table::new();
-            if probe.try_reserve(per_shard, |_| 0).is_ok() {
-                drop(probe);
-                if let Ok(map) = Self::try_from_parts(shards, capacity, slots, hasher) {
-                    return map;
-                }
-                unreachable!("reserving succeeded once; a later shard failed")
-            }
-        }
-        match Self::try_from_parts(shards, 0, slots, hasher) {
-            Ok(map) => map,
-            Err(_) => unreachable!("no capacity requested"),
-        }
+        let built = Self::try_shards(shards, capacity, slots, &hasher).unwrap_or_else(|_| {
+            // The capacity was only a hint: drop it (the tables of the
+            // shards built before the failure are freed by now).
+            (0..shards)
+                .map(|_| Shard::new(Table::new(), slots))
+                .collect()
+        });
+        Self::from_shards(built, hasher)
     }
 
     #[inline]
@@ -905,7 +918,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Extend<(K, V)> for ShardMap<K, V, S> {
         let bits = self.bits;
         for (k, v) in iter {
             let hash = hasher.hash_one(&k);
-            let mut shard = SyncLenOnDrop(&mut self.shards[shard_index(hash, bits)]);
+            let shard = SyncLenOnDrop(&mut self.shards[shard_index(hash, bits)]);
             let table = shard.0.table_mut();
             match table.entry(hash, |(q, _)| *q == k, |(q, _)| hasher.hash_one(q)) {
                 hash_table::Entry::Occupied(mut e) => e.get_mut().1 = v,
