@@ -67,9 +67,8 @@ fn a_later_shard_failing_to_allocate_is_no_panic() {
     assert!(shards >= 4);
     let capacity = shards * 100_000;
     for allowed in 0..4 {
-        let m: ShardMap<u64, u64> = with_large_allocations(allowed, || {
-            ShardMap::with_capacity(capacity)
-        });
+        let m: ShardMap<u64, u64> =
+            with_large_allocations(allowed, || ShardMap::with_capacity(capacity));
         // The hint was dropped; the map works.
         assert_eq!(m.shard_count(), shards);
         assert!(m.capacity() < capacity, "allowed {allowed}");
@@ -86,7 +85,12 @@ fn a_later_shard_failing_to_allocate_is_no_panic() {
                 .build()
                 .unwrap_err()
         });
-        assert_eq!(e, BuildError::AllocationFailed { requested: capacity });
+        assert_eq!(
+            e,
+            BuildError::AllocationFailed {
+                requested: capacity
+            }
+        );
     }
     // With the allocator willing, the capacity is reserved.
     let m: ShardMap<u64, u64> = ShardMap::with_capacity(capacity);

@@ -139,3 +139,114 @@ fn insert_keeps_len_true_when_hash_panics_in_rehash() {
     drop(m);
     assert_eq!(c.live(), 0);
 }
+
+// ------------------------------------------------------ look before locking
+
+/// A one-shard map (every key shares the shard) holding `0 -> 10`.
+fn one_shard() -> Arc<ShardMap<u64, u64, Fixed>> {
+    let m = ShardMap::builder()
+        .shards(1)
+        .hasher(fixed())
+        .build()
+        .unwrap();
+    m.insert(0, 10);
+    Arc::new(m)
+}
+
+/// Runs `op` on another thread while this thread holds a `Ref` on key 0,
+/// read-locking the map's only shard. An `op` that took the write lock
+/// would wait for that `Ref` forever: the watchdog fails the test after a
+/// generous 30 s instead (the `Ref` is then dropped, which frees the
+/// worker).
+fn beside_a_reader<R: Send + 'static>(
+    m: &Arc<ShardMap<u64, u64, Fixed>>,
+    op: impl FnOnce(&ShardMap<u64, u64, Fixed>) -> R + Send + 'static,
+) -> R {
+    let guard = m.get(&0).expect("key 0 is present");
+    let (tx, rx) = mpsc::channel();
+    let map = Arc::clone(m);
+    let worker = std::thread::spawn(move || {
+        let _ = tx.send(op(&map));
+    });
+    let Ok(r) = rx.recv_timeout(Duration::from_secs(30)) else {
+        panic!("the operation waited for the write lock beside a reader")
+    };
+    assert_eq!(*guard, 10);
+    drop(guard);
+    worker.join().unwrap();
+    r
+}
+
+#[test]
+fn absent_key_removals_take_no_write_lock() {
+    let m = one_shard();
+    assert_eq!(beside_a_reader(&m, |m| m.remove(&1)), None);
+    assert_eq!(beside_a_reader(&m, |m| m.remove_entry(&1)), None);
+    let refused = beside_a_reader(&m, |m| m.remove_if(&1, |_, _| unreachable!()));
+    assert_eq!(refused, None);
+    assert_eq!(m.len(), 1);
+}
+
+#[test]
+fn absent_key_updates_take_no_write_lock() {
+    let m = one_shard();
+    let r = beside_a_reader(&m, |m| m.update(&1, |_: &mut u64| unreachable!()));
+    assert_eq!(r, None::<()>);
+    assert!(beside_a_reader(&m, |m| m.get_mut(&1).is_none()));
+    assert_eq!(m.len(), 1);
+}
+
+#[test]
+fn present_key_load_takes_no_write_lock() {
+    let m = one_shard();
+    let v = beside_a_reader(&m, |m| m.get_or_insert_with(0, || unreachable!()));
+    assert_eq!(v, 10);
+    assert_eq!(m.len(), 1);
+}
+
+#[test]
+fn get_or_insert_with_loads_or_stores() {
+    let m: ShardMap<u64, String> = ShardMap::new();
+    assert_eq!(m.get_or_insert_with(1, || "a".into()), "a");
+    assert_eq!(m.get_or_insert_with(1, || unreachable!()), "a");
+    assert_eq!(m.len(), 1);
+    // A panicking `f` inserts nothing and leaves the map usable.
+    let r = catch_unwind(AssertUnwindSafe(|| m.get_or_insert_with(2, || panic!("f"))));
+    assert!(r.is_err());
+    assert_eq!(m.len(), 1);
+    assert_eq!(m.get_or_insert_with(2, || "b".into()), "b");
+    assert_consistent(&m);
+}
+
+/// Threads racing on one absent key: `f` runs once in all, everyone gets
+/// its value. Threads racing to remove one present key: one gets it.
+#[test]
+fn look_then_lock_races_on_one_key() {
+    const THREADS: usize = 4;
+    for round in 0..if cfg!(miri) { 2 } else { 200 } {
+        let m: ShardMap<u64, u64> = ShardMap::builder().shards(1).build().unwrap();
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let removed = std::sync::atomic::AtomicUsize::new(0);
+        let barrier = std::sync::Barrier::new(THREADS);
+        std::thread::scope(|s| {
+            for t in 0..THREADS {
+                let (m, calls, removed, barrier) = (&m, &calls, &removed, &barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    let v = m.get_or_insert_with(round, || {
+                        calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        t as u64
+                    });
+                    assert_eq!(m.get_cloned(&round), Some(v), "one value for all");
+                    barrier.wait();
+                    if m.remove(&round).is_some() {
+                        removed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                });
+            }
+        });
+        assert_eq!(calls.into_inner(), 1);
+        assert_eq!(removed.into_inner(), 1);
+        assert!(m.is_empty());
+    }
+}
