@@ -92,6 +92,34 @@ fn a_later_shard_failing_to_allocate_is_no_panic() {
             }
         );
     }
+    // Absurd capacities: an error from the builder, a dropped hint from
+    // `with_capacity`, with any shard count.
+    for capacity in [usize::MAX, usize::MAX / 2, 1 << 60, 1 << 50] {
+        for shards in [
+            1,
+            64,
+            ShardMap::<u64, u64>::builder()
+                .build()
+                .unwrap()
+                .shard_count(),
+        ] {
+            let e = ShardMap::<u64, u64>::builder()
+                .shards(shards)
+                .capacity(capacity)
+                .build()
+                .unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    BuildError::AllocationFailed { .. } | BuildError::CapacityOverflow { .. }
+                ),
+                "{e}"
+            );
+        }
+        let m: ShardMap<u64, u64> = ShardMap::with_capacity(capacity);
+        m.insert(1, 1);
+        assert_eq!(m.len(), 1);
+    }
     // With the allocator willing, the capacity is reserved.
     let m: ShardMap<u64, u64> = ShardMap::with_capacity(capacity);
     assert!(m.capacity() >= capacity);

@@ -39,23 +39,40 @@ thread_local! {
     static HASH_FUSE: Cell<u32> = const { Cell::new(u32::MAX) };
 }
 
-/// A key whose `Hash` panics when this thread's fuse burns down.
-#[derive(Debug, Clone, PartialEq, Eq)]
+thread_local! {
+    /// Comparisons left before `Evil` panics (`u32::MAX`: never).
+    static EQ_FUSE: Cell<u32> = const { Cell::new(u32::MAX) };
+}
+
+fn burn(fuse: &'static std::thread::LocalKey<Cell<u32>>, what: &str) {
+    fuse.with(|f| match f.get() {
+        u32::MAX => {}
+        0 => {
+            f.set(u32::MAX);
+            panic!("{what} panics");
+        }
+        n => f.set(n - 1),
+    })
+}
+
+/// A key whose `Hash` and `Eq` panic when this thread's fuses burn down.
+#[derive(Debug, Clone)]
 struct Evil(u64);
 
 impl Hash for Evil {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        HASH_FUSE.with(|f| match f.get() {
-            u32::MAX => {}
-            0 => {
-                f.set(u32::MAX);
-                panic!("hash panics");
-            }
-            n => f.set(n - 1),
-        });
+        burn(&HASH_FUSE, "hash");
         self.0.hash(state)
     }
 }
+
+impl PartialEq for Evil {
+    fn eq(&self, other: &Self) -> bool {
+        burn(&EQ_FUSE, "eq");
+        self.0 == other.0
+    }
+}
+impl Eq for Evil {}
 
 /// Hashes every key to 0: the keys of a table then fill consecutive
 /// buckets, so removing them leaves tombstones (hashbrown marks a slot
@@ -136,6 +153,62 @@ fn insert_keeps_len_true_when_hash_panics_in_rehash() {
         m.insert(Evil(k), c.track(k));
     }
     assert_consistent(&m);
+    drop(m);
+    assert_eq!(c.live(), 0);
+}
+
+/// `get_or_insert_with` writes through the shard's guard, which syncs the
+/// counter on unwind.
+#[test]
+fn get_or_insert_with_keeps_len_true_when_hash_panics_in_rehash() {
+    let c = DropCounter::new();
+    let (m, k) = tombstoned(&c);
+    HASH_FUSE.with(|f| f.set(1));
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        m.get_or_insert_with(Evil(k), || c.track(k)).payload
+    }));
+    HASH_FUSE.with(|f| f.set(u32::MAX));
+    assert!(r.is_err());
+    assert_consistent(&m);
+    assert_eq!(c.live() as usize, m.len());
+}
+
+/// A comparison that panics in the read-locked look or in the write-locked
+/// step releases the lock and changes nothing.
+#[test]
+fn panicking_eq_in_look_then_lock_leaves_map_usable() {
+    let c = DropCounter::new();
+    let m: ShardMap<Evil, common::Tracked, Fixed> = ShardMap::builder()
+        .shards(1)
+        .hasher(fixed())
+        .build()
+        .unwrap();
+    for k in 0..8 {
+        m.insert(Evil(k), c.track(k));
+    }
+    type Op = fn(&ShardMap<Evil, common::Tracked, Fixed>, &DropCounter);
+    let ops: [Op; 6] = [
+        |m, _| drop(m.remove(&Evil(3))),
+        |m, _| drop(m.remove_entry(&Evil(3))),
+        |m, _| drop(m.remove_if(&Evil(3), |_, _| true)),
+        |m, _| {
+            let _ = m.update(&Evil(3), |v| v.payload += 1);
+        },
+        |m, _| drop(m.get_mut(&Evil(3))),
+        |m, c| drop(m.get_or_insert_with(Evil(3), || c.track(3))),
+    ];
+    for (i, op) in ops.iter().enumerate() {
+        for fuse in 0..3 {
+            EQ_FUSE.with(|f| f.set(fuse));
+            let _ = catch_unwind(AssertUnwindSafe(|| op(&m, &c)));
+            EQ_FUSE.with(|f| f.set(u32::MAX));
+            assert_consistent(&m);
+            assert_eq!(c.live() as usize, m.len(), "op {i}, fuse {fuse}");
+            // No lock was left behind: a write to the shard goes through.
+            m.insert(Evil(3), c.track(3));
+            assert_eq!(m.len(), 8);
+        }
+    }
     drop(m);
     assert_eq!(c.live(), 0);
 }
