@@ -86,8 +86,14 @@ use shard::{shard_index, Shard, Table};
 /// - `len`, `is_empty` take no lock.
 /// - Single-key methods lock one shard for the duration of the call: read
 ///   lock for `get_cloned`, `contains_key`, `view`; write lock for `insert`,
-///   `remove`, `update`, `upsert`, `compute` and friends. Closures you pass
-///   run while that lock is held.
+///   `upsert`, `compute`, `entry`. Closures you pass run while that lock is
+///   held.
+/// - Methods that change nothing when they find nothing to change look
+///   before they lock: `remove`, `remove_entry`, `remove_if`, `update` and
+///   `get_mut` of an absent key, and `get_or_insert_with` of a present one,
+///   take only the read lock. Otherwise they take the write lock after the
+///   read-locked look (and look again under it). So readers of a busy key
+///   do not queue behind writers that would change nothing.
 /// - `get`, `get_mut`, `entry` return guards ([`Ref`], [`RefMut`],
 ///   [`Entry`]) that keep the shard locked until they are dropped.
 /// - Whole-map methods (`clear`, `retain`, `capacity`, `shrink_to_fit`,
@@ -112,7 +118,9 @@ use shard::{shard_index, Shard, Table};
 ///   order consistent with real time; a `get` sees the value of the last
 ///   write that completed before it started (or a write that overlaps it).
 ///   Multi-step updates are atomic only inside one call (`update`, `upsert`,
-///   `compute`, an `Entry`), not across calls.
+///   `compute`, an `Entry`), not across calls. A method that looks before
+///   it locks (see "Locking behaviour") takes effect at its read-locked look
+///   when that finds nothing to change, otherwise under the write lock.
 /// - **`len` and `is_empty`** sum per-shard counters without locking. With no
 ///   concurrent writers they are exact. While others write, `len` is some
 ///   value between the smallest and the largest size the map had during the
@@ -391,9 +399,26 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
         reader_slots: usize,
         hasher: S,
     ) -> Result<Self, BuildError> {
+        let built = Self::try_shards(shards, capacity, reader_slots, &hasher)?;
+        Ok(Self::from_shards(built, hasher))
+    }
+
+    /// `shards` shards with room for `capacity` entries in all. On failure
+    /// every table allocated so far is freed.
+    fn try_shards(
+        shards: usize,
+        capacity: usize,
+        reader_slots: usize,
+        hasher: &S,
+    ) -> Result<Vec<Shard<K, V>>, BuildError> {
         debug_assert!(shards.is_power_of_two() && shards <= shard::MAX_SHARDS);
         let per_shard = capacity.div_ceil(shards);
-        let mut built = Vec::with_capacity(shards);
+        let mut built = Vec::new();
+        built
+            .try_reserve_exact(shards)
+            .map_err(|_| BuildError::AllocationFailed {
+                requested: capacity,
+            })?;
         for _ in 0..shards {
             let mut table = Table::new();
             if per_shard > 0 {
@@ -414,11 +439,16 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
             }
             built.push(Shard::new(table, reader_slots));
         }
-        Ok(ShardMap {
-            shards: built.into_boxed_slice(),
-            bits: shards.trailing_zeros(),
+        Ok(built)
+    }
+
+    fn from_shards(shards: Vec<Shard<K, V>>, hasher: S) -> Self {
+        debug_assert!(shards.len().is_power_of_two());
+        ShardMap {
+            bits: shards.len().trailing_zeros(),
+            shards: shards.into_boxed_slice(),
             hasher,
-        })
+        }
     }
 
     /// An empty map using `hasher`.
@@ -436,23 +466,14 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     pub fn with_capacity_and_hasher(capacity: usize, hasher: S) -> Self {
         let shards = shard::default_shards();
         let slots = shard::default_reader_slots(shards);
-        if capacity > 0 {
-            // Probe with a throwaway map first so that `hasher` is not lost
-            // on failure: reserving needs no hasher for empty tables.
-            let per_shard = capacity.div_ceil(shards);
-            let mut probe: Table<K, V> = Table::new();
-            if probe.try_reserve(per_shard, |_| 0).is_ok() {
-                drop(probe);
-                if let Ok(map) = Self::try_from_parts(shards, capacity, slots, hasher) {
-                    return map;
-                }
-                unreachable!("reserving succeeded once; a later shard failed")
-            }
-        }
-        match Self::try_from_parts(shards, 0, slots, hasher) {
-            Ok(map) => map,
-            Err(_) => unreachable!("no capacity requested"),
-        }
+        let built = Self::try_shards(shards, capacity, slots, &hasher).unwrap_or_else(|_| {
+            // The capacity was only a hint: drop it (the tables of the
+            // shards built before the failure are freed by now).
+            (0..shards)
+                .map(|_| Shard::new(Table::new(), slots))
+                .collect()
+        });
+        Self::from_shards(built, hasher)
     }
 
     #[inline]
@@ -465,6 +486,29 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
         let i = shard_index(hash, self.bits);
         debug_assert!(i < self.shards.len());
         &self.shards[i]
+    }
+
+    /// Whether `key` is in `shard` (whose index came from `hash`), looked up
+    /// under the shard's read lock, which is released before returning.
+    ///
+    /// Operations that change nothing when the key is absent call this
+    /// first and take the write lock only if it says the key is present
+    /// ("look before locking"): readers of a busy key then do not queue
+    /// behind writers that would change nothing. Such an operation on an
+    /// absent key linearizes at this probe; on a present key it takes the
+    /// write lock and looks the key up again (it may be gone by then, and
+    /// the operation linearizes under the write lock).
+    #[inline]
+    fn probe<Q>(shard: &Shard<K, V>, hash: u64, key: &Q, op: &'static str) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        shard
+            .lock()
+            .read(op)
+            .find(hash, |(k, _)| k.borrow() == key)
+            .is_some()
     }
 
     /// Inserts `value` for `key`, returning the value it replaces (the key
@@ -488,8 +532,10 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
 
     /// Removes `key`, returning its value.
     ///
-    /// **Locking behaviour:** write-locks the key's shard for the call; the
-    /// value is returned (and dropped by you) after the lock is released.
+    /// **Locking behaviour:** read-locks the key's shard to look the key up;
+    /// only if it is present, then write-locks the shard to remove it (an
+    /// absent key takes no write lock). The value is returned (and dropped
+    /// by you) after the lock is released.
     pub fn remove<Q>(&self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
@@ -500,14 +546,19 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
 
     /// Removes `key`, returning the stored key and value.
     ///
-    /// **Locking behaviour:** write-locks the key's shard for the call.
+    /// **Locking behaviour:** as [`remove`](Self::remove): read lock to look,
+    /// write lock only if the key is present.
     pub fn remove_entry<Q>(&self, key: &Q) -> Option<(K, V)>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        let mut table = self.shard(hash).write("remove");
+        let shard = self.shard(hash);
+        if !Self::probe(shard, hash, key, "remove") {
+            return None;
+        }
+        let mut table = shard.write("remove");
         match table.find_entry(hash, |(k, _)| k.borrow() == key) {
             Ok(e) => Some(e.remove().0),
             Err(_) => None,
@@ -516,15 +567,23 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
 
     /// Removes `key` if `f(key, value)` returns true, returning the entry.
     ///
-    /// **Locking behaviour:** write-locks the key's shard for the call;
-    /// `f` runs under that lock (do not call the map from it).
+    /// **Locking behaviour:** read-locks the key's shard to look the key up;
+    /// an absent key takes no write lock and `f` does not run. A present key
+    /// write-locks the shard, and `f` runs under that write lock (do not call
+    /// the map from it) on the entry as it is then, so a refusing `f` still
+    /// costs a write lock: `f` runs once, and only under the lock that can
+    /// act on its answer.
     pub fn remove_if<Q>(&self, key: &Q, f: impl FnOnce(&K, &V) -> bool) -> Option<(K, V)>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        let mut table = self.shard(hash).write("remove_if");
+        let shard = self.shard(hash);
+        if !Self::probe(shard, hash, key, "remove_if") {
+            return None;
+        }
+        let mut table = shard.write("remove_if");
         match table.find_entry(hash, |(k, _)| k.borrow() == key) {
             Ok(e) => {
                 let (k, v) = e.get();
@@ -590,16 +649,22 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
 
     /// A guard giving unique access to the value of `key`.
     ///
-    /// **Locking behaviour:** write-locks the key's shard until the
-    /// [`RefMut`] is dropped. Drop the guard before calling the map again
-    /// from this thread; prefer [`update`](Self::update).
+    /// **Locking behaviour:** read-locks the key's shard to look the key up
+    /// (an absent key takes no write lock); a present key then write-locks
+    /// the shard until the [`RefMut`] is dropped. Drop the guard before
+    /// calling the map again from this thread; prefer
+    /// [`update`](Self::update).
     pub fn get_mut<Q>(&self, key: &Q) -> Option<RefMut<'_, K, V>>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        self.shard(hash)
+        let shard = self.shard(hash);
+        if !Self::probe(shard, hash, key, "get_mut") {
+            return None;
+        }
+        shard
             .lock()
             .write("get_mut")
             .try_map(|t| t.find_mut(hash, |(k, _)| k.borrow() == key))
@@ -641,8 +706,10 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     /// Runs `f` on the value of `key` in place and returns its result, or
     /// `None` if the key is absent.
     ///
-    /// **Locking behaviour:** write-locks the key's shard while `f` runs (do
-    /// not call the map from `f`).
+    /// **Locking behaviour:** read-locks the key's shard to look the key up
+    /// (an absent key takes no write lock and `f` does not run); a present
+    /// key then write-locks the shard while `f` runs (do not call the map
+    /// from `f`).
     ///
     /// ```
     /// let map = epochmap::ShardMap::new();
@@ -656,7 +723,11 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        let mut table = self.shard(hash).lock().write("update");
+        let shard = self.shard(hash);
+        if !Self::probe(shard, hash, key, "update") {
+            return None;
+        }
+        let mut table = shard.lock().write("update");
         table
             .find_mut(hash, |(k, _)| k.borrow() == key)
             .map(|(_, v)| f(v))
@@ -666,7 +737,8 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     /// if present, in one locked step. Returns true if it inserted.
     ///
     /// **Locking behaviour:** write-locks the key's shard while the closures
-    /// run (do not call the map from them).
+    /// run (do not call the map from them); it always writes, so it does not
+    /// look first.
     ///
     /// ```
     /// let words = epochmap::ShardMap::new();
@@ -699,7 +771,12 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     /// when the key was absent (whether or not `f` inserted).
     ///
     /// **Locking behaviour:** write-locks the key's shard while `f` runs (do
-    /// not call the map from `f`).
+    /// not call the map from `f`), also when the key is absent and `f(None)`
+    /// returns `None`: `f` runs once, on the state it acts on, and whether it
+    /// changes anything is known only after it ran, so there is no read-lock
+    /// shortcut. To read, use [`view`](Self::view); to change only a present
+    /// key, [`update`](Self::update) or [`remove_if`](Self::remove_if), which
+    /// take no write lock for an absent key.
     ///
     /// ```
     /// let stock = epochmap::ShardMap::new();
@@ -730,10 +807,48 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
         }
     }
 
+    /// The value of `key`, inserting `f()` first if it is absent; returns a
+    /// clone (load-or-store).
+    ///
+    /// **Locking behaviour:** read-locks the key's shard and clones a
+    /// present value under it (a present key takes no write lock). An absent
+    /// key then write-locks the shard, looks again, and runs `f` under the
+    /// write lock only if the key is still absent (do not call the map from
+    /// `f`); `f` runs at most once, and never when the key is present.
+    ///
+    /// ```
+    /// let map = epochmap::ShardMap::new();
+    /// assert_eq!(map.get_or_insert_with("a", || 1), 1); // inserted
+    /// assert_eq!(map.get_or_insert_with("a", || 2), 1); // loaded
+    /// ```
+    pub fn get_or_insert_with(&self, key: K, f: impl FnOnce() -> V) -> V
+    where
+        V: Clone,
+    {
+        let hash = self.hash(&key);
+        let shard = self.shard(hash);
+        let found = shard
+            .lock()
+            .read("get_or_insert_with")
+            .find(hash, |(k, _)| *k == key)
+            .map(|(_, v)| v.clone());
+        if let Some(v) = found {
+            return v;
+        }
+        let mut table = shard.write("get_or_insert_with");
+        let hasher = &self.hasher;
+        match table.entry(hash, |(k, _)| *k == key, |(k, _)| hasher.hash_one(k)) {
+            hash_table::Entry::Occupied(e) => e.get().1.clone(),
+            hash_table::Entry::Vacant(e) => e.insert((key, f())).get().1.clone(),
+        }
+    }
+
     /// The entry of `key`, for in-place inspection, insertion or removal.
     ///
     /// **Locking behaviour:** write-locks the key's shard until the
-    /// [`Entry`] (or the [`RefMut`] it turns into) is dropped.
+    /// [`Entry`] (or the [`RefMut`] it turns into) is dropped, also when the
+    /// key is present. To load a present key without a write lock, use
+    /// [`get_or_insert_with`](Self::get_or_insert_with).
     ///
     /// ```
     /// let map = epochmap::ShardMap::new();
@@ -905,16 +1020,26 @@ impl<K: Hash + Eq, V, S: BuildHasher> Extend<(K, V)> for ShardMap<K, V, S> {
         let bits = self.bits;
         for (k, v) in iter {
             let hash = hasher.hash_one(&k);
-            let shard = &mut self.shards[shard_index(hash, bits)];
-            let table = shard.table_mut();
+            let shard = SyncLenOnDrop(&mut self.shards[shard_index(hash, bits)]);
+            let table = shard.0.table_mut();
             match table.entry(hash, |(q, _)| *q == k, |(q, _)| hasher.hash_one(q)) {
                 hash_table::Entry::Occupied(mut e) => e.get_mut().1 = v,
                 hash_table::Entry::Vacant(e) => {
                     e.insert((k, v));
                 }
             }
-            shard.sync_len();
         }
+    }
+}
+
+/// Exclusive access to a shard that brings its length counter in line with
+/// its table when dropped, also when unwinding: a `Hash` that panics while
+/// hashbrown rehashes a table in place makes it drop entries.
+struct SyncLenOnDrop<'a, K, V>(&'a mut Shard<K, V>);
+
+impl<K, V> Drop for SyncLenOnDrop<'_, K, V> {
+    fn drop(&mut self) {
+        self.0.sync_len();
     }
 }
 

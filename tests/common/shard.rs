@@ -62,7 +62,7 @@ where
         ShardMap::update(self, k, |v| *v = f(v)).is_some()
     }
     fn get_or_insert_with(&self, k: K, f: impl FnOnce() -> V) -> V {
-        ShardMap::entry(self, k).or_insert_with(f).clone()
+        ShardMap::get_or_insert_with(self, k, f)
     }
     fn entries(&self) -> Vec<(K, V)> {
         self.iter()

@@ -1,0 +1,126 @@
+//! ShardMap construction when the allocator refuses: an error from the
+//! builder, a dropped capacity hint from `with_capacity`, never a panic or
+//! an abort. A global allocator that fails large allocations on demand; one
+//! test in this binary, so no other test's allocations count.
+#![cfg(not(miri))]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use epochmap::shard_map::BuildError;
+use epochmap::ShardMap;
+
+/// Allocations of at least this many bytes are "large".
+const LARGE: usize = 1 << 20;
+/// Large allocations still allowed; `usize::MAX`: unlimited.
+static LARGE_LEFT: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+struct FailLarge;
+
+// SAFETY: delegates to `System`; returning null for a refused allocation is
+// the `GlobalAlloc` contract for failure.
+unsafe impl GlobalAlloc for FailLarge {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if layout.size() >= LARGE {
+            let allowed = LARGE_LEFT
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| match n {
+                    usize::MAX => Some(n),
+                    0 => None,
+                    n => Some(n - 1),
+                })
+                .is_ok();
+            if !allowed {
+                return std::ptr::null_mut();
+            }
+        }
+        // SAFETY: the caller's contract for `alloc` is `System`'s.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System.alloc` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: FailLarge = FailLarge;
+
+/// Runs `f` with at most `n` large allocations allowed.
+fn with_large_allocations<R>(n: usize, f: impl FnOnce() -> R) -> R {
+    LARGE_LEFT.store(n, Ordering::Relaxed);
+    let r = f();
+    LARGE_LEFT.store(usize::MAX, Ordering::Relaxed);
+    r
+}
+
+/// Every shard's table needs one large allocation (2 MiB for 100,000
+/// `(u64, u64)` entries), so allowing `n` of them makes shard `n` the first
+/// to fail. `with_capacity` panicked through `unreachable!` when the first
+/// shard's allocation succeeded and a later one failed.
+#[test]
+fn a_later_shard_failing_to_allocate_is_no_panic() {
+    // The default hook may capture a backtrace, whose large allocations
+    // would be refused while a panic is reported: print only the message.
+    std::panic::set_hook(Box::new(|info| eprintln!("{info}")));
+    let shards = ShardMap::<u64, u64>::new().shard_count();
+    assert!(shards >= 4);
+    let capacity = shards * 100_000;
+    for allowed in 0..4 {
+        let m: ShardMap<u64, u64> =
+            with_large_allocations(allowed, || ShardMap::with_capacity(capacity));
+        // The hint was dropped; the map works.
+        assert_eq!(m.shard_count(), shards);
+        assert!(m.capacity() < capacity, "allowed {allowed}");
+        for k in 0..1000 {
+            m.insert(k, k);
+        }
+        assert_eq!(m.len(), 1000);
+        assert_eq!(m.get_cloned(&999), Some(999));
+
+        let e = with_large_allocations(allowed, || {
+            ShardMap::<u64, u64>::builder()
+                .shards(shards)
+                .capacity(capacity)
+                .build()
+                .unwrap_err()
+        });
+        assert_eq!(
+            e,
+            BuildError::AllocationFailed {
+                requested: capacity
+            }
+        );
+    }
+    // Absurd capacities: an error from the builder, a dropped hint from
+    // `with_capacity`, with any shard count.
+    for capacity in [usize::MAX, usize::MAX / 2, 1 << 60, 1 << 50] {
+        for shards in [
+            1,
+            64,
+            ShardMap::<u64, u64>::builder()
+                .build()
+                .unwrap()
+                .shard_count(),
+        ] {
+            let e = ShardMap::<u64, u64>::builder()
+                .shards(shards)
+                .capacity(capacity)
+                .build()
+                .unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    BuildError::AllocationFailed { .. } | BuildError::CapacityOverflow { .. }
+                ),
+                "{e}"
+            );
+        }
+        let m: ShardMap<u64, u64> = ShardMap::with_capacity(capacity);
+        m.insert(1, 1);
+        assert_eq!(m.len(), 1);
+    }
+    // With the allocator willing, the capacity is reserved.
+    let m: ShardMap<u64, u64> = ShardMap::with_capacity(capacity);
+    assert!(m.capacity() >= capacity);
+}
