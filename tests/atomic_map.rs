@@ -526,6 +526,135 @@ fn panicking_user_code_leaves_the_map_consistent() {
     assert!(collect_until(|| counter.live() == 0), "{}", counter.live());
 }
 
+/// Runs `body` on a thread of its own and fails the test if it has not
+/// finished after `secs` seconds (a deadlock), instead of hanging the run.
+/// A panic of `body` is passed on.
+fn with_watchdog(secs: u64, what: &str, body: impl FnOnce() + Send + 'static) {
+    use std::sync::mpsc;
+    let (tx, rx) = mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        body();
+        let _ = tx.send(());
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(secs)) {
+        Ok(()) => handle.join().unwrap(),
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            // `body` panicked: pass its panic on.
+            if let Err(p) = handle.join() {
+                std::panic::resume_unwind(p);
+            }
+        }
+        // The thread is left behind, blocked; the test binary exits anyway.
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            panic!("{what}: no progress in {secs} s (deadlock)")
+        }
+    }
+}
+
+/// A key for [`panicking_eq_under_the_mutex_drops_key_and_value_after_it`]:
+/// every key hashes alike (so `Eq` runs against every stored key); a `trap`
+/// key's `Eq` and `Drop` call the map (see the test).
+#[derive(Debug)]
+struct TrapKey {
+    id: u64,
+    trap: bool,
+}
+/// A value whose `Drop` inserts a new key when `trap`.
+struct TrapValue {
+    trap: bool,
+}
+type TrapMap = AtomicPtrMap<TrapKey, TrapValue>;
+thread_local! {
+    static TRAP_MAP: std::cell::RefCell<Option<Arc<TrapMap>>> = const { std::cell::RefCell::new(None) };
+    /// Comparisons of the trap key with key 1.
+    static TRAP_EQ_WITH_1: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+fn trap_map_insert(id: u64) {
+    let map = TRAP_MAP
+        .with(|m| m.borrow().clone())
+        .expect("set by the test");
+    map.insert(TrapKey { id, trap: false }, TrapValue { trap: false });
+}
+impl PartialEq for TrapKey {
+    fn eq(&self, o: &Self) -> bool {
+        if self.trap || o.trap {
+            let other = if self.trap { o.id } else { self.id };
+            if other == 1 {
+                let n = TRAP_EQ_WITH_1.with(|c| {
+                    c.set(c.get() + 1);
+                    c.get()
+                });
+                if n == 1 {
+                    // First comparison (the search without the mutex): add a
+                    // key, so that the insert must search again under it.
+                    trap_map_insert(3);
+                } else {
+                    // The search under the mutex.
+                    panic!("Eq panics under the partition mutex");
+                }
+            }
+        }
+        self.id == o.id
+    }
+}
+impl Eq for TrapKey {}
+impl Hash for TrapKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        0u8.hash(h)
+    }
+}
+impl Drop for TrapKey {
+    fn drop(&mut self) {
+        if self.trap {
+            trap_map_insert(4);
+        }
+    }
+}
+impl Drop for TrapValue {
+    fn drop(&mut self) {
+        if self.trap {
+            trap_map_insert(5);
+        }
+    }
+}
+
+/// When the user's `Eq` panics in the search that an insert of a new key
+/// makes under the partition mutex, the key and value being inserted are
+/// dropped after the mutex is released: their `Drop` may insert into the
+/// same partition. Regression test: that `Drop` used to run while the
+/// unwinding thread still held the mutex, and deadlocked on it (the watchdog
+/// fails the test then).
+#[test]
+fn panicking_eq_under_the_mutex_drops_key_and_value_after_it() {
+    with_watchdog(30, "Drop of a key and value after Eq panicked", || {
+        let map: Arc<TrapMap> = Arc::new(AtomicPtrMap::builder().partitions(1).build().unwrap());
+        TRAP_MAP.with(|m| *m.borrow_mut() = Some(Arc::clone(&map)));
+        map.insert(TrapKey { id: 1, trap: false }, TrapValue { trap: false });
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            map.insert(TrapKey { id: 2, trap: true }, TrapValue { trap: true })
+        }));
+        assert!(r.is_err(), "Eq was to panic");
+        assert_eq!(
+            TRAP_EQ_WITH_1.with(|c| c.get()),
+            2,
+            "Eq ran under the mutex"
+        );
+        // The key and value were dropped (their inserts happened), the trap
+        // key was not stored, and the map goes on.
+        let mut ids: Vec<u64> = map.pin().keys().map(|k| k.id).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, [1, 3, 4, 5]);
+        assert_eq!(map.len(), 4);
+        for id in 6..40 {
+            map.insert(TrapKey { id, trap: false }, TrapValue { trap: false });
+        }
+        map.compact();
+        assert_eq!(map.len(), 38);
+        assert!(map.pin().get(&TrapKey { id: 2, trap: false }).is_none());
+        TRAP_MAP.with(|m| m.borrow_mut().take());
+    });
+}
+
 // ----- two threads (small; also run under Miri) ---------------------------
 
 #[test]

@@ -151,9 +151,11 @@ const MAX_PARTITIONS: usize = snapshot::MAX_PARTITIONS;
 /// partition, for the search, the slot write and a bounded slice of merge
 /// work. [`compact`](AtomicPtrMap::compact) and
 /// [`clear`](AtomicPtrMap::clear) take each partition's mutex in turn. No
-/// lock is ever held while user code other than `Eq` runs, and no guard
-/// holds a lock, so holding a [`Pinned`] while calling the map again cannot
-/// deadlock.
+/// lock is ever held while user code other than `Eq` runs (not even the
+/// `Drop` of the key and value being inserted when that `Eq` panics: they
+/// are dropped after the mutex is released), and no guard holds a lock, so
+/// holding a [`Pinned`] while calling the map again, or calling it from a
+/// `Drop` of a key or value, cannot deadlock.
 ///
 /// # Async and long-lived users
 ///

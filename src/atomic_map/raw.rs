@@ -594,9 +594,12 @@ impl<K, V> Partition<K, V> {
     /// The mutex of new-key writers. Poisoning is ignored: no user code runs
     /// while the partition's structures are half updated (user `Eq` runs only
     /// in searches, before any write), so a panic under the lock leaves them
-    /// consistent. The only user code that runs under it is `K: Eq`; no
-    /// `Drop` of a key or value and no deferred destructor (garbage is
-    /// flushed after unlocking, [`Partition::unlock_and_flush`]).
+    /// consistent. The only user code that runs under it is `K: Eq` (the
+    /// search of [`RawMap::insert_under_lock`]); no `Drop` of a key or value,
+    /// not even when that `Eq` panics (the key and value being inserted are
+    /// held outside the guard and dropped after it, see [`RawMap::insert`]),
+    /// and no deferred destructor (garbage is flushed after unlocking,
+    /// [`Partition::unlock_and_flush`]).
     fn lock(&self) -> MutexGuard<'_, Writer<K, V>> {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -977,17 +980,23 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
                 Err(v) => value = v,
             }
         }
+        // The key and value wait in `pending` while the mutex is held, and
+        // `pending` is declared before the guard: if the user's `Eq` panics
+        // in the search under the mutex, unwinding drops the guard (releasing
+        // the mutex) before it drops the key and value. So their `Drop`,
+        // which may call the map again, never runs under the mutex.
+        let mut pending = Some((key, value));
         let mut w = part.lock();
         let out = self.insert_under_lock(
             guard,
             part,
             &mut w,
             hash,
-            key,
-            value,
+            &mut pending,
             only_if_absent,
             Some(searched),
         );
+        debug_assert!(pending.is_none(), "the insert took the key and value");
         part.unlock_and_flush(guard, w);
         out
     }
@@ -1025,6 +1034,13 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
     /// The insert of a key that a search without the mutex did not find (or
     /// found expunged), with the partition mutex held. `searched`: what that
     /// search saw, if there was one.
+    ///
+    /// `pending` holds the key and value, and is `Some` on entry; they are
+    /// taken out of it only where no user code runs until this returns (to
+    /// be stored, or handed back in the result). The caller owns `pending`
+    /// and declares it before the mutex guard, so that a panic of the user's
+    /// `Eq` in the search here unwinds through the guard first and drops the
+    /// key and value after the mutex is released.
     #[allow(clippy::too_many_arguments)]
     fn insert_under_lock<'g>(
         &'g self,
@@ -1032,8 +1048,7 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
         part: &'g Partition<K, V>,
         w: &mut Writer<K, V>,
         hash: u64,
-        key: K,
-        value: NewValue<V>,
+        pending: &mut Option<(K, NewValue<V>)>,
         only_if_absent: bool,
         searched: Option<Searched<'g, K, V>>,
     ) -> (Inserted<'g, V>, Option<K>)
@@ -1045,7 +1060,6 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
             let budget = m.budget;
             self.merge_step(guard, part, w, budget);
         }
-        let mut value = value;
         let mut searched = searched;
         loop {
             let layers = part.layers(guard);
@@ -1057,7 +1071,10 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
             let found = if unchanged {
                 None
             } else {
-                find_in(layers, hash, &key)
+                let (key, _) = pending.as_ref().expect("the key is pending");
+                // User code (`Eq`) under the mutex: the key and value stay
+                // in `pending` (see above).
+                find_in(layers, hash, key)
             };
             if let Some((entry, v)) = found {
                 let e = EntryRef { entry, part };
@@ -1065,13 +1082,15 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
                     ptr: v,
                     _guard: PhantomData,
                 };
+                let (key, value) = pending.take().expect("the key is pending");
                 // Under the mutex no merge runs, so `e` cannot be expunged
-                // (only merges expunge): `store` cannot fail.
+                // (only merges expunge): `store` cannot fail. It runs no user
+                // code.
                 match Self::store(guard, e, cur, value, only_if_absent) {
                     Ok(done) => return (done, Some(key)),
-                    Err(v) => {
+                    Err(value) => {
+                        *pending = Some((key, value));
                         debug_assert!(false, "entry expunged while the partition is locked");
-                        value = v;
                         continue;
                     }
                 }
@@ -1086,6 +1105,7 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
                 }
                 continue;
             }
+            let (key, value) = pending.take().expect("the key is pending");
             let (entry, value) = new_entry(key, hash, value);
             // Invariant 2: no non-expunged entry for the key in the current
             // layer set (searched above under the mutex).
