@@ -61,6 +61,28 @@ fn check_against_model(map: &AtomicPtrMap<u64, Tracked>, model: &HashMap<u64, u6
 #[test]
 fn random_ops_match_model_and_drop_everything_once() {
     for (name, make) in atomic_configs::<u64, Tracked>() {
+        random_ops_against_model(name, make);
+    }
+    // Presized maps: the first overlay of each partition is sized for the
+    // capacity (here about the key space), and is sealed by compaction,
+    // removals or when it fills, not by reads.
+    random_ops_against_model("presized/with_capacity", || {
+        AtomicPtrMap::with_capacity(n(300) as usize)
+    });
+    random_ops_against_model("presized/builder", || {
+        AtomicPtrMap::builder()
+            .partitions(2)
+            .capacity(n(300) as usize / 2)
+            .merge_threshold(2)
+            .build()
+            .unwrap()
+    });
+}
+
+/// Random operations on `make()`'s map, checked against a `HashMap`, with
+/// values that count their drops.
+fn random_ops_against_model(name: &str, make: fn() -> AtomicPtrMap<u64, Tracked>) {
+    {
         let counter = DropCounter::new();
         {
             let map = make();
@@ -152,6 +174,67 @@ fn random_ops_match_model_and_drop_everything_once() {
             "{name}: {} values never dropped",
             counter.live()
         );
+    }
+}
+
+/// `with_capacity(n)` and `Builder::capacity(n)` presize the map: a prefill
+/// of `n` keys seals no overlay, so no merge runs (none completed, none in
+/// progress), where the same prefill without a capacity runs many; reads do
+/// not seal the presized overlay; past the prefill the map merges as usual.
+#[test]
+fn capacity_presizes_the_map() {
+    let n = n(100_000);
+    let prefill = |map: &AtomicPtrMap<u64, u64>| {
+        for k in 0..n {
+            assert!(!map.insert(k, k + 1));
+        }
+    };
+    // The comparison that gives the assertions below their meaning.
+    let plain: AtomicPtrMap<u64, u64> = AtomicPtrMap::builder().partitions(8).build().unwrap();
+    prefill(&plain);
+    let s = plain.stats();
+    assert!(s.merges + s.merges_in_progress >= 8, "{s:?}");
+
+    let with_capacity: AtomicPtrMap<u64, u64> = AtomicPtrMap::with_capacity(n as usize);
+    let builder: AtomicPtrMap<u64, u64> = AtomicPtrMap::builder()
+        .partitions(8)
+        .capacity(n as usize)
+        .build()
+        .unwrap();
+    for (name, map) in [("with_capacity", with_capacity), ("builder", builder)] {
+        prefill(&map);
+        let s = map.stats();
+        assert_eq!((s.merges, s.merges_in_progress), (0, 0), "{name}: {s:?}");
+        assert_eq!(
+            (s.len, s.overlay_entries),
+            (n as usize, n as usize),
+            "{name}"
+        );
+        // Reads leave it alone (they would seal an ordinary overlay).
+        for _ in 0..3 {
+            for k in 0..n {
+                assert_eq!(map.get_cloned(&k), Some(k + 1), "{name}");
+            }
+        }
+        let s = map.stats();
+        assert_eq!((s.merges, s.merges_in_progress), (0, 0), "{name}: {s:?}");
+        // Compaction folds it into the snapshots; more keys merge as usual.
+        map.compact();
+        let s = map.stats();
+        assert_eq!(s.snapshot_entries, n as usize, "{name}: {s:?}");
+        for k in n..2 * n {
+            assert!(!map.insert(k, k + 1));
+        }
+        assert!(map.stats().merges > s.merges, "{name}");
+        assert_eq!(map.len(), 2 * n as usize);
+        for k in 0..2 * n {
+            assert_eq!(map.get_cloned(&k), Some(k + 1), "{name}");
+        }
+        // A clone is presized for the original's length.
+        let copy = map.clone();
+        let s = copy.stats();
+        assert_eq!((s.merges, s.merges_in_progress), (0, 0), "{name}: {s:?}");
+        assert_eq!(copy.len(), 2 * n as usize);
     }
 }
 
@@ -286,6 +369,20 @@ fn builder_errors_and_clamps() {
         "{err:?}"
     );
     assert!(err.to_string().contains("up front"));
+    // Capacities: refused above the maximum (nothing allocated), clamped by
+    // `with_capacity`.
+    for c in [usize::MAX, M::MAX_CAPACITY + 1] {
+        let err = M::builder().capacity(c).build::<u64, u64>().unwrap_err();
+        assert_eq!(err, AtomicBuildError::CapacityTooLarge { requested: c });
+        assert!(err.to_string().contains("capacity"));
+    }
+    if !cfg!(miri) {
+        // Clamped to 2^30 keys: tens of GB of address space, zeroed lazily
+        // and never touched (or, if the allocator refuses, not presized).
+        let m: AtomicPtrMap<u64, u64> = AtomicPtrMap::with_capacity(usize::MAX);
+        m.insert(1, 2);
+        assert_eq!(m.get_cloned(&1), Some(2));
+    }
     let m: AtomicPtrMap<u64, u64> = M::builder().partitions(3).build().unwrap();
     assert_eq!(m.stats().partitions, 4, "rounded up to a power of two");
     let d = AtomicPtrMap::<u64, u64>::new().stats().partitions;

@@ -39,6 +39,8 @@ const DEFAULT_MERGE_RATIO: usize = 4;
 const MAX_MERGE_THRESHOLD: usize = 1 << 24;
 /// Largest accepted partition count.
 const MAX_PARTITIONS: usize = snapshot::MAX_PARTITIONS;
+/// Largest capacity the builder accepts, and the clamp of `with_capacity`.
+const MAX_CAPACITY: usize = 1 << 30;
 
 /// A concurrent hash map with lock-free reads over epoch-reclaimed snapshots
 /// and delta overlays, safe to iterate while other threads delete.
@@ -229,6 +231,13 @@ pub enum BuildError {
         /// The merge threshold asked for.
         merge_threshold: usize,
     },
+    /// A capacity above [`AtomicPtrMap::MAX_CAPACITY`], or one whose overlays
+    /// the allocator refused (they are allocated up front, see
+    /// [`Builder::capacity`]).
+    CapacityTooLarge {
+        /// The capacity asked for.
+        requested: usize,
+    },
 }
 
 impl fmt::Display for BuildError {
@@ -256,6 +265,11 @@ impl fmt::Display for BuildError {
                 "{partitions} partitions x merge threshold {merge_threshold} entries \
                  allocated up front is above the maximum {MAX_MERGE_THRESHOLD}"
             ),
+            BuildError::CapacityTooLarge { requested } => write!(
+                f,
+                "capacity {requested} is above the maximum {MAX_CAPACITY}, \
+                 or its overlays could not be allocated"
+            ),
         }
     }
 }
@@ -278,6 +292,7 @@ impl std::error::Error for BuildError {}
 #[derive(Debug, Clone)]
 pub struct Builder<S> {
     partitions: Option<usize>,
+    capacity: usize,
     merge_threshold: usize,
     merge_ratio: usize,
     incremental: bool,
@@ -290,6 +305,28 @@ impl<S> Builder<S> {
     /// parallelism, rounded up to a power of two, at most 64.
     pub fn partitions(mut self, n: usize) -> Self {
         self.partitions = Some(n);
+        self
+    }
+
+    /// Presizes the map for `keys` keys (default 0: not presized), like
+    /// [`AtomicPtrMap::with_capacity`] (which explains what that means
+    /// here). [`build`](Self::build) refuses a capacity above
+    /// [`AtomicPtrMap::MAX_CAPACITY`], or one whose overlays the allocator
+    /// refuses, with [`BuildError::CapacityTooLarge`].
+    ///
+    /// ```
+    /// use epochmap::AtomicPtrMap;
+    ///
+    /// let map: AtomicPtrMap<u64, u64> = AtomicPtrMap::builder().capacity(10_000).build().unwrap();
+    /// for k in 0..10_000 {
+    ///     map.insert(k, k);
+    /// }
+    /// let stats = map.stats();
+    /// assert_eq!((stats.merges, stats.merges_in_progress), (0, 0));
+    /// assert!(AtomicPtrMap::builder().capacity(usize::MAX).build::<u64, u64>().is_err());
+    /// ```
+    pub fn capacity(mut self, keys: usize) -> Self {
+        self.capacity = keys;
         self
     }
 
@@ -320,6 +357,7 @@ impl<S> Builder<S> {
     pub fn hasher<S2>(self, hasher: S2) -> Builder<S2> {
         Builder {
             partitions: self.partitions,
+            capacity: self.capacity,
             merge_threshold: self.merge_threshold,
             merge_ratio: self.merge_ratio,
             incremental: self.incremental,
@@ -329,6 +367,18 @@ impl<S> Builder<S> {
 
     /// Builds the map, or says why the configuration is refused.
     pub fn build<K, V>(self) -> Result<AtomicPtrMap<K, V, S>, BuildError>
+    where
+        K: Send + 'static,
+        V: Send + 'static,
+    {
+        Ok(AtomicPtrMap {
+            raw: self.build_raw()?,
+            hash_builder: self.hasher,
+        })
+    }
+
+    /// The engine of [`build`](Self::build), leaving the hasher here.
+    fn build_raw<K, V>(&self) -> Result<RawMap<K, V>, BuildError>
     where
         K: Send + 'static,
         V: Send + 'static,
@@ -355,14 +405,18 @@ impl<S> Builder<S> {
                 merge_threshold: self.merge_threshold,
             });
         }
+        if self.capacity > MAX_CAPACITY {
+            return Err(BuildError::CapacityTooLarge {
+                requested: self.capacity,
+            });
+        }
         let policy = Policy {
             min_overlay: self.merge_threshold,
             ratio: self.merge_ratio,
             incremental: self.incremental,
         };
-        Ok(AtomicPtrMap {
-            raw: RawMap::new(partitions, policy),
-            hash_builder: self.hasher,
+        RawMap::try_new(partitions, policy, self.capacity).ok_or(BuildError::CapacityTooLarge {
+            requested: self.capacity,
         })
     }
 }
@@ -410,6 +464,42 @@ where
             .build()
             .expect("the default configuration is valid")
     }
+
+    /// An empty map presized for `keys` keys: inserting up to `keys` new
+    /// keys starts no merge.
+    ///
+    /// What presized means here: new keys go into each partition's active
+    /// overlay, and a full overlay is sealed and merged into the
+    /// partition's snapshot, a copy of the partition (see
+    /// [Design](AtomicPtrMap#design)). Without a capacity the first overlay
+    /// takes 16 keys and each next one a quarter of the snapshot, so a
+    /// prefill of `n` keys runs a few dozen merges per partition. With it,
+    /// each partition's first overlay is allocated for its share of `keys`
+    /// plus a quarter (keys do not spread exactly evenly), about 25 to 45
+    /// bytes of slot and tag arrays per key, allocated zeroed up front
+    /// (pages are touched as they fill); entries are still allocated per
+    /// insert. Lookups find the keys in that overlay (one more table probed
+    /// than a snapshot hit: the empty snapshot's); reads do not seal it, so
+    /// call [`compact`](AtomicPtrMap::compact) after a prefill to fold it
+    /// into the snapshots. It is merged when it fills, on `compact`, or when
+    /// removals leave its partition mostly tombstones; after that, overlays
+    /// follow the merge policy again.
+    ///
+    /// `keys` above [`MAX_CAPACITY`](AtomicPtrMap::MAX_CAPACITY) is clamped
+    /// to it, and if the allocator refuses the overlays, the map is built
+    /// without a capacity (use [`Builder::capacity`] to get an error
+    /// instead).
+    ///
+    /// ```
+    /// use epochmap::AtomicPtrMap;
+    ///
+    /// let mut map: AtomicPtrMap<u64, u64> = AtomicPtrMap::with_capacity(1000);
+    /// map.extend((0..1000).map(|k| (k, k)));
+    /// assert_eq!(map.stats().merges, 0);
+    /// ```
+    pub fn with_capacity(keys: usize) -> Self {
+        Self::with_capacity_and_hasher(keys, ahash::RandomState::new())
+    }
 }
 
 impl AtomicPtrMap<(), ()> {
@@ -420,6 +510,7 @@ impl AtomicPtrMap<(), ()> {
     pub fn builder() -> Builder<ahash::RandomState> {
         Builder {
             partitions: None,
+            capacity: 0,
             merge_threshold: DEFAULT_MERGE_THRESHOLD,
             merge_ratio: DEFAULT_MERGE_RATIO,
             incremental: true,
@@ -435,6 +526,9 @@ impl<K, V, S> AtomicPtrMap<K, V, S> {
     /// Largest merge threshold [`Builder::merge_threshold`] accepts (an
     /// overlay of that many entries is allocated per partition up front).
     pub const MAX_MERGE_THRESHOLD: usize = MAX_MERGE_THRESHOLD;
+    /// Largest capacity [`Builder::capacity`] accepts (2^30 keys), and the
+    /// clamp of [`with_capacity`](AtomicPtrMap::with_capacity).
+    pub const MAX_CAPACITY: usize = MAX_CAPACITY;
 }
 
 impl<K, V, S> AtomicPtrMap<K, V, S>
@@ -448,6 +542,21 @@ where
             .hasher(hasher)
             .build()
             .expect("the default configuration is valid")
+    }
+
+    /// An empty map presized for `keys` keys (see
+    /// [`with_capacity`](AtomicPtrMap::with_capacity)), with the given
+    /// hasher.
+    pub fn with_capacity_and_hasher(keys: usize, hasher: S) -> Self {
+        let builder = AtomicPtrMap::builder().capacity(keys.min(MAX_CAPACITY));
+        let raw = builder
+            .build_raw()
+            .or_else(|_| builder.capacity(0).build_raw())
+            .expect("the default configuration is valid");
+        AtomicPtrMap {
+            raw,
+            hash_builder: hasher,
+        }
     }
 
     /// The hasher builder.
@@ -702,7 +811,7 @@ where
 /// [`for_each`](AtomicPtrMap::for_each) visits them: weakly consistent, not a
 /// point-in-time snapshot (every key present for the whole copy is in it,
 /// with one of the values it had meanwhile). Same partitions, merge policy
-/// and hasher (cloned).
+/// and hasher (cloned); presized for the length of the original.
 ///
 /// ```
 /// let map: epochmap::AtomicPtrMap<u64, String> =
@@ -720,7 +829,7 @@ where
 {
     fn clone(&self) -> Self {
         let copy = AtomicPtrMap {
-            raw: self.raw.empty_like(),
+            raw: self.raw.empty_like(self.len()),
             hash_builder: self.hash_builder.clone(),
         };
         self.visit_chunks(|guard, e, v| {

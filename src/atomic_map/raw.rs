@@ -277,55 +277,79 @@ unsafe fn retire_value<V: 'static>(guard: &Guard, garbage: &Arc<Garbage>, p: *mu
     unsafe { reclaim::retire_value(guard, garbage, destroy) }
 }
 
-/// `n` free slots (null entry, hash 0), from zeroed memory: `alloc_zeroed`
-/// hands large arrays straight from fresh (lazily zeroed) pages, so sealing
-/// an overlay and starting a merge does not pay an `O(n)` memset on the write
-/// path.
-#[cfg(not(loom))]
+/// `n` free slots (null entry), from zeroed memory: `alloc_zeroed` hands
+/// large arrays straight from fresh (lazily zeroed) pages, so sealing an
+/// overlay and starting a merge does not pay an `O(n)` memset on the write
+/// path. Aborts (`handle_alloc_error`) if the allocator refuses.
 pub(crate) fn null_slots<K, V>(n: usize) -> Box<[Slot<K, V>]> {
-    let layout = match std::alloc::Layout::array::<Slot<K, V>>(n) {
+    try_null_slots(n).unwrap_or_else(|layout| std::alloc::handle_alloc_error(layout))
+}
+
+/// `n` free tags (zero), like [`null_slots`].
+pub(crate) fn free_tags(n: usize) -> Box<[AtomicU8]> {
+    try_free_tags(n).unwrap_or_else(|layout| std::alloc::handle_alloc_error(layout))
+}
+
+/// The layout of `[T; n]`.
+fn array_layout<T>(n: usize) -> std::alloc::Layout {
+    match std::alloc::Layout::array::<T>(n) {
         Ok(l) => l,
         // `n` is at most `MAX_SLOTS`; beyond the address space anyway.
-        Err(_) => panic!("slot array of {n} slots overflows the address space"),
-    };
+        Err(_) => panic!("array of {n} slots overflows the address space"),
+    }
+}
+
+/// [`null_slots`], or the layout the allocator refused.
+#[cfg(not(loom))]
+pub(crate) fn try_null_slots<K, V>(n: usize) -> Result<Box<[Slot<K, V>]>, std::alloc::Layout> {
+    let layout = array_layout::<Slot<K, V>>(n);
     if layout.size() == 0 {
-        return Box::new([]);
+        return Ok(Box::new([]));
     }
     // SAFETY: the layout has a non-zero size (checked above).
     let p = unsafe { std::alloc::alloc_zeroed(layout) } as *mut Slot<K, V>;
     if p.is_null() {
-        std::alloc::handle_alloc_error(layout);
+        return Err(layout);
     }
     // SAFETY: `p` was allocated by the global allocator with the layout of
     // `[Slot<K, V>; n]`, which is the layout `Box<[Slot<K, V>]>` frees with.
     // A `Slot` is an `AtomicPtr` (repr(transparent)): all-zero bytes are a
     // valid, null `AtomicPtr`. So the allocation holds `n` initialised free
     // slots.
-    unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(p, n)) }
+    Ok(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(p, n)) })
 }
 
-/// `n` free tags (zero), from zeroed memory, like [`null_slots`].
+/// [`free_tags`], or the layout the allocator refused.
 #[cfg(not(loom))]
-pub(crate) fn free_tags(n: usize) -> Box<[AtomicU8]> {
-    // `vec![0u8; n]` allocates with `alloc_zeroed`.
-    let zeros: Box<[u8]> = vec![0u8; n].into_boxed_slice();
-    let p = Box::into_raw(zeros);
-    // SAFETY: `AtomicU8` has the size, alignment and bit validity of `u8`
-    // (documented), so the allocation of `n` zero bytes holds `n` valid
-    // `AtomicU8`s equal to 0, with the layout that Box will free it with.
-    unsafe { Box::from_raw(p as *mut [AtomicU8]) }
+pub(crate) fn try_free_tags(n: usize) -> Result<Box<[AtomicU8]>, std::alloc::Layout> {
+    let layout = array_layout::<AtomicU8>(n);
+    if layout.size() == 0 {
+        return Ok(Box::new([]));
+    }
+    // SAFETY: the layout has a non-zero size (checked above).
+    let p = unsafe { std::alloc::alloc_zeroed(layout) } as *mut AtomicU8;
+    if p.is_null() {
+        return Err(layout);
+    }
+    // SAFETY: allocated by the global allocator with the layout of
+    // `[AtomicU8; n]`, which `Box<[AtomicU8]>` frees with; `AtomicU8` has the
+    // size, alignment and bit validity of `u8` (documented), so the `n` zero
+    // bytes are `n` valid `AtomicU8`s equal to 0 ([`FREE`]).
+    Ok(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(p, n)) })
 }
 
 /// `n` free slots, one at a time: loom's atomics cannot be zeroed memory.
 #[cfg(loom)]
-pub(crate) fn null_slots<K, V>(n: usize) -> Box<[Slot<K, V>]> {
-    (0..n).map(|_| Slot::free()).collect()
+pub(crate) fn try_null_slots<K, V>(n: usize) -> Result<Box<[Slot<K, V>]>, std::alloc::Layout> {
+    let _ = array_layout::<Slot<K, V>>(n);
+    Ok((0..n).map(|_| Slot::free()).collect())
 }
 
 /// `n` free tags, one at a time: loom's atomics cannot be zeroed memory.
 #[cfg(loom)]
-pub(crate) fn free_tags(n: usize) -> Box<[AtomicU8]> {
-    (0..n).map(|_| AtomicU8::new(FREE)).collect()
+pub(crate) fn try_free_tags(n: usize) -> Result<Box<[AtomicU8]>, std::alloc::Layout> {
+    let _ = array_layout::<AtomicU8>(n);
+    Ok((0..n).map(|_| AtomicU8::new(FREE)).collect())
 }
 
 /// A slot of a [`Zeroing`] array: not yet initialised until zeroed.
@@ -537,6 +561,12 @@ struct Writer<K, V> {
     /// An empty, zeroed overlay prepared by the last merge for the next
     /// seal. Holds no entries.
     spare: Option<Box<Table<K, V>>>,
+    /// Whether the active overlay is the one allocated for the map's
+    /// capacity ([`RawMap::try_new`]) and not sealed yet. Reads do not seal
+    /// it (see [`RawMap::assist_merge`]): a prefill fills it without a
+    /// merge, and it is sealed when full, by `compact`, or by removals
+    /// ([`Partition::after_removal`]).
+    presized: bool,
     /// Set when a merge published a snapshot and retired the old arrays:
     /// the thread flushes its garbage *after* releasing the mutex. Flushing
     /// runs deferred destructors (any user `Drop` of the process, which may
@@ -564,11 +594,13 @@ pub(crate) struct Partition<K, V> {
 }
 
 impl<K, V> Partition<K, V> {
-    fn new(policy: &Policy) -> Self {
+    /// An empty partition whose first active overlay is `active` (sized
+    /// from the policy, or `presized` for the map's capacity).
+    fn new(active: Box<Table<K, V>>, presized: bool) -> Self {
         let layers = Layers {
             snapshot: Box::into_raw(Box::new(Table::with_capacity(0))),
             sealed: ptr::null_mut(),
-            active: Box::into_raw(Box::new(Table::with_capacity(policy.min_overlay))),
+            active: Box::into_raw(active),
             #[cfg(loom)]
             witness: super::sync::UnsafeCell::new(()),
         };
@@ -577,6 +609,7 @@ impl<K, V> Partition<K, V> {
             writer: Mutex::new(Writer {
                 merge: None,
                 spare: None,
+                presized,
                 flush_pending: false,
             }),
             len: AtomicIsize::new(0),
@@ -796,28 +829,60 @@ pub(crate) struct PartStats {
     pub(crate) garbage_bytes: usize,
 }
 
+/// Entries of the first active overlay of each of `partitions` partitions
+/// for a map presized for `capacity` keys: its share, plus a quarter
+/// because keys do not spread evenly over partitions (a partition's share
+/// varies by about its square root, so this margin is over 5 standard
+/// deviations from 400 keys per partition on; below that, the overlay is
+/// sized to a power of two anyway, and the margin is the policy's minimum).
+pub(crate) fn presized_overlay(capacity: usize, partitions: usize, policy: &Policy) -> usize {
+    let share = capacity.div_ceil(partitions.max(1));
+    share.saturating_add(share / 4).max(policy.min_overlay)
+}
+
 impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
     /// `partitions` must be a power of two.
     pub(crate) fn new(partitions: usize, policy: Policy) -> Self {
+        Self::try_new(partitions, policy, 0).expect("the default overlays are small")
+    }
+
+    /// A map presized for `capacity` keys: each partition's first active
+    /// overlay takes [`presized_overlay`] entries, so inserting up to
+    /// `capacity` keys seals no overlay and starts no merge. `None` if the
+    /// allocator refuses those overlays (nothing is leaked). `partitions`
+    /// must be a power of two.
+    pub(crate) fn try_new(partitions: usize, policy: Policy, capacity: usize) -> Option<Self> {
         debug_assert!(partitions.is_power_of_two());
         debug_assert!(policy.min_overlay >= 1 && policy.ratio >= 1);
-        RawMap {
-            partitions: (0..partitions)
-                .map(|_| CachePadded::new(Partition::new(&policy)))
+        let first = presized_overlay(capacity, partitions, &policy);
+        let presized = first > policy.min_overlay;
+        // The arrays first: if one is refused, those made so far are plain
+        // boxes (no entries) and are freed on the way out.
+        let mut overlays = Vec::with_capacity(partitions);
+        for _ in 0..partitions {
+            overlays.push(Box::new(Table::try_with_capacity(first)?));
+        }
+        Some(RawMap {
+            partitions: overlays
+                .into_iter()
+                .map(|t| CachePadded::new(Partition::new(t, presized)))
                 .collect(),
             mask: partitions - 1,
             policy,
             _owns: PhantomData,
-        }
+        })
     }
 
     pub(crate) fn partition_count(&self) -> usize {
         self.partitions.len()
     }
 
-    /// An empty map with the same partition count and merge policy.
-    pub(crate) fn empty_like(&self) -> Self {
-        RawMap::new(self.partitions.len(), self.policy)
+    /// An empty map with the same partition count and merge policy,
+    /// presized for `capacity` keys if the allocator agrees (else not).
+    pub(crate) fn empty_like(&self, capacity: usize) -> Self {
+        let (partitions, policy) = (self.partitions.len(), self.policy);
+        RawMap::try_new(partitions, policy, capacity)
+            .unwrap_or_else(|| RawMap::new(partitions, policy))
     }
 
     #[inline]
@@ -931,7 +996,7 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
             // holders of the mutex publish); its tables live as long.
             let active = unsafe { &*part.layers(guard).active };
             let len = active.len();
-            if len > 0 && hits.saturating_mul(OVERLAY_HIT_SAMPLE as usize) >= len {
+            if !w.presized && len > 0 && hits.saturating_mul(OVERLAY_HIT_SAMPLE as usize) >= len {
                 self.seal(guard, part, &mut w);
                 part.overlay_hits.store(0, Ordering::Relaxed);
             }
@@ -1128,6 +1193,7 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
     /// Caller holds the partition mutex (`w`), and no merge is pending.
     fn seal(&self, guard: &Guard, part: &Partition<K, V>, w: &mut Writer<K, V>) {
         debug_assert!(w.merge.is_none());
+        w.presized = false;
         let old = part.layers.load(Ordering::Acquire);
         // SAFETY: the current layer set; we hold the mutex, so it is not
         // replaced (only holders of the mutex publish).
@@ -1441,7 +1507,7 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
             // SAFETY: `&mut self`: no guard of this map is alive and no other
             // thread can reach the partition.
             unsafe { part.free_into(Some(&mut out)) };
-            **part = Partition::new(&policy);
+            **part = Partition::new(Box::new(Table::with_capacity(policy.min_overlay)), false);
         }
         out
     }

@@ -102,6 +102,17 @@ impl<K, V> Table<K, V> {
         }
     }
 
+    /// [`Table::with_capacity`], or `None` if the allocator refuses the
+    /// arrays.
+    pub(crate) fn try_with_capacity(entries: usize) -> Option<Self> {
+        let n = slots_for(entries);
+        Some(Table {
+            tags: super::raw::try_free_tags(n).ok()?,
+            slots: super::raw::try_null_slots(n).ok()?,
+            len: CachePadded::new(AtomicUsize::new(0)),
+        })
+    }
+
     /// A table over free tags and slots of the same length, a power of two
     /// (>= [`MIN_SLOTS`]).
     pub(crate) fn from_parts(tags: Box<[AtomicU8]>, slots: Box<[Slot<K, V>]>) -> Self {
@@ -204,11 +215,15 @@ impl<K, V> Table<K, V> {
         unreachable!("a table at most half full always has a free slot");
     }
 
-    /// All non-null entry pointers (for drop).
+    /// All non-null entry pointers (for drop). Scans the tags, and stops
+    /// after the `len` entries: a presized table that holds few entries, or
+    /// none, is not read through.
     pub(crate) fn entries(&self) -> impl Iterator<Item = *mut Entry<K, V>> + '_ {
         (0..self.slots.len())
+            .filter(|&i| self.tag(i) != FREE)
             .map(|i| self.load(i))
             .filter(|p| !p.is_null())
+            .take(self.len())
     }
 }
 
