@@ -119,6 +119,7 @@ MODELS = [
     "get_assists_merge_vs_insert",
     "racing_inserts_of_a_new_key",
     "for_each_in_chunks_during_incremental_merge",
+    "remove_assists_merge_vs_get",
 ]
 
 

@@ -238,6 +238,73 @@ fn capacity_presizes_the_map() {
     }
 }
 
+/// Deleting keys gives their entries back without inserts or `compact`:
+/// removals assist merges once most of a partition's entries are
+/// tombstones, and the merges expunge them. After deleting all `n` keys,
+/// fewer than `2 x merge threshold` entries per partition are held (the
+/// bound of `RawMap::after_removal`, single remover), where without the
+/// assists every one of the `n` entries stayed until `compact`. The entries
+/// are really freed (their keys are dropped once the epoch passes), and every
+/// key and value is dropped exactly once.
+#[test]
+fn removals_alone_give_the_entries_back() {
+    let (n, partitions) = if cfg!(miri) { (400, 2) } else { (20_000, 8) };
+    let threshold = 16;
+    let bound = 2 * threshold * partitions;
+    for remove_with in ["remove", "compute", "retain"] {
+        let (keys, values) = (DropCounter::new(), DropCounter::new());
+        {
+            let map: AtomicPtrMap<Tracked, Tracked> = AtomicPtrMap::builder()
+                .partitions(partitions)
+                .merge_threshold(threshold)
+                .build()
+                .unwrap();
+            for k in 0..n {
+                map.insert(keys.track(k), values.track(k));
+            }
+            let s = map.stats();
+            assert_eq!(s.snapshot_entries + s.overlay_entries, n as usize);
+            match remove_with {
+                "remove" => {
+                    for k in 0..n {
+                        assert!(map.remove(&keys.track(k)));
+                    }
+                }
+                "compute" => {
+                    for k in 0..n {
+                        assert!(map.compute(keys.track(k), |_| None).is_none());
+                    }
+                }
+                _ => map.retain(|_, _| false),
+            }
+            let s = map.stats();
+            assert_eq!(s.len, 0);
+            let held = s.snapshot_entries + s.overlay_entries;
+            assert!(held < bound, "{remove_with}: {held} entries held: {s:?}");
+            // Every value was retired by its removal, and the entries the
+            // merges expunged with their keys: all freed once the epoch
+            // passes, before the map is dropped.
+            assert!(
+                collect_until(|| values.live() == 0),
+                "{remove_with}: {} values never dropped",
+                values.live()
+            );
+            assert!(
+                collect_until(|| keys.live() <= held as isize),
+                "{remove_with}: {} keys alive, {held} entries held",
+                keys.live()
+            );
+            // The map goes on.
+            for k in 0..100 {
+                map.insert(keys.track(k), values.track(k + 1));
+            }
+            assert_eq!(map.len(), 100);
+            assert_eq!(map.pin().get(&keys.track(7)).map(|v| v.payload), Some(8));
+        }
+        assert!(collect_until(|| keys.live() == 0 && values.live() == 0));
+    }
+}
+
 #[test]
 fn merges_compaction_and_stats() {
     let map: AtomicPtrMap<u64, u64> = AtomicPtrMap::builder()

@@ -20,13 +20,16 @@
 //! [`MergeState`] starts to build the next snapshot from the live entries of
 //! the old snapshot and the sealed overlay (entry pointers move; the key and
 //! value stay where they are). The work is spread over the next inserts of
-//! new keys into that partition, and over lookups that find their key in an
+//! new keys into that partition, over lookups that find their key in an
 //! overlay (they try the mutex, never wait for it; sampled, see
 //! `RawMap::overlay_hit`, which also seals an overlay that reads alone keep
-//! hitting): each does [`MergeState::budget`] units of
-//! it while it holds the partition mutex (zeroing the next snapshot's array,
-//! moving entries, zeroing the overlay for the next seal). The budget is chosen so the merge
-//! ends before the fresh overlay is half full; if the overlay fills anyway
+//! hitting), and over removals once most of the partition's entries are
+//! tombstones (they try the mutex too, see `RawMap::after_removal`). Each
+//! does a bounded step while it holds the partition mutex (zeroing the next
+//! snapshot's array, moving entries, zeroing the overlay for the next
+//! seal): [`MergeState::budget`] units for an insert or a lookup, chosen so
+//! the merge ends before the fresh overlay is half full, and
+//! [`MergeState::removal_budget`] for a removal. If the overlay fills anyway
 //! (for example after `compact` sealed a small one), the writer that finds it
 //! full finishes the merge. When the last slot is processed the layer set
 //! `{next snapshot, None, active}` is published and the old arrays retired.
@@ -90,6 +93,11 @@ impl Policy {
 /// about as much as moving one entry (two cache misses).
 pub(crate) const ZERO_PER_UNIT: usize = 64;
 
+/// Largest step of a merge that a removal does: a step stays bounded even
+/// for tables much larger than their entries (a presized overlay), where a
+/// merge then takes more removals to finish.
+pub(crate) const MAX_REMOVAL_BUDGET: usize = 4096;
+
 /// An incremental merge in progress. Lives under the partition mutex.
 ///
 /// Three phases, each a bounded slice per insert: zero the next snapshot's
@@ -114,6 +122,10 @@ pub(crate) struct MergeState<K, V> {
     /// Units of work per insert (a unit: one slot moved, or
     /// [`ZERO_PER_UNIT`] slots zeroed).
     pub(crate) budget: usize,
+    /// Units of work per removal that assists the merge
+    /// (`RawMap::after_removal`): enough to finish within `entries / 8`
+    /// removals, at most [`MAX_REMOVAL_BUDGET`] (unless `budget` is more).
+    pub(crate) removal_budget: usize,
     /// Entries this merge expunged. They stay reachable from the published
     /// layers until the next snapshot is published, then they are retired.
     /// Not owned here: the layers still own them (so a map dropped mid-merge
@@ -142,6 +154,10 @@ impl<K, V> MergeState<K, V> {
         } else {
             usize::MAX
         };
+        let removal_budget = units
+            .div_ceil((entries / 8).max(1))
+            .min(MAX_REMOVAL_BUDGET)
+            .max(budget);
         MergeState {
             zeroing: Some(Zeroing::new(target_slots)),
             target: None,
@@ -149,6 +165,7 @@ impl<K, V> MergeState<K, V> {
             cursor: 0,
             total,
             budget,
+            removal_budget,
             expunged: Vec::new(),
         }
     }
@@ -168,6 +185,9 @@ mod tests {
             let m: MergeState<u64, u64> = MergeState::new(s, o, s / 2, cap, cap, true);
             assert!(m.budget * (cap / 2).max(1) >= m.total);
             assert!(m.budget <= 64, "budget {} too large", m.budget);
+            // Removals finish a merge of `s / 2` entries within `s / 16`.
+            assert!(m.removal_budget * (s / 16).max(1) >= m.total);
+            assert!(m.removal_budget <= MAX_REMOVAL_BUDGET);
         }
         let p = Policy {
             min_overlay: 16,

@@ -74,6 +74,15 @@ const MAX_CAPACITY: usize = 1 << 30;
 ///   snapshots, where lookups are cheapest. Tombstoned entries are *expunged* by the
 ///   merge (CAS null -> `EXPUNGED`, racing fairly with a writer reviving the
 ///   key; an expunged key gets a fresh entry in the active overlay).
+/// - Removals help too, so that deleted keys give their memory back without
+///   new inserts or [`compact`](AtomicPtrMap::compact): once at least half
+///   of a partition's entries (and at least the merge threshold of them)
+///   are tombstones, a removal *tries* the partition mutex (never waits) to
+///   seal the overlay or do one bounded slice of the running merge, sized
+///   so that a merge of `E` entries ends within `E / 8` such removals.
+///   Deleting every key of a map leaves fewer than twice the merge
+///   threshold of entries held per partition (one thread deleting; a
+///   removal that finds the mutex taken skips its slice).
 /// - Everything unlinked (values, expunged entries, old arrays) is freed by
 ///   `crossbeam-epoch` after every thread that could see it has unpinned.
 ///
@@ -148,7 +157,9 @@ const MAX_CAPACITY: usize = 1 << 30;
 /// *tries* the partition mutex to help the merge along, see the design
 /// above; if the mutex is taken it simply goes on.)
 /// Overwrites, removals and updates of a key that has an entry are a CAS on
-/// that entry, without a lock. Only the insert of a *new* key (one with no
+/// that entry, without waiting for a lock. (A removal in a partition whose
+/// entries are mostly tombstones then *tries* the mutex to help the merge
+/// that drops them, as lookups do.) Only the insert of a *new* key (one with no
 /// entry, or whose entry a merge expunged) takes the writer mutex of its
 /// partition, for the search, the slot write and a bounded slice of merge
 /// work. [`compact`](AtomicPtrMap::compact) and

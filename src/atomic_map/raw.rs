@@ -454,7 +454,10 @@ impl<'g, V> Loaded<'g, V> {
 /// A live reference to an entry found under a guard.
 pub(crate) struct EntryRef<'g, K, V> {
     entry: &'g Entry<K, V>,
+    /// The entry's partition, and the map (whose merge policy a removal
+    /// that assists a merge needs).
     part: &'g Partition<K, V>,
+    map: &'g RawMap<K, V>,
 }
 
 impl<K, V> Clone for EntryRef<'_, K, V> {
@@ -506,9 +509,12 @@ impl<'g, K: Send + 'static, V: Send + 'static> EntryRef<'g, K, V> {
         ) {
             Ok(_) => {
                 let old = expected.value();
+                let mut removed = None;
                 match (old.is_some(), had_new) {
                     (false, true) => self.part.add_len(1),
-                    (true, false) => self.part.add_len(-1),
+                    (true, false) => {
+                        removed = Some(self.part.len.fetch_add(-1, Ordering::Relaxed) - 1);
+                    }
                     _ => {}
                 }
                 if old.is_some() && !is_inline(self.entry, expected.ptr) {
@@ -519,6 +525,11 @@ impl<'g, K: Send + 'static, V: Send + 'static> EntryRef<'g, K, V> {
                     // is retired once, by the thread whose CAS removed it.
                     // `V: Send + 'static`.
                     unsafe { retire_value(guard, &self.part.garbage, expected.ptr) };
+                }
+                if let Some(live) = removed {
+                    // The caller's operation is done: a merge may now expunge
+                    // the tombstone just made.
+                    self.map.after_removal(guard, self.part, live);
                 }
                 let new = Loaded::<'g, V> {
                     ptr: new_ptr,
@@ -910,7 +921,11 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
             self.overlay_hit(guard, part);
         }
         Some((
-            EntryRef { entry, part },
+            EntryRef {
+                entry,
+                part,
+                map: self,
+            },
             Loaded {
                 ptr: v,
                 _guard: PhantomData,
@@ -1004,6 +1019,70 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
         part.unlock_and_flush(guard, w);
     }
 
+    /// Removal-assisted merges. Merges otherwise progress only on inserts of
+    /// new keys and on lookups that find their key in an overlay, so a map
+    /// whose keys are deleted would keep every tombstoned entry (key, entry
+    /// allocation and slot) until `compact`. So a removal (a value replaced
+    /// by a tombstone; `live` is the partition's live count after it) checks
+    /// whether most of the partition's entries are tombstones: at least half
+    /// of the entries of its layer set, and at least the merge threshold of
+    /// them. If so it *tries* the partition mutex, never waits for it, and
+    /// seals the active overlay (starting a merge, which expunges the
+    /// tombstones) or does one bounded step of the running merge
+    /// ([`MergeState::removal_budget`]).
+    ///
+    /// The budget lets a merge of `E` entries finish within `E / 8`
+    /// assisting removals. Once a merge starts at half the entries dead,
+    /// the live half is left to delete, so if the keys keep being deleted
+    /// the merge ends; the next snapshot keeps only entries that were live
+    /// when the merge passed them, and again no more than about half of them
+    /// are dead when it is published. So deleting every key of a partition
+    /// (with no other writer taking the mutex meanwhile) leaves fewer than
+    /// twice the merge threshold of its entries held. A removal that finds
+    /// the mutex taken skips its share (the holder is doing merge work
+    /// itself).
+    ///
+    /// Called after the removal's CAS, never between a caller's load and
+    /// CAS (see [`RawMap::overlay_hit`] for why that matters): expunging the
+    /// tombstone this removal made cannot fail an operation in progress.
+    #[inline]
+    fn after_removal(&self, guard: &Guard, part: &Partition<K, V>, live: isize) {
+        if self.mostly_dead(part.layers(guard), live) {
+            self.assist_removals(guard, part);
+        }
+    }
+
+    /// Whether at least half of the entries of `layers`, and at least the
+    /// merge threshold, are tombstones, `live` entries being live.
+    #[inline]
+    fn mostly_dead(&self, layers: &Layers<K, V>, live: isize) -> bool {
+        let entries: usize = tables(layers).map(Table::len).sum();
+        let dead = entries.saturating_sub(live.max(0) as usize);
+        dead >= self.policy.min_overlay && dead.saturating_mul(2) >= entries
+    }
+
+    /// The merge work of a removal (see [`RawMap::after_removal`]): seals
+    /// the active overlay if no merge runs (and the partition is still
+    /// mostly tombstones under the mutex), then one step of the merge.
+    #[inline(never)]
+    fn assist_removals(&self, guard: &Guard, part: &Partition<K, V>) {
+        let mut w = match part.writer.try_lock() {
+            Ok(w) => w,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return,
+        };
+        if w.merge.is_none()
+            && self.mostly_dead(part.layers(guard), part.len.load(Ordering::Relaxed))
+        {
+            self.seal(guard, part, &mut w);
+        }
+        if let Some(m) = &w.merge {
+            let budget = m.removal_budget;
+            self.merge_step(guard, part, &mut w, budget);
+        }
+        part.unlock_and_flush(guard, w);
+    }
+
     /// Stores `value` for `key` (or, `only_if_absent`, keeps a present value).
     /// Lock-free when the key has an entry; otherwise takes the partition
     /// mutex to add one. Also returns the key if it was not stored: the
@@ -1034,7 +1113,11 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
             if in_overlay && !v.is_null() {
                 self.overlay_hit(guard, part);
             }
-            let e = EntryRef { entry, part };
+            let e = EntryRef {
+                entry,
+                part,
+                map: self,
+            };
             let cur = Loaded {
                 ptr: v,
                 _guard: PhantomData,
@@ -1142,7 +1225,11 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
                 find_in(layers, hash, key)
             };
             if let Some((entry, v)) = found {
-                let e = EntryRef { entry, part };
+                let e = EntryRef {
+                    entry,
+                    part,
+                    map: self,
+                };
                 let cur = Loaded {
                     ptr: v,
                     _guard: PhantomData,
@@ -1202,7 +1289,12 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
         // SAFETY: tables of the current layer set.
         let (snap, active) = unsafe { (&*layers.snapshot, &*layers.active) };
         let next_len = snap.len() + active.len();
-        let cap = self.policy.overlay_capacity(next_len);
+        // The overlays are sized from the live keys (tombstones are about to
+        // be expunged), the next snapshot from every entry (a tombstone may
+        // be revived before the merge reaches it). The live count may be
+        // briefly off while writers race: it only sizes.
+        let live = (part.len.load(Ordering::Relaxed).max(0) as usize).min(next_len);
+        let cap = self.policy.overlay_capacity(live);
         // The overlay the last merge prepared, if large enough; else a new one
         // (small maps, or after `compact`). `cap` is a policy target, not a
         // bound: a spare within a quarter of it will do. The spare is sized
@@ -1211,8 +1303,10 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
         // a zeroed allocation of the overlay's size (a memset, once the
         // allocator serves such sizes from its heap) on this insert: 30-60 µs
         // for a partition of 125k entries, growing with the map.
+        // A spare more than four times too large (the partition shrank) is
+        // freed: the overlay would hold its memory for good.
         let fresh = match w.spare.take() {
-            Some(t) if t.capacity() >= cap - cap / 4 => t,
+            Some(t) if t.capacity() >= cap - cap / 4 && t.capacity() / 4 <= cap => t,
             _ => Box::new(Table::with_capacity(cap)),
         };
         let fresh_capacity = fresh.capacity();
@@ -1222,7 +1316,7 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
         // and sizing from it would compound (with `merge_ratio(1)` every
         // seal doubled the overlays, even for a map of one key). If the next
         // seal finds the spare too small, it allocates a fresh overlay.
-        let spare_capacity = self.policy.overlay_capacity(next_len.saturating_add(cap));
+        let spare_capacity = self.policy.overlay_capacity(live.saturating_add(cap));
         let fresh = Box::into_raw(fresh);
         let next = Box::into_raw(Box::new(Layers {
             snapshot: layers.snapshot,
@@ -1495,7 +1589,16 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
             // SAFETY: a table of a layer set loaded under the guard
             // (invariant 1).
             let table = unsafe { &*t };
-            visit_chunk_of_table(table, plan, c, |e, v| f(EntryRef { entry: e, part }, v));
+            visit_chunk_of_table(table, plan, c, |e, v| {
+                f(
+                    EntryRef {
+                        entry: e,
+                        part,
+                        map: self,
+                    },
+                    v,
+                )
+            });
         }
     }
 
@@ -1756,7 +1859,15 @@ impl<'g, K: Send + 'static, V: Send + 'static> Iterator for RawIter<'g, K, V> {
                 }
                 if let Some((e, v)) = live_at(table, i) {
                     let part = &self.map.partitions[self.part];
-                    return Some((EntryRef { entry: e, part }, v));
+                    let map = self.map;
+                    return Some((
+                        EntryRef {
+                            entry: e,
+                            part,
+                            map,
+                        },
+                        v,
+                    ));
                 }
             }
             self.table += 1;
