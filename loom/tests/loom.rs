@@ -1,5 +1,5 @@
 //! Loom models of `AtomicPtrMap`'s engine: publish, merge and retire, with two
-//! threads, on the real code (`src/atomic_map/raw.rs` and friends take their
+//! threads, on the real code (`src/atomic_map/raw/`, the engine, takes its
 //! atomics and mutexes from loom under `--cfg loom`, and crossbeam-epoch its
 //! own under `--cfg crossbeam_loom`).
 //!

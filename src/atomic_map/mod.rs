@@ -7,12 +7,8 @@
 //! guards [`Pinned`] and [`OwnedPinned`], the iterators, the [`Builder`] and
 //! its [`BuildError`], and [`Stats`].
 
-mod delta;
 mod iter;
 mod raw;
-mod reclaim;
-mod snapshot;
-mod sync;
 
 #[cfg(feature = "rayon")]
 mod rayon;
@@ -24,9 +20,7 @@ use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
 
-use delta::Policy;
-use raw::{Inserted, NewValue, RawMap};
-use reclaim::Guard;
+use raw::{Guard, Inserted, NewValue, Policy, RawMap};
 
 pub use iter::{IntoIter, Iter, Keys, Values};
 
@@ -38,7 +32,7 @@ const DEFAULT_MERGE_RATIO: usize = 4;
 /// allocated per partition up front.
 const MAX_MERGE_THRESHOLD: usize = 1 << 24;
 /// Largest accepted partition count.
-const MAX_PARTITIONS: usize = snapshot::MAX_PARTITIONS;
+const MAX_PARTITIONS: usize = raw::MAX_PARTITIONS;
 /// Largest capacity the builder accepts, and the clamp of `with_capacity`.
 const MAX_CAPACITY: usize = 1 << 30;
 
@@ -591,7 +585,7 @@ where
     pub fn pin(&self) -> Pinned<'_, K, V, S> {
         Pinned {
             map: self,
-            guard: reclaim::pin(),
+            guard: raw::pin(),
         }
     }
 
@@ -600,7 +594,7 @@ where
     /// users](AtomicPtrMap#async-and-long-lived-users).
     pub fn pin_owned(self: &Arc<Self>) -> OwnedPinned<K, V, S> {
         OwnedPinned {
-            guard: reclaim::pin(),
+            guard: raw::pin(),
             map: Arc::clone(self),
         }
     }
@@ -609,13 +603,13 @@ where
     /// dropping tombstones. `O(n)`, each partition under its writer mutex in
     /// turn (readers and overwrites continue).
     pub fn compact(&self) {
-        let guard = reclaim::pin();
+        let guard = raw::pin();
         self.raw.compact(&guard);
     }
 
     /// Statistics: sizes, merges and garbage awaiting reclamation.
     pub fn stats(&self) -> Stats {
-        let guard = reclaim::pin();
+        let guard = raw::pin();
         let mut s = Stats {
             partitions: self.raw.partition_count(),
             len: self.len(),
@@ -651,7 +645,7 @@ where
         Q: Hash + Eq + ?Sized,
         V: Clone,
     {
-        let guard = reclaim::pin();
+        let guard = raw::pin();
         self.raw.get(&guard, self.hash(key), key).cloned()
     }
 
@@ -662,7 +656,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let guard = reclaim::pin();
+        let guard = raw::pin();
         f(self.raw.get(&guard, self.hash(key), key))
     }
 
@@ -672,7 +666,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let guard = reclaim::pin();
+        let guard = raw::pin();
         self.raw.get(&guard, self.hash(key), key).is_some()
     }
 
@@ -742,18 +736,8 @@ where
     /// Like [`for_each`](Self::for_each), it pins once per chunk of about a
     /// thousand entries, so a long `retain` does not hold back garbage for
     /// its whole duration.
-    pub fn retain(&self, mut f: impl FnMut(&K, &V) -> bool) {
-        self.visit_chunks(|guard, e, mut cur| {
-            while let Some(v) = cur.value() {
-                if f(e.key(), v) {
-                    break;
-                }
-                match e.replace(guard, cur, None) {
-                    Ok(_) => break,
-                    Err(_) => cur = e.load(),
-                }
-            }
-        });
+    pub fn retain(&self, f: impl FnMut(&K, &V) -> bool) {
+        self.raw.retain(f);
     }
 
     /// Calls `f` on every entry (weakly consistent, with the same guarantee
@@ -776,45 +760,11 @@ where
     /// assert_eq!(sum, 4950);
     /// ```
     pub fn for_each(&self, mut f: impl FnMut(&K, &V)) {
-        self.visit_chunks(|_, e, v| {
+        self.raw.visit_chunks(|_, e, v| {
             if let Some(v) = v.value() {
                 f(e.key(), v);
             }
         });
-    }
-
-    /// Calls `f` on every live entry, a chunk of about a thousand entries
-    /// of a partition at a time, the guard re-pinned between chunks (see
-    /// `RawMap::visit_chunk` for why the traversal stays weakly consistent
-    /// across chunks).
-    fn visit_chunks<F>(&self, mut f: F)
-    where
-        F: for<'g> FnMut(&'g Guard, raw::EntryRef<'g, K, V>, raw::Loaded<'g, V>),
-    {
-        for p in 0..self.raw.partition_count() {
-            self.visit_partition_in_chunks(p, &mut f);
-        }
-    }
-
-    /// [`visit_chunks`](Self::visit_chunks) for partition `p` alone.
-    fn visit_partition_in_chunks<F>(&self, p: usize, mut f: F)
-    where
-        F: for<'g> FnMut(&'g Guard, raw::EntryRef<'g, K, V>, raw::Loaded<'g, V>),
-    {
-        let mut guard = reclaim::pin();
-        let plan = self.raw.chunk_plan(&guard, p);
-        for c in 0..plan.chunks {
-            if c > 0 {
-                // Nothing of the last chunk is held any more (the borrow
-                // checker sees to it): advance this thread's epoch, so that
-                // what writers retired meanwhile can be freed. Cheaper than
-                // unpinning and pinning again (no fence), and it collects
-                // nothing itself: the writers free their own garbage.
-                guard.repin();
-            }
-            self.raw
-                .visit_chunk(&guard, p, plan, c, |e, v| f(&guard, e, v));
-        }
     }
 }
 
@@ -843,7 +793,7 @@ where
             raw: self.raw.empty_like(self.len()),
             hash_builder: self.hash_builder.clone(),
         };
-        self.visit_chunks(|guard, e, v| {
+        self.raw.visit_chunks(|guard, e, v| {
             if let Some(v) = v.value() {
                 let key = e.key().clone();
                 // Hashed again by the copy's hasher: a clone of a
@@ -1020,14 +970,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let (e, mut cur) = self.map.raw.find(&self.guard, self.map.hash(key), key)?;
-        loop {
-            cur.value()?;
-            match e.replace(&self.guard, cur, None) {
-                Ok((old, _)) => return old,
-                Err(_) => cur = e.load(),
-            }
-        }
+        self.map.raw.remove(&self.guard, self.map.hash(key), key)
     }
 
     /// The value of `key`, inserting `f()` first if absent. `f` runs without
@@ -1035,62 +978,26 @@ where
     /// is then dropped).
     pub fn get_or_insert_with(&self, key: K, f: impl FnOnce() -> V) -> &V {
         let hash = self.map.hash(&key);
-        if let Some(v) = self.map.raw.get(&self.guard, hash, &key) {
-            return v;
-        }
-        let value = NewValue::Plain(f());
-        match self.map.raw.insert(&self.guard, hash, key, value, true) {
-            (Inserted::New(v), _) | (Inserted::Existing(v, _), _) => v,
-            (Inserted::Replaced(..), _) => unreachable!("only-if-absent mode"),
-        }
+        self.map.raw.get_or_insert_with(&self.guard, hash, key, f)
     }
 
     /// Replaces the value of a present key with `f(&old)` (read-copy-update,
     /// `f` re-run if the value changed meanwhile); returns the new value, or
     /// `None` if the key is absent.
-    pub fn update<Q>(&self, key: &Q, mut f: impl FnMut(&V) -> V) -> Option<&V>
+    pub fn update<Q>(&self, key: &Q, f: impl FnMut(&V) -> V) -> Option<&V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let (e, mut cur) = self.map.raw.find(&self.guard, self.map.hash(key), key)?;
-        loop {
-            let new = Box::new(f(cur.value()?));
-            match e.replace(&self.guard, cur, Some(new)) {
-                Ok((_, new)) => return new,
-                Err(_) => cur = e.load(),
-            }
-        }
+        self.map.raw.update(&self.guard, self.map.hash(key), key, f)
     }
 
     /// Sets `key` to `f(current)` atomically per key (`None` in: absent;
     /// `None` out: remove). Returns the new value. `f` may run several times
     /// if other threads change the key meanwhile.
-    pub fn compute(&self, key: K, mut f: impl FnMut(Option<&V>) -> Option<V>) -> Option<&V> {
+    pub fn compute(&self, key: K, f: impl FnMut(Option<&V>) -> Option<V>) -> Option<&V> {
         let hash = self.map.hash(&key);
-        let mut key = key;
-        loop {
-            if let Some((e, cur)) = self.map.raw.find(&self.guard, hash, &key) {
-                if !cur.is_expunged() {
-                    let new = f(cur.value()).map(Box::new);
-                    if new.is_none() && cur.value().is_none() {
-                        return None;
-                    }
-                    match e.replace(&self.guard, cur, new) {
-                        Ok((_, new)) => return new,
-                        Err(_) => continue,
-                    }
-                }
-            }
-            let new = NewValue::Plain(f(None)?);
-            match self.map.raw.insert(&self.guard, hash, key, new, true) {
-                (Inserted::New(v), _) => return Some(v),
-                // Someone inserted first: recompute from their value.
-                (Inserted::Existing(..), Some(k)) => key = k,
-                (Inserted::Existing(..), None) => unreachable!("an existing key is given back"),
-                (Inserted::Replaced(..), _) => unreachable!("only-if-absent mode"),
-            }
-        }
+        self.map.raw.compute(&self.guard, hash, key, f)
     }
 
     /// Number of live keys (as [`AtomicPtrMap::len`]).

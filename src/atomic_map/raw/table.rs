@@ -1,6 +1,6 @@
-//! The open-addressing table shared by snapshots and overlays, and the index
-//! math. Safe code only: the table stores entry pointers but never
-//! dereferences them (that is [`raw`](super::raw)'s job).
+//! The open-addressing table shared by snapshots and overlays, its probe,
+//! the index math, and the arrays it is made of (zeroed up front, or a
+//! chunk at a time while a merge runs).
 //!
 //! A table is an array of slots (`AtomicPtr<Entry>`, 8 bytes: the entry
 //! holds its key's hash) beside a dense array of tag bytes, with a
@@ -12,21 +12,27 @@
 //! written again; an *overlay* is a table whose slots are written one at a
 //! time, under the partition's mutex, while readers probe it without a lock.
 
+use std::borrow::Borrow;
+use std::mem::MaybeUninit;
+
 use crossbeam_utils::CachePadded;
 
-use super::raw::Entry;
+#[cfg(loom)]
+use super::alloc::array_layout;
+use super::alloc::uninit_array;
+use super::entry::{expunged, Entry};
 use super::sync::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 
 /// Smallest table: 8 slots (4 entries).
-pub(crate) const MIN_SLOTS: usize = 8;
+pub(super) const MIN_SLOTS: usize = 8;
 
 /// Largest number of slots a table may have (2^48, far beyond any memory);
 /// it bounds the slot math.
-pub(crate) const MAX_SLOTS: usize = 1 << 48;
+pub(super) const MAX_SLOTS: usize = 1 << 48;
 
 /// Number of slots for a table that must hold `entries` entries at a load
 /// factor of at most one half.
-pub(crate) fn slots_for(entries: usize) -> usize {
+pub(super) fn slots_for(entries: usize) -> usize {
     entries
         .saturating_mul(2)
         .max(MIN_SLOTS)
@@ -44,13 +50,13 @@ pub(crate) fn slots_for(entries: usize) -> usize {
 /// Invariant: `entry` goes from null to an entry once, with Release, and
 /// never changes afterwards.
 #[repr(transparent)]
-pub(crate) struct Slot<K, V> {
+pub(super) struct Slot<K, V> {
     entry: AtomicPtr<Entry<K, V>>,
 }
 
 impl<K, V> Slot<K, V> {
     /// A free slot: null entry.
-    pub(crate) fn free() -> Self {
+    pub(super) fn free() -> Self {
         Slot {
             entry: AtomicPtr::new(std::ptr::null_mut()),
         }
@@ -58,18 +64,18 @@ impl<K, V> Slot<K, V> {
 }
 
 /// The tag of a free slot.
-pub(crate) const FREE: u8 = 0;
+pub(super) const FREE: u8 = 0;
 
 /// The tag of a slot holding an entry of hash `hash`: the high bit set, and
 /// 7 bits of the hash that neither the slot index (low bits) nor the
 /// partition index (top 16 bits) uses.
 #[inline]
-pub(crate) fn tag_of(hash: u64) -> u8 {
+pub(super) fn tag_of(hash: u64) -> u8 {
     0x80 | ((hash >> 40) & 0x7f) as u8
 }
 
 /// An open-addressing table of entry pointers.
-pub(crate) struct Table<K, V> {
+pub(super) struct Table<K, V> {
     /// One byte per slot, [`FREE`] or the [`tag_of`] the slot's hash: a
     /// probe scans this dense array (1 byte per slot, so it mostly stays in
     /// cache) and reads a slot only when its tag matches, so a lookup that
@@ -93,29 +99,29 @@ pub(crate) struct Table<K, V> {
 
 impl<K, V> Table<K, V> {
     /// An empty table with room for `entries` entries.
-    pub(crate) fn with_capacity(entries: usize) -> Self {
+    pub(super) fn with_capacity(entries: usize) -> Self {
         let n = slots_for(entries);
         Table {
-            tags: super::raw::free_tags(n),
-            slots: super::raw::null_slots(n),
+            tags: free_tags(n),
+            slots: null_slots(n),
             len: CachePadded::new(AtomicUsize::new(0)),
         }
     }
 
     /// [`Table::with_capacity`], or `None` if the allocator refuses the
     /// arrays.
-    pub(crate) fn try_with_capacity(entries: usize) -> Option<Self> {
+    pub(super) fn try_with_capacity(entries: usize) -> Option<Self> {
         let n = slots_for(entries);
         Some(Table {
-            tags: super::raw::try_free_tags(n).ok()?,
-            slots: super::raw::try_null_slots(n).ok()?,
+            tags: try_free_tags(n).ok()?,
+            slots: try_null_slots(n).ok()?,
             len: CachePadded::new(AtomicUsize::new(0)),
         })
     }
 
     /// A table over free tags and slots of the same length, a power of two
     /// (>= [`MIN_SLOTS`]).
-    pub(crate) fn from_parts(tags: Box<[AtomicU8]>, slots: Box<[Slot<K, V>]>) -> Self {
+    pub(super) fn from_parts(tags: Box<[AtomicU8]>, slots: Box<[Slot<K, V>]>) -> Self {
         assert!(tags.len() == slots.len(), "one tag per slot");
         debug_assert!(slots.len().is_power_of_two() && slots.len() >= MIN_SLOTS);
         debug_assert!(tags.iter().all(|t| t.load(Ordering::Relaxed) == FREE));
@@ -128,41 +134,41 @@ impl<K, V> Table<K, V> {
 
     /// Entries this table can take before it is full (half its slots).
     #[inline]
-    pub(crate) fn capacity(&self) -> usize {
+    pub(super) fn capacity(&self) -> usize {
         self.slots.len() / 2
     }
 
     #[inline]
-    pub(crate) fn slot_count(&self) -> usize {
+    pub(super) fn slot_count(&self) -> usize {
         self.slots.len()
     }
 
     #[inline]
-    pub(crate) fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.len.load(Ordering::Relaxed)
     }
 
     /// [`Table::len`] with Acquire: pairs with the Release store in
     /// [`Table::publish_slot`], so every slot counted is visible after it.
     #[inline]
-    pub(crate) fn len_acquire(&self) -> usize {
+    pub(super) fn len_acquire(&self) -> usize {
         self.len.load(Ordering::Acquire)
     }
 
     #[inline]
-    pub(crate) fn is_full(&self) -> bool {
+    pub(super) fn is_full(&self) -> bool {
         self.len() >= self.capacity()
     }
 
     /// Bytes of the slot array (for the garbage statistics).
-    pub(crate) fn bytes(&self) -> usize {
+    pub(super) fn bytes(&self) -> usize {
         std::mem::size_of::<Self>() + self.slots.len() * (std::mem::size_of::<Slot<K, V>>() + 1)
     }
 
     /// The probe sequence for `hash`: every slot index once, starting at
     /// `hash & mask`.
     #[inline]
-    pub(crate) fn probe(&self, hash: u64) -> impl Iterator<Item = usize> {
+    pub(super) fn probe(&self, hash: u64) -> impl Iterator<Item = usize> {
         let mask = self.slots.len() - 1;
         let start = hash as usize & mask;
         (0..self.slots.len()).map(move |i| (start + i) & mask)
@@ -172,14 +178,14 @@ impl<K, V> Table<K, V> {
     /// the tag in [`Table::publish_slot`], so that after a non-free tag the
     /// slot's entry pointer and entry are visible.
     #[inline]
-    pub(crate) fn tag(&self, i: usize) -> u8 {
+    pub(super) fn tag(&self, i: usize) -> u8 {
         self.tags[i].load(Ordering::Acquire)
     }
 
     /// The address of slot `hash & mask`, the first of `hash`'s probe
     /// sequence (for a prefetch: it is not read through).
     #[inline]
-    pub(crate) fn home_slot(&self, hash: u64) -> *const Slot<K, V> {
+    pub(super) fn home_slot(&self, hash: u64) -> *const Slot<K, V> {
         &self.slots[hash as usize & (self.slots.len() - 1)]
     }
 
@@ -187,7 +193,7 @@ impl<K, V> Table<K, V> {
     /// the Release store in [`Table::publish_slot`], so the entry behind a
     /// non-null pointer is fully initialised for the reader.
     #[inline]
-    pub(crate) fn load(&self, i: usize) -> *mut Entry<K, V> {
+    pub(super) fn load(&self, i: usize) -> *mut Entry<K, V> {
         self.slots[i].entry.load(Ordering::Acquire)
     }
 
@@ -197,7 +203,7 @@ impl<K, V> Table<K, V> {
     /// the thread that owns the right to write the table (the
     /// partition mutex, or the builder of an unpublished snapshot) calls
     /// this.
-    pub(crate) fn publish_slot(&self, hash: u64, entry: *mut Entry<K, V>) {
+    pub(super) fn publish_slot(&self, hash: u64, entry: *mut Entry<K, V>) {
         debug_assert!(!entry.is_null());
         debug_assert!(!self.is_full(), "table filled beyond its capacity");
         for i in self.probe(hash) {
@@ -218,7 +224,7 @@ impl<K, V> Table<K, V> {
     /// All non-null entry pointers (for drop). Scans the tags, and stops
     /// after the `len` entries: a presized table that holds few entries, or
     /// none, is not read through.
-    pub(crate) fn entries(&self) -> impl Iterator<Item = *mut Entry<K, V>> + '_ {
+    pub(super) fn entries(&self) -> impl Iterator<Item = *mut Entry<K, V>> + '_ {
         (0..self.slots.len())
             .filter(|&i| self.tag(i) != FREE)
             .map(|i| self.load(i))
@@ -227,9 +233,178 @@ impl<K, V> Table<K, V> {
     }
 }
 
+/// `n` free slots (null entry), from zeroed memory (see
+/// [`try_zeroed_array`](super::alloc::try_zeroed_array)), so sealing an
+/// overlay and starting a merge does not pay an `O(n)` memset on the write
+/// path. Aborts (`handle_alloc_error`) if the allocator refuses.
+pub(super) fn null_slots<K, V>(n: usize) -> Box<[Slot<K, V>]> {
+    try_null_slots(n).unwrap_or_else(|layout| std::alloc::handle_alloc_error(layout))
+}
+
+/// `n` free tags (zero), like [`null_slots`].
+pub(super) fn free_tags(n: usize) -> Box<[AtomicU8]> {
+    try_free_tags(n).unwrap_or_else(|layout| std::alloc::handle_alloc_error(layout))
+}
+
+/// [`null_slots`], or the layout the allocator refused.
+#[cfg(not(loom))]
+pub(super) fn try_null_slots<K, V>(n: usize) -> Result<Box<[Slot<K, V>]>, std::alloc::Layout> {
+    // SAFETY: a `Slot` is an `AtomicPtr` (repr(transparent)): all-zero bytes
+    // are a valid, null `AtomicPtr`, i.e. a free slot.
+    unsafe { super::alloc::try_zeroed_array(n) }
+}
+
+/// [`free_tags`], or the layout the allocator refused.
+#[cfg(not(loom))]
+pub(super) fn try_free_tags(n: usize) -> Result<Box<[AtomicU8]>, std::alloc::Layout> {
+    // SAFETY: `AtomicU8` has the size, alignment and bit validity of `u8`
+    // (documented): all-zero bytes are a valid `AtomicU8` equal to 0,
+    // [`FREE`].
+    unsafe { super::alloc::try_zeroed_array(n) }
+}
+
+/// `n` free slots, one at a time: loom's atomics cannot be zeroed memory.
+#[cfg(loom)]
+pub(super) fn try_null_slots<K, V>(n: usize) -> Result<Box<[Slot<K, V>]>, std::alloc::Layout> {
+    let _ = array_layout::<Slot<K, V>>(n);
+    Ok((0..n).map(|_| Slot::free()).collect())
+}
+
+/// `n` free tags, one at a time: loom's atomics cannot be zeroed memory.
+#[cfg(loom)]
+pub(super) fn try_free_tags(n: usize) -> Result<Box<[AtomicU8]>, std::alloc::Layout> {
+    let _ = array_layout::<AtomicU8>(n);
+    Ok((0..n).map(|_| AtomicU8::new(FREE)).collect())
+}
+
+/// A slot of a [`Zeroing`] array: not yet initialised until zeroed.
+type UninitSlot<K, V> = MaybeUninit<Slot<K, V>>;
+
+/// A slot array (and its tag array) zeroed a chunk at a time, so that no
+/// insert pays an `O(n)` memset for the next snapshot or overlay (the
+/// allocator hands out dirty memory for arrays it recycles). Becomes a
+/// [`Table`] once fully zeroed.
+pub(super) struct Zeroing<K, V> {
+    /// Invariant: `slots[..done]` and `tags[..done]` are initialised (free);
+    /// the rest are not. Both have the same length.
+    slots: Box<[UninitSlot<K, V>]>,
+    tags: Box<[MaybeUninit<AtomicU8>]>,
+    done: usize,
+}
+
+impl<K, V> Zeroing<K, V> {
+    /// An uninitialised array of `n` slots (allocation only, no writes).
+    pub(super) fn new(n: usize) -> Self {
+        Zeroing {
+            slots: uninit_array(n),
+            tags: uninit_array(n),
+            done: 0,
+        }
+    }
+
+    pub(super) fn remaining(&self) -> usize {
+        self.slots.len() - self.done
+    }
+
+    /// Zeroes up to `n` more slots (and their tags); returns how many.
+    pub(super) fn step(&mut self, n: usize) -> usize {
+        let end = self.done.saturating_add(n).min(self.slots.len());
+        for s in &mut self.slots[self.done..end] {
+            s.write(Slot::free());
+        }
+        for t in &mut self.tags[self.done..end] {
+            t.write(AtomicU8::new(FREE));
+        }
+        let did = end - self.done;
+        self.done = end;
+        did
+    }
+
+    /// The zeroed table (zeroing what is left first).
+    pub(super) fn finish(mut self) -> Table<K, V> {
+        self.step(usize::MAX);
+        debug_assert_eq!(self.done, self.slots.len());
+        let slots = Box::into_raw(self.slots) as *mut [Slot<K, V>];
+        let tags = Box::into_raw(self.tags) as *mut [AtomicU8];
+        // SAFETY: every slot and tag was initialised by `step` (done == len),
+        // and `MaybeUninit<T>` has the layout of `T`, so these are the same
+        // allocations as a `Box<[Slot<_>]>` and a `Box<[AtomicU8]>` of the
+        // same lengths.
+        unsafe { Table::from_parts(Box::from_raw(tags), Box::from_raw(slots)) }
+    }
+}
+
+/// Searches one table of a live layer set for a non-expunged entry of `key`.
+/// A plain loop (not the iterator chain of [`Table::probe`]): this is the
+/// inner loop of every lookup.
+#[inline(always)]
+pub(super) fn probe_table<'g, K, V, Q>(
+    table: &'g Table<K, V>,
+    hash: u64,
+    tag: u8,
+    key: &Q,
+) -> Option<(&'g Entry<K, V>, *mut V)>
+where
+    K: Borrow<Q>,
+    Q: Eq + ?Sized,
+{
+    let mask = table.slot_count() - 1;
+    let mut i = hash as usize & mask;
+    // Bounded by the slot count; a table is at most half full, so a free
+    // tag ends the probe long before.
+    for _ in 0..=mask {
+        // The dense tag array first: free ends the probe, another tag skips
+        // the slot without touching it.
+        let t = table.tag(i);
+        if t == FREE {
+            return None;
+        }
+        if t == tag {
+            let p = table.load(i);
+            // A non-free tag (Acquire) implies a published slot.
+            debug_assert!(!p.is_null());
+            if !p.is_null() {
+                // SAFETY: a non-null slot of a live table points to an entry
+                // that is retired only after a layer set without it is
+                // published, i.e. after this guard's pin (invariant 1);
+                // Acquire slot load.
+                let e = unsafe { &*p };
+                // The full hash first (same cache line as the key): the
+                // user's `Eq` runs only for a real candidate.
+                if e.hash == hash && e.key.borrow() == key {
+                    // Acquire: see the table (value load).
+                    let v = e.value.load(Ordering::Acquire);
+                    // At most one entry per key per table: an expunged one
+                    // ends the search of this table.
+                    return (v != expunged()).then_some((e, v));
+                }
+            }
+        }
+        i = (i + 1) & mask;
+    }
+    None
+}
+
+/// How many slots ahead of itself an iteration prefetches entries.
+pub(super) const PREFETCH_SLOTS: usize = 64;
+
+/// Hints the CPU to fetch the cache line at `p` (null or not, live or not: a
+/// prefetch never faults and reads nothing the program sees).
+#[inline(always)]
+pub(super) fn prefetch<T>(p: *const T) {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 CPU has; it does
+    // not dereference `p` in the language's sense (no fault, no read).
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>());
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    let _ = p;
+}
+
 /// The partition index is the top 16 bits of the mixed hash (see
 /// [`partition_index`]).
-pub(crate) const PARTITION_SHIFT: u32 = 48;
+pub(super) const PARTITION_SHIFT: u32 = 48;
 
 /// Largest partition count accepted by the builder.
 pub(crate) const MAX_PARTITIONS: usize = 1 << 16;
@@ -241,7 +416,7 @@ pub(crate) const MAX_PARTITIONS: usize = 1 << 16;
 /// integers, whose top bits are all zero) still spreads keys over every
 /// partition instead of serialising all new keys on partition 0's mutex.
 #[inline]
-pub(crate) fn partition_index(hash: u64, mask: usize) -> usize {
+pub(super) fn partition_index(hash: u64, mask: usize) -> usize {
     (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> PARTITION_SHIFT) as usize & mask
 }
 

@@ -1,17 +1,7 @@
-//! The delta overlay and the merge: the layer set of a partition, the
-//! overlay sizing policy and the bookkeeping of an incremental merge. Safe
-//! code only; the steps that dereference entries are in
-//! [`raw`](super::raw).
-//!
-//! # The layer set
-//!
-//! A partition publishes one pointer to a [`Layers`]: the snapshot, at most
-//! one sealed overlay that a merge is folding into the next snapshot, and the
-//! active overlay that takes new keys. Publishing the three as one pointer is
-//! what lets a reader see a consistent set with one Acquire load: if the new
-//! snapshot and the end of the sealed overlay were published separately, a
-//! reader could load the old snapshot, then find the sealed overlay gone, and
-//! miss a key that was present all along.
+//! The merge: the overlay sizing policy, and the incremental merge of a
+//! partition's snapshot and sealed overlay into its next snapshot, a bounded
+//! step at a time. It builds the next snapshot; publishing it (and sealing
+//! overlays) is the partition's part (`partition.rs`).
 //!
 //! # The merge, incrementally
 //!
@@ -22,9 +12,9 @@
 //! value stay where they are). The work is spread over the next inserts of
 //! new keys into that partition, over lookups that find their key in an
 //! overlay (they try the mutex, never wait for it; sampled, see
-//! `RawMap::overlay_hit`, which also seals an overlay that reads alone keep
+//! `Partition::overlay_hit`, which also seals an overlay that reads alone keep
 //! hitting), and over removals once most of the partition's entries are
-//! tombstones (they try the mutex too, see `RawMap::after_removal`). Each
+//! tombstones (they try the mutex too, see `Partition::after_removal`). Each
 //! does a bounded step while it holds the partition mutex (zeroing the next
 //! snapshot's array, moving entries, zeroing the overlay for the next
 //! seal): [`MergeState::budget`] units for an insert or a lookup, chosen so
@@ -39,34 +29,11 @@
 //! work when retired arrays are freed, such as returning pages to the
 //! system, happens in whichever thread collects that garbage.)
 
-use super::raw::{Entry, Zeroing};
-use super::snapshot::{slots_for, Table};
+use std::ptr;
 
-/// The tables of one partition, published together as one pointer.
-pub(crate) struct Layers<K, V> {
-    /// Invariant: never null. Immutable once published.
-    pub(crate) snapshot: *mut Table<K, V>,
-    /// Null when no merge is running. Immutable once sealed (no writer
-    /// inserts into it again).
-    pub(crate) sealed: *mut Table<K, V>,
-    /// Never null. New keys are inserted here, under the partition mutex.
-    pub(crate) active: *mut Table<K, V>,
-    /// Loom only: a cell that loom tracks, standing for this plain memory
-    /// (loom sees atomics and its own cells, not the pointers above). Made
-    /// with the set, read by every load of the published pointer, written
-    /// when the set is freed: loom then reports a load that does not
-    /// happen-after the publication (a missing Release/Acquire) or a free
-    /// that does not happen-after a reader's load (premature reclamation).
-    #[cfg(loom)]
-    pub(crate) witness: super::sync::UnsafeCell<()>,
-}
-
-#[cfg(loom)]
-impl<K, V> Drop for Layers<K, V> {
-    fn drop(&mut self) {
-        self.witness.with_mut(|_| ());
-    }
-}
+use super::entry::{expunged, Entry};
+use super::sync::Ordering;
+use super::table::{prefetch, slots_for, Table, Zeroing, PREFETCH_SLOTS};
 
 /// Merge policy of a map.
 #[derive(Debug, Clone, Copy)]
@@ -84,19 +51,19 @@ pub(crate) struct Policy {
 impl Policy {
     /// Entries the next active overlay takes, for a next snapshot of about
     /// `snapshot_len` entries.
-    pub(crate) fn overlay_capacity(&self, snapshot_len: usize) -> usize {
+    pub(super) fn overlay_capacity(&self, snapshot_len: usize) -> usize {
         (snapshot_len / self.ratio).max(self.min_overlay)
     }
 }
 
 /// Slots zeroed per unit of merge work: zeroing 64 slots (512 bytes) costs
 /// about as much as moving one entry (two cache misses).
-pub(crate) const ZERO_PER_UNIT: usize = 64;
+pub(super) const ZERO_PER_UNIT: usize = 64;
 
 /// Largest step of a merge that a removal does: a step stays bounded even
 /// for tables much larger than their entries (a presized overlay), where a
 /// merge then takes more removals to finish.
-pub(crate) const MAX_REMOVAL_BUDGET: usize = 4096;
+pub(super) const MAX_REMOVAL_BUDGET: usize = 4096;
 
 /// An incremental merge in progress. Lives under the partition mutex.
 ///
@@ -104,33 +71,33 @@ pub(crate) const MAX_REMOVAL_BUDGET: usize = 4096;
 /// array; move the live entries of the snapshot and sealed overlay into it;
 /// zero the overlay the next seal will use. So no insert pays for an
 /// allocation's memset either.
-pub(crate) struct MergeState<K, V> {
+pub(super) struct MergeState<K, V> {
     /// Phase 1: the next snapshot's array, being zeroed. `None` once zeroed.
-    pub(crate) zeroing: Option<Zeroing<K, V>>,
+    pub(super) zeroing: Option<Zeroing<K, V>>,
     /// Phase 2: the next snapshot, not yet published: only the merging
     /// writer (who holds the mutex) touches it. Invariant: holds only
     /// entries of the current snapshot or sealed overlay whose value was not
     /// expunged when copied.
-    pub(crate) target: Option<Box<Table<K, V>>>,
+    pub(super) target: Option<Box<Table<K, V>>>,
     /// Phase 3: the overlay for the next seal, being zeroed.
-    pub(crate) spare: Zeroing<K, V>,
+    pub(super) spare: Zeroing<K, V>,
     /// Next slot to move: slots `0..snapshot.slot_count()` of the snapshot,
     /// then those of the sealed overlay.
-    pub(crate) cursor: usize,
+    pub(super) cursor: usize,
     /// Slots of snapshot plus sealed overlay.
-    pub(crate) total: usize,
+    pub(super) total: usize,
     /// Units of work per insert (a unit: one slot moved, or
     /// [`ZERO_PER_UNIT`] slots zeroed).
-    pub(crate) budget: usize,
+    pub(super) budget: usize,
     /// Units of work per removal that assists the merge
-    /// (`RawMap::after_removal`): enough to finish within `entries / 8`
+    /// (`Partition::after_removal`): enough to finish within `entries / 8`
     /// removals, at most [`MAX_REMOVAL_BUDGET`] (unless `budget` is more).
-    pub(crate) removal_budget: usize,
+    pub(super) removal_budget: usize,
     /// Entries this merge expunged. They stay reachable from the published
     /// layers until the next snapshot is published, then they are retired.
     /// Not owned here: the layers still own them (so a map dropped mid-merge
     /// frees them once, through the layers).
-    pub(crate) expunged: Vec<*mut Entry<K, V>>,
+    pub(super) expunged: Vec<*mut Entry<K, V>>,
 }
 
 impl<K, V> MergeState<K, V> {
@@ -138,7 +105,7 @@ impl<K, V> MergeState<K, V> {
     /// `entries`, preparing an overlay of `spare_capacity` entries, that must
     /// finish within `fresh_capacity / 2` inserts (the fresh overlay is half
     /// full then), or in one go if not `incremental`.
-    pub(crate) fn new(
+    pub(super) fn new(
         snapshot_slots: usize,
         sealed_slots: usize,
         entries: usize,
@@ -170,8 +137,99 @@ impl<K, V> MergeState<K, V> {
         }
     }
 
-    pub(crate) fn is_done(&self) -> bool {
+    pub(super) fn is_done(&self) -> bool {
         self.cursor >= self.total && self.target.is_some() && self.spare.remaining() == 0
+    }
+
+    /// Up to `budget` units of the merge (see [`MergeState::budget`]) of
+    /// `snap` and `sealed` into the next snapshot; returns whether the merge
+    /// is done (then [`MergeState::finish`]).
+    ///
+    /// # Safety
+    /// `snap` and `sealed` are the snapshot and sealed overlay of the
+    /// partition's current layer set, loaded under a guard that outlives the
+    /// call, and the caller holds the partition's mutex (only its holder
+    /// merges).
+    pub(super) unsafe fn step(
+        &mut self,
+        snap: &Table<K, V>,
+        sealed: &Table<K, V>,
+        budget: usize,
+    ) -> bool {
+        let m = self;
+        debug_assert_eq!(m.total, snap.slot_count() + sealed.slot_count());
+        let mut work = budget;
+        // Phase 1: zero the next snapshot's array, a chunk at a time.
+        if let Some(z) = m.zeroing.as_mut() {
+            let did = z.step(work.saturating_mul(ZERO_PER_UNIT));
+            work = work.saturating_sub(did.div_ceil(ZERO_PER_UNIT));
+            if z.remaining() == 0 {
+                let z = m.zeroing.take().expect("just used");
+                m.target = Some(Box::new(z.finish()));
+            }
+        }
+        let Some(target) = m.target.as_deref() else {
+            return false;
+        };
+        // Phase 2: move the live entries.
+        let end = m.cursor.saturating_add(work).min(m.total);
+        work -= end - m.cursor;
+        let slot = |i: usize| {
+            if i < snap.slot_count() {
+                snap.load(i)
+            } else {
+                sealed.load(i - snap.slot_count())
+            }
+        };
+        for i in m.cursor..end {
+            // Each live entry's value is read below: overlap those misses.
+            if i + PREFETCH_SLOTS < end {
+                prefetch(slot(i + PREFETCH_SLOTS));
+            }
+            let p = slot(i);
+            if p.is_null() {
+                continue;
+            }
+            // SAFETY: an entry of the current layer set, live under the
+            // caller's guard (invariant 1).
+            let e = unsafe { &*p };
+            // A live value needs no CAS: the entry moves whatever happens to
+            // it next. Only a tombstone is expunged, by a CAS (AcqRel/Acquire)
+            // that races writers' CAS null -> value fairly.
+            let live = !e.value.load(Ordering::Relaxed).is_null()
+                || e.value
+                    .compare_exchange(
+                        ptr::null_mut(),
+                        expunged(),
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    )
+                    .is_err();
+            if live {
+                debug_assert!(
+                    e.value.load(Ordering::Relaxed) != expunged(),
+                    "entry expunged twice"
+                );
+                target.publish_slot(e.hash, p);
+            } else {
+                m.expunged.push(p);
+            }
+        }
+        m.cursor = end;
+        // Phase 3: zero the overlay for the next seal.
+        if m.cursor >= m.total {
+            m.spare.step(work.saturating_mul(ZERO_PER_UNIT));
+        }
+        m.is_done()
+    }
+
+    /// The finished merge: the next snapshot, the overlay prepared for the
+    /// next seal, and the entries it expunged.
+    #[allow(clippy::type_complexity)]
+    pub(super) fn finish(self) -> (Box<Table<K, V>>, Box<Table<K, V>>, Vec<*mut Entry<K, V>>) {
+        debug_assert!(self.is_done());
+        let target = self.target.expect("a finished merge has its target");
+        (target, Box::new(self.spare.finish()), self.expunged)
     }
 }
 
