@@ -456,6 +456,15 @@ pub struct Stats {
     pub garbage_objects: usize,
     /// Bytes of those objects (shallow: `size_of::<V>()` per value).
     pub garbage_bytes: usize,
+    /// Bytes held by the tables readers can reach and by their entries: the
+    /// slot and tag arrays of every snapshot and overlay, and each entry's
+    /// allocation (key, hash, value pointer, and the first value when it is
+    /// stored inline). Shallow (not what keys and values own on the heap),
+    /// without values boxed on their own, without a running merge's next
+    /// snapshot and the overlay prepared for the next seal, and without
+    /// garbage (`garbage_bytes`). Tombstoned entries count until a merge
+    /// drops them.
+    pub table_bytes: usize,
 }
 
 impl<K, V> AtomicPtrMap<K, V, ahash::RandomState>
@@ -622,6 +631,7 @@ where
             s.merges_in_progress += usize::from(p.merging);
             s.garbage_objects += p.garbage_objects;
             s.garbage_bytes += p.garbage_bytes;
+            s.table_bytes += p.table_bytes;
         }
         s
     }

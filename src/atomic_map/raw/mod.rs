@@ -76,6 +76,7 @@ use std::marker::PhantomData;
 
 use crossbeam_utils::CachePadded;
 
+use self::entry::entry_bytes;
 use self::partition::{tables, Partition};
 use self::reclaim::Garbage;
 use self::sync::Ordering;
@@ -116,6 +117,8 @@ pub(crate) struct PartStats {
     pub(crate) merging: bool,
     pub(crate) garbage_objects: usize,
     pub(crate) garbage_bytes: usize,
+    /// Bytes of the published tables' arrays and of their entries.
+    pub(crate) table_bytes: usize,
 }
 
 /// Entries of the first active overlay of each of `partitions` partitions
@@ -307,6 +310,7 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
                     } else {
                         s.overlay += t.len();
                     }
+                    s.table_bytes += t.bytes() + t.len() * entry_bytes::<K, V>();
                 }
                 s.merging = !layers.sealed.is_null();
                 s.merges = p.merges.load(Ordering::Relaxed);
