@@ -29,29 +29,33 @@ import subprocess
 import sys
 import tempfile
 
-RAW = "src/atomic_map/raw.rs"
-SNAPSHOT = "src/atomic_map/snapshot.rs"
+ENGINE = "src/atomic_map/raw/"
+PARTITION = ENGINE + "partition.rs"
+TABLE = ENGINE + "table.rs"
+MERGE = ENGINE + "merge.rs"
+WRITE = ENGINE + "write.rs"
+TRAVERSAL = ENGINE + "traversal.rs"
 
 # name -> [(file, old text, new text)]: each old text occurs exactly once.
 MUTANTS = {
-    "layers load Relaxed (Partition::layers)": [(RAW,
+    "layers load Relaxed (Partition::layers)": [(PARTITION,
         "let p = self.layers.load(Ordering::Acquire);\n        debug_assert!(!p.is_null());",
         "let p = self.layers.load(Ordering::Relaxed);\n        debug_assert!(!p.is_null());")],
-    "layers store Relaxed (merge publish)": [(RAW,
-        "        // slots written above.\n        part.layers.store(next, Ordering::Release);",
-        "        // slots written above.\n        part.layers.store(next, Ordering::Relaxed);")],
-    "value load Relaxed (lookup)": [(RAW,
+    "layers store Relaxed (merge publish)": [(PARTITION,
+        "        // slots written above.\n        self.layers.store(next, Ordering::Release);",
+        "        // slots written above.\n        self.layers.store(next, Ordering::Relaxed);")],
+    "value load Relaxed (lookup)": [(TABLE,
         "let v = e.value.load(Ordering::Acquire);",
         "let v = e.value.load(Ordering::Relaxed);")],
-    "value CAS Relaxed (EntryRef::replace)": [(RAW,
+    "value CAS Relaxed (EntryRef::replace)": [(WRITE,
         "            new_ptr,\n            Ordering::AcqRel,\n            Ordering::Acquire,\n        ) {",
         "            new_ptr,\n            Ordering::Relaxed,\n            Ordering::Relaxed,\n        ) {")],
-    "slot entry and tag stores Relaxed (Table::publish_slot)": [(SNAPSHOT,
+    "slot entry and tag stores Relaxed (Table::publish_slot)": [(TABLE,
         "slot.entry.store(entry, Ordering::Release);",
-        "slot.entry.store(entry, Ordering::Relaxed);"), (SNAPSHOT,
+        "slot.entry.store(entry, Ordering::Relaxed);"), (TABLE,
         "self.tags[i].store(tag_of(hash), Ordering::Release);",
         "self.tags[i].store(tag_of(hash), Ordering::Relaxed);")],
-    "expunge by load-then-store instead of CAS (merge_step)": [(RAW,
+    "expunge by load-then-store instead of CAS (MergeState::step)": [(MERGE,
         """            let live = !e.value.load(Ordering::Relaxed).is_null()
                 || e.value
                     .compare_exchange(
@@ -65,49 +69,49 @@ MUTANTS = {
             if !live {
                 e.value.store(expunged(), Ordering::Release);
             }""")],
-    "EXPUNGED not final: writers revive expunged entries": [(RAW,
+    "EXPUNGED not final: writers revive expunged entries": [(WRITE,
         """        if expected.is_expunged() {
             // Invariant 3: EXPUNGED is final.
             return Err(new);
-        }""", ""), (RAW,
+        }""", ""), (WRITE,
         """            if cur.is_expunged() {
                 return Err(value);
             }
             if only_if_absent {""",
         "            if only_if_absent {")],
-    "replaced value freed at once, not retired": [(RAW,
-        "unsafe { retire_value(guard, &self.part.garbage, expected.ptr) };",
+    "replaced value freed at once, not retired": [(WRITE,
+        "unsafe { retire_boxed_value(guard, &self.part.garbage, expected.ptr) };",
         "{ let _ = guard; drop(unsafe { Box::from_raw(expected.ptr) }); }")],
-    "expunged entries freed at once, not retired": [(RAW,
-        "            unsafe { reclaim::retire(guard, &part.garbage, bytes, destroy) };",
+    "expunged entries freed at once, not retired": [(PARTITION,
+        "            unsafe { reclaim::retire(guard, &self.garbage, bytes, destroy) };",
         "            let _ = bytes;\n            destroy();")],
-    "old layer set freed at once, not retired (merge publish)": [(RAW,
+    "old layer set freed at once, not retired (merge publish)": [(PARTITION,
         """            retire_box(
                 guard,
-                &part.garbage,
+                &self.garbage,
                 old,
                 std::mem::size_of::<Layers<K, V>>(),
             );
-            retire_box(guard, &part.garbage, snap_ptr""",
+            retire_box(guard, &self.garbage, snap_ptr""",
         """            drop(Box::from_raw(old));
-            retire_box(guard, &part.garbage, snap_ptr""")],
-    "overlay length Relaxed (Table::publish_slot store, len_acquire load)": [(SNAPSHOT,
+            retire_box(guard, &self.garbage, snap_ptr""")],
+    "overlay length Relaxed (Table::publish_slot store, len_acquire load)": [(TABLE,
         "self.len.store(self.len() + 1, Ordering::Release);",
-        "self.len.store(self.len() + 1, Ordering::Relaxed);"), (SNAPSHOT,
+        "self.len.store(self.len() + 1, Ordering::Relaxed);"), (TABLE,
         "self.len.load(Ordering::Acquire)",
         "self.len.load(Ordering::Relaxed)")],
-    "insert skips its search under the mutex whenever the layer set is unchanged": [(RAW,
+    "insert skips its search under the mutex whenever the layer set is unchanged": [(WRITE,
         "&& unsafe { &*layers.active }.len_acquire() == s.active_len",
         "&& (s.active_len, true).1")],
-    "iteration visits the snapshot first (invariant 5)": [(RAW,
+    "iteration visits the snapshot first (invariant 5)": [(TRAVERSAL,
         "                0 => layers.active,\n                1 => layers.sealed,\n                2 => layers.snapshot,",
         "                0 => layers.snapshot,\n                1 => layers.sealed,\n                2 => layers.active,")],
-    "a chunk of for_each visits the snapshot first (invariant 5)": [(RAW,
+    "a chunk of for_each visits the snapshot first (invariant 5)": [(TRAVERSAL,
         "for t in [layers.active, layers.sealed, layers.snapshot] {",
         "for t in [layers.snapshot, layers.sealed, layers.active] {")],
-    "chunks of for_each re-planned at every chunk": [(RAW,
-        "        debug_assert!(c < plan.chunks);\n        let part = &self.partitions[p];",
-        "        let part = &self.partitions[p];\n        let plan = self.chunk_plan(guard, p);\n        if c >= plan.chunks {\n            return;\n        }")],
+    "chunks of for_each re-planned at every chunk": [(TRAVERSAL,
+        "        debug_assert!(c < plan.chunks);\n        let layers = self.layers(guard);",
+        "        let plan = self.chunk_plan(guard);\n        if c >= plan.chunks {\n            return;\n        }\n        let layers = self.layers(guard);")],
 }
 
 MODELS = [
@@ -119,6 +123,7 @@ MODELS = [
     "get_assists_merge_vs_insert",
     "racing_inserts_of_a_new_key",
     "for_each_in_chunks_during_incremental_merge",
+    "remove_assists_merge_vs_get",
 ]
 
 

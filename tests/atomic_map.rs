@@ -61,6 +61,28 @@ fn check_against_model(map: &AtomicPtrMap<u64, Tracked>, model: &HashMap<u64, u6
 #[test]
 fn random_ops_match_model_and_drop_everything_once() {
     for (name, make) in atomic_configs::<u64, Tracked>() {
+        random_ops_against_model(name, make);
+    }
+    // Presized maps: the first overlay of each partition is sized for the
+    // capacity (here about the key space), and is sealed by compaction,
+    // removals or when it fills, not by reads.
+    random_ops_against_model("presized/with_capacity", || {
+        AtomicPtrMap::with_capacity(n(300) as usize)
+    });
+    random_ops_against_model("presized/builder", || {
+        AtomicPtrMap::builder()
+            .partitions(2)
+            .capacity(n(300) as usize / 2)
+            .merge_threshold(2)
+            .build()
+            .unwrap()
+    });
+}
+
+/// Random operations on `make()`'s map, checked against a `HashMap`, with
+/// values that count their drops.
+fn random_ops_against_model(name: &str, make: fn() -> AtomicPtrMap<u64, Tracked>) {
+    {
         let counter = DropCounter::new();
         {
             let map = make();
@@ -152,6 +174,145 @@ fn random_ops_match_model_and_drop_everything_once() {
             "{name}: {} values never dropped",
             counter.live()
         );
+    }
+}
+
+/// `with_capacity(n)` and `Builder::capacity(n)` presize the map: a prefill
+/// of `n` keys seals no overlay, so no merge runs (none completed, none in
+/// progress), where the same prefill without a capacity runs many; reads do
+/// not seal the presized overlay; past the prefill the map merges as usual.
+#[test]
+fn capacity_presizes_the_map() {
+    let n: u64 = if cfg!(miri) { 300 } else { 100_000 };
+    let prefill = |map: &AtomicPtrMap<u64, u64>| {
+        for k in 0..n {
+            assert!(!map.insert(k, k + 1));
+        }
+    };
+    // The comparison that gives the assertions below their meaning.
+    let plain: AtomicPtrMap<u64, u64> = AtomicPtrMap::builder().partitions(8).build().unwrap();
+    prefill(&plain);
+    let s = plain.stats();
+    assert!(s.merges + s.merges_in_progress >= 8, "{s:?}");
+
+    let with_capacity: AtomicPtrMap<u64, u64> = AtomicPtrMap::with_capacity(n as usize);
+    let builder: AtomicPtrMap<u64, u64> = AtomicPtrMap::builder()
+        .partitions(8)
+        .capacity(n as usize)
+        .build()
+        .unwrap();
+    for (name, map) in [("with_capacity", with_capacity), ("builder", builder)] {
+        prefill(&map);
+        let s = map.stats();
+        assert_eq!((s.merges, s.merges_in_progress), (0, 0), "{name}: {s:?}");
+        assert_eq!(
+            (s.len, s.overlay_entries),
+            (n as usize, n as usize),
+            "{name}"
+        );
+        // Reads leave it alone (they would seal an ordinary overlay).
+        for _ in 0..3 {
+            for k in 0..n {
+                assert_eq!(map.get_cloned(&k), Some(k + 1), "{name}");
+            }
+        }
+        let s = map.stats();
+        assert_eq!((s.merges, s.merges_in_progress), (0, 0), "{name}: {s:?}");
+        // Compaction folds it into the snapshots; more keys merge as usual.
+        map.compact();
+        let s = map.stats();
+        assert_eq!(s.snapshot_entries, n as usize, "{name}: {s:?}");
+        for k in n..2 * n {
+            assert!(!map.insert(k, k + 1));
+        }
+        assert!(map.stats().merges > s.merges, "{name}");
+        assert_eq!(map.len(), 2 * n as usize);
+        for k in 0..2 * n {
+            assert_eq!(map.get_cloned(&k), Some(k + 1), "{name}");
+        }
+        // A clone is presized for the original's length.
+        let copy = map.clone();
+        let s = copy.stats();
+        assert_eq!((s.merges, s.merges_in_progress), (0, 0), "{name}: {s:?}");
+        assert_eq!(copy.len(), 2 * n as usize);
+    }
+}
+
+/// Deleting keys gives their entries back without inserts or `compact`:
+/// removals assist merges once most of a partition's entries are
+/// tombstones, and the merges expunge them. After deleting all `n` keys,
+/// fewer than `2 x merge threshold` entries per partition are held (the
+/// bound of `RawMap::after_removal`, single remover), where without the
+/// assists every one of the `n` entries stayed until `compact`. The entries
+/// are really freed (their keys are dropped once the epoch passes), and every
+/// key and value is dropped exactly once.
+#[test]
+fn removals_alone_give_the_entries_back() {
+    let (n, partitions) = if cfg!(miri) { (400, 2) } else { (20_000, 8) };
+    let threshold = 16;
+    let bound = 2 * threshold * partitions;
+    for remove_with in ["remove", "compute", "retain"] {
+        let (keys, values) = (DropCounter::new(), DropCounter::new());
+        {
+            let map: AtomicPtrMap<Tracked, Tracked> = AtomicPtrMap::builder()
+                .partitions(partitions)
+                .merge_threshold(threshold)
+                .build()
+                .unwrap();
+            for k in 0..n {
+                map.insert(keys.track(k), values.track(k));
+            }
+            let s = map.stats();
+            assert_eq!(s.snapshot_entries + s.overlay_entries, n as usize);
+            let full_bytes = s.table_bytes;
+            match remove_with {
+                "remove" => {
+                    for k in 0..n {
+                        assert!(map.remove(&keys.track(k)));
+                    }
+                }
+                "compute" => {
+                    for k in 0..n {
+                        assert!(map.compute(keys.track(k), |_| None).is_none());
+                    }
+                }
+                _ => map.retain(|_, _| false),
+            }
+            let s = map.stats();
+            assert_eq!(s.len, 0);
+            let held = s.snapshot_entries + s.overlay_entries;
+            assert!(held < bound, "{remove_with}: {held} entries held: {s:?}");
+            // The arrays shrink with the entries: under a tenth of the full
+            // map's bytes (the tables of `bound` entries, and an overlay of
+            // at least the merge threshold per partition, are far less; at
+            // Miri's 400 keys those smallest tables weigh more: a quarter).
+            let shrink = if cfg!(miri) { 4 } else { 10 };
+            assert!(
+                s.table_bytes * shrink < full_bytes,
+                "{remove_with}: {} of {full_bytes} bytes held: {s:?}",
+                s.table_bytes
+            );
+            // Every value was retired by its removal, and the entries the
+            // merges expunged with their keys: all freed once the epoch
+            // passes, before the map is dropped.
+            assert!(
+                collect_until(|| values.live() == 0),
+                "{remove_with}: {} values never dropped",
+                values.live()
+            );
+            assert!(
+                collect_until(|| keys.live() <= held as isize),
+                "{remove_with}: {} keys alive, {held} entries held",
+                keys.live()
+            );
+            // The map goes on.
+            for k in 0..100 {
+                map.insert(keys.track(k), values.track(k + 1));
+            }
+            assert_eq!(map.len(), 100);
+            assert_eq!(map.pin().get(&keys.track(7)).map(|v| v.payload), Some(8));
+        }
+        assert!(collect_until(|| keys.live() == 0 && values.live() == 0));
     }
 }
 
@@ -286,6 +447,20 @@ fn builder_errors_and_clamps() {
         "{err:?}"
     );
     assert!(err.to_string().contains("up front"));
+    // Capacities: refused above the maximum (nothing allocated), clamped by
+    // `with_capacity`.
+    for c in [usize::MAX, M::MAX_CAPACITY + 1] {
+        let err = M::builder().capacity(c).build::<u64, u64>().unwrap_err();
+        assert_eq!(err, AtomicBuildError::CapacityTooLarge { requested: c });
+        assert!(err.to_string().contains("capacity"));
+    }
+    if !cfg!(miri) {
+        // Clamped to 2^30 keys: tens of GB of address space, zeroed lazily
+        // and never touched (or, if the allocator refuses, not presized).
+        let m: AtomicPtrMap<u64, u64> = AtomicPtrMap::with_capacity(usize::MAX);
+        m.insert(1, 2);
+        assert_eq!(m.get_cloned(&1), Some(2));
+    }
     let m: AtomicPtrMap<u64, u64> = M::builder().partitions(3).build().unwrap();
     assert_eq!(m.stats().partitions, 4, "rounded up to a power of two");
     let d = AtomicPtrMap::<u64, u64>::new().stats().partitions;
@@ -524,6 +699,135 @@ fn panicking_user_code_leaves_the_map_consistent() {
         assert_eq!(map.pin().iter().count(), 12);
     }
     assert!(collect_until(|| counter.live() == 0), "{}", counter.live());
+}
+
+/// Runs `body` on a thread of its own and fails the test if it has not
+/// finished after `secs` seconds (a deadlock), instead of hanging the run.
+/// A panic of `body` is passed on.
+fn with_watchdog(secs: u64, what: &str, body: impl FnOnce() + Send + 'static) {
+    use std::sync::mpsc;
+    let (tx, rx) = mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        body();
+        let _ = tx.send(());
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(secs)) {
+        Ok(()) => handle.join().unwrap(),
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            // `body` panicked: pass its panic on.
+            if let Err(p) = handle.join() {
+                std::panic::resume_unwind(p);
+            }
+        }
+        // The thread is left behind, blocked; the test binary exits anyway.
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            panic!("{what}: no progress in {secs} s (deadlock)")
+        }
+    }
+}
+
+/// A key for [`panicking_eq_under_the_mutex_drops_key_and_value_after_it`]:
+/// every key hashes alike (so `Eq` runs against every stored key); a `trap`
+/// key's `Eq` and `Drop` call the map (see the test).
+#[derive(Debug)]
+struct TrapKey {
+    id: u64,
+    trap: bool,
+}
+/// A value whose `Drop` inserts a new key when `trap`.
+struct TrapValue {
+    trap: bool,
+}
+type TrapMap = AtomicPtrMap<TrapKey, TrapValue>;
+thread_local! {
+    static TRAP_MAP: std::cell::RefCell<Option<Arc<TrapMap>>> = const { std::cell::RefCell::new(None) };
+    /// Comparisons of the trap key with key 1.
+    static TRAP_EQ_WITH_1: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+fn trap_map_insert(id: u64) {
+    let map = TRAP_MAP
+        .with(|m| m.borrow().clone())
+        .expect("set by the test");
+    map.insert(TrapKey { id, trap: false }, TrapValue { trap: false });
+}
+impl PartialEq for TrapKey {
+    fn eq(&self, o: &Self) -> bool {
+        if self.trap || o.trap {
+            let other = if self.trap { o.id } else { self.id };
+            if other == 1 {
+                let n = TRAP_EQ_WITH_1.with(|c| {
+                    c.set(c.get() + 1);
+                    c.get()
+                });
+                if n == 1 {
+                    // First comparison (the search without the mutex): add a
+                    // key, so that the insert must search again under it.
+                    trap_map_insert(3);
+                } else {
+                    // The search under the mutex.
+                    panic!("Eq panics under the partition mutex");
+                }
+            }
+        }
+        self.id == o.id
+    }
+}
+impl Eq for TrapKey {}
+impl Hash for TrapKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        0u8.hash(h)
+    }
+}
+impl Drop for TrapKey {
+    fn drop(&mut self) {
+        if self.trap {
+            trap_map_insert(4);
+        }
+    }
+}
+impl Drop for TrapValue {
+    fn drop(&mut self) {
+        if self.trap {
+            trap_map_insert(5);
+        }
+    }
+}
+
+/// When the user's `Eq` panics in the search that an insert of a new key
+/// makes under the partition mutex, the key and value being inserted are
+/// dropped after the mutex is released: their `Drop` may insert into the
+/// same partition. Regression test: that `Drop` used to run while the
+/// unwinding thread still held the mutex, and deadlocked on it (the watchdog
+/// fails the test then).
+#[test]
+fn panicking_eq_under_the_mutex_drops_key_and_value_after_it() {
+    with_watchdog(30, "Drop of a key and value after Eq panicked", || {
+        let map: Arc<TrapMap> = Arc::new(AtomicPtrMap::builder().partitions(1).build().unwrap());
+        TRAP_MAP.with(|m| *m.borrow_mut() = Some(Arc::clone(&map)));
+        map.insert(TrapKey { id: 1, trap: false }, TrapValue { trap: false });
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            map.insert(TrapKey { id: 2, trap: true }, TrapValue { trap: true })
+        }));
+        assert!(r.is_err(), "Eq was to panic");
+        assert_eq!(
+            TRAP_EQ_WITH_1.with(|c| c.get()),
+            2,
+            "Eq ran under the mutex"
+        );
+        // The key and value were dropped (their inserts happened), the trap
+        // key was not stored, and the map goes on.
+        let mut ids: Vec<u64> = map.pin().keys().map(|k| k.id).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, [1, 3, 4, 5]);
+        assert_eq!(map.len(), 4);
+        for id in 6..40 {
+            map.insert(TrapKey { id, trap: false }, TrapValue { trap: false });
+        }
+        map.compact();
+        assert_eq!(map.len(), 38);
+        assert!(map.pin().get(&TrapKey { id: 2, trap: false }).is_none());
+        TRAP_MAP.with(|m| m.borrow_mut().take());
+    });
 }
 
 // ----- two threads (small; also run under Miri) ---------------------------

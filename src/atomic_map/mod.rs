@@ -7,12 +7,8 @@
 //! guards [`Pinned`] and [`OwnedPinned`], the iterators, the [`Builder`] and
 //! its [`BuildError`], and [`Stats`].
 
-mod delta;
 mod iter;
 mod raw;
-mod reclaim;
-mod snapshot;
-mod sync;
 
 #[cfg(feature = "rayon")]
 mod rayon;
@@ -24,9 +20,7 @@ use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
 
-use delta::Policy;
-use raw::{Inserted, NewValue, RawMap};
-use reclaim::Guard;
+use raw::{Guard, Inserted, NewValue, Policy, RawMap};
 
 pub use iter::{IntoIter, Iter, Keys, Values};
 
@@ -38,7 +32,9 @@ const DEFAULT_MERGE_RATIO: usize = 4;
 /// allocated per partition up front.
 const MAX_MERGE_THRESHOLD: usize = 1 << 24;
 /// Largest accepted partition count.
-const MAX_PARTITIONS: usize = snapshot::MAX_PARTITIONS;
+const MAX_PARTITIONS: usize = raw::MAX_PARTITIONS;
+/// Largest capacity the builder accepts, and the clamp of `with_capacity`.
+const MAX_CAPACITY: usize = 1 << 30;
 
 /// A concurrent hash map with lock-free reads over epoch-reclaimed snapshots
 /// and delta overlays, safe to iterate while other threads delete.
@@ -72,6 +68,15 @@ const MAX_PARTITIONS: usize = snapshot::MAX_PARTITIONS;
 ///   snapshots, where lookups are cheapest. Tombstoned entries are *expunged* by the
 ///   merge (CAS null -> `EXPUNGED`, racing fairly with a writer reviving the
 ///   key; an expunged key gets a fresh entry in the active overlay).
+/// - Removals help too, so that deleted keys give their memory back without
+///   new inserts or [`compact`](AtomicPtrMap::compact): once at least half
+///   of a partition's entries (and at least the merge threshold of them)
+///   are tombstones, a removal *tries* the partition mutex (never waits) to
+///   seal the overlay or do one bounded slice of the running merge, sized
+///   so that a merge of `E` entries ends within `E / 8` such removals.
+///   Deleting every key of a map leaves fewer than twice the merge
+///   threshold of entries held per partition (one thread deleting; a
+///   removal that finds the mutex taken skips its slice).
 /// - Everything unlinked (values, expunged entries, old arrays) is freed by
 ///   `crossbeam-epoch` after every thread that could see it has unpinned.
 ///
@@ -146,14 +151,18 @@ const MAX_PARTITIONS: usize = snapshot::MAX_PARTITIONS;
 /// *tries* the partition mutex to help the merge along, see the design
 /// above; if the mutex is taken it simply goes on.)
 /// Overwrites, removals and updates of a key that has an entry are a CAS on
-/// that entry, without a lock. Only the insert of a *new* key (one with no
+/// that entry, without waiting for a lock. (A removal in a partition whose
+/// entries are mostly tombstones then *tries* the mutex to help the merge
+/// that drops them, as lookups do.) Only the insert of a *new* key (one with no
 /// entry, or whose entry a merge expunged) takes the writer mutex of its
 /// partition, for the search, the slot write and a bounded slice of merge
 /// work. [`compact`](AtomicPtrMap::compact) and
 /// [`clear`](AtomicPtrMap::clear) take each partition's mutex in turn. No
-/// lock is ever held while user code other than `Eq` runs, and no guard
-/// holds a lock, so holding a [`Pinned`] while calling the map again cannot
-/// deadlock.
+/// lock is ever held while user code other than `Eq` runs (not even the
+/// `Drop` of the key and value being inserted when that `Eq` panics: they
+/// are dropped after the mutex is released), and no guard holds a lock, so
+/// holding a [`Pinned`] while calling the map again, or calling it from a
+/// `Drop` of a key or value, cannot deadlock.
 ///
 /// # Async and long-lived users
 ///
@@ -227,6 +236,13 @@ pub enum BuildError {
         /// The merge threshold asked for.
         merge_threshold: usize,
     },
+    /// A capacity above [`AtomicPtrMap::MAX_CAPACITY`], or one whose overlays
+    /// the allocator refused (they are allocated up front, see
+    /// [`Builder::capacity`]).
+    CapacityTooLarge {
+        /// The capacity asked for.
+        requested: usize,
+    },
 }
 
 impl fmt::Display for BuildError {
@@ -254,6 +270,11 @@ impl fmt::Display for BuildError {
                 "{partitions} partitions x merge threshold {merge_threshold} entries \
                  allocated up front is above the maximum {MAX_MERGE_THRESHOLD}"
             ),
+            BuildError::CapacityTooLarge { requested } => write!(
+                f,
+                "capacity {requested} is above the maximum {MAX_CAPACITY}, \
+                 or its overlays could not be allocated"
+            ),
         }
     }
 }
@@ -276,6 +297,7 @@ impl std::error::Error for BuildError {}
 #[derive(Debug, Clone)]
 pub struct Builder<S> {
     partitions: Option<usize>,
+    capacity: usize,
     merge_threshold: usize,
     merge_ratio: usize,
     incremental: bool,
@@ -288,6 +310,28 @@ impl<S> Builder<S> {
     /// parallelism, rounded up to a power of two, at most 64.
     pub fn partitions(mut self, n: usize) -> Self {
         self.partitions = Some(n);
+        self
+    }
+
+    /// Presizes the map for `keys` keys (default 0: not presized), like
+    /// [`AtomicPtrMap::with_capacity`] (which explains what that means
+    /// here). [`build`](Self::build) refuses a capacity above
+    /// [`AtomicPtrMap::MAX_CAPACITY`], or one whose overlays the allocator
+    /// refuses, with [`BuildError::CapacityTooLarge`].
+    ///
+    /// ```
+    /// use epochmap::AtomicPtrMap;
+    ///
+    /// let map: AtomicPtrMap<u64, u64> = AtomicPtrMap::builder().capacity(10_000).build().unwrap();
+    /// for k in 0..10_000 {
+    ///     map.insert(k, k);
+    /// }
+    /// let stats = map.stats();
+    /// assert_eq!((stats.merges, stats.merges_in_progress), (0, 0));
+    /// assert!(AtomicPtrMap::builder().capacity(usize::MAX).build::<u64, u64>().is_err());
+    /// ```
+    pub fn capacity(mut self, keys: usize) -> Self {
+        self.capacity = keys;
         self
     }
 
@@ -318,6 +362,7 @@ impl<S> Builder<S> {
     pub fn hasher<S2>(self, hasher: S2) -> Builder<S2> {
         Builder {
             partitions: self.partitions,
+            capacity: self.capacity,
             merge_threshold: self.merge_threshold,
             merge_ratio: self.merge_ratio,
             incremental: self.incremental,
@@ -327,6 +372,18 @@ impl<S> Builder<S> {
 
     /// Builds the map, or says why the configuration is refused.
     pub fn build<K, V>(self) -> Result<AtomicPtrMap<K, V, S>, BuildError>
+    where
+        K: Send + 'static,
+        V: Send + 'static,
+    {
+        Ok(AtomicPtrMap {
+            raw: self.build_raw()?,
+            hash_builder: self.hasher,
+        })
+    }
+
+    /// The engine of [`build`](Self::build), leaving the hasher here.
+    fn build_raw<K, V>(&self) -> Result<RawMap<K, V>, BuildError>
     where
         K: Send + 'static,
         V: Send + 'static,
@@ -353,14 +410,18 @@ impl<S> Builder<S> {
                 merge_threshold: self.merge_threshold,
             });
         }
+        if self.capacity > MAX_CAPACITY {
+            return Err(BuildError::CapacityTooLarge {
+                requested: self.capacity,
+            });
+        }
         let policy = Policy {
             min_overlay: self.merge_threshold,
             ratio: self.merge_ratio,
             incremental: self.incremental,
         };
-        Ok(AtomicPtrMap {
-            raw: RawMap::new(partitions, policy),
-            hash_builder: self.hasher,
+        RawMap::try_new(partitions, policy, self.capacity).ok_or(BuildError::CapacityTooLarge {
+            requested: self.capacity,
         })
     }
 }
@@ -395,6 +456,15 @@ pub struct Stats {
     pub garbage_objects: usize,
     /// Bytes of those objects (shallow: `size_of::<V>()` per value).
     pub garbage_bytes: usize,
+    /// Bytes held by the tables readers can reach and by their entries: the
+    /// slot and tag arrays of every snapshot and overlay, and each entry's
+    /// allocation (key, hash, value pointer, and the first value when it is
+    /// stored inline). Shallow (not what keys and values own on the heap),
+    /// without values boxed on their own, without a running merge's next
+    /// snapshot and the overlay prepared for the next seal, and without
+    /// garbage (`garbage_bytes`). Tombstoned entries count until a merge
+    /// drops them.
+    pub table_bytes: usize,
 }
 
 impl<K, V> AtomicPtrMap<K, V, ahash::RandomState>
@@ -408,6 +478,42 @@ where
             .build()
             .expect("the default configuration is valid")
     }
+
+    /// An empty map presized for `keys` keys: inserting up to `keys` new
+    /// keys starts no merge.
+    ///
+    /// What presized means here: new keys go into each partition's active
+    /// overlay, and a full overlay is sealed and merged into the
+    /// partition's snapshot, a copy of the partition (see
+    /// [Design](AtomicPtrMap#design)). Without a capacity the first overlay
+    /// takes 16 keys and each next one a quarter of the snapshot, so a
+    /// prefill of `n` keys runs a few dozen merges per partition. With it,
+    /// each partition's first overlay is allocated for its share of `keys`
+    /// plus a quarter (keys do not spread exactly evenly), about 25 to 45
+    /// bytes of slot and tag arrays per key, allocated zeroed up front
+    /// (pages are touched as they fill); entries are still allocated per
+    /// insert. Lookups find the keys in that overlay (one more table probed
+    /// than a snapshot hit: the empty snapshot's); reads do not seal it, so
+    /// call [`compact`](AtomicPtrMap::compact) after a prefill to fold it
+    /// into the snapshots. It is merged when it fills, on `compact`, or when
+    /// removals leave its partition mostly tombstones; after that, overlays
+    /// follow the merge policy again.
+    ///
+    /// `keys` above [`MAX_CAPACITY`](AtomicPtrMap::MAX_CAPACITY) is clamped
+    /// to it, and if the allocator refuses the overlays, the map is built
+    /// without a capacity (use [`Builder::capacity`] to get an error
+    /// instead).
+    ///
+    /// ```
+    /// use epochmap::AtomicPtrMap;
+    ///
+    /// let mut map: AtomicPtrMap<u64, u64> = AtomicPtrMap::with_capacity(1000);
+    /// map.extend((0..1000).map(|k| (k, k)));
+    /// assert_eq!(map.stats().merges, 0);
+    /// ```
+    pub fn with_capacity(keys: usize) -> Self {
+        Self::with_capacity_and_hasher(keys, ahash::RandomState::new())
+    }
 }
 
 impl AtomicPtrMap<(), ()> {
@@ -418,6 +524,7 @@ impl AtomicPtrMap<(), ()> {
     pub fn builder() -> Builder<ahash::RandomState> {
         Builder {
             partitions: None,
+            capacity: 0,
             merge_threshold: DEFAULT_MERGE_THRESHOLD,
             merge_ratio: DEFAULT_MERGE_RATIO,
             incremental: true,
@@ -433,6 +540,9 @@ impl<K, V, S> AtomicPtrMap<K, V, S> {
     /// Largest merge threshold [`Builder::merge_threshold`] accepts (an
     /// overlay of that many entries is allocated per partition up front).
     pub const MAX_MERGE_THRESHOLD: usize = MAX_MERGE_THRESHOLD;
+    /// Largest capacity [`Builder::capacity`] accepts (2^30 keys), and the
+    /// clamp of [`with_capacity`](AtomicPtrMap::with_capacity).
+    pub const MAX_CAPACITY: usize = MAX_CAPACITY;
 }
 
 impl<K, V, S> AtomicPtrMap<K, V, S>
@@ -446,6 +556,21 @@ where
             .hasher(hasher)
             .build()
             .expect("the default configuration is valid")
+    }
+
+    /// An empty map presized for `keys` keys (see
+    /// [`with_capacity`](AtomicPtrMap::with_capacity)), with the given
+    /// hasher.
+    pub fn with_capacity_and_hasher(keys: usize, hasher: S) -> Self {
+        let builder = AtomicPtrMap::builder().capacity(keys.min(MAX_CAPACITY));
+        let raw = builder
+            .build_raw()
+            .or_else(|_| builder.capacity(0).build_raw())
+            .expect("the default configuration is valid");
+        AtomicPtrMap {
+            raw,
+            hash_builder: hasher,
+        }
     }
 
     /// The hasher builder.
@@ -469,7 +594,7 @@ where
     pub fn pin(&self) -> Pinned<'_, K, V, S> {
         Pinned {
             map: self,
-            guard: reclaim::pin(),
+            guard: raw::pin(),
         }
     }
 
@@ -478,7 +603,7 @@ where
     /// users](AtomicPtrMap#async-and-long-lived-users).
     pub fn pin_owned(self: &Arc<Self>) -> OwnedPinned<K, V, S> {
         OwnedPinned {
-            guard: reclaim::pin(),
+            guard: raw::pin(),
             map: Arc::clone(self),
         }
     }
@@ -487,13 +612,13 @@ where
     /// dropping tombstones. `O(n)`, each partition under its writer mutex in
     /// turn (readers and overwrites continue).
     pub fn compact(&self) {
-        let guard = reclaim::pin();
+        let guard = raw::pin();
         self.raw.compact(&guard);
     }
 
     /// Statistics: sizes, merges and garbage awaiting reclamation.
     pub fn stats(&self) -> Stats {
-        let guard = reclaim::pin();
+        let guard = raw::pin();
         let mut s = Stats {
             partitions: self.raw.partition_count(),
             len: self.len(),
@@ -506,6 +631,7 @@ where
             s.merges_in_progress += usize::from(p.merging);
             s.garbage_objects += p.garbage_objects;
             s.garbage_bytes += p.garbage_bytes;
+            s.table_bytes += p.table_bytes;
         }
         s
     }
@@ -529,7 +655,7 @@ where
         Q: Hash + Eq + ?Sized,
         V: Clone,
     {
-        let guard = reclaim::pin();
+        let guard = raw::pin();
         self.raw.get(&guard, self.hash(key), key).cloned()
     }
 
@@ -540,7 +666,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let guard = reclaim::pin();
+        let guard = raw::pin();
         f(self.raw.get(&guard, self.hash(key), key))
     }
 
@@ -550,7 +676,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let guard = reclaim::pin();
+        let guard = raw::pin();
         self.raw.get(&guard, self.hash(key), key).is_some()
     }
 
@@ -620,18 +746,8 @@ where
     /// Like [`for_each`](Self::for_each), it pins once per chunk of about a
     /// thousand entries, so a long `retain` does not hold back garbage for
     /// its whole duration.
-    pub fn retain(&self, mut f: impl FnMut(&K, &V) -> bool) {
-        self.visit_chunks(|guard, e, mut cur| {
-            while let Some(v) = cur.value() {
-                if f(e.key(), v) {
-                    break;
-                }
-                match e.replace(guard, cur, None) {
-                    Ok(_) => break,
-                    Err(_) => cur = e.load(),
-                }
-            }
-        });
+    pub fn retain(&self, f: impl FnMut(&K, &V) -> bool) {
+        self.raw.retain(f);
     }
 
     /// Calls `f` on every entry (weakly consistent, with the same guarantee
@@ -654,45 +770,11 @@ where
     /// assert_eq!(sum, 4950);
     /// ```
     pub fn for_each(&self, mut f: impl FnMut(&K, &V)) {
-        self.visit_chunks(|_, e, v| {
+        self.raw.visit_chunks(|_, e, v| {
             if let Some(v) = v.value() {
                 f(e.key(), v);
             }
         });
-    }
-
-    /// Calls `f` on every live entry, a chunk of about a thousand entries
-    /// of a partition at a time, the guard re-pinned between chunks (see
-    /// `RawMap::visit_chunk` for why the traversal stays weakly consistent
-    /// across chunks).
-    fn visit_chunks<F>(&self, mut f: F)
-    where
-        F: for<'g> FnMut(&'g Guard, raw::EntryRef<'g, K, V>, raw::Loaded<'g, V>),
-    {
-        for p in 0..self.raw.partition_count() {
-            self.visit_partition_in_chunks(p, &mut f);
-        }
-    }
-
-    /// [`visit_chunks`](Self::visit_chunks) for partition `p` alone.
-    fn visit_partition_in_chunks<F>(&self, p: usize, mut f: F)
-    where
-        F: for<'g> FnMut(&'g Guard, raw::EntryRef<'g, K, V>, raw::Loaded<'g, V>),
-    {
-        let mut guard = reclaim::pin();
-        let plan = self.raw.chunk_plan(&guard, p);
-        for c in 0..plan.chunks {
-            if c > 0 {
-                // Nothing of the last chunk is held any more (the borrow
-                // checker sees to it): advance this thread's epoch, so that
-                // what writers retired meanwhile can be freed. Cheaper than
-                // unpinning and pinning again (no fence), and it collects
-                // nothing itself: the writers free their own garbage.
-                guard.repin();
-            }
-            self.raw
-                .visit_chunk(&guard, p, plan, c, |e, v| f(&guard, e, v));
-        }
     }
 }
 
@@ -700,7 +782,7 @@ where
 /// [`for_each`](AtomicPtrMap::for_each) visits them: weakly consistent, not a
 /// point-in-time snapshot (every key present for the whole copy is in it,
 /// with one of the values it had meanwhile). Same partitions, merge policy
-/// and hasher (cloned).
+/// and hasher (cloned); presized for the length of the original.
 ///
 /// ```
 /// let map: epochmap::AtomicPtrMap<u64, String> =
@@ -718,10 +800,10 @@ where
 {
     fn clone(&self) -> Self {
         let copy = AtomicPtrMap {
-            raw: self.raw.empty_like(),
+            raw: self.raw.empty_like(self.len()),
             hash_builder: self.hash_builder.clone(),
         };
-        self.visit_chunks(|guard, e, v| {
+        self.raw.visit_chunks(|guard, e, v| {
             if let Some(v) = v.value() {
                 let key = e.key().clone();
                 // Hashed again by the copy's hasher: a clone of a
@@ -898,14 +980,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let (e, mut cur) = self.map.raw.find(&self.guard, self.map.hash(key), key)?;
-        loop {
-            cur.value()?;
-            match e.replace(&self.guard, cur, None) {
-                Ok((old, _)) => return old,
-                Err(_) => cur = e.load(),
-            }
-        }
+        self.map.raw.remove(&self.guard, self.map.hash(key), key)
     }
 
     /// The value of `key`, inserting `f()` first if absent. `f` runs without
@@ -913,62 +988,26 @@ where
     /// is then dropped).
     pub fn get_or_insert_with(&self, key: K, f: impl FnOnce() -> V) -> &V {
         let hash = self.map.hash(&key);
-        if let Some(v) = self.map.raw.get(&self.guard, hash, &key) {
-            return v;
-        }
-        let value = NewValue::Plain(f());
-        match self.map.raw.insert(&self.guard, hash, key, value, true) {
-            (Inserted::New(v), _) | (Inserted::Existing(v, _), _) => v,
-            (Inserted::Replaced(..), _) => unreachable!("only-if-absent mode"),
-        }
+        self.map.raw.get_or_insert_with(&self.guard, hash, key, f)
     }
 
     /// Replaces the value of a present key with `f(&old)` (read-copy-update,
     /// `f` re-run if the value changed meanwhile); returns the new value, or
     /// `None` if the key is absent.
-    pub fn update<Q>(&self, key: &Q, mut f: impl FnMut(&V) -> V) -> Option<&V>
+    pub fn update<Q>(&self, key: &Q, f: impl FnMut(&V) -> V) -> Option<&V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let (e, mut cur) = self.map.raw.find(&self.guard, self.map.hash(key), key)?;
-        loop {
-            let new = Box::new(f(cur.value()?));
-            match e.replace(&self.guard, cur, Some(new)) {
-                Ok((_, new)) => return new,
-                Err(_) => cur = e.load(),
-            }
-        }
+        self.map.raw.update(&self.guard, self.map.hash(key), key, f)
     }
 
     /// Sets `key` to `f(current)` atomically per key (`None` in: absent;
     /// `None` out: remove). Returns the new value. `f` may run several times
     /// if other threads change the key meanwhile.
-    pub fn compute(&self, key: K, mut f: impl FnMut(Option<&V>) -> Option<V>) -> Option<&V> {
+    pub fn compute(&self, key: K, f: impl FnMut(Option<&V>) -> Option<V>) -> Option<&V> {
         let hash = self.map.hash(&key);
-        let mut key = key;
-        loop {
-            if let Some((e, cur)) = self.map.raw.find(&self.guard, hash, &key) {
-                if !cur.is_expunged() {
-                    let new = f(cur.value()).map(Box::new);
-                    if new.is_none() && cur.value().is_none() {
-                        return None;
-                    }
-                    match e.replace(&self.guard, cur, new) {
-                        Ok((_, new)) => return new,
-                        Err(_) => continue,
-                    }
-                }
-            }
-            let new = NewValue::Plain(f(None)?);
-            match self.map.raw.insert(&self.guard, hash, key, new, true) {
-                (Inserted::New(v), _) => return Some(v),
-                // Someone inserted first: recompute from their value.
-                (Inserted::Existing(..), Some(k)) => key = k,
-                (Inserted::Existing(..), None) => unreachable!("an existing key is given back"),
-                (Inserted::Replaced(..), _) => unreachable!("only-if-absent mode"),
-            }
-        }
+        self.map.raw.compute(&self.guard, hash, key, f)
     }
 
     /// Number of live keys (as [`AtomicPtrMap::len`]).

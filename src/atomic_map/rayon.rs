@@ -27,7 +27,7 @@ where
         (0..self.raw.partition_count())
             .into_par_iter()
             .for_each(|p| {
-                self.visit_partition_in_chunks(p, |_, e, v| {
+                self.raw.visit_partition_in_chunks(p, |_, e, v| {
                     if let Some(v) = v.value() {
                         f(e.key(), v);
                     }
@@ -53,7 +53,7 @@ where
             .into_par_iter()
             .flat_map_iter(move |p| {
                 let mut part = Vec::new();
-                self.visit_partition_in_chunks(p, |_, e, v| {
+                self.raw.visit_partition_in_chunks(p, |_, e, v| {
                     if let Some(v) = v.value() {
                         part.push((e.key().clone(), v.clone()));
                     }

@@ -21,15 +21,19 @@ pub struct Atomic {
 
 impl Atomic {
     /// The configuration `config` picks: partitions, merge threshold and
-    /// ratio, incremental or whole merges. Thresholds of 1 and 2 merge
-    /// almost on every new key.
+    /// ratio, incremental or whole merges, and a capacity (the top two bits:
+    /// none, or a few dozen or hundred keys, so that the presized first
+    /// overlays fill, get sealed by removals or compaction, or never fill).
+    /// Thresholds of 1 and 2 merge almost on every new key.
     pub fn new(config: u8) -> Self {
         let c = usize::from(config);
         let partitions = [1, 2, 4, 16][c % 4];
         let threshold = [1, 2, 16, 256][(c / 4) % 4];
         let ratio = [1, 4][(c / 16) % 2];
         let incremental = (c / 32) % 2 == 0;
+        let capacity = [0, 0, 24, 300][(c / 64) % 4];
         let map = AtomicPtrMap::builder()
+            .capacity(capacity)
             .partitions(partitions)
             .merge_threshold(threshold)
             .merge_ratio(ratio)
@@ -41,7 +45,7 @@ impl Atomic {
             map,
             desc: format!(
                 "AtomicPtrMap(partitions {partitions}, merge threshold {threshold}, \
-                 ratio {ratio}, incremental {incremental})"
+                 ratio {ratio}, incremental {incremental}, capacity {capacity})"
             ),
         }
     }

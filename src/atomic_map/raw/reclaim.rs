@@ -1,4 +1,4 @@
-//! Reclamation: the one place of [`AtomicPtrMap`](super::AtomicPtrMap) that
+//! Reclamation: the one place of [`AtomicPtrMap`](crate::AtomicPtrMap) that
 //! talks to `crossbeam-epoch`.
 //!
 //! Everything the map unlinks (an overwritten or removed value, an expunged
@@ -12,7 +12,7 @@
 //! 'static`.
 //!
 //! The garbage counters count on retire and count down in the deferred
-//! destructor, so [`Stats`](super::Stats) reports how much memory is waiting
+//! destructor, so [`Stats`](crate::atomic_map::Stats) reports how much memory is waiting
 //! for readers to unpin: a long-held guard shows up there instead of growing
 //! memory unnoticed.
 
@@ -40,7 +40,7 @@ pub(crate) fn pin() -> Guard {
 /// only the other objects (arrays, layer sets, batches of entries), which
 /// are retired rarely, count their bytes as they go.
 #[derive(Debug, Default)]
-pub(crate) struct Garbage {
+pub(super) struct Garbage {
     /// Retired objects other than values. Counter only: Relaxed.
     other_objects: AtomicUsize,
     /// Their bytes. Counter only: Relaxed.
@@ -49,13 +49,13 @@ pub(crate) struct Garbage {
 
 impl Garbage {
     /// Objects retired and not yet freed (a racy statistic).
-    pub(crate) fn objects(this: &Arc<Self>) -> usize {
+    pub(super) fn objects(this: &Arc<Self>) -> usize {
         // The partition's own reference is the one not held by garbage.
         Arc::strong_count(this).saturating_sub(1)
     }
 
     /// Bytes of those objects, values counted at `value_size` each.
-    pub(crate) fn bytes(this: &Arc<Self>, value_size: usize) -> usize {
+    pub(super) fn bytes(this: &Arc<Self>, value_size: usize) -> usize {
         let objects = Self::objects(this);
         let others = this.other_objects.load(Ordering::Relaxed);
         let values = objects.saturating_sub(others);
@@ -77,7 +77,7 @@ impl Garbage {
 ///    (the caller gives up ownership).
 /// 3. `destroy` may run on any thread, at any later time, even after the map
 ///    is dropped: whatever it drops must be `Send + 'static`.
-pub(crate) unsafe fn retire<F>(guard: &Guard, garbage: &Arc<Garbage>, bytes: usize, destroy: F)
+pub(super) unsafe fn retire<F>(guard: &Guard, garbage: &Arc<Garbage>, bytes: usize, destroy: F)
 where
     F: FnOnce() + 'static,
 {
@@ -105,7 +105,7 @@ where
 /// # Safety
 /// As [`retire`].
 #[inline]
-pub(crate) unsafe fn retire_value<F>(guard: &Guard, garbage: &Arc<Garbage>, destroy: F)
+pub(super) unsafe fn retire_value<F>(guard: &Guard, garbage: &Arc<Garbage>, destroy: F)
 where
     F: FnOnce() + 'static,
 {
@@ -131,7 +131,7 @@ where
 /// skipped garbage stays queued and is collected by the outer flush or by a
 /// later pin, so nothing leaks.
 #[inline]
-pub(crate) fn flush(guard: &Guard) {
+pub(super) fn flush(guard: &Guard) {
     use std::cell::Cell;
 
     #[cfg(not(loom))]
@@ -159,4 +159,44 @@ pub(crate) fn flush(guard: &Guard) {
         let _reset = Reset;
         guard.flush();
     }
+}
+
+/// Retires a boxed `T`: it is dropped once every thread pinned now unpins.
+///
+/// # Safety
+/// As [`retire`]: `p` came from `Box::into_raw`, is unlinked and is
+/// retired only once; `T: Send` in the sense that dropping it on another
+/// thread is sound.
+pub(super) unsafe fn retire_box<T: 'static>(
+    guard: &Guard,
+    garbage: &Arc<Garbage>,
+    p: *mut T,
+    bytes: usize,
+) {
+    let destroy = move || {
+        // SAFETY: `p` is a unique, unlinked box (caller's contract), and the
+        // epoch has passed, so no reader holds it.
+        drop(unsafe { Box::from_raw(p) })
+    };
+    // SAFETY: forwarded from the caller.
+    unsafe { retire(guard, garbage, bytes, destroy) }
+}
+
+/// Retires a boxed value, counted as garbage at `size_of::<V>()` bytes.
+///
+/// # Safety
+/// As [`retire_box`].
+#[inline]
+pub(super) unsafe fn retire_boxed_value<V: 'static>(
+    guard: &Guard,
+    garbage: &Arc<Garbage>,
+    p: *mut V,
+) {
+    let destroy = move || {
+        // SAFETY: `p` is a unique, unlinked box (caller's contract), and the
+        // epoch has passed, so no reader holds it.
+        drop(unsafe { Box::from_raw(p) })
+    };
+    // SAFETY: forwarded from the caller.
+    unsafe { retire_value(guard, garbage, destroy) }
 }

@@ -1,4 +1,4 @@
-//! The synchronisation primitives of [`AtomicPtrMap`](super::AtomicPtrMap)'s
+//! The synchronisation primitives of [`AtomicPtrMap`](crate::AtomicPtrMap)'s
 //! engine: `std`'s normally, [loom]'s mocks under `--cfg loom`, so that the
 //! loom models (`loom/tests/loom.rs`) check the real engine, not a copy.
 //!

@@ -1,0 +1,446 @@
+//! The open-addressing table shared by snapshots and overlays, its probe,
+//! the index math, and the arrays it is made of (zeroed up front, or a
+//! chunk at a time while a merge runs).
+//!
+//! A table is an array of slots (`AtomicPtr<Entry>`, 8 bytes: the entry
+//! holds its key's hash) beside a dense array of tag bytes, with a
+//! power-of-two length,
+//! probed linearly from `hash & mask`. Slots go from null to an entry exactly
+//! once and are never cleared, and a table is never filled beyond half its
+//! slots, so every probe sequence meets a null slot and stops. A *snapshot*
+//! is a table that is completely written before it is published and never
+//! written again; an *overlay* is a table whose slots are written one at a
+//! time, under the partition's mutex, while readers probe it without a lock.
+
+use std::borrow::Borrow;
+use std::mem::MaybeUninit;
+
+use crossbeam_utils::CachePadded;
+
+#[cfg(loom)]
+use super::alloc::array_layout;
+use super::alloc::uninit_array;
+use super::entry::{expunged, Entry};
+use super::sync::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
+
+/// Smallest table: 8 slots (4 entries).
+pub(super) const MIN_SLOTS: usize = 8;
+
+/// Largest number of slots a table may have (2^48, far beyond any memory);
+/// it bounds the slot math.
+pub(super) const MAX_SLOTS: usize = 1 << 48;
+
+/// Number of slots for a table that must hold `entries` entries at a load
+/// factor of at most one half.
+pub(super) fn slots_for(entries: usize) -> usize {
+    entries
+        .saturating_mul(2)
+        .max(MIN_SLOTS)
+        .checked_next_power_of_two()
+        .unwrap_or(MAX_SLOTS)
+        .min(MAX_SLOTS)
+}
+
+/// One slot: an entry pointer, nothing else. The key's hash lives in the
+/// entry and 7 bits of it in the slot's tag: a probe skips the slots of other
+/// hashes by their tags (a false match is 1 in 128 per slot passed), so a
+/// hash in the slot would save almost no entry reads while doubling the slot
+/// array, the array every lookup reads.
+///
+/// Invariant: `entry` goes from null to an entry once, with Release, and
+/// never changes afterwards.
+#[repr(transparent)]
+pub(super) struct Slot<K, V> {
+    entry: AtomicPtr<Entry<K, V>>,
+}
+
+impl<K, V> Slot<K, V> {
+    /// A free slot: null entry.
+    pub(super) fn free() -> Self {
+        Slot {
+            entry: AtomicPtr::new(std::ptr::null_mut()),
+        }
+    }
+}
+
+/// The tag of a free slot.
+pub(super) const FREE: u8 = 0;
+
+/// The tag of a slot holding an entry of hash `hash`: the high bit set, and
+/// 7 bits of the hash that neither the slot index (low bits) nor the
+/// partition index (top 16 bits) uses.
+#[inline]
+pub(super) fn tag_of(hash: u64) -> u8 {
+    0x80 | ((hash >> 40) & 0x7f) as u8
+}
+
+/// An open-addressing table of entry pointers.
+pub(super) struct Table<K, V> {
+    /// One byte per slot, [`FREE`] or the [`tag_of`] the slot's hash: a
+    /// probe scans this dense array (1 byte per slot, so it mostly stays in
+    /// cache) and reads a slot only when its tag matches, so a lookup that
+    /// misses usually touches no slot and no entry at all. Invariant: a tag
+    /// goes from `FREE` to `tag_of(hash)` once, stored with Release after the
+    /// slot's entry pointer; a non-free tag loaded with Acquire
+    /// guarantees a non-null, initialised slot.
+    tags: Box<[AtomicU8]>,
+    /// Invariants: `slots.len()` is a power of two >= [`MIN_SLOTS`]; a slot's
+    /// entry goes from null to non-null at most once; at most `capacity()`
+    /// slots are non-null; within one
+    /// table at most one entry per key.
+    slots: Box<[Slot<K, V>]>,
+    /// Entries stored. Written only by the thread that fills the table (under
+    /// the partition mutex, or before publication); a counter: Relaxed. In
+    /// its own cache line: an overlay insert writes it, readers never read
+    /// it on the lookup path, and it must not invalidate the line holding
+    /// `slots` (which every lookup reads).
+    len: CachePadded<AtomicUsize>,
+}
+
+impl<K, V> Table<K, V> {
+    /// An empty table with room for `entries` entries.
+    pub(super) fn with_capacity(entries: usize) -> Self {
+        let n = slots_for(entries);
+        Table {
+            tags: free_tags(n),
+            slots: null_slots(n),
+            len: CachePadded::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// [`Table::with_capacity`], or `None` if the allocator refuses the
+    /// arrays.
+    pub(super) fn try_with_capacity(entries: usize) -> Option<Self> {
+        let n = slots_for(entries);
+        Some(Table {
+            tags: try_free_tags(n).ok()?,
+            slots: try_null_slots(n).ok()?,
+            len: CachePadded::new(AtomicUsize::new(0)),
+        })
+    }
+
+    /// A table over free tags and slots of the same length, a power of two
+    /// (>= [`MIN_SLOTS`]).
+    pub(super) fn from_parts(tags: Box<[AtomicU8]>, slots: Box<[Slot<K, V>]>) -> Self {
+        assert!(tags.len() == slots.len(), "one tag per slot");
+        debug_assert!(slots.len().is_power_of_two() && slots.len() >= MIN_SLOTS);
+        debug_assert!(tags.iter().all(|t| t.load(Ordering::Relaxed) == FREE));
+        Table {
+            tags,
+            slots,
+            len: CachePadded::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Entries this table can take before it is full (half its slots).
+    #[inline]
+    pub(super) fn capacity(&self) -> usize {
+        self.slots.len() / 2
+    }
+
+    #[inline]
+    pub(super) fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    #[inline]
+    pub(super) fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    /// [`Table::len`] with Acquire: pairs with the Release store in
+    /// [`Table::publish_slot`], so every slot counted is visible after it.
+    #[inline]
+    pub(super) fn len_acquire(&self) -> usize {
+        self.len.load(Ordering::Acquire)
+    }
+
+    #[inline]
+    pub(super) fn is_full(&self) -> bool {
+        self.len() >= self.capacity()
+    }
+
+    /// Bytes of the slot array (for the garbage statistics).
+    pub(super) fn bytes(&self) -> usize {
+        std::mem::size_of::<Self>() + self.slots.len() * (std::mem::size_of::<Slot<K, V>>() + 1)
+    }
+
+    /// The probe sequence for `hash`: every slot index once, starting at
+    /// `hash & mask`.
+    #[inline]
+    pub(super) fn probe(&self, hash: u64) -> impl Iterator<Item = usize> {
+        let mask = self.slots.len() - 1;
+        let start = hash as usize & mask;
+        (0..self.slots.len()).map(move |i| (start + i) & mask)
+    }
+
+    /// Loads the tag of slot `i`. Acquire: pairs with the Release store of
+    /// the tag in [`Table::publish_slot`], so that after a non-free tag the
+    /// slot's entry pointer and entry are visible.
+    #[inline]
+    pub(super) fn tag(&self, i: usize) -> u8 {
+        self.tags[i].load(Ordering::Acquire)
+    }
+
+    /// The address of slot `hash & mask`, the first of `hash`'s probe
+    /// sequence (for a prefetch: it is not read through).
+    #[inline]
+    pub(super) fn home_slot(&self, hash: u64) -> *const Slot<K, V> {
+        &self.slots[hash as usize & (self.slots.len() - 1)]
+    }
+
+    /// Loads slot `i`: its entry pointer (null if free). Acquire: pairs with
+    /// the Release store in [`Table::publish_slot`], so the entry behind a
+    /// non-null pointer is fully initialised for the reader.
+    #[inline]
+    pub(super) fn load(&self, i: usize) -> *mut Entry<K, V> {
+        self.slots[i].entry.load(Ordering::Acquire)
+    }
+
+    /// Writes `entry` into the first free slot of `hash`'s probe sequence.
+    /// Release: pairs with the Acquire load in [`Table::load`] of readers that
+    /// probe the table without a lock. `hash` must be the entry's hash. Only
+    /// the thread that owns the right to write the table (the
+    /// partition mutex, or the builder of an unpublished snapshot) calls
+    /// this.
+    pub(super) fn publish_slot(&self, hash: u64, entry: *mut Entry<K, V>) {
+        debug_assert!(!entry.is_null());
+        debug_assert!(!self.is_full(), "table filled beyond its capacity");
+        for i in self.probe(hash) {
+            let slot = &self.slots[i];
+            if slot.entry.load(Ordering::Relaxed).is_null() {
+                slot.entry.store(entry, Ordering::Release);
+                // Release: pairs with the Acquire load in `Table::tag`.
+                self.tags[i].store(tag_of(hash), Ordering::Release);
+                // Release: pairs with the Acquire load in `len_acquire` (a
+                // writer that sees this count also sees the slot).
+                self.len.store(self.len() + 1, Ordering::Release);
+                return;
+            }
+        }
+        unreachable!("a table at most half full always has a free slot");
+    }
+
+    /// All non-null entry pointers (for drop). Scans the tags, and stops
+    /// after the `len` entries: a presized table that holds few entries, or
+    /// none, is not read through.
+    pub(super) fn entries(&self) -> impl Iterator<Item = *mut Entry<K, V>> + '_ {
+        (0..self.slots.len())
+            .filter(|&i| self.tag(i) != FREE)
+            .map(|i| self.load(i))
+            .filter(|p| !p.is_null())
+            .take(self.len())
+    }
+}
+
+/// `n` free slots (null entry), from zeroed memory (see
+/// [`try_zeroed_array`](super::alloc::try_zeroed_array)), so sealing an
+/// overlay and starting a merge does not pay an `O(n)` memset on the write
+/// path. Aborts (`handle_alloc_error`) if the allocator refuses.
+pub(super) fn null_slots<K, V>(n: usize) -> Box<[Slot<K, V>]> {
+    try_null_slots(n).unwrap_or_else(|layout| std::alloc::handle_alloc_error(layout))
+}
+
+/// `n` free tags (zero), like [`null_slots`].
+pub(super) fn free_tags(n: usize) -> Box<[AtomicU8]> {
+    try_free_tags(n).unwrap_or_else(|layout| std::alloc::handle_alloc_error(layout))
+}
+
+/// [`null_slots`], or the layout the allocator refused.
+#[cfg(not(loom))]
+pub(super) fn try_null_slots<K, V>(n: usize) -> Result<Box<[Slot<K, V>]>, std::alloc::Layout> {
+    // SAFETY: a `Slot` is an `AtomicPtr` (repr(transparent)): all-zero bytes
+    // are a valid, null `AtomicPtr`, i.e. a free slot.
+    unsafe { super::alloc::try_zeroed_array(n) }
+}
+
+/// [`free_tags`], or the layout the allocator refused.
+#[cfg(not(loom))]
+pub(super) fn try_free_tags(n: usize) -> Result<Box<[AtomicU8]>, std::alloc::Layout> {
+    // SAFETY: `AtomicU8` has the size, alignment and bit validity of `u8`
+    // (documented): all-zero bytes are a valid `AtomicU8` equal to 0,
+    // [`FREE`].
+    unsafe { super::alloc::try_zeroed_array(n) }
+}
+
+/// `n` free slots, one at a time: loom's atomics cannot be zeroed memory.
+#[cfg(loom)]
+pub(super) fn try_null_slots<K, V>(n: usize) -> Result<Box<[Slot<K, V>]>, std::alloc::Layout> {
+    let _ = array_layout::<Slot<K, V>>(n);
+    Ok((0..n).map(|_| Slot::free()).collect())
+}
+
+/// `n` free tags, one at a time: loom's atomics cannot be zeroed memory.
+#[cfg(loom)]
+pub(super) fn try_free_tags(n: usize) -> Result<Box<[AtomicU8]>, std::alloc::Layout> {
+    let _ = array_layout::<AtomicU8>(n);
+    Ok((0..n).map(|_| AtomicU8::new(FREE)).collect())
+}
+
+/// A slot of a [`Zeroing`] array: not yet initialised until zeroed.
+type UninitSlot<K, V> = MaybeUninit<Slot<K, V>>;
+
+/// A slot array (and its tag array) zeroed a chunk at a time, so that no
+/// insert pays an `O(n)` memset for the next snapshot or overlay (the
+/// allocator hands out dirty memory for arrays it recycles). Becomes a
+/// [`Table`] once fully zeroed.
+pub(super) struct Zeroing<K, V> {
+    /// Invariant: `slots[..done]` and `tags[..done]` are initialised (free);
+    /// the rest are not. Both have the same length.
+    slots: Box<[UninitSlot<K, V>]>,
+    tags: Box<[MaybeUninit<AtomicU8>]>,
+    done: usize,
+}
+
+impl<K, V> Zeroing<K, V> {
+    /// An uninitialised array of `n` slots (allocation only, no writes).
+    pub(super) fn new(n: usize) -> Self {
+        Zeroing {
+            slots: uninit_array(n),
+            tags: uninit_array(n),
+            done: 0,
+        }
+    }
+
+    pub(super) fn remaining(&self) -> usize {
+        self.slots.len() - self.done
+    }
+
+    /// Zeroes up to `n` more slots (and their tags); returns how many.
+    pub(super) fn step(&mut self, n: usize) -> usize {
+        let end = self.done.saturating_add(n).min(self.slots.len());
+        for s in &mut self.slots[self.done..end] {
+            s.write(Slot::free());
+        }
+        for t in &mut self.tags[self.done..end] {
+            t.write(AtomicU8::new(FREE));
+        }
+        let did = end - self.done;
+        self.done = end;
+        did
+    }
+
+    /// The zeroed table (zeroing what is left first).
+    pub(super) fn finish(mut self) -> Table<K, V> {
+        self.step(usize::MAX);
+        debug_assert_eq!(self.done, self.slots.len());
+        let slots = Box::into_raw(self.slots) as *mut [Slot<K, V>];
+        let tags = Box::into_raw(self.tags) as *mut [AtomicU8];
+        // SAFETY: every slot and tag was initialised by `step` (done == len),
+        // and `MaybeUninit<T>` has the layout of `T`, so these are the same
+        // allocations as a `Box<[Slot<_>]>` and a `Box<[AtomicU8]>` of the
+        // same lengths.
+        unsafe { Table::from_parts(Box::from_raw(tags), Box::from_raw(slots)) }
+    }
+}
+
+/// Searches one table of a live layer set for a non-expunged entry of `key`.
+/// A plain loop (not the iterator chain of [`Table::probe`]): this is the
+/// inner loop of every lookup.
+#[inline(always)]
+pub(super) fn probe_table<'g, K, V, Q>(
+    table: &'g Table<K, V>,
+    hash: u64,
+    tag: u8,
+    key: &Q,
+) -> Option<(&'g Entry<K, V>, *mut V)>
+where
+    K: Borrow<Q>,
+    Q: Eq + ?Sized,
+{
+    let mask = table.slot_count() - 1;
+    let mut i = hash as usize & mask;
+    // Bounded by the slot count; a table is at most half full, so a free
+    // tag ends the probe long before.
+    for _ in 0..=mask {
+        // The dense tag array first: free ends the probe, another tag skips
+        // the slot without touching it.
+        let t = table.tag(i);
+        if t == FREE {
+            return None;
+        }
+        if t == tag {
+            let p = table.load(i);
+            // A non-free tag (Acquire) implies a published slot.
+            debug_assert!(!p.is_null());
+            if !p.is_null() {
+                // SAFETY: a non-null slot of a live table points to an entry
+                // that is retired only after a layer set without it is
+                // published, i.e. after this guard's pin (invariant 1);
+                // Acquire slot load.
+                let e = unsafe { &*p };
+                // The full hash first (same cache line as the key): the
+                // user's `Eq` runs only for a real candidate.
+                if e.hash == hash && e.key.borrow() == key {
+                    // Acquire: see the table (value load).
+                    let v = e.value.load(Ordering::Acquire);
+                    // At most one entry per key per table: an expunged one
+                    // ends the search of this table.
+                    return (v != expunged()).then_some((e, v));
+                }
+            }
+        }
+        i = (i + 1) & mask;
+    }
+    None
+}
+
+/// How many slots ahead of itself an iteration prefetches entries.
+pub(super) const PREFETCH_SLOTS: usize = 64;
+
+/// Hints the CPU to fetch the cache line at `p` (null or not, live or not: a
+/// prefetch never faults and reads nothing the program sees).
+#[inline(always)]
+pub(super) fn prefetch<T>(p: *const T) {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 CPU has; it does
+    // not dereference `p` in the language's sense (no fault, no read).
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>());
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    let _ = p;
+}
+
+/// The partition index is the top 16 bits of the mixed hash (see
+/// [`partition_index`]).
+pub(super) const PARTITION_SHIFT: u32 = 48;
+
+/// Largest partition count accepted by the builder.
+pub(crate) const MAX_PARTITIONS: usize = 1 << 16;
+
+/// Index of the partition for `hash`, given `mask = partitions - 1`.
+///
+/// The top bits of `hash` times an odd constant (Fibonacci hashing): every
+/// bit of the hash moves them, so a weak hasher (an identity hash of small
+/// integers, whose top bits are all zero) still spreads keys over every
+/// partition instead of serialising all new keys on partition 0's mutex.
+#[inline]
+pub(super) fn partition_index(hash: u64, mask: usize) -> usize {
+    (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> PARTITION_SHIFT) as usize & mask
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slot_math() {
+        assert_eq!(slots_for(0), MIN_SLOTS);
+        assert_eq!(slots_for(4), 8);
+        assert_eq!(slots_for(5), 16);
+        assert_eq!(slots_for(usize::MAX), MAX_SLOTS);
+        let t: Table<u64, u64> = Table::with_capacity(5);
+        assert_eq!(t.capacity(), 8);
+        let p: Vec<usize> = t.probe(15).collect();
+        assert_eq!(p[0], 15);
+        assert_eq!(p[1], 0);
+        assert_eq!(p.len(), 16);
+        // Small integers (an identity hasher's hashes) reach every partition.
+        let mut seen = [false; 8];
+        for h in 0..64u64 {
+            seen[partition_index(h, 7)] = true;
+        }
+        assert!(seen.iter().all(|&s| s), "{seen:?}");
+    }
+}

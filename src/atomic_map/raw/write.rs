@@ -1,0 +1,455 @@
+//! The write path: a found entry and the CAS on its value ([`EntryRef`]),
+//! and the insert of a key, lock-free when it has an entry, under the
+//! partition mutex when a new entry must be made.
+
+use std::borrow::Borrow;
+use std::marker::PhantomData;
+use std::ptr;
+
+use super::entry::{is_inline, new_entry, Entry, Loaded, NewValue};
+use super::partition::{find_in, find_in_layer, Layers, Partition, Writer};
+use super::reclaim::{retire_boxed_value, Guard};
+use super::sync::Ordering;
+
+/// A live reference to an entry found under a guard.
+pub(crate) struct EntryRef<'g, K, V> {
+    pub(super) entry: &'g Entry<K, V>,
+    /// The entry's partition.
+    pub(super) part: &'g Partition<K, V>,
+}
+
+impl<K, V> Clone for EntryRef<'_, K, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<K, V> Copy for EntryRef<'_, K, V> {}
+
+impl<'g, K: Send + 'static, V: Send + 'static> EntryRef<'g, K, V> {
+    #[inline]
+    pub(crate) fn key(&self) -> &'g K {
+        &self.entry.key
+    }
+
+    /// Acquire: pairs with the CAS (AcqRel) or slot publication (Release)
+    /// that stored the pointer; see the table above.
+    #[inline]
+    pub(crate) fn load(&self) -> Loaded<'g, V> {
+        Loaded {
+            ptr: self.entry.value.load(Ordering::Acquire),
+            _guard: PhantomData,
+        }
+    }
+
+    /// Replaces the value `expected` (as loaded) with `new` (`None`: a
+    /// tombstone). On success returns the old value, retired but alive for
+    /// the guard's lifetime, and the new one; on failure (the value changed,
+    /// or the entry is expunged) gives `new` back.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn replace(
+        &self,
+        guard: &'g Guard,
+        expected: Loaded<'g, V>,
+        new: Option<Box<V>>,
+    ) -> Result<(Option<&'g V>, Option<&'g V>), Option<Box<V>>> {
+        if expected.is_expunged() {
+            // Invariant 3: EXPUNGED is final.
+            return Err(new);
+        }
+        let had_new = new.is_some();
+        let new_ptr = new.map_or(ptr::null_mut(), Box::into_raw);
+        // AcqRel/Acquire: see the table (value CAS).
+        match self.entry.value.compare_exchange(
+            expected.ptr,
+            new_ptr,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => {
+                let old = expected.value();
+                let mut removed = None;
+                match (old.is_some(), had_new) {
+                    (false, true) => self.part.add_len(1),
+                    (true, false) => {
+                        removed = Some(self.part.len.fetch_add(-1, Ordering::Relaxed) - 1);
+                    }
+                    _ => {}
+                }
+                if old.is_some() && !is_inline(self.entry, expected.ptr) {
+                    // (An inline first value stays in the entry's allocation,
+                    // freed with the entry; it has no drop glue.)
+                    // SAFETY: the CAS unlinked the old value, a `Box<V>` of
+                    // its own: only threads pinned now can still hold it. It
+                    // is retired once, by the thread whose CAS removed it.
+                    // `V: Send + 'static`.
+                    unsafe { retire_boxed_value(guard, &self.part.garbage, expected.ptr) };
+                }
+                if let Some(live) = removed {
+                    // The caller's operation is done: a merge may now expunge
+                    // the tombstone just made.
+                    self.part.after_removal(guard, live);
+                }
+                let new = Loaded::<'g, V> {
+                    ptr: new_ptr,
+                    _guard: PhantomData,
+                };
+                // The new value is published; it lives for 'g like any value
+                // loaded under the guard.
+                Ok((old, new.value()))
+            }
+            Err(_) => Err(if had_new {
+                // SAFETY: the CAS failed, so `new_ptr` was never published and
+                // we still own the box we made it from.
+                Some(unsafe { Box::from_raw(new_ptr) })
+            } else {
+                None
+            }),
+        }
+    }
+}
+
+/// What [`Partition::insert`] did.
+pub(crate) enum Inserted<'g, V> {
+    /// The key was absent; the value (given) is stored.
+    New(&'g V),
+    /// The key was present; its old value (retired, alive for 'g) was
+    /// replaced.
+    Replaced(&'g V),
+    /// `only_if_absent` and the key was present: the existing value, and the
+    /// value that was not stored.
+    Existing(
+        &'g V,
+        // Never read: carried out so that it is dropped after the mutex.
+        #[allow(dead_code)] NewValue<V>,
+    ),
+}
+
+/// What a search without the partition mutex saw: the layer set it searched
+/// and the length of that set's active overlay, loaded (Acquire) before the
+/// search.
+///
+/// If, under the mutex, the layer set is the same and its active overlay has
+/// the same length, no entry was created since the search (entries are
+/// created only under the mutex, in the active overlay, and a merge or seal
+/// that moves them publishes a new layer set; the layer set cannot be freed
+/// and its address reused while we are pinned), so a key the search did not
+/// find (or found expunged, which is final) still has no live entry, and the
+/// insert skips searching again. The length pairs with the Release store of
+/// `Table::publish_slot`: a search that loaded a length counting some slot
+/// sees that slot; a slot published after the load changes the length seen
+/// under the mutex (which orders us after its writer).
+struct Searched<'g, K, V> {
+    layers: &'g Layers<K, V>,
+    active_len: usize,
+}
+
+impl<K: Send + 'static, V: Send + 'static> Partition<K, V> {
+    /// The non-expunged entry of `key`, if any, and its value as loaded.
+    #[inline]
+    pub(super) fn find<'g, Q>(
+        &'g self,
+        guard: &'g Guard,
+        hash: u64,
+        key: &Q,
+    ) -> Option<(EntryRef<'g, K, V>, Loaded<'g, V>)>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let (entry, v, in_overlay) = find_in_layer(self.layers(guard), hash, key)?;
+        // Only for a live value (see `overlay_hit`): the caller may CAS on
+        // what it loaded.
+        if in_overlay && !v.is_null() {
+            self.overlay_hit(guard);
+        }
+        Some((
+            EntryRef { entry, part: self },
+            Loaded {
+                ptr: v,
+                _guard: PhantomData,
+            },
+        ))
+    }
+
+    /// Removes `key` (CAS to a tombstone, retried while the value changes
+    /// under it); returns the removed value, alive for the guard.
+    pub(super) fn remove<'g, Q>(&'g self, guard: &'g Guard, hash: u64, key: &Q) -> Option<&'g V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let (e, mut cur) = self.find(guard, hash, key)?;
+        loop {
+            cur.value()?;
+            match e.replace(guard, cur, None) {
+                Ok((old, _)) => return old,
+                Err(_) => cur = e.load(),
+            }
+        }
+    }
+
+    /// Read-copy-update of a present key: `f` runs without a lock on the
+    /// value loaded, again on the newer value if the CAS finds it changed.
+    pub(super) fn update<'g, Q>(
+        &'g self,
+        guard: &'g Guard,
+        hash: u64,
+        key: &Q,
+        mut f: impl FnMut(&V) -> V,
+    ) -> Option<&'g V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let (e, mut cur) = self.find(guard, hash, key)?;
+        loop {
+            let new = Box::new(f(cur.value()?));
+            match e.replace(guard, cur, Some(new)) {
+                Ok((_, new)) => return new,
+                Err(_) => cur = e.load(),
+            }
+        }
+    }
+
+    /// Sets `key` to `f(current)` (`None` out: removed), atomically per
+    /// key: a CAS on the entry if it has one, else an insert only if absent;
+    /// either retried (and `f` run again) if another writer got there first.
+    pub(super) fn compute<'g>(
+        &'g self,
+        guard: &'g Guard,
+        hash: u64,
+        key: K,
+        mut f: impl FnMut(Option<&V>) -> Option<V>,
+    ) -> Option<&'g V>
+    where
+        K: Eq,
+    {
+        let mut key = key;
+        loop {
+            if let Some((e, cur)) = self.find(guard, hash, &key) {
+                if !cur.is_expunged() {
+                    let new = f(cur.value()).map(Box::new);
+                    if new.is_none() && cur.value().is_none() {
+                        return None;
+                    }
+                    match e.replace(guard, cur, new) {
+                        Ok((_, new)) => return new,
+                        Err(_) => continue,
+                    }
+                }
+            }
+            let new = NewValue::Plain(f(None)?);
+            match self.insert(guard, hash, key, new, true) {
+                (Inserted::New(v), _) => return Some(v),
+                // Someone inserted first: recompute from their value.
+                (Inserted::Existing(..), Some(k)) => key = k,
+                (Inserted::Existing(..), None) => unreachable!("an existing key is given back"),
+                (Inserted::Replaced(..), _) => unreachable!("only-if-absent mode"),
+            }
+        }
+    }
+
+    /// The value of `key`, inserting `f()` first if it is absent (`f` runs
+    /// without a lock; its value is dropped if another thread inserts
+    /// first).
+    pub(super) fn get_or_insert_with<'g>(
+        &'g self,
+        guard: &'g Guard,
+        hash: u64,
+        key: K,
+        f: impl FnOnce() -> V,
+    ) -> &'g V
+    where
+        K: Eq,
+    {
+        if let Some(v) = self.find(guard, hash, &key).and_then(|(_, v)| v.value()) {
+            return v;
+        }
+        match self.insert(guard, hash, key, NewValue::Plain(f()), true) {
+            (Inserted::New(v), _) | (Inserted::Existing(v, _), _) => v,
+            (Inserted::Replaced(..), _) => unreachable!("only-if-absent mode"),
+        }
+    }
+
+    /// Stores `value` for `key` (or, `only_if_absent`, keeps a present value).
+    /// Lock-free when the key has an entry; otherwise takes the partition
+    /// mutex to add one. Also returns the key if it was not stored: the
+    /// caller drops it (and an unused value) after the mutex is released, so
+    /// no user `Drop` runs under it.
+    pub(crate) fn insert<'g>(
+        &'g self,
+        guard: &'g Guard,
+        hash: u64,
+        key: K,
+        value: NewValue<V>,
+        only_if_absent: bool,
+    ) -> (Inserted<'g, V>, Option<K>)
+    where
+        K: Eq,
+    {
+        let mut value = value;
+        let layers = self.layers(guard);
+        // What the search below saw, so that the insert under the mutex can
+        // skip searching again when nothing changed (see `Searched`).
+        let searched = Searched {
+            layers,
+            // SAFETY: tables of a live layer set (invariant 1).
+            active_len: unsafe { &*layers.active }.len_acquire(),
+        };
+        if let Some((entry, v, in_overlay)) = find_in_layer(layers, hash, &key) {
+            if in_overlay && !v.is_null() {
+                self.overlay_hit(guard);
+            }
+            let e = EntryRef { entry, part: self };
+            let cur = Loaded {
+                ptr: v,
+                _guard: PhantomData,
+            };
+            match Self::store(guard, e, cur, value, only_if_absent) {
+                Ok(done) => return (done, Some(key)),
+                // Expunged: add a fresh entry.
+                Err(v) => value = v,
+            }
+        }
+        // The key and value wait in `pending` while the mutex is held, and
+        // `pending` is declared before the guard: if the user's `Eq` panics
+        // in the search under the mutex, unwinding drops the guard (releasing
+        // the mutex) before it drops the key and value. So their `Drop`,
+        // which may call the map again, never runs under the mutex.
+        let mut pending = Some((key, value));
+        let mut w = self.lock();
+        let out = self.insert_under_lock(
+            guard,
+            &mut w,
+            hash,
+            &mut pending,
+            only_if_absent,
+            Some(searched),
+        );
+        debug_assert!(pending.is_none(), "the insert took the key and value");
+        self.unlock_and_flush(guard, w);
+        out
+    }
+
+    /// CAS loop on an entry. Err: the entry got expunged.
+    pub(super) fn store<'g>(
+        guard: &'g Guard,
+        e: EntryRef<'g, K, V>,
+        mut cur: Loaded<'g, V>,
+        value: NewValue<V>,
+        only_if_absent: bool,
+    ) -> Result<Inserted<'g, V>, NewValue<V>> {
+        let mut value = value;
+        loop {
+            if cur.is_expunged() {
+                return Err(value);
+            }
+            if only_if_absent {
+                if let Some(existing) = cur.value() {
+                    return Ok(Inserted::Existing(existing, value));
+                }
+            }
+            match e.replace(guard, cur, Some(value.boxed())) {
+                Ok((Some(old), Some(_))) => return Ok(Inserted::Replaced(old)),
+                Ok((None, Some(new))) => return Ok(Inserted::New(new)),
+                Ok((_, None)) => unreachable!("we stored a value"),
+                Err(v) => {
+                    value = NewValue::Boxed(v.expect("we passed a value"));
+                    cur = e.load();
+                }
+            }
+        }
+    }
+
+    /// The insert of a key that a search without the mutex did not find (or
+    /// found expunged), with the partition mutex held. `searched`: what that
+    /// search saw, if there was one.
+    ///
+    /// `pending` holds the key and value, and is `Some` on entry; they are
+    /// taken out of it only where no user code runs until this returns (to
+    /// be stored, or handed back in the result). The caller owns `pending`
+    /// and declares it before the mutex guard, so that a panic of the user's
+    /// `Eq` in the search here unwinds through the guard first and drops the
+    /// key and value after the mutex is released.
+    #[allow(clippy::too_many_arguments)]
+    fn insert_under_lock<'g>(
+        &'g self,
+        guard: &'g Guard,
+        w: &mut Writer<K, V>,
+        hash: u64,
+        pending: &mut Option<(K, NewValue<V>)>,
+        only_if_absent: bool,
+        searched: Option<Searched<'g, K, V>>,
+    ) -> (Inserted<'g, V>, Option<K>)
+    where
+        K: Eq,
+    {
+        // Our share of the pending merge (bounded work).
+        if let Some(m) = &w.merge {
+            let budget = m.budget;
+            self.merge_step(guard, w, budget);
+        }
+        let mut searched = searched;
+        loop {
+            let layers = self.layers(guard);
+            let unchanged = searched.take().is_some_and(|s| {
+                ptr::eq(s.layers, layers)
+                    // SAFETY: tables of the current layer set (invariant 1).
+                    && unsafe { &*layers.active }.len_acquire() == s.active_len
+            });
+            let found = if unchanged {
+                None
+            } else {
+                let (key, _) = pending.as_ref().expect("the key is pending");
+                // User code (`Eq`) under the mutex: the key and value stay
+                // in `pending` (see above).
+                find_in(layers, hash, key)
+            };
+            if let Some((entry, v)) = found {
+                let e = EntryRef { entry, part: self };
+                let cur = Loaded {
+                    ptr: v,
+                    _guard: PhantomData,
+                };
+                let (key, value) = pending.take().expect("the key is pending");
+                // Under the mutex no merge runs, so `e` cannot be expunged
+                // (only merges expunge): `store` cannot fail. It runs no user
+                // code.
+                match Self::store(guard, e, cur, value, only_if_absent) {
+                    Ok(done) => return (done, Some(key)),
+                    Err(value) => {
+                        *pending = Some((key, value));
+                        debug_assert!(false, "entry expunged while the partition is locked");
+                        continue;
+                    }
+                }
+            }
+            // SAFETY: tables of the current layer set are live (invariant 1).
+            let active = unsafe { &*layers.active };
+            if active.is_full() {
+                if w.merge.is_some() {
+                    self.merge_step(guard, w, usize::MAX);
+                } else {
+                    self.seal(guard, w);
+                }
+                continue;
+            }
+            let (key, value) = pending.take().expect("the key is pending");
+            let (entry, value) = new_entry(key, hash, value);
+            // Invariant 2: no non-expunged entry for the key in the current
+            // layer set (searched above under the mutex).
+            active.publish_slot(hash, entry);
+            self.add_len(1);
+            if active.is_full() && w.merge.is_none() {
+                self.seal(guard, w);
+            }
+            // The value is published and lives for 'g like any value loaded
+            // under the guard.
+            let new = Loaded::<'g, V> {
+                ptr: value,
+                _guard: PhantomData,
+            };
+            return (Inserted::New(new.value().expect("a stored value")), None);
+        }
+    }
+}
