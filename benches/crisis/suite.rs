@@ -129,7 +129,10 @@ pub fn run(opts: &cli::Options, args: &[String]) -> i32 {
         .iter()
         .map(|s| threads_of(s).len() * runs_of(s).len() * built.len())
         .sum::<usize>() as u64;
-    let bar = if std::env::var_os("CI").is_some() || !std::io::stderr().is_terminal() {
+    // On a terminal, a bar; otherwise (CI logs, redirected runs) a line per
+    // scenario on stderr with the elapsed time and an estimate of the rest.
+    let on_terminal = std::env::var_os("CI").is_none() && std::io::stderr().is_terminal();
+    let bar = if !on_terminal {
         ProgressBar::hidden()
     } else {
         let b = ProgressBar::new(total);
@@ -149,7 +152,8 @@ pub fn run(opts: &cli::Options, args: &[String]) -> i32 {
     let started = Instant::now();
     let mut failures = Vec::new();
     let mut results: Vec<Option<ScenarioResult>> = (0..chosen.len()).map(|_| None).collect();
-    for &si in &order {
+    let mut runs_done = 0u64;
+    for (done_scenarios, &si) in order.iter().enumerate() {
         let s = &chosen[si];
         let t0 = Instant::now();
         let mut rows = Vec::new();
@@ -217,6 +221,21 @@ pub fn run(opts: &cli::Options, args: &[String]) -> i32 {
             .flatten()
             .find(|r| r.scenario.kind == Kind::IterDelete);
         bar.suspend(|| print!("{}", report::table(&res, &maps, p, live)));
+        runs_done += (threads_of(s).len() * runs_of(s).len() * built.len()) as u64;
+        if !on_terminal {
+            eprintln!(
+                "{}",
+                progress_line(
+                    done_scenarios + 1,
+                    order.len(),
+                    s.key,
+                    res.seconds,
+                    started.elapsed().as_secs_f64(),
+                    runs_done,
+                    total,
+                )
+            );
+        }
         results[si] = Some(res);
     }
     bar.finish_and_clear();
@@ -267,6 +286,40 @@ pub fn run(opts: &cli::Options, args: &[String]) -> i32 {
         return 1;
     }
     0
+}
+
+/// The progress line printed after each scenario when stderr is not a
+/// terminal: the time left is estimated from the runs done so far (runs
+/// differ in length, so it is a rough estimate).
+fn progress_line(
+    done: usize,
+    of: usize,
+    key: &str,
+    scenario_s: f64,
+    elapsed_s: f64,
+    runs_done: u64,
+    runs_total: u64,
+) -> String {
+    let left = if runs_done == 0 {
+        "?".to_string()
+    } else {
+        let rest = elapsed_s / runs_done as f64 * runs_total.saturating_sub(runs_done) as f64;
+        format!("~{}", clock(rest))
+    };
+    format!(
+        "crisis: [{done}/{of}] {key} done in {scenario_s:.1}s; elapsed {}, left {left} ({runs_done}/{runs_total} runs)",
+        clock(elapsed_s)
+    )
+}
+
+/// `m:ss` (or `h:mm:ss`).
+fn clock(s: f64) -> String {
+    let s = s.max(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
 }
 
 /// Runs the deliberately broken maps of `maps/broken.rs` through the
