@@ -1,4 +1,4 @@
-//! The sync.Map-crisis suite: every scenario of `shared/CRISIS.md`, every map,
+//! The sync.Map-crisis suite: every scenario of `docs/crisis.md`, every map,
 //! side by side in one process. `cargo bench --bench crisis -- --help`.
 //!
 //! Layout (in `crisis/`): `suite.rs` (the run), `adapter.rs` (the trait a

@@ -1,5 +1,5 @@
 //! `report.html`: one self-contained page, SVG charts, the reference figures
-//! of `shared/CRISIS.md` beside each scenario.
+//! of `docs/crisis.md` beside each scenario.
 
 use std::fmt::Write;
 
@@ -28,11 +28,11 @@ fn esc(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// The figures CRISIS.md reports for the Go world, per scenario.
+/// The figures docs/crisis.md gives for the Go world, per scenario.
 fn reference(kind: Kind) -> &'static str {
     match kind {
         Kind::WriteStorm => "Go <code>sync.Map</code> in a write storm (16 cores, above 8,000 writes/s): mean Store latency 0.3 ms &rarr; 12 ms, p99 12.1 ms, 63% of store time in the O(n) dirty-map copy. 32 hash-sharded map+RWMutex: p99 0.4 ms. Atomically swapped copy-on-write map: p99 0.2 ms.",
-        Kind::ReadMostly => "Shape of Go's LoadMostlyHits and of conc-map-bench's read-heavy mix (98/1/1). CRISIS.md gives no absolute figure.",
+        Kind::ReadMostly => "Shape of Go's LoadMostlyHits and of conc-map-bench's read-heavy mix (98/1/1). No absolute figure.",
         Kind::Misses => "Shape of Go's LoadMostlyMisses: in the read/dirty design each miss takes the mutex. No absolute figure.",
         Kind::Exchange => "conc-map-bench's exchange mix. No absolute figure.",
         Kind::RapidGrow => "conc-map-bench's rapid-grow mix; Go's LoadOrStoreUnique has the same shape (every store a new key). No absolute figure.",
@@ -136,7 +136,7 @@ fn section(
     );
     let _ = write!(
         h,
-        r#"<div class="ref"><b>Reference (CRISIS.md):</b> {}</div>"#,
+        r#"<div class="ref"><b>Reference (docs/crisis.md):</b> {}</div>"#,
         reference(s.kind)
     );
     let mut threads: Vec<usize> = r.rows.iter().map(|r| r.threads).collect();

@@ -1,4 +1,4 @@
-//! The ten scenarios of `shared/CRISIS.md`, their parameters, and the driver
+//! The scenarios of `docs/crisis.md`, their parameters, and the driver
 //! that measures one (scenario, map, thread count).
 
 use std::collections::BTreeMap;
