@@ -41,6 +41,7 @@ fn reference(kind: Kind) -> &'static str {
         Kind::Memory => "Memory overhead over a plain map: sync.Map +32%, 32-way sharded +8%, copy-on-write +5%.",
         Kind::AdversarialDelete => "Shape of Go's AdversarialDelete: load, delete and store the same keys to thrash promotion of the dirty map. No absolute figure.",
         Kind::Session => "Swapping whole per-session structs through an atomic pointer: 4.2x faster than sync.Map Store.",
+        Kind::Go(_) => "Go's own ns/op for this shape: see the Go columns.",
     }
 }
 

@@ -136,6 +136,7 @@ pub fn columns(kind: Kind) -> Vec<(&'static str, &'static str, Unit)> {
             ("with trav", fig::WRITERS_WITH, Rate),
             ("impact", fig::IMPACT, Percent),
         ],
+        Kind::Go(_) => vec![("ns/op", fig::NS_OP, Nanos), ("ops/s", fig::OPS, Rate)],
         Kind::Memory => vec![
             ("bytes/entry", fig::BYTES, Bytes),
             ("peak/entry", fig::PEAK_BYTES, Bytes),
@@ -171,6 +172,7 @@ fn headline_name(s: &Scenario) -> &'static str {
         h if h == fig::WRITERS_WITH => "writer ops/s beside the traversal",
         h if h == fig::TRAV_P99 => "traversal p99",
         h if h == fig::BYTES => "bytes/entry",
+        h if h == fig::NS_OP => "ns/op",
         _ => s.headline,
     }
 }

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::adapter::{CrisisMap, MapKind, Value};
+use crate::adapter::{CrisisMap, GoMap, MapKind, Value};
 use crate::maps::{hasher, Hasher};
 
 /// What the map gets wrong.
@@ -35,6 +35,7 @@ impl<const MODE: u8> MapKind for Broken<MODE> {
     const SNAPSHOT: &'static str = "";
     const POINT_IN_TIME: bool = true;
     type Map<V: Value> = Adapter<V, MODE>;
+    type Go = Adapter<u64, MODE>;
 }
 
 /// A mutex-protected std map with one deliberate fault.
@@ -131,4 +132,49 @@ pub fn cases() -> Vec<(&'static str, u8, crate::maps::RunFn)> {
         ("C1", mode::NONE, run::<Broken<{ mode::NONE }>>),
         ("C1", mode::WRONG_LEN, run::<Broken<{ mode::WRONG_LEN }>>),
     ]
+}
+
+/// Go's operations, correct in every mode (the broken modes are checked by
+/// the other scenarios).
+impl<const MODE: u8> GoMap for Adapter<u64, MODE> {
+    fn load_or_store(&self, key: u64, value: u64) -> (u64, bool) {
+        let mut g = self.0.lock().unwrap();
+        match g.0.get(&key) {
+            Some(v) => (*v, true),
+            None => {
+                g.0.insert(key, value);
+                (value, false)
+            }
+        }
+    }
+    fn load_and_delete(&self, key: u64) -> Option<u64> {
+        self.0.lock().unwrap().0.remove(&key)
+    }
+    fn swap(&self, key: u64, value: u64) -> Option<u64> {
+        self.0.lock().unwrap().0.insert(key, value)
+    }
+    fn compare_and_swap(&self, key: u64, old: u64, new: u64) -> bool {
+        match self.0.lock().unwrap().0.get_mut(&key) {
+            Some(v) if *v == old => {
+                *v = new;
+                true
+            }
+            _ => false,
+        }
+    }
+    fn compare_and_delete(&self, key: u64, old: u64) -> bool {
+        let mut g = self.0.lock().unwrap();
+        if g.0.get(&key) == Some(&old) {
+            g.0.remove(&key);
+            true
+        } else {
+            false
+        }
+    }
+    fn clear(&self) {
+        self.0.lock().unwrap().0.clear();
+    }
+    fn first_key(&self) -> Option<u64> {
+        self.0.lock().unwrap().0.keys().next().copied()
+    }
 }
