@@ -16,6 +16,8 @@ mod adapter;
 mod alloc;
 #[path = "crisis/cli.rs"]
 mod cli;
+#[path = "crisis/goref.rs"]
+mod goref;
 #[path = "crisis/html.rs"]
 mod html;
 #[path = "crisis/latency.rs"]
@@ -34,6 +36,8 @@ mod scenarios;
 mod suite;
 #[path = "crisis/svg.rs"]
 mod svg;
+#[path = "crisis/verdict.rs"]
+mod verdict;
 #[path = "crisis/workload.rs"]
 mod workload;
 

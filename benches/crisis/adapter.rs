@@ -69,9 +69,9 @@ pub trait MapKind: 'static {
 /// map's idiomatic operation and atomic per key, as Go's are, unless
 /// [`GoMap::EMULATED`] says otherwise.
 pub trait GoMap: CrisisMap<u64> {
-    /// Which operations are emulated without the map's atomicity (shown in
-    /// the report); empty when every operation is atomic per key.
-    const EMULATED: &'static str = "";
+    /// Which of the map's operations serve Go's, in one line (shown in the
+    /// report). An operation emulated without Go's atomicity says "racy".
+    const OPS: &'static str;
     /// `LoadOrStore`: the present value and true, or stores `value` and
     /// returns it and false.
     fn load_or_store(&self, key: u64, value: u64) -> (u64, bool);

@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::report::{self, Row, ScenarioResult, Status};
 use crate::scenarios::{self, Acc, Kind, Rep};
-use crate::{cli, html, machine, maps};
+use crate::{cli, goref, html, machine, maps, verdict};
 
 /// Runs the suite as `opts` says; returns the process exit code (0: every
 /// check passed; 1: some check failed; 2: bad filters).
@@ -80,7 +80,12 @@ pub fn run(opts: &cli::Options, args: &[String]) -> i32 {
             .collect::<Vec<_>>()
             .join(" ")
     );
+    let caveat = caveat(opts);
+    let goref = goref::Reference::load();
     println!("epochmap sync.Map-crisis suite: {} profile", p.profile);
+    if let Some(c) = &caveat {
+        println!("NOT A MEASUREMENT: {c}");
+    }
     println!(
         "{} ({} cores), {}, commit {}{}, {}",
         machine.cpu,
@@ -153,6 +158,7 @@ pub fn run(opts: &cli::Options, args: &[String]) -> i32 {
     let mut failures = Vec::new();
     let mut results: Vec<Option<ScenarioResult>> = (0..chosen.len()).map(|_| None).collect();
     let mut runs_done = 0u64;
+    let mut go_header_printed = false;
     for (done_scenarios, &si) in order.iter().enumerate() {
         let s = &chosen[si];
         let t0 = Instant::now();
@@ -220,7 +226,18 @@ pub fn run(opts: &cli::Options, args: &[String]) -> i32 {
             .iter()
             .flatten()
             .find(|r| r.scenario.kind == Kind::IterDelete);
-        bar.suspend(|| print!("{}", report::table(&res, &maps, p, live)));
+        let text = if matches!(s.kind, Kind::Go(_)) {
+            let header = if go_header_printed {
+                String::new()
+            } else {
+                go_header_printed = true;
+                report::go_header(&maps, &goref, &machine.cpu)
+            };
+            header + &report::go_table(&res, &maps, &goref)
+        } else {
+            report::table(&res, &maps, p, live)
+        };
+        bar.suspend(|| print!("{text}"));
         runs_done += (threads_of(s).len() * runs_of(s).len() * built.len()) as u64;
         if !on_terminal {
             eprintln!(
@@ -252,10 +269,32 @@ pub fn run(opts: &cli::Options, args: &[String]) -> i32 {
             .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"))
             .join("crisis")
     });
-    let json = report::json(
+    let fams = verdict::families(&results, &maps);
+    let mut json = report::json(
         &results, &maps, p, &machine, &command, &threads, &failures, seconds,
     );
-    let page = html::page(&results, &maps, p, &machine, &command, &failures);
+    json["not_a_measurement"] = serde_json::json!(caveat);
+    json["verdict"] = serde_json::json!(fams
+        .iter()
+        .map(|f| serde_json::json!({"family": f.name, "findings": f.lines, "use_of_ours": f.ours}))
+        .collect::<Vec<_>>());
+    json["go_reference"] = serde_json::json!({
+        "provenance": goref.provenance(),
+        "cpu_warning": goref.cpu_warning(&machine.cpu),
+    });
+    let page = html::page(
+        &results,
+        &maps,
+        p,
+        &machine,
+        &command,
+        &failures,
+        &html::Extras {
+            verdict: &fams,
+            caveat: caveat.as_deref(),
+            goref: &goref,
+        },
+    );
     let written = std::fs::create_dir_all(&dir)
         .and_then(|_| {
             std::fs::write(
@@ -275,6 +314,7 @@ pub fn run(opts: &cli::Options, args: &[String]) -> i32 {
             failures.push(format!("writing results: {e}"));
         }
     }
+    print!("{}", verdict::text(&fams, caveat.as_deref()));
     if p.profile == "smoke" {
         failures.extend(self_test());
     }
@@ -286,6 +326,42 @@ pub fn run(opts: &cli::Options, args: &[String]) -> i32 {
         return 1;
     }
     0
+}
+
+/// Why this run's figures are not a measurement (a smoke run, a filtered
+/// run, shortened runs), or `None` for a full run of a profile.
+fn caveat(opts: &cli::Options) -> Option<String> {
+    let p = &opts.params;
+    let profile = scenarios::Params::profile(p.profile);
+    let mut why = Vec::new();
+    if p.profile == "smoke" {
+        why.push(
+            "a smoke run (tiny maps, runs of a few ms, one repetition) checks that the suite works"
+                .to_string(),
+        );
+    }
+    let mut filters = Vec::new();
+    if !opts.scenarios.is_empty() {
+        filters.push("--scenario");
+    }
+    if !opts.maps.is_empty() {
+        filters.push("--map");
+    }
+    if opts.threads.is_some() && p.profile != "smoke" {
+        filters.push("--threads");
+    }
+    if !filters.is_empty() {
+        why.push(format!(
+            "a filtered run ({}) leaves families and peers out",
+            filters.join(", ")
+        ));
+    }
+    if p.duration < profile.duration || p.reps < profile.reps || p.entries < profile.entries {
+        why.push(
+            "runs shortened below the profile (--duration-ms, --reps or --entries)".to_string(),
+        );
+    }
+    (!why.is_empty()).then(|| format!("{}; its figures are not a measurement", why.join("; ")))
 }
 
 /// The progress line printed after each scenario when stderr is not a

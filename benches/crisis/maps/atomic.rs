@@ -75,6 +75,7 @@ impl<V: Value> CrisisMap<V> for Adapter<V> {
 /// compute and no longer matches, `compute` writes the current value back
 /// unchanged (it has no abort), a write Go would not do.
 impl GoMap for Adapter<u64> {
+    const OPS: &'static str = "LoadOrStore: get_or_insert_with; LoadAndDelete: Pinned::remove; Swap: Pinned::insert; CompareAndSwap, CompareAndDelete: lock-free get, then Pinned::compute (atomic per key; a value that changed in between is written back unchanged); Clear: clear (retain + compact, not atomic across keys)";
     fn load_or_store(&self, key: u64, value: u64) -> (u64, bool) {
         let stored = std::cell::Cell::new(false);
         let v = self.0.get_or_insert_with(key, || {

@@ -137,6 +137,7 @@ pub fn cases() -> Vec<(&'static str, u8, crate::maps::RunFn)> {
 /// Go's operations, correct in every mode (the broken modes are checked by
 /// the other scenarios).
 impl<const MODE: u8> GoMap for Adapter<u64, MODE> {
+    const OPS: &'static str = "std HashMap under a Mutex (correct in every mode)";
     fn load_or_store(&self, key: u64, value: u64) -> (u64, bool) {
         let mut g = self.0.lock().unwrap();
         match g.0.get(&key) {

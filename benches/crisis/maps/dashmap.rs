@@ -69,6 +69,7 @@ impl<V: Value> CrisisMap<V> for Adapter<V> {
 /// `get_mut` (CompareAndSwap), `remove_if` (CompareAndDelete), `clear`;
 /// each one locked step on the key's shard.
 impl GoMap for Adapter<u64> {
+    const OPS: &'static str = "LoadOrStore: entry; LoadAndDelete: remove; Swap: insert; CompareAndSwap: get_mut; CompareAndDelete: remove_if; Clear: clear (atomic per key, under the shard lock)";
     fn load_or_store(&self, key: u64, value: u64) -> (u64, bool) {
         match self.0.entry(key) {
             ::dashmap::mapref::entry::Entry::Occupied(e) => (*e.get(), true),

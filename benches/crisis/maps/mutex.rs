@@ -70,6 +70,7 @@ impl<V: Value> CrisisMap<V> for Adapter<V> {
 
 /// Go's operations, each one critical section over the std map.
 impl GoMap for Adapter<u64> {
+    const OPS: &'static str = "every operation one critical section of the Mutex (entry, remove, insert, get_mut, get + remove, clear)";
     fn load_or_store(&self, key: u64, value: u64) -> (u64, bool) {
         match self.0.lock().unwrap().entry(key) {
             std::collections::hash_map::Entry::Occupied(e) => (*e.get(), true),

@@ -64,6 +64,7 @@ impl<V: Value> CrisisMap<V> for Adapter<V> {
 /// (CompareAndSwap), `remove_if` (CompareAndDelete), `clear`; all
 /// lock-free and atomic per key.
 impl GoMap for Adapter<u64> {
+    const OPS: &'static str = "LoadOrStore: get, then get_or_insert; LoadAndDelete: remove; Swap: insert; CompareAndSwap: compute with Operation::Abort on a mismatch; CompareAndDelete: remove_if; Clear: clear (lock-free, atomic per key)";
     fn load_or_store(&self, key: u64, value: u64) -> (u64, bool) {
         let pin = self.0.pin();
         // papaya tells no "loaded" flag; a lookup first, as Go's fast path.

@@ -66,6 +66,7 @@ impl<V: Value> CrisisMap<V> for Adapter<V> {
 /// (CompareAndDelete), `clear_sync`; each one locked step on the key's
 /// bucket.
 impl GoMap for Adapter<u64> {
+    const OPS: &'static str = "LoadOrStore: entry_sync; LoadAndDelete: remove_sync; Swap: upsert_sync; CompareAndSwap: update_sync; CompareAndDelete: remove_if_sync; Clear: clear_sync (atomic per key)";
     fn load_or_store(&self, key: u64, value: u64) -> (u64, bool) {
         match self.0.entry_sync(key) {
             ::scc::hash_map::Entry::Occupied(e) => (*e.get(), true),

@@ -63,6 +63,7 @@ impl<V: Value> CrisisMap<V> for Adapter<V> {
 /// `update` (CompareAndSwap), `remove_if` (CompareAndDelete), `clear`; each
 /// one locked step on the key's shard.
 impl GoMap for Adapter<u64> {
+    const OPS: &'static str = "LoadOrStore: entry; LoadAndDelete: remove; Swap: insert; CompareAndSwap: update; CompareAndDelete: remove_if; Clear: clear (all atomic per key, under the shard lock)";
     fn load_or_store(&self, key: u64, value: u64) -> (u64, bool) {
         match self.0.entry(key) {
             epochmap::shard_map::Entry::Occupied(e) => (*e.get(), true),

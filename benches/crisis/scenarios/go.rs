@@ -68,15 +68,6 @@ pub const SHAPES: [(Shape, &str, &str, &str); 24] = {
     ]
 };
 
-/// Go's name of a shape.
-pub fn go_name(shape: Shape) -> &'static str {
-    SHAPES
-        .iter()
-        .find(|s| s.0 == shape)
-        .expect("every shape listed")
-        .2
-}
-
 const MAP_SIZE: u64 = 1 << 10;
 
 /// Go's setup of the "hits/misses" shapes: `hits` keys stored with
