@@ -4,8 +4,10 @@
 //! Layout (in `crisis/`): `suite.rs` (the run), `adapter.rs` (the trait a
 //! map implements), `maps/` (one file per map), `workload.rs` (seeded keys),
 //! `runner.rs` (threads, barrier, stop), `latency.rs` (sampled histograms),
-//! `alloc.rs` (counting allocator, C8), `scenarios/` (C1..C10 and their
-//! checks), `report.rs` / `html.rs` /
+//! `alloc.rs` (counting allocator, C8), `scenarios/` (C1..C10, the Go
+//! shapes of `scenarios/go.rs`, and their checks), `goref.rs` (Go's own
+//! ns/op from `go_reference.json`, written by `scripts/go_reference.sh`),
+//! `verdict.rs` (which map wins each family), `report.rs` / `html.rs` /
 //! `svg.rs` (table, JSON, HTML). The process exits non-zero when any check
 //! fails (a wrong value, a traversal that skipped or repeated entries, a
 //! lost update, a panic), never because of timing.

@@ -18,6 +18,9 @@ pub struct Row {
     pub map: usize,
     pub threads: usize,
     pub status: Status,
+    /// Each measured repetition's scalar figures (the medians in `status`
+    /// are taken over these).
+    pub reps: Vec<Figures>,
 }
 
 pub struct ScenarioResult {
@@ -311,6 +314,7 @@ pub fn json(
                         "map": map.id, "name": map.name, "ours": map.ours, "threads": row.threads,
                         "status": status, "figures": figures, "error": error,
                         "vs_best_peer": vs_best_peer(r, maps, row),
+                        "per_rep": row.reps,
                     })
                 })
                 .collect();

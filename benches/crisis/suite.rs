@@ -210,10 +210,15 @@ pub fn run(opts: &cli::Options, args: &[String]) -> i32 {
                         None => Status::Ok(acc[bi].0.finish()),
                     },
                 };
+                let reps = built
+                    .iter()
+                    .position(|&b| b == mi)
+                    .map_or_else(Vec::new, |bi| acc[bi].0.reps().to_vec());
                 rows.push(Row {
                     map: mi,
                     threads: t,
                     status,
+                    reps,
                 });
             }
         }

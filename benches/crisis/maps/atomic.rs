@@ -82,7 +82,9 @@ impl GoMap for Adapter<u64> {
             stored.set(true);
             value
         });
-        // `f` may run for a losing insert; then the value is another's.
+        // `f` may run for an insert that another thread's insert beat; the
+        // value returned is then theirs. (When theirs equals ours, this
+        // says "stored": no Go shape can tell, and none checks it.)
         let loaded = !stored.get() || v != value;
         (v, loaded)
     }

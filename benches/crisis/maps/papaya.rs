@@ -68,6 +68,8 @@ impl GoMap for Adapter<u64> {
     fn load_or_store(&self, key: u64, value: u64) -> (u64, bool) {
         let pin = self.0.pin();
         // papaya tells no "loaded" flag; a lookup first, as Go's fast path.
+        // A racing insert of the same value reads as "stored" (no Go shape
+        // can tell, and none checks it).
         if let Some(v) = pin.get(&key) {
             return (*v, true);
         }

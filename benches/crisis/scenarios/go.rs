@@ -387,7 +387,7 @@ fn check<M: GoMap>(shape: Shape, m: &M, out: &RunOut<()>) -> Result<(), String> 
         ),
         Clear => expect(
             "at most the 256 keys of the last stores, each with its own value",
-            n <= 256 && n >= 1 && entries.iter().all(|&(k, v)| k == v && k < 256),
+            (1..=256).contains(&n) && entries.iter().all(|&(k, v)| k == v && k < 256),
         ),
     }
 }

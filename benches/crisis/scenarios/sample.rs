@@ -74,6 +74,11 @@ impl Acc {
         self.reps.push(s.figures);
     }
 
+    /// Each repetition's scalar figures.
+    pub fn reps(&self) -> &[Figures] {
+        &self.reps
+    }
+
     /// Medians of the repetitions' figures, plus the merged percentiles.
     pub fn finish(&self) -> Figures {
         let mut f = Figures::new();
