@@ -66,6 +66,8 @@ pub fn families(results: &[ScenarioResult], maps: &[MapEntry]) -> Vec<Family> {
         let atomic = maps.iter().position(|m| m.id == "atomic");
         let (mut shard_better, mut atomic_better) = (0usize, 0usize);
         let mut shard_vs_atomic = Vec::new();
+        // (scenario, thread count, ShardMap over AtomicPtrMap) per cell.
+        let mut ours_cells: Vec<(&'static str, usize, f64)> = Vec::new();
         let mut ours_vs_peer = Vec::new();
         let mut failed = 0usize;
         for r in &rs {
@@ -127,6 +129,7 @@ pub fn families(results: &[ScenarioResult], maps: &[MapEntry]) -> Vec<Family> {
                 if let (Some(a), Some(b)) = (v(shard), v(atomic)) {
                     let q = ratio(s, a, b);
                     shard_vs_atomic.push(q);
+                    ours_cells.push((s.key, t, q));
                     if q >= 1.0 {
                         shard_better += 1;
                     } else {
@@ -211,10 +214,25 @@ pub fn families(results: &[ScenarioResult], maps: &[MapEntry]) -> Vec<Family> {
             } else {
                 ("AtomicPtrMap", 1.0 / q)
             };
-            format!(
+            let mut text = format!(
                 "{pick} (cells where ShardMap is better: {shard_better}, AtomicPtrMap: {atomic_better}; median {} for {pick})",
                 x(by)
-            )
+            );
+            // When: the cells where the other one is clearly (>10%) better.
+            let (other, other_wins): (&str, Vec<String>) = if q >= 1.0 {
+                ("AtomicPtrMap", ours_cells.iter().filter(|c| c.2 < 1.0 / 1.1).map(|c| format!("{} {}t ({})", c.0, c.1, x(1.0 / c.2))).collect())
+            } else {
+                ("ShardMap", ours_cells.iter().filter(|c| c.2 > 1.1).map(|c| format!("{} {}t ({})", c.0, c.1, x(c.2))).collect())
+            };
+            if !other_wins.is_empty() {
+                let more = other_wins.len().saturating_sub(6);
+                text.push_str(&format!(
+                    "; but {other} where it is >10% better: {}{}",
+                    other_wins[..other_wins.len().min(6)].join(", "),
+                    if more > 0 { format!(" and {more} more") } else { String::new() }
+                ));
+            }
+            text
         });
         out.push(Family {
             name: fam,
