@@ -1,11 +1,13 @@
-//! The sync.Map-crisis suite: every scenario of `shared/CRISIS.md`, every map,
+//! The sync.Map-crisis suite: every scenario of `docs/crisis.md`, every map,
 //! side by side in one process. `cargo bench --bench crisis -- --help`.
 //!
 //! Layout (in `crisis/`): `suite.rs` (the run), `adapter.rs` (the trait a
 //! map implements), `maps/` (one file per map), `workload.rs` (seeded keys),
 //! `runner.rs` (threads, barrier, stop), `latency.rs` (sampled histograms),
-//! `alloc.rs` (counting allocator, C8), `scenarios/` (C1..C10 and their
-//! checks), `report.rs` / `html.rs` /
+//! `alloc.rs` (counting allocator, C8), `scenarios/` (C1..C10, the Go
+//! shapes of `scenarios/go.rs`, and their checks), `goref.rs` (Go's own
+//! ns/op from `go_reference.json`, written by `scripts/go_reference.sh`),
+//! `verdict.rs` (which map wins each family), `report.rs` / `html.rs` /
 //! `svg.rs` (table, JSON, HTML). The process exits non-zero when any check
 //! fails (a wrong value, a traversal that skipped or repeated entries, a
 //! lost update, a panic), never because of timing.
@@ -16,6 +18,8 @@ mod adapter;
 mod alloc;
 #[path = "crisis/cli.rs"]
 mod cli;
+#[path = "crisis/goref.rs"]
+mod goref;
 #[path = "crisis/html.rs"]
 mod html;
 #[path = "crisis/latency.rs"]
@@ -34,6 +38,8 @@ mod scenarios;
 mod suite;
 #[path = "crisis/svg.rs"]
 mod svg;
+#[path = "crisis/verdict.rs"]
+mod verdict;
 #[path = "crisis/workload.rs"]
 mod workload;
 

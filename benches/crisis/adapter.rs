@@ -59,4 +59,35 @@ pub trait MapKind: 'static {
     const POINT_IN_TIME: bool;
     /// The adapter for values of type `V`.
     type Map<V: Value>: CrisisMap<V>;
+    /// The adapter of the Go shapes (`Map<u64>`).
+    type Go: GoMap;
+}
+
+/// Go's `sync.Map` operations beyond [`CrisisMap`], for the Go shapes
+/// (`Load` is [`CrisisMap::get`], `Store` [`CrisisMap::insert`], `Delete`
+/// [`CrisisMap::remove`], `Range` [`CrisisMap::for_each`]). Each is the
+/// map's idiomatic operation and atomic per key, as Go's are, unless
+/// [`GoMap::EMULATED`] says otherwise.
+pub trait GoMap: CrisisMap<u64> {
+    /// Which of the map's operations serve Go's, in one line (shown in the
+    /// report). An operation emulated without Go's atomicity says "racy".
+    const OPS: &'static str;
+    /// `LoadOrStore`: the present value and true, or stores `value` and
+    /// returns it and false.
+    fn load_or_store(&self, key: u64, value: u64) -> (u64, bool);
+    /// `LoadAndDelete`: removes `key`, returning its value.
+    fn load_and_delete(&self, key: u64) -> Option<u64>;
+    /// `Swap`: stores `value`, returning the previous value.
+    fn swap(&self, key: u64, value: u64) -> Option<u64>;
+    /// `CompareAndSwap`: stores `new` if `key` holds `old`; whether it did.
+    fn compare_and_swap(&self, key: u64, old: u64, new: u64) -> bool;
+    /// `CompareAndDelete`: removes `key` if it holds `old`; whether it did.
+    fn compare_and_delete(&self, key: u64, old: u64) -> bool;
+    /// `Clear`.
+    fn clear(&self);
+    /// `Range` that stops after the first entry: that entry's key. The
+    /// traversal has ended when this returns (AdversarialDelete then
+    /// deletes the key; Go deletes from inside the callback, which would
+    /// deadlock a map that locks while iterating).
+    fn first_key(&self) -> Option<u64>;
 }

@@ -9,15 +9,16 @@ pub const HELP: &str = "\
 cargo bench --bench crisis -- [OPTIONS]
 
 Profiles (default: --quick, all scenarios and maps, a few minutes on 2 cores):
-  --quick              100k entries, 120 ms runs, 3 repetitions
-  --full               1M entries, 1 s runs, 5 repetitions
+  --quick              100k entries, 120 ms runs (Go shapes 50 ms), 3 repetitions
+  --full               1M entries, 1 s runs (Go shapes 200 ms), 5 repetitions
   --smoke              10k entries, 20 ms runs, 1 repetition, threads 2 (CI)
 Filters and overrides:
-  --scenario C1,C6     scenario ids (C1..C10) or keys (C1-zipf)
+  --scenario C1,G      scenario ids (C1..C10; G: the 24 Go shapes) or keys
+                       (C1-zipf, G-Range)
   --map atomic,dashmap map ids (shard, atomic, mutex, rwlock, dashmap, papaya, scc)
   --threads 1,2,4      thread counts (default 1, 2 and 2 x cores)
   --entries N          stable entries of the steady-state scenarios
-  --duration-ms N      length of a measured run
+  --duration-ms N      length of a measured run (Go shapes too)
   --reps N             measured repetitions (median reported)
   --seed N             seed of the key generator
   --out DIR            where results.json and report.html go (default target/crisis)
@@ -122,7 +123,8 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
             }
             "--entries" => params.entries = number(flag, &value)?.max(64),
             "--duration-ms" => {
-                params.duration = Duration::from_millis(number(flag, &value)?.max(1))
+                params.duration = Duration::from_millis(number(flag, &value)?.max(1));
+                params.go_duration = params.duration;
             }
             "--reps" => params.reps = number(flag, &value)?.max(1) as usize,
             "--seed" => params.seed = number(flag, &value)?,

@@ -1,5 +1,5 @@
 //! `report.html`: one self-contained page, SVG charts, the reference figures
-//! of `shared/CRISIS.md` beside each scenario.
+//! of `docs/crisis.md` beside each scenario.
 
 use std::fmt::Write;
 
@@ -28,11 +28,11 @@ fn esc(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// The figures CRISIS.md reports for the Go world, per scenario.
+/// The figures docs/crisis.md gives for the Go world, per scenario.
 fn reference(kind: Kind) -> &'static str {
     match kind {
         Kind::WriteStorm => "Go <code>sync.Map</code> in a write storm (16 cores, above 8,000 writes/s): mean Store latency 0.3 ms &rarr; 12 ms, p99 12.1 ms, 63% of store time in the O(n) dirty-map copy. 32 hash-sharded map+RWMutex: p99 0.4 ms. Atomically swapped copy-on-write map: p99 0.2 ms.",
-        Kind::ReadMostly => "Shape of Go's LoadMostlyHits and of conc-map-bench's read-heavy mix (98/1/1). CRISIS.md gives no absolute figure.",
+        Kind::ReadMostly => "Shape of Go's LoadMostlyHits and of conc-map-bench's read-heavy mix (98/1/1). No absolute figure.",
         Kind::Misses => "Shape of Go's LoadMostlyMisses: in the read/dirty design each miss takes the mutex. No absolute figure.",
         Kind::Exchange => "conc-map-bench's exchange mix. No absolute figure.",
         Kind::RapidGrow => "conc-map-bench's rapid-grow mix; Go's LoadOrStoreUnique has the same shape (every store a new key). No absolute figure.",
@@ -41,7 +41,16 @@ fn reference(kind: Kind) -> &'static str {
         Kind::Memory => "Memory overhead over a plain map: sync.Map +32%, 32-way sharded +8%, copy-on-write +5%.",
         Kind::AdversarialDelete => "Shape of Go's AdversarialDelete: load, delete and store the same keys to thrash promotion of the dirty map. No absolute figure.",
         Kind::Session => "Swapping whole per-session structs through an atomic pointer: 4.2x faster than sync.Map Store.",
+        Kind::Go(_) => "Go's own ns/op for this shape: see the Go columns.",
     }
+}
+
+/// What the page shows beyond the results: the verdict, why the run is
+/// not a measurement (if so), and Go's reference columns.
+pub struct Extras<'a> {
+    pub verdict: &'a [crate::verdict::Family],
+    pub caveat: Option<&'a str>,
+    pub goref: &'a crate::goref::Reference,
 }
 
 pub fn page(
@@ -51,6 +60,7 @@ pub fn page(
     m: &Machine,
     command: &str,
     failures: &[String],
+    extras: &Extras,
 ) -> String {
     let mut h = String::new();
     let _ = write!(
@@ -67,11 +77,18 @@ td:nth-child(2), th:nth-child(2) {{ text-align: left; }}
 tr.ours td {{ font-weight: bold; }}
 .fail {{ color: #b00; font-weight: bold; }}
 .muted {{ color: #888; }}
+.caveat {{ background: #fde8e8; border: 2px solid #b00; padding: 8px 12px; font-weight: bold; }}
+.verdict {{ background: #eef4fb; border-left: 4px solid #1f77b4; padding: 6px 12px; }}
+.verdict li {{ margin: 2px 0; }}
 </style></head><body>
 <h1>epochmap: the sync.Map-crisis suite</h1>
-<p><b>{}</b> profile &middot; {} &middot; commit <code>{}</code>{} &middot; {} ({} cores) &middot; {} &middot; load average at start {} (other processes on the machine add noise)</p>
+{}<p><b>{}</b> profile &middot; {} &middot; commit <code>{}</code>{} &middot; {} ({} cores) &middot; {} &middot; load average at start {} (other processes on the machine add noise)</p>
 <p>Command: <code>{}</code>. Every map uses the same ahash hasher with fixed seeds; keys are seeded u64s; figures are medians of {} runs of {} ms after a warm-up
 (C1 and C5: fixed work). Latency: 1 op in {} timed; <i>stall16</i> is the longest time {} consecutive ops took, an upper bound on any op. Our maps are bold; "vs best peer" is each map's ratio to the best map that is not ours (&gt;1 = better).</p>"#,
+        extras.caveat.map_or(String::new(), |c| format!(
+            r#"<p class="caveat">NOT A MEASUREMENT: {}.</p>"#,
+            esc(c)
+        )),
         p.profile,
         esc(&m.date),
         esc(&m.commit),
@@ -111,9 +128,20 @@ tr.ours td {{ font-weight: bold; }}
             esc(&unbuilt.join(", "))
         );
     }
+    verdict_section(&mut h, extras);
     let live = results.iter().find(|r| r.scenario.kind == Kind::IterDelete);
-    for r in results {
+    for r in results
+        .iter()
+        .filter(|r| !matches!(r.scenario.kind, Kind::Go(_)))
+    {
         section(&mut h, r, maps, p, live);
+    }
+    let go: Vec<&ScenarioResult> = results
+        .iter()
+        .filter(|r| matches!(r.scenario.kind, Kind::Go(_)))
+        .collect();
+    if !go.is_empty() {
+        go_section(&mut h, &go, maps, p, m, extras.goref);
     }
     h.push_str("</body></html>\n");
     h
@@ -136,7 +164,7 @@ fn section(
     );
     let _ = write!(
         h,
-        r#"<div class="ref"><b>Reference (CRISIS.md):</b> {}</div>"#,
+        r#"<div class="ref"><b>Reference (docs/crisis.md):</b> {}</div>"#,
         reference(s.kind)
     );
     let mut threads: Vec<usize> = r.rows.iter().map(|r| r.threads).collect();
@@ -350,4 +378,120 @@ fn section(
         h.push_str(&parts.join("; "));
         h.push_str(".</p>");
     }
+}
+
+fn verdict_section(h: &mut String, extras: &Extras) {
+    h.push_str(r#"<h2>Verdict</h2><div class="verdict">"#);
+    if let Some(c) = extras.caveat {
+        let _ = write!(h, r#"<p class="caveat">NOT A MEASUREMENT: {}.</p>"#, esc(c));
+    }
+    h.push_str("<p>Per family of workloads: the map that wins most (scenario, thread count) cells on the scenario's headline figure, its margin over the runner-up, the spread of the repetitions, and which of our maps to use.</p><ul>");
+    for f in extras.verdict {
+        let _ = write!(
+            h,
+            "<li><b>{}</b>: {}",
+            esc(f.name),
+            esc(&f.lines.join("; "))
+        );
+        if let Some(o) = &f.ours {
+            let _ = write!(h, ". <b>Of ours, use {}</b>", esc(o));
+        }
+        h.push_str(".</li>");
+    }
+    h.push_str("</ul></div>");
+}
+
+/// All Go shapes in one table: a row per (shape, thread count), a column
+/// per map, then Go's own ns/op.
+fn go_section(
+    h: &mut String,
+    go: &[&ScenarioResult],
+    maps: &[MapEntry],
+    p: &Params,
+    m: &Machine,
+    goref: &crate::goref::Reference,
+) {
+    let _ = write!(
+        h,
+        "<h2>Go shapes</h2><p>The loops of Go's own <code>sync</code> map benchmarks (<code>src/sync/map_bench_test.go</code>), on every map with Go's semantics; ns/op as Go counts it (wall time over the loop iterations of all threads; lower is better), median of {} runs of {} ms. <i>ours/peer</i>: best of ours against the best peer (&gt;1 = ours faster).</p>",
+        p.reps,
+        p.go_duration.as_millis()
+    );
+    let _ = write!(
+        h,
+        r#"<div class="ref"><b>Reference (docs/crisis.md):</b> {}</div>"#,
+        esc(&goref.provenance())
+    );
+    if let Some(w) = goref.cpu_warning(&m.cpu) {
+        let _ = write!(h, r#"<p class="fail">{}.</p>"#, esc(&w));
+    }
+    h.push_str("<ul>");
+    for mp in maps.iter().filter(|mp| !mp.go_ops.is_empty()) {
+        let _ = write!(h, "<li><b>{}</b>: {}</li>", esc(mp.name), esc(mp.go_ops));
+    }
+    h.push_str("</ul>");
+    let mut ids: Vec<usize> = go
+        .iter()
+        .flat_map(|r| r.rows.iter().map(|x| x.map))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    h.push_str("<table><tr><th>threads</th><th>shape</th>");
+    for &i in &ids {
+        let _ = write!(h, "<th>{}</th>", esc(maps[i].name));
+    }
+    h.push_str("<th>ours/peer</th>");
+    for c in &goref.columns {
+        let _ = write!(h, "<th>{}</th>", esc(&c.label));
+    }
+    h.push_str("</tr>");
+    for r in go {
+        let mut threads: Vec<usize> = r.rows.iter().map(|x| x.threads).collect();
+        threads.dedup();
+        for t in threads {
+            let _ = write!(h, "<tr><td>{t}</td><td>{}</td>", esc(r.scenario.title));
+            let best = r
+                .rows
+                .iter()
+                .filter(|x| x.threads == t)
+                .filter_map(|x| x.figure(fig::NS_OP))
+                .fold(f64::INFINITY, f64::min);
+            for &i in &ids {
+                let row = r.rows.iter().find(|x| x.map == i && x.threads == t);
+                let cell = match row.map(|x| &x.status) {
+                    Some(Status::Ok(_)) => match row.and_then(|x| x.figure(fig::NS_OP)) {
+                        Some(v) if v == best => format!("<b>{}</b>", format(Unit::Nanos, v)),
+                        Some(v) => format(Unit::Nanos, v),
+                        None => "-".into(),
+                    },
+                    Some(Status::Failed(e)) => {
+                        format!(r#"<span class="fail" title="{}">FAILED</span>"#, esc(e))
+                    }
+                    _ => "-".into(),
+                };
+                let _ = write!(h, "<td>{cell}</td>");
+            }
+            let ours = r
+                .rows
+                .iter()
+                .filter(|x| x.threads == t && maps[x.map].ours)
+                .filter_map(|x| vs_best_peer(r, maps, x))
+                .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))));
+            let _ = write!(
+                h,
+                "<td>{}</td>",
+                ours.map_or("-".into(), |v| format(Unit::Ratio, v))
+            );
+            for c in &goref.columns {
+                let cell = match c.ns_per_op(r.scenario.title, t) {
+                    Some(v) => format(Unit::Nanos, v),
+                    None if !c.note.is_empty() => esc(&c.note),
+                    None => "-".into(),
+                };
+                let _ = write!(h, r#"<td class="muted">{cell}</td>"#);
+            }
+            h.push_str("</tr>");
+        }
+    }
+    h.push_str("</table>");
 }

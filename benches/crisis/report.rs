@@ -18,6 +18,9 @@ pub struct Row {
     pub map: usize,
     pub threads: usize,
     pub status: Status,
+    /// Each measured repetition's scalar figures (the medians in `status`
+    /// are taken over these).
+    pub reps: Vec<Figures>,
 }
 
 pub struct ScenarioResult {
@@ -136,6 +139,7 @@ pub fn columns(kind: Kind) -> Vec<(&'static str, &'static str, Unit)> {
             ("with trav", fig::WRITERS_WITH, Rate),
             ("impact", fig::IMPACT, Percent),
         ],
+        Kind::Go(_) => vec![("ns/op", fig::NS_OP, Nanos), ("ops/s", fig::OPS, Rate)],
         Kind::Memory => vec![
             ("bytes/entry", fig::BYTES, Bytes),
             ("peak/entry", fig::PEAK_BYTES, Bytes),
@@ -171,6 +175,7 @@ fn headline_name(s: &Scenario) -> &'static str {
         h if h == fig::WRITERS_WITH => "writer ops/s beside the traversal",
         h if h == fig::TRAV_P99 => "traversal p99",
         h if h == fig::BYTES => "bytes/entry",
+        h if h == fig::NS_OP => "ns/op",
         _ => s.headline,
     }
 }
@@ -309,6 +314,7 @@ pub fn json(
                         "map": map.id, "name": map.name, "ours": map.ours, "threads": row.threads,
                         "status": status, "figures": figures, "error": error,
                         "vs_best_peer": vs_best_peer(r, maps, row),
+                        "per_rep": row.reps,
                     })
                 })
                 .collect();
@@ -349,4 +355,102 @@ pub fn json(
         "scenarios": scenarios,
         "failures": failures,
     })
+}
+
+/// Short column names of the maps in the compact Go-shapes tables.
+fn short(m: &MapEntry) -> String {
+    if m.ours {
+        format!("{}*", m.id)
+    } else {
+        m.id.to_string()
+    }
+}
+
+/// The legend printed before the first Go shape.
+pub fn go_header(maps: &[MapEntry], goref: &crate::goref::Reference, cpu: &str) -> String {
+    let mut out = String::from(
+        "\n== Go shapes: Go's own sync map benchmarks (sync/map_bench_test.go), ns/op as Go counts it (lower is better)\n",
+    );
+    out.push_str("   columns: each map's ns/op (* = ours); ours/peer = best of ours against the best peer (>1 = ours faster); then Go's own ns/op\n");
+    out.push_str(&format!("   {}\n", goref.provenance()));
+    if let Some(w) = goref.cpu_warning(cpu) {
+        out.push_str(&format!("   NOTE: {w}\n"));
+    }
+    for m in maps {
+        if !m.go_ops.is_empty() {
+            out.push_str(&format!("   {}: {}\n", m.name, m.go_ops));
+        }
+    }
+    out
+}
+
+/// The compact stdout table of one Go shape: a line per thread count.
+pub fn go_table(
+    res: &ScenarioResult,
+    maps: &[MapEntry],
+    goref: &crate::goref::Reference,
+) -> String {
+    let s = &res.scenario;
+    let mut map_ids: Vec<usize> = res.rows.iter().map(|r| r.map).collect();
+    map_ids.sort();
+    map_ids.dedup();
+    let mut out = format!("\n-- {} ({:.1}s): {}\n", s.title, res.seconds, s.what);
+    let mut header = "thr".to_string();
+    for &i in &map_ids {
+        header.push_str(&format!("  {:>9}", short(&maps[i])));
+    }
+    header.push_str(&format!("  {:>9}", "ours/peer"));
+    for c in &goref.columns {
+        header.push_str(&format!(
+            "  {:>12}",
+            c.label.split(" (").next().unwrap_or("Go")
+        ));
+    }
+    out.push_str(&header);
+    out.push('\n');
+    let mut threads: Vec<usize> = res.rows.iter().map(|r| r.threads).collect();
+    threads.dedup();
+    for t in threads {
+        let mut line = format!("{t:>3}");
+        for &i in &map_ids {
+            let row = res.rows.iter().find(|r| r.map == i && r.threads == t);
+            let cell = match row.map(|r| &r.status) {
+                Some(Status::Ok(_)) => row
+                    .and_then(|r| r.figure(fig::NS_OP))
+                    .map_or("-".into(), |v| format(Unit::Nanos, v)),
+                Some(Status::Failed(_)) => "FAILED".into(),
+                _ => "-".into(),
+            };
+            line.push_str(&format!("  {cell:>9}"));
+        }
+        let ours = res
+            .rows
+            .iter()
+            .filter(|r| r.threads == t && maps[r.map].ours)
+            .filter_map(|r| vs_best_peer(res, maps, r))
+            .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))));
+        line.push_str(&format!(
+            "  {:>9}",
+            ours.map_or("-".into(), |v| format(Unit::Ratio, v))
+        ));
+        for c in &goref.columns {
+            let cell = match c.ns_per_op(s.title, t) {
+                Some(v) => format(Unit::Nanos, v),
+                None if !c.note.is_empty() => c.note.clone(),
+                None => "-".into(),
+            };
+            line.push_str(&format!("  {cell:>12}"));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    for r in &res.rows {
+        if let Status::Failed(e) = &r.status {
+            out.push_str(&format!(
+                "    FAILED {} at {} threads: {e}\n",
+                maps[r.map].name, r.threads
+            ));
+        }
+    }
+    out
 }

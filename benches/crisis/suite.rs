@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::report::{self, Row, ScenarioResult, Status};
 use crate::scenarios::{self, Acc, Kind, Rep};
-use crate::{cli, html, machine, maps};
+use crate::{cli, goref, html, machine, maps, verdict};
 
 /// Runs the suite as `opts` says; returns the process exit code (0: every
 /// check passed; 1: some check failed; 2: bad filters).
@@ -80,7 +80,12 @@ pub fn run(opts: &cli::Options, args: &[String]) -> i32 {
             .collect::<Vec<_>>()
             .join(" ")
     );
+    let caveat = caveat(opts);
+    let goref = goref::Reference::load();
     println!("epochmap sync.Map-crisis suite: {} profile", p.profile);
+    if let Some(c) = &caveat {
+        println!("NOT A MEASUREMENT: {c}");
+    }
     println!(
         "{} ({} cores), {}, commit {}{}, {}",
         machine.cpu,
@@ -129,7 +134,10 @@ pub fn run(opts: &cli::Options, args: &[String]) -> i32 {
         .iter()
         .map(|s| threads_of(s).len() * runs_of(s).len() * built.len())
         .sum::<usize>() as u64;
-    let bar = if std::env::var_os("CI").is_some() || !std::io::stderr().is_terminal() {
+    // On a terminal, a bar; otherwise (CI logs, redirected runs) a line per
+    // scenario on stderr with the elapsed time and an estimate of the rest.
+    let on_terminal = std::env::var_os("CI").is_none() && std::io::stderr().is_terminal();
+    let bar = if !on_terminal {
         ProgressBar::hidden()
     } else {
         let b = ProgressBar::new(total);
@@ -149,7 +157,9 @@ pub fn run(opts: &cli::Options, args: &[String]) -> i32 {
     let started = Instant::now();
     let mut failures = Vec::new();
     let mut results: Vec<Option<ScenarioResult>> = (0..chosen.len()).map(|_| None).collect();
-    for &si in &order {
+    let mut runs_done = 0u64;
+    let mut go_header_printed = false;
+    for (done_scenarios, &si) in order.iter().enumerate() {
         let s = &chosen[si];
         let t0 = Instant::now();
         let mut rows = Vec::new();
@@ -200,10 +210,15 @@ pub fn run(opts: &cli::Options, args: &[String]) -> i32 {
                         None => Status::Ok(acc[bi].0.finish()),
                     },
                 };
+                let reps = built
+                    .iter()
+                    .position(|&b| b == mi)
+                    .map_or_else(Vec::new, |bi| acc[bi].0.reps().to_vec());
                 rows.push(Row {
                     map: mi,
                     threads: t,
                     status,
+                    reps,
                 });
             }
         }
@@ -216,7 +231,33 @@ pub fn run(opts: &cli::Options, args: &[String]) -> i32 {
             .iter()
             .flatten()
             .find(|r| r.scenario.kind == Kind::IterDelete);
-        bar.suspend(|| print!("{}", report::table(&res, &maps, p, live)));
+        let text = if matches!(s.kind, Kind::Go(_)) {
+            let header = if go_header_printed {
+                String::new()
+            } else {
+                go_header_printed = true;
+                report::go_header(&maps, &goref, &machine.cpu)
+            };
+            header + &report::go_table(&res, &maps, &goref)
+        } else {
+            report::table(&res, &maps, p, live)
+        };
+        bar.suspend(|| print!("{text}"));
+        runs_done += (threads_of(s).len() * runs_of(s).len() * built.len()) as u64;
+        if !on_terminal {
+            eprintln!(
+                "{}",
+                progress_line(
+                    done_scenarios + 1,
+                    order.len(),
+                    s.key,
+                    res.seconds,
+                    started.elapsed().as_secs_f64(),
+                    runs_done,
+                    total,
+                )
+            );
+        }
         results[si] = Some(res);
     }
     bar.finish_and_clear();
@@ -233,10 +274,32 @@ pub fn run(opts: &cli::Options, args: &[String]) -> i32 {
             .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"))
             .join("crisis")
     });
-    let json = report::json(
+    let fams = verdict::families(&results, &maps);
+    let mut json = report::json(
         &results, &maps, p, &machine, &command, &threads, &failures, seconds,
     );
-    let page = html::page(&results, &maps, p, &machine, &command, &failures);
+    json["not_a_measurement"] = serde_json::json!(caveat);
+    json["verdict"] = serde_json::json!(fams
+        .iter()
+        .map(|f| serde_json::json!({"family": f.name, "findings": f.lines, "use_of_ours": f.ours}))
+        .collect::<Vec<_>>());
+    json["go_reference"] = serde_json::json!({
+        "provenance": goref.provenance(),
+        "cpu_warning": goref.cpu_warning(&machine.cpu),
+    });
+    let page = html::page(
+        &results,
+        &maps,
+        p,
+        &machine,
+        &command,
+        &failures,
+        &html::Extras {
+            verdict: &fams,
+            caveat: caveat.as_deref(),
+            goref: &goref,
+        },
+    );
     let written = std::fs::create_dir_all(&dir)
         .and_then(|_| {
             std::fs::write(
@@ -256,6 +319,7 @@ pub fn run(opts: &cli::Options, args: &[String]) -> i32 {
             failures.push(format!("writing results: {e}"));
         }
     }
+    print!("{}", verdict::text(&fams, caveat.as_deref()));
     if p.profile == "smoke" {
         failures.extend(self_test());
     }
@@ -267,6 +331,76 @@ pub fn run(opts: &cli::Options, args: &[String]) -> i32 {
         return 1;
     }
     0
+}
+
+/// Why this run's figures are not a measurement (a smoke run, a filtered
+/// run, shortened runs), or `None` for a full run of a profile.
+fn caveat(opts: &cli::Options) -> Option<String> {
+    let p = &opts.params;
+    let profile = scenarios::Params::profile(p.profile);
+    let mut why = Vec::new();
+    if p.profile == "smoke" {
+        why.push(
+            "a smoke run (tiny maps, runs of a few ms, one repetition) checks that the suite works"
+                .to_string(),
+        );
+    }
+    let mut filters = Vec::new();
+    if !opts.scenarios.is_empty() {
+        filters.push("--scenario");
+    }
+    if !opts.maps.is_empty() {
+        filters.push("--map");
+    }
+    if opts.threads.is_some() && p.profile != "smoke" {
+        filters.push("--threads");
+    }
+    if !filters.is_empty() {
+        why.push(format!(
+            "a filtered run ({}) leaves families and peers out",
+            filters.join(", ")
+        ));
+    }
+    if p.duration < profile.duration || p.reps < profile.reps || p.entries < profile.entries {
+        why.push(
+            "runs shortened below the profile (--duration-ms, --reps or --entries)".to_string(),
+        );
+    }
+    (!why.is_empty()).then(|| format!("{}; its figures are not a measurement", why.join("; ")))
+}
+
+/// The progress line printed after each scenario when stderr is not a
+/// terminal: the time left is estimated from the runs done so far (runs
+/// differ in length, so it is a rough estimate).
+fn progress_line(
+    done: usize,
+    of: usize,
+    key: &str,
+    scenario_s: f64,
+    elapsed_s: f64,
+    runs_done: u64,
+    runs_total: u64,
+) -> String {
+    let left = if runs_done == 0 {
+        "?".to_string()
+    } else {
+        let rest = elapsed_s / runs_done as f64 * runs_total.saturating_sub(runs_done) as f64;
+        format!("~{}", clock(rest))
+    };
+    format!(
+        "crisis: [{done}/{of}] {key} done in {scenario_s:.1}s; elapsed {}, left {left} ({runs_done}/{runs_total} runs)",
+        clock(elapsed_s)
+    )
+}
+
+/// `m:ss` (or `h:mm:ss`).
+fn clock(s: f64) -> String {
+    let s = s.max(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
 }
 
 /// Runs the deliberately broken maps of `maps/broken.rs` through the

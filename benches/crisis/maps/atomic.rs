@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use crate::adapter::{CrisisMap, MapKind, Value};
+use crate::adapter::{CrisisMap, GoMap, MapKind, Value};
 use crate::maps::{hasher, Hasher};
 
 /// Marker for `epochmap::AtomicPtrMap`.
@@ -20,6 +20,7 @@ impl MapKind for Atomic {
         "collected by for_each into a std HashMap (faster than clone(); not point-in-time)";
     const POINT_IN_TIME: bool = false;
     type Map<V: Value> = Adapter<V>;
+    type Go = Adapter<u64>;
 }
 
 /// The adapter.
@@ -64,5 +65,71 @@ impl<V: Value> CrisisMap<V> for Adapter<V> {
     }
     fn len(&self) -> usize {
         self.0.len()
+    }
+}
+
+/// Go's operations: `get_or_insert_with` (LoadOrStore), `Pinned::remove`
+/// (LoadAndDelete), `Pinned::insert` (Swap), and `Pinned::compute` behind a
+/// lock-free read for CompareAndSwap and CompareAndDelete (as Go's loads
+/// first): atomic per key. When the value changes between the read and the
+/// compute and no longer matches, `compute` writes the current value back
+/// unchanged (it has no abort), a write Go would not do.
+impl GoMap for Adapter<u64> {
+    const OPS: &'static str = "LoadOrStore: get_or_insert_with; LoadAndDelete: Pinned::remove; Swap: Pinned::insert; CompareAndSwap, CompareAndDelete: lock-free get, then Pinned::compute (atomic per key; a value that changed in between is written back unchanged); Clear: clear (retain + compact, not atomic across keys)";
+    fn load_or_store(&self, key: u64, value: u64) -> (u64, bool) {
+        let stored = std::cell::Cell::new(false);
+        let v = self.0.get_or_insert_with(key, || {
+            stored.set(true);
+            value
+        });
+        // `f` may run for an insert that another thread's insert beat; the
+        // value returned is then theirs. (When theirs equals ours, this
+        // says "stored": no Go shape can tell, and none checks it.)
+        let loaded = !stored.get() || v != value;
+        (v, loaded)
+    }
+    fn load_and_delete(&self, key: u64) -> Option<u64> {
+        self.0.pin().remove(&key).copied()
+    }
+    fn swap(&self, key: u64, value: u64) -> Option<u64> {
+        self.0.pin().insert(key, value).copied()
+    }
+    fn compare_and_swap(&self, key: u64, old: u64, new: u64) -> bool {
+        let pin = self.0.pin();
+        if pin.get(&key) != Some(&old) {
+            return false;
+        }
+        let mut hit = false;
+        pin.compute(key, |cur| {
+            hit = cur == Some(&old);
+            if hit {
+                Some(new)
+            } else {
+                cur.copied()
+            }
+        });
+        hit
+    }
+    fn compare_and_delete(&self, key: u64, old: u64) -> bool {
+        let pin = self.0.pin();
+        if pin.get(&key) != Some(&old) {
+            return false;
+        }
+        let mut hit = false;
+        pin.compute(key, |cur| {
+            hit = cur == Some(&old);
+            if hit {
+                None
+            } else {
+                cur.copied()
+            }
+        });
+        hit
+    }
+    fn clear(&self) {
+        self.0.clear();
+    }
+    fn first_key(&self) -> Option<u64> {
+        self.0.pin().iter().next().map(|(k, _)| *k)
     }
 }

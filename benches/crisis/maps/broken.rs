@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::adapter::{CrisisMap, MapKind, Value};
+use crate::adapter::{CrisisMap, GoMap, MapKind, Value};
 use crate::maps::{hasher, Hasher};
 
 /// What the map gets wrong.
@@ -22,6 +22,10 @@ pub mod mode {
     pub const LOST_UPDATE: u8 = 4;
     /// `len` is off by one.
     pub const WRONG_LEN: u8 = 5;
+    /// Go's `LoadOrStore` overwrites a present value (a Store in disguise).
+    pub const OVERWRITING_LOAD_OR_STORE: u8 = 6;
+    /// Go's `CompareAndSwap` swaps whatever the key holds.
+    pub const BLIND_COMPARE_AND_SWAP: u8 = 7;
 }
 
 /// Marker of a broken map.
@@ -35,6 +39,7 @@ impl<const MODE: u8> MapKind for Broken<MODE> {
     const SNAPSHOT: &'static str = "";
     const POINT_IN_TIME: bool = true;
     type Map<V: Value> = Adapter<V, MODE>;
+    type Go = Adapter<u64, MODE>;
 }
 
 /// A mutex-protected std map with one deliberate fault.
@@ -130,5 +135,76 @@ pub fn cases() -> Vec<(&'static str, u8, crate::maps::RunFn)> {
         ),
         ("C1", mode::NONE, run::<Broken<{ mode::NONE }>>),
         ("C1", mode::WRONG_LEN, run::<Broken<{ mode::WRONG_LEN }>>),
+        (
+            "G-LoadOrStoreBalanced",
+            mode::NONE,
+            run::<Broken<{ mode::NONE }>>,
+        ),
+        (
+            "G-LoadOrStoreBalanced",
+            mode::OVERWRITING_LOAD_OR_STORE,
+            run::<Broken<{ mode::OVERWRITING_LOAD_OR_STORE }>>,
+        ),
+        (
+            "G-CompareAndSwapValueNotEqual",
+            mode::NONE,
+            run::<Broken<{ mode::NONE }>>,
+        ),
+        (
+            "G-CompareAndSwapValueNotEqual",
+            mode::BLIND_COMPARE_AND_SWAP,
+            run::<Broken<{ mode::BLIND_COMPARE_AND_SWAP }>>,
+        ),
     ]
+}
+
+/// Go's operations, correct but in the modes that break them.
+impl<const MODE: u8> GoMap for Adapter<u64, MODE> {
+    const OPS: &'static str = "std HashMap under a Mutex";
+    fn load_or_store(&self, key: u64, value: u64) -> (u64, bool) {
+        let mut g = self.0.lock().unwrap();
+        if MODE == mode::OVERWRITING_LOAD_OR_STORE {
+            return match g.0.insert(key, value) {
+                Some(old) => (old, true),
+                None => (value, false),
+            };
+        }
+        match g.0.get(&key) {
+            Some(v) => (*v, true),
+            None => {
+                g.0.insert(key, value);
+                (value, false)
+            }
+        }
+    }
+    fn load_and_delete(&self, key: u64) -> Option<u64> {
+        self.0.lock().unwrap().0.remove(&key)
+    }
+    fn swap(&self, key: u64, value: u64) -> Option<u64> {
+        self.0.lock().unwrap().0.insert(key, value)
+    }
+    fn compare_and_swap(&self, key: u64, old: u64, new: u64) -> bool {
+        match self.0.lock().unwrap().0.get_mut(&key) {
+            Some(v) if *v == old || MODE == mode::BLIND_COMPARE_AND_SWAP => {
+                *v = new;
+                true
+            }
+            _ => false,
+        }
+    }
+    fn compare_and_delete(&self, key: u64, old: u64) -> bool {
+        let mut g = self.0.lock().unwrap();
+        if g.0.get(&key) == Some(&old) {
+            g.0.remove(&key);
+            true
+        } else {
+            false
+        }
+    }
+    fn clear(&self) {
+        self.0.lock().unwrap().0.clear();
+    }
+    fn first_key(&self) -> Option<u64> {
+        self.0.lock().unwrap().0.keys().next().copied()
+    }
 }

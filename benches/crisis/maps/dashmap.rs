@@ -1,6 +1,6 @@
 //! dashmap 6: sharded `RwLock<HashTable>`s, with the ahash hasher.
 
-use crate::adapter::{CrisisMap, MapKind, Value};
+use crate::adapter::{CrisisMap, GoMap, MapKind, Value};
 use crate::maps::{hasher, Hasher};
 
 /// Marker for `dashmap::DashMap`.
@@ -14,6 +14,7 @@ impl MapKind for Dash {
     const SNAPSHOT: &'static str = "clone(): copies shard by shard (not point-in-time)";
     const POINT_IN_TIME: bool = false;
     type Map<V: Value> = Adapter<V>;
+    type Go = Adapter<u64>;
 }
 
 /// The adapter.
@@ -61,5 +62,45 @@ impl<V: Value> CrisisMap<V> for Adapter<V> {
     }
     fn len(&self) -> usize {
         self.0.len()
+    }
+}
+
+/// Go's operations: `entry` (LoadOrStore), `remove`, `insert` (Swap),
+/// `get_mut` (CompareAndSwap), `remove_if` (CompareAndDelete), `clear`;
+/// each one locked step on the key's shard.
+impl GoMap for Adapter<u64> {
+    const OPS: &'static str = "LoadOrStore: entry; LoadAndDelete: remove; Swap: insert; CompareAndSwap: get_mut; CompareAndDelete: remove_if; Clear: clear (atomic per key, under the shard lock)";
+    fn load_or_store(&self, key: u64, value: u64) -> (u64, bool) {
+        match self.0.entry(key) {
+            ::dashmap::mapref::entry::Entry::Occupied(e) => (*e.get(), true),
+            ::dashmap::mapref::entry::Entry::Vacant(e) => {
+                e.insert(value);
+                (value, false)
+            }
+        }
+    }
+    fn load_and_delete(&self, key: u64) -> Option<u64> {
+        self.0.remove(&key).map(|(_, v)| v)
+    }
+    fn swap(&self, key: u64, value: u64) -> Option<u64> {
+        self.0.insert(key, value)
+    }
+    fn compare_and_swap(&self, key: u64, old: u64, new: u64) -> bool {
+        match self.0.get_mut(&key) {
+            Some(mut r) if *r.value() == old => {
+                *r.value_mut() = new;
+                true
+            }
+            _ => false,
+        }
+    }
+    fn compare_and_delete(&self, key: u64, old: u64) -> bool {
+        self.0.remove_if(&key, |_, v| *v == old).is_some()
+    }
+    fn clear(&self) {
+        self.0.clear();
+    }
+    fn first_key(&self) -> Option<u64> {
+        self.0.iter().next().map(|r| *r.key())
     }
 }

@@ -38,6 +38,8 @@ pub struct MapEntry {
     pub traversal: &'static str,
     pub snapshot: &'static str,
     pub point_in_time: bool,
+    /// Which operation of the map each Go operation uses (the Go shapes).
+    pub go_ops: &'static str,
     /// `None` while the map is not built yet: its rows say so.
     pub run: Option<RunFn>,
 }
@@ -50,6 +52,7 @@ fn entry<K: MapKind>() -> MapEntry {
         traversal: K::TRAVERSAL,
         snapshot: K::SNAPSHOT,
         point_in_time: K::POINT_IN_TIME,
+        go_ops: <K::Go as crate::adapter::GoMap>::OPS,
         run: Some(scenarios::run::<K>),
     }
 }
@@ -65,6 +68,7 @@ fn not_built(id: &'static str, name: &'static str) -> MapEntry {
         traversal: "",
         snapshot: "",
         point_in_time: false,
+        go_ops: "",
         run: None,
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::adapter::{CrisisMap, MapKind, Value};
+use crate::adapter::{CrisisMap, GoMap, MapKind, Value};
 use crate::maps::{hasher, Hasher};
 
 /// Marker for `Arc<Mutex<HashMap>>`.
@@ -17,6 +17,7 @@ impl MapKind for MutexStd {
     const SNAPSHOT: &'static str = "clone under the lock, then iterate the clone";
     const POINT_IN_TIME: bool = true;
     type Map<V: Value> = Adapter<V>;
+    type Go = Adapter<u64>;
 }
 
 /// The adapter.
@@ -64,5 +65,46 @@ impl<V: Value> CrisisMap<V> for Adapter<V> {
     }
     fn len(&self) -> usize {
         self.0.lock().unwrap().len()
+    }
+}
+
+/// Go's operations, each one critical section over the std map.
+impl GoMap for Adapter<u64> {
+    const OPS: &'static str = "every operation one critical section of the Mutex (entry, remove, insert, get_mut, get + remove, clear)";
+    fn load_or_store(&self, key: u64, value: u64) -> (u64, bool) {
+        match self.0.lock().unwrap().entry(key) {
+            std::collections::hash_map::Entry::Occupied(e) => (*e.get(), true),
+            std::collections::hash_map::Entry::Vacant(e) => (*e.insert(value), false),
+        }
+    }
+    fn load_and_delete(&self, key: u64) -> Option<u64> {
+        self.0.lock().unwrap().remove(&key)
+    }
+    fn swap(&self, key: u64, value: u64) -> Option<u64> {
+        self.0.lock().unwrap().insert(key, value)
+    }
+    fn compare_and_swap(&self, key: u64, old: u64, new: u64) -> bool {
+        match self.0.lock().unwrap().get_mut(&key) {
+            Some(v) if *v == old => {
+                *v = new;
+                true
+            }
+            _ => false,
+        }
+    }
+    fn compare_and_delete(&self, key: u64, old: u64) -> bool {
+        let mut map = self.0.lock().unwrap();
+        if map.get(&key) == Some(&old) {
+            map.remove(&key);
+            true
+        } else {
+            false
+        }
+    }
+    fn clear(&self) {
+        self.0.lock().unwrap().clear();
+    }
+    fn first_key(&self) -> Option<u64> {
+        self.0.lock().unwrap().keys().next().copied()
     }
 }

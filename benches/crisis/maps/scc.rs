@@ -1,7 +1,7 @@
 //! scc 3 `HashMap`: bucket-level locks, lock-free bucket array growth, sdd
 //! reclamation; ahash hasher. The `_sync` API throughout.
 
-use crate::adapter::{CrisisMap, MapKind, Value};
+use crate::adapter::{CrisisMap, GoMap, MapKind, Value};
 use crate::maps::{hasher, Hasher};
 
 /// Marker for `scc::HashMap`.
@@ -15,6 +15,7 @@ impl MapKind for Scc {
     const SNAPSHOT: &'static str = "clone(): built by iteration (not point-in-time)";
     const POINT_IN_TIME: bool = false;
     type Map<V: Value> = Adapter<V>;
+    type Go = Adapter<u64>;
 }
 
 /// The adapter.
@@ -57,5 +58,51 @@ impl<V: Value> CrisisMap<V> for Adapter<V> {
     }
     fn len(&self) -> usize {
         self.0.len()
+    }
+}
+
+/// Go's operations: `entry_sync` (LoadOrStore, CompareAndSwap),
+/// `remove_sync`, `upsert_sync` (Swap), `remove_if_sync`
+/// (CompareAndDelete), `clear_sync`; each one locked step on the key's
+/// bucket.
+impl GoMap for Adapter<u64> {
+    const OPS: &'static str = "LoadOrStore: entry_sync; LoadAndDelete: remove_sync; Swap: upsert_sync; CompareAndSwap: update_sync; CompareAndDelete: remove_if_sync; Clear: clear_sync (atomic per key)";
+    fn load_or_store(&self, key: u64, value: u64) -> (u64, bool) {
+        match self.0.entry_sync(key) {
+            ::scc::hash_map::Entry::Occupied(e) => (*e.get(), true),
+            ::scc::hash_map::Entry::Vacant(e) => {
+                e.insert_entry(value);
+                (value, false)
+            }
+        }
+    }
+    fn load_and_delete(&self, key: u64) -> Option<u64> {
+        self.0.remove_sync(&key).map(|(_, v)| v)
+    }
+    fn swap(&self, key: u64, value: u64) -> Option<u64> {
+        self.0.upsert_sync(key, value)
+    }
+    fn compare_and_swap(&self, key: u64, old: u64, new: u64) -> bool {
+        self.0.update_sync(&key, |_, v| {
+            let hit = *v == old;
+            if hit {
+                *v = new;
+            }
+            hit
+        }) == Some(true)
+    }
+    fn compare_and_delete(&self, key: u64, old: u64) -> bool {
+        self.0.remove_if_sync(&key, |v| *v == old).is_some()
+    }
+    fn clear(&self) {
+        self.0.clear_sync();
+    }
+    fn first_key(&self) -> Option<u64> {
+        let mut first = None;
+        self.0.iter_sync(|k, _| {
+            first = Some(*k);
+            false
+        });
+        first
     }
 }

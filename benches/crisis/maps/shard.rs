@@ -1,7 +1,7 @@
 //! Our `ShardMap`: hash-sharded reader-sharded RwLocks over hashbrown
 //! tables, built with the suite's ahash hasher like every other map.
 
-use crate::adapter::{CrisisMap, MapKind, Value};
+use crate::adapter::{CrisisMap, GoMap, MapKind, Value};
 use crate::maps::{hasher, Hasher};
 
 /// Marker for `epochmap::ShardMap`.
@@ -15,6 +15,7 @@ impl MapKind for Shard {
     const SNAPSHOT: &'static str = "clone(): copies shard by shard (not point-in-time)";
     const POINT_IN_TIME: bool = false;
     type Map<V: Value> = Adapter<V>;
+    type Go = Adapter<u64>;
 }
 
 /// The adapter.
@@ -55,5 +56,45 @@ impl<V: Value> CrisisMap<V> for Adapter<V> {
     }
     fn len(&self) -> usize {
         self.0.len()
+    }
+}
+
+/// Go's operations: `entry` (LoadOrStore), `remove`, `insert` (Swap),
+/// `update` (CompareAndSwap), `remove_if` (CompareAndDelete), `clear`; each
+/// one locked step on the key's shard.
+impl GoMap for Adapter<u64> {
+    const OPS: &'static str = "LoadOrStore: entry; LoadAndDelete: remove; Swap: insert; CompareAndSwap: update; CompareAndDelete: remove_if; Clear: clear (all atomic per key, under the shard lock)";
+    fn load_or_store(&self, key: u64, value: u64) -> (u64, bool) {
+        match self.0.entry(key) {
+            epochmap::shard_map::Entry::Occupied(e) => (*e.get(), true),
+            epochmap::shard_map::Entry::Vacant(e) => {
+                e.insert(value);
+                (value, false)
+            }
+        }
+    }
+    fn load_and_delete(&self, key: u64) -> Option<u64> {
+        self.0.remove(&key)
+    }
+    fn swap(&self, key: u64, value: u64) -> Option<u64> {
+        self.0.insert(key, value)
+    }
+    fn compare_and_swap(&self, key: u64, old: u64, new: u64) -> bool {
+        self.0.update(&key, |v| {
+            let hit = *v == old;
+            if hit {
+                *v = new;
+            }
+            hit
+        }) == Some(true)
+    }
+    fn compare_and_delete(&self, key: u64, old: u64) -> bool {
+        self.0.remove_if(&key, |_, v| *v == old).is_some()
+    }
+    fn clear(&self) {
+        self.0.clear();
+    }
+    fn first_key(&self) -> Option<u64> {
+        self.0.iter().next().map(|r| *r.key())
     }
 }

@@ -1,4 +1,4 @@
-//! The ten scenarios of `shared/CRISIS.md`, their parameters, and the driver
+//! The scenarios of `docs/crisis.md`, their parameters, and the driver
 //! that measures one (scenario, map, thread count).
 
 use std::collections::BTreeMap;
@@ -10,6 +10,7 @@ use crate::latency::histogram;
 use crate::runner::{self, Gate, RunOut, Stop, WorkerOut};
 use crate::workload::{Dist, Keys};
 
+pub mod go;
 mod memory;
 mod ops;
 mod sample;
@@ -47,6 +48,11 @@ pub mod fig {
     pub const BYTES: &str = "bytes_per_entry";
     pub const PEAK_BYTES: &str = "peak_bytes_per_entry";
     pub const RATIO_STD: &str = "ratio_to_std_hashmap";
+    pub const NS_OP: &str = "ns_per_op";
+    pub const NS_OP_MIN: &str = "ns_per_op_min_rep";
+    pub const NS_OP_MAX: &str = "ns_per_op_max_rep";
+    pub const WRITERS_WITH_MIN: &str = "writer_ops_per_s_with_traversal_min_rep";
+    pub const WRITERS_WITH_MAX: &str = "writer_ops_per_s_with_traversal_max_rep";
 }
 
 /// What a scenario does.
@@ -62,6 +68,8 @@ pub enum Kind {
     Memory,
     AdversarialDelete,
     Session,
+    /// One of Go's `sync` map benchmarks.
+    Go(go::Shape),
 }
 
 /// One row group of the report.
@@ -83,6 +91,34 @@ pub struct Scenario {
     pub single_thread: bool,
 }
 
+impl Scenario {
+    /// The family of workloads the verdict groups it in.
+    pub fn family(&self) -> &'static str {
+        match self.kind {
+            Kind::ReadMostly => "read-mostly",
+            Kind::Misses => "misses",
+            Kind::WriteStorm | Kind::RapidGrow | Kind::Session => "write-heavy",
+            Kind::Exchange | Kind::AdversarialDelete => "churn",
+            Kind::IterDelete => "traversal",
+            Kind::Snapshot => "snapshot",
+            Kind::Memory => "memory",
+            Kind::Go(_) => "Go shapes",
+        }
+    }
+}
+
+/// The families, in verdict order.
+pub const FAMILIES: [&str; 8] = [
+    "read-mostly",
+    "misses",
+    "write-heavy",
+    "churn",
+    "traversal",
+    "snapshot",
+    "memory",
+    "Go shapes",
+];
+
 /// All scenarios, in report order.
 pub fn all() -> Vec<Scenario> {
     let s = |id, key, title, what, kind, zipf, headline, higher_better| Scenario {
@@ -96,7 +132,7 @@ pub fn all() -> Vec<Scenario> {
         higher_better,
         single_thread: kind == Kind::Memory,
     };
-    vec![
+    let mut v = vec![
         s("C1", "C1", "write-storm (uniform)",
           "fixed op count: 50% inserts of fresh keys, 50% overwrites of prefilled keys (uniform); the map grows",
           Kind::WriteStorm, false, fig::OPS, true),
@@ -133,7 +169,20 @@ pub fn all() -> Vec<Scenario> {
         s("C10", "C10", "session-update",
           "90% copy-on-write update of a 48-byte session struct, 10% get, over 1024 sessions",
           Kind::Session, false, fig::OPS, true),
-    ]
+    ];
+    for (shape, key, name, what) in go::SHAPES {
+        v.push(s(
+            "G",
+            key,
+            name,
+            what,
+            Kind::Go(shape),
+            false,
+            fig::NS_OP,
+            false,
+        ));
+    }
+    v
 }
 
 /// Sizes and durations of a profile.
@@ -144,6 +193,9 @@ pub struct Params {
     pub entries: u64,
     pub duration: Duration,
     pub warmup: Duration,
+    /// Run and warm-up length of each Go shape (24 shapes: kept short).
+    pub go_duration: Duration,
+    pub go_warmup: Duration,
     pub reps: usize,
     /// One operation in this many is timed (a power of two).
     pub sample_every: u32,
@@ -165,11 +217,19 @@ impl Params {
             "smoke" => (10_000, 20, 0, 1, 40_000, 40_000, 50_000),
             _ => (100_000, 120, 40, 3, 250_000, 250_000, 1_000_000),
         };
+        // Go's reference runs use -benchtime 200ms.
+        let (go_ms, go_warm_ms) = match name {
+            "full" => (200, 50),
+            "smoke" => (5, 0),
+            _ => (50, 10),
+        };
         Self {
             profile: name,
             entries,
             duration: Duration::from_millis(dur_ms),
             warmup: Duration::from_millis(warm_ms),
+            go_duration: Duration::from_millis(go_ms),
+            go_warmup: Duration::from_millis(go_warm_ms),
             reps,
             sample_every: 16,
             seed: 0xC0FF_EE15_2026,
@@ -217,6 +277,7 @@ pub fn run<K: MapKind>(
         Kind::IterDelete => traversal::run::<K::Map<u64>>(p, threads, false, rep),
         Kind::Snapshot => traversal::run::<K::Map<u64>>(p, threads, true, rep),
         Kind::Memory => memory::run::<K::Map<u64>>(p),
+        Kind::Go(shape) => go::run::<K::Go>(shape, p, threads, rep),
     }
 }
 

@@ -74,6 +74,11 @@ impl Acc {
         self.reps.push(s.figures);
     }
 
+    /// Each repetition's scalar figures.
+    pub fn reps(&self) -> &[Figures] {
+        &self.reps
+    }
+
     /// Medians of the repetitions' figures, plus the merged percentiles.
     pub fn finish(&self) -> Figures {
         let mut f = Figures::new();
@@ -103,6 +108,25 @@ impl Acc {
                 ops.iter().copied().fold(f64::INFINITY, f64::min),
             );
             f.insert(fig::OPS_MAX, ops.iter().copied().fold(0.0, f64::max));
+        }
+        // The spread of the repetitions, for the figures a verdict cites.
+        for (name, min, max) in [
+            (fig::NS_OP, fig::NS_OP_MIN, fig::NS_OP_MAX),
+            (
+                fig::WRITERS_WITH,
+                fig::WRITERS_WITH_MIN,
+                fig::WRITERS_WITH_MAX,
+            ),
+        ] {
+            let xs: Vec<f64> = self
+                .reps
+                .iter()
+                .filter_map(|r| r.get(name).copied())
+                .collect();
+            if !xs.is_empty() {
+                f.insert(min, xs.iter().copied().fold(f64::INFINITY, f64::min));
+                f.insert(max, xs.iter().copied().fold(0.0, f64::max));
+            }
         }
         f.insert(fig::REPS, self.reps.len() as f64);
         if let (Some(a), Some(w)) = (f.get(fig::WRITERS_ALONE), f.get(fig::WRITERS_WITH)) {
