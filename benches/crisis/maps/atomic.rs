@@ -27,6 +27,11 @@ impl MapKind for Atomic {
 pub struct Adapter<V>(epochmap::AtomicPtrMap<u64, V, Hasher>);
 
 impl<V: Value> CrisisMap<V> for Adapter<V> {
+    // Not presized, on purpose: `with_capacity` puts a prefill's keys in an
+    // overlay, where lookups cost more than in a snapshot until a merge or
+    // `compact()` (2026-12-03, quick profile, 2 cores: C2 fell from 0.63x to
+    // 0.36x of the best peer at 1 thread; C1 gained a few percent). Grown
+    // through merges, the prefilled keys end in snapshots.
     fn with_capacity(_capacity: usize) -> Self {
         Self(epochmap::AtomicPtrMap::with_hasher(hasher()))
     }
