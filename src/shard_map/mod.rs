@@ -18,6 +18,7 @@ use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::marker::PhantomData;
+use std::ops::ControlFlow;
 
 use ahash::RandomState;
 use hashbrown::hash_table;
@@ -473,8 +474,10 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     /// **Locking behaviour:** write-locks the key's shard for the call.
     pub fn insert(&self, key: K, value: V) -> Option<V> {
         let hash = self.hash(&key);
-        let mut table = self.shard(hash).write("insert");
         let hasher = &self.hasher;
+        let mut table = self
+            .shard(hash)
+            .write_insert("insert", |(k, _)| hasher.hash_one(k));
         match table.entry(hash, |(k, _)| *k == key, |(k, _)| hasher.hash_one(k)) {
             hash_table::Entry::Occupied(mut e) => {
                 Some(std::mem::replace(&mut e.get_mut().1, value))
@@ -677,8 +680,10 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     /// ```
     pub fn upsert(&self, key: K, insert: impl FnOnce() -> V, update: impl FnOnce(&mut V)) -> bool {
         let hash = self.hash(&key);
-        let mut table = self.shard(hash).write("upsert");
         let hasher = &self.hasher;
+        let mut table = self
+            .shard(hash)
+            .write_insert("upsert", |(k, _)| hasher.hash_one(k));
         match table.entry(hash, |(k, _)| *k == key, |(k, _)| hasher.hash_one(k)) {
             hash_table::Entry::Occupied(mut e) => {
                 update(&mut e.get_mut().1);
@@ -714,8 +719,10 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     /// ```
     pub fn compute(&self, key: K, f: impl FnOnce(Option<&V>) -> Option<V>) -> Option<V> {
         let hash = self.hash(&key);
-        let mut table = self.shard(hash).write("compute");
         let hasher = &self.hasher;
+        let mut table = self
+            .shard(hash)
+            .write_insert("compute", |(k, _)| hasher.hash_one(k));
         match table.entry(hash, |(k, _)| *k == key, |(k, _)| hasher.hash_one(k)) {
             hash_table::Entry::Occupied(e) => match f(Some(&e.get().1)) {
                 Some(new) => Some(std::mem::replace(&mut e.into_mut().1, new)),
@@ -743,7 +750,10 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     /// ```
     pub fn entry(&self, key: K) -> Entry<'_, K, V, S> {
         let hash = self.hash(&key);
-        let guard = self.shard(hash).write("entry");
+        let hasher = &self.hasher;
+        let guard = self
+            .shard(hash)
+            .write_insert("entry", |(k, _)| hasher.hash_one(k));
         match guard.find_bucket_index(hash, |(k, _)| *k == key) {
             Some(index) => Entry::Occupied(OccupiedEntry { guard, index }),
             None => Entry::Vacant(VacantEntry {
@@ -755,7 +765,8 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
         }
     }
 
-    /// Shrinks every shard's table to fit its entries.
+    /// Shrinks every shard's table to fit its entries (a shard in which a
+    /// traversal is suspended, between two chunks, is left as it is).
     ///
     /// **Locking behaviour:** write-locks one shard at a time.
     pub fn shrink_to_fit(&self) {
@@ -815,19 +826,15 @@ impl<K, V, S> ShardMap<K, V, S> {
     /// **Locking behaviour:** write-locks one shard at a time; concurrent
     /// inserts into already cleared shards survive.
     pub fn clear(&self) {
-        for shard in self.shards.iter() {
-            shard.write("clear").clear();
-        }
+        iter::clear(&self.shards);
     }
 
     /// Keeps only the entries for which `f` returns true.
     ///
     /// **Locking behaviour:** write-locks one shard at a time while `f` runs
     /// on its entries (do not call the map from `f`).
-    pub fn retain(&self, mut f: impl FnMut(&K, &mut V) -> bool) {
-        for shard in self.shards.iter() {
-            shard.write("retain").retain(|(k, v)| f(k, v));
-        }
+    pub fn retain(&self, f: impl FnMut(&K, &mut V) -> bool) {
+        iter::retain(&self.shards, "retain", f);
     }
 
     /// Iterates over the entries as [`MultiRef`] guards.
@@ -875,6 +882,14 @@ impl<K, V, S> ShardMap<K, V, S> {
             inner: Iter::new(&self.shards, "values"),
         }
     }
+}
+
+/// Sets how many entries a traversal visits per hold of a shard's lock (0
+/// restores the default, about a thousand). For tests that need traversals
+/// to release and re-acquire locks often; not part of the stable API.
+#[doc(hidden)]
+pub fn __set_traversal_chunk(entries: usize) {
+    shard::set_traversal_chunk(entries);
 }
 
 impl<K, V, S> IntoIterator for ShardMap<K, V, S> {
@@ -930,24 +945,34 @@ impl<K: fmt::Debug, V: fmt::Debug, S> fmt::Debug for ShardMap<K, V, S> {
     /// Lists the entries. **Locking behaviour:** as [`ShardMap::iter`].
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut m = f.debug_map();
-        for r in self.iter() {
-            m.entry(r.key(), r.value());
-        }
+        let _ = iter::visit::<_, _, ()>(&self.shards, "fmt", |k, v| {
+            m.entry(k, v);
+            ControlFlow::Continue(())
+        });
         m.finish()
     }
 }
 
-impl<K: Clone, V: Clone, S: Clone> Clone for ShardMap<K, V, S> {
-    /// Copies the map shard by shard (each shard is copied at one instant,
-    /// see "Consistency"). **Locking behaviour:** read-locks one shard at a
-    /// time.
+impl<K: Clone + Hash + Eq, V: Clone, S: Clone + BuildHasher> Clone for ShardMap<K, V, S> {
+    /// Copies the map entry by entry (a traversal, see "Consistency": an
+    /// entry present during the whole copy is copied once; one written
+    /// meanwhile may or may not be).
+    ///
+    /// **Locking behaviour:** read-locks one shard at a time, for at most
+    /// about a thousand entries (cloning them under the lock).
     fn clone(&self) -> Self {
+        let hasher = &self.hasher;
         let shards = self
             .shards
             .iter()
             .map(|s| {
-                let lock = s.lock();
-                Shard::new(lock.read("clone").clone(), lock.reader_slots())
+                let mut table = Table::with_capacity(s.len());
+                let _ = iter::visit_shard::<_, _, ()>(s, "clone", |k, v| {
+                    let hash = hasher.hash_one(k);
+                    table.insert_unique(hash, (k.clone(), v.clone()), |(k, _)| hasher.hash_one(k));
+                    ControlFlow::Continue(())
+                });
+                Shard::new(table, s.lock().reader_slots())
             })
             .collect();
         ShardMap {
@@ -962,7 +987,8 @@ impl<K: Hash + Eq, V: PartialEq, S: BuildHasher> PartialEq for ShardMap<K, V, S>
     /// Same keys with equal values. Meaningful only when neither map is
     /// written meanwhile.
     ///
-    /// **Locking behaviour:** iterates one map (one shard at a time) while
+    /// **Locking behaviour:** traverses one map (one shard at a time, at
+    /// most about a thousand entries per lock hold) while
     /// read-locking the other's shards for lookups. Which map is iterated
     /// depends only on their addresses, so `a == b` and `b == a` running at
     /// the same time take the locks in the same order and cannot deadlock.
@@ -979,11 +1005,13 @@ impl<K: Hash + Eq, V: PartialEq, S: BuildHasher> PartialEq for ShardMap<K, V, S>
             (other, self)
         };
         outer.len() == inner.len()
-            && outer.iter().all(|r| {
-                inner
-                    .read_with(r.key(), "eq", |v| v == r.value())
-                    .unwrap_or(false)
+            && iter::visit(&outer.shards, "eq", |k, v| {
+                match inner.read_with(k, "eq", |w| w == v) {
+                    Some(true) => ControlFlow::Continue(()),
+                    _ => ControlFlow::Break(()),
+                }
             })
+            .is_continue()
     }
 }
 
