@@ -11,6 +11,9 @@
 //! item held, so the lock is free). The closure forms cannot let their body
 //! write (it runs under the lock), so a second thread writes meanwhile.
 
+// Explicit `next` calls: the writes happen between two of them.
+#![allow(clippy::while_let_on_iterator)]
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
