@@ -91,8 +91,16 @@ use shard::{shard_index, Shard, Table};
 ///   run while that lock is held.
 /// - `get`, `get_mut`, `entry` return guards ([`Ref`], [`RefMut`],
 ///   [`Entry`]) that keep the shard locked until they are dropped.
-/// - Whole-map methods (`clear`, `retain`, `capacity`, `shrink_to_fit`,
-///   `clone`, `Debug`, equality) and the iterators lock one shard at a time.
+/// - Whole-map methods and the iterators lock one shard at a time:
+///   `capacity` and `shrink_to_fit` for one short step per shard; the
+///   traversals (`iter`, `keys`, `values`, `iter_mut`, `retain`, `clear`,
+///   `clone`, `Debug`, equality, `par_iter`, `Serialize`) for at most about
+///   a thousand entries per hold (`iter_mut`, `retain`, `clear` write-lock,
+///   the others read-lock), then they release the lock so that writers get
+///   in, and later resume. The `retain` closure, and the cloning, formatting
+///   or serializing of entries, run under the lock of their chunk. Iterator
+///   items keep their shard locked while they live: an iterator whose items
+///   are all held (`collect`) keeps each shard locked until they drop.
 ///
 /// **The one rule:** do not call the map from a thread that holds a guard (or
 /// from inside a closure you passed to it) on a key of the same shard: the
@@ -119,13 +127,16 @@ use shard::{shard_index, Shard, Table};
 ///   value between the smallest and the largest size the map had during the
 ///   call (each shard is counted at a slightly different moment), not a
 ///   snapshot.
-/// - **Iteration** visits the shards one after the other, holding only the
-///   current shard's lock. Each shard is seen at one instant, but different
-///   shards at different instants: an entry that exists during the whole
-///   iteration is seen exactly once; one inserted or removed concurrently
-///   may or may not be seen. No entry is ever seen twice or torn. For a
-///   point-in-time copy, clone the map under an outer lock, or use
-///   `AtomicPtrMap`'s snapshots.
+/// - **Iteration** (every traversal listed above) visits the shards one
+///   after the other, and each shard's table in bucket order, a chunk of
+///   about a thousand entries per hold of its lock. Between chunks writers
+///   may insert, remove and even grow or rebuild the table; the traversal's
+///   position is kept exact across that (a rebuild maps it onto the new
+///   layout). So an entry that exists during the whole iteration is seen
+///   exactly once; one inserted or removed concurrently may or may not be
+///   seen. No entry is ever seen twice or torn. A traversal is not a
+///   snapshot, not even of one shard. For a point-in-time copy, clone the
+///   map under an outer lock, or use `AtomicPtrMap`'s snapshots.
 ///
 /// # Panics in user code
 ///
@@ -823,30 +834,37 @@ impl<K, V, S> ShardMap<K, V, S> {
     /// Removes every entry (dropping keys and values under each shard's
     /// lock).
     ///
-    /// **Locking behaviour:** write-locks one shard at a time; concurrent
-    /// inserts into already cleared shards survive.
+    /// **Locking behaviour:** write-locks one shard at a time, for at most
+    /// about a thousand entries per hold (a shard that small is cleared in
+    /// one step); concurrent inserts may survive.
     pub fn clear(&self) {
         iter::clear(&self.shards);
     }
 
     /// Keeps only the entries for which `f` returns true.
     ///
-    /// **Locking behaviour:** write-locks one shard at a time while `f` runs
-    /// on its entries (do not call the map from `f`).
+    /// `f` is called once for every entry present during the whole call
+    /// (entries inserted meanwhile may or may not be visited).
+    ///
+    /// **Locking behaviour:** write-locks one shard at a time, for at most
+    /// about a thousand entries per hold; `f` runs under that lock (do not
+    /// call the map from `f`).
     pub fn retain(&self, f: impl FnMut(&K, &mut V) -> bool) {
         iter::retain(&self.shards, "retain", f);
     }
 
     /// Iterates over the entries as [`MultiRef`] guards.
     ///
-    /// **Locking behaviour:** read-locks one shard at a time; each item keeps
-    /// its shard read-locked while it lives. Do not write to the map from
-    /// this thread during the iteration (debug builds panic when the shard
-    /// is locked by the iteration). Other threads' writes to the shard being
-    /// iterated wait until the iteration leaves it: beside a traversal that
-    /// runs again and again, writers slow down a lot (the crisis suite's C6
-    /// measures it). Where long traversals run beside writers,
-    /// [`AtomicPtrMap`](crate::AtomicPtrMap) traverses without blocking them.
+    /// **Locking behaviour:** read-locks one shard at a time, for at most
+    /// about a thousand entries; then the iterator lets the lock go (it is
+    /// released once no item of that chunk is alive) and takes it again at
+    /// the next `next`. Each item keeps its shard read-locked while it
+    /// lives, so holding items (e.g. `collect`) keeps the shard locked.
+    /// Writes to the map from this thread while an item is alive, or before
+    /// a chunk ends, would wait for the iteration (debug builds panic).
+    /// Other threads' writes to the shard wait for at most one chunk (or
+    /// for the items held). Where long traversals must never block writers,
+    /// [`AtomicPtrMap`](crate::AtomicPtrMap) traverses without locks.
     ///
     /// ```
     /// let map: epochmap::ShardMap<u32, u32> = (0..10).map(|i| (i, i * i)).collect();
@@ -859,8 +877,9 @@ impl<K, V, S> ShardMap<K, V, S> {
 
     /// Iterates over the entries with unique access to the values.
     ///
-    /// **Locking behaviour:** write-locks one shard at a time; each item
-    /// keeps its shard write-locked while it lives.
+    /// **Locking behaviour:** write-locks one shard at a time, for at most
+    /// about a thousand entries (as [`iter`](Self::iter) does with its read
+    /// lock); each item keeps its shard write-locked while it lives.
     pub fn iter_mut(&self) -> IterMut<'_, K, V> {
         IterMut::new(&self.shards)
     }
@@ -942,7 +961,9 @@ impl<K: Hash + Eq, V, S: BuildHasher + Default> FromIterator<(K, V)> for ShardMa
 }
 
 impl<K: fmt::Debug, V: fmt::Debug, S> fmt::Debug for ShardMap<K, V, S> {
-    /// Lists the entries. **Locking behaviour:** as [`ShardMap::iter`].
+    /// Lists the entries. **Locking behaviour:** read-locks one shard at a
+    /// time, for at most about a thousand entries (formatting them under
+    /// the lock).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut m = f.debug_map();
         let _ = iter::visit::<_, _, ()>(&self.shards, "fmt", |k, v| {
