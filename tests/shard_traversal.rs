@@ -100,7 +100,11 @@ fn deterministic(form: &str, iterate: impl Fn(&Map, &mut dyn FnMut(&Map)) -> Vec
             let mut churn = Churn::new();
             let mut rebuilt = 0;
             let mut last_cap = cap_before;
+            let mut chunks = 0;
             let seen = iterate(&map, &mut |m| {
+                // A traversal that revisits keys may never end; fail instead.
+                chunks += 1;
+                assert!(chunks < 20_000, "{form}: the traversal does not end");
                 churn.step(m, inserts, removes);
                 if m.capacity() != last_cap {
                     rebuilt += 1;
