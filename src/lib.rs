@@ -65,8 +65,11 @@
 //! - **Iteration is weakly consistent**: every key present for the whole
 //!   traversal is yielded exactly once, no key is yielded twice, a key
 //!   inserted or removed during the traversal may or may not be yielded.
-//!   [`ShardMap`] iterates shard by shard, each shard read-locked while it is
-//!   visited (writers to that shard wait; see its locking behaviour).
+//!   [`ShardMap`] iterates shard by shard, read-locking a shard for at most
+//!   about a thousand entries at a time and resuming exactly where it
+//!   stopped, also when writers grow or rebuild the shard's table meanwhile
+//!   (writers to that shard wait only while a chunk is visited, or while
+//!   the traversal's items are held; see its locking behaviour).
 //!   [`AtomicPtrMap`] iterates without any lock, and a value it yields stays
 //!   valid as long as the traversal's guard lives, however many threads
 //!   delete meanwhile.

@@ -190,7 +190,7 @@ impl<K: fmt::Debug, V: fmt::Debug> fmt::Debug for MultiRef<'_, K, V> {
 ///
 /// **Locking behaviour:** its methods take no lock (the guard holds one).
 pub struct MultiRefMut<'a, K, V> {
-    pub(crate) inner: UniqueRef<'a, Table<K, V>, (K, V)>,
+    pub(crate) inner: UniqueRef<'a, (K, V)>,
 }
 
 impl<K, V> MultiRefMut<'_, K, V> {

@@ -1,57 +1,135 @@
-//! Iterators over a [`ShardMap`](super::ShardMap).
+//! Iterators over a [`ShardMap`](super::ShardMap), and the chunked
+//! traversal that every whole-map visit uses.
 //!
-//! Borrowing iterators visit the shards in order, holding one shard's lock at
-//! a time (plus the locks kept alive by items still held). Shards that are
-//! empty when reached are skipped without locking.
+//! A traversal visits the shards in order; inside a shard it visits the
+//! table's buckets in increasing index order, at most
+//! [`TRAVERSAL_CHUNK`](super::shard::TRAVERSAL_CHUNK) entries per hold of
+//! the shard's lock, then releases the lock (so that writers get in) and
+//! later resumes where it stopped. Its position is a [`ShardCursor`], which
+//! stays exact when writers rebuild the table meanwhile: an entry present
+//! during the whole traversal is visited exactly once. Shards that are empty
+//! when reached are skipped without locking.
 
 use std::fmt;
-use std::marker::PhantomData;
-
-use hashbrown::hash_table;
+use std::ops::ControlFlow;
 
 use super::guard::{KeyRef, MultiRef, MultiRefMut};
-use super::lock::{IterShared, IterUnique, SharedIter, UniqueIter};
-use super::shard::{Shard, Table};
+use super::lock::{SharedGuard, SharedRef, UniqueGuard, WeakShared, WeakUnique};
+use super::shard::{traversal_chunk, Shard, ShardCursor, Table};
 
-/// Projection of a table to its entries, for the lock's iterators.
-pub(crate) struct Entries<K, V>(PhantomData<fn() -> (K, V)>);
+/// Visits the entries of `shards` with `f`, read-locking one shard at a
+/// time for at most one chunk of entries; `f` runs under that read lock.
+/// Stops at the first `Break`.
+pub(crate) fn visit<K, V, B>(
+    shards: &[Shard<K, V>],
+    op: &'static str,
+    mut f: impl FnMut(&K, &V) -> ControlFlow<B>,
+) -> ControlFlow<B> {
+    for shard in shards {
+        visit_shard(shard, op, &mut f)?;
+    }
+    ControlFlow::Continue(())
+}
 
-impl<K, V> IterShared<Table<K, V>> for Entries<K, V> {
-    type Item = (K, V);
-    type Iter<'x>
-        = hash_table::Iter<'x, (K, V)>
-    where
-        Table<K, V>: 'x,
-        (K, V): 'x;
-    fn iter(data: &Table<K, V>) -> Self::Iter<'_> {
-        data.iter()
+/// [`visit`] over one shard.
+pub(crate) fn visit_shard<K, V, B>(
+    shard: &Shard<K, V>,
+    op: &'static str,
+    mut f: impl FnMut(&K, &V) -> ControlFlow<B>,
+) -> ControlFlow<B> {
+    if shard.len() == 0 {
+        return ControlFlow::Continue(());
+    }
+    let chunk = traversal_chunk();
+    let mut cursor = ShardCursor::default();
+    loop {
+        let table = shard.lock().read(op);
+        cursor.resume(table.num_buckets());
+        let mut n = 0;
+        while n < chunk {
+            let Some(i) = cursor.next_candidate(table.num_buckets()) else {
+                return ControlFlow::Continue(());
+            };
+            if let Some((k, v)) = table.get_bucket(i) {
+                f(k, v)?;
+                n += 1;
+            }
+        }
+        cursor.suspend(shard, table.num_buckets());
     }
 }
 
-impl<K, V> IterUnique<Table<K, V>> for Entries<K, V> {
-    type Item = (K, V);
-    type Iter<'x>
-        = hash_table::IterMut<'x, (K, V)>
-    where
-        Table<K, V>: 'x,
-        (K, V): 'x;
-    fn iter_mut(data: &mut Table<K, V>) -> Self::Iter<'_> {
-        data.iter_mut()
+/// Visits the entries of each shard under its write lock, one chunk per
+/// hold, and removes those for which `f` returns false.
+pub(crate) fn retain<K, V>(
+    shards: &[Shard<K, V>],
+    op: &'static str,
+    mut f: impl FnMut(&K, &mut V) -> bool,
+) {
+    let chunk = traversal_chunk();
+    for shard in shards {
+        if shard.len() == 0 {
+            continue;
+        }
+        let mut cursor = ShardCursor::default();
+        'shard: loop {
+            let mut table = shard.write(op);
+            cursor.resume(table.num_buckets());
+            let mut n = 0;
+            while n < chunk {
+                let buckets = table.num_buckets();
+                let Some(i) = cursor.next_candidate(buckets) else {
+                    break 'shard;
+                };
+                if let Ok(mut entry) = table.get_bucket_entry(i) {
+                    let (k, v) = entry.get_mut();
+                    if !f(k, v) {
+                        entry.remove();
+                    }
+                    n += 1;
+                }
+            }
+            cursor.suspend(shard, table.num_buckets());
+        }
     }
 }
 
-type SharedShardIter<'a, K, V> = SharedIter<'a, Table<K, V>, Entries<K, V>>;
-type UniqueShardIter<'a, K, V> = UniqueIter<'a, Table<K, V>, Entries<K, V>>;
+/// Removes every entry, one chunk per hold of each shard's write lock (a
+/// shard that fits in one chunk is cleared in one step).
+pub(crate) fn clear<K, V>(shards: &[Shard<K, V>]) {
+    let chunk = traversal_chunk();
+    for shard in shards {
+        if shard.len() <= chunk {
+            shard.write("clear").clear();
+        } else {
+            retain(std::slice::from_ref(shard), "clear", |_, _| false);
+        }
+    }
+}
 
 /// Iterator over shared references to the entries, from
 /// [`ShardMap::iter`](super::ShardMap::iter). Yields [`MultiRef`].
 ///
-/// **Locking behaviour:** read-locks one shard at a time; items keep their
-/// shard read-locked while they live.
+/// **Locking behaviour:** read-locks one shard at a time, for at most about
+/// a thousand entries; then releases it (once no item of it is alive) and
+/// re-acquires it when `next` is called again. Items keep their shard
+/// read-locked while they live.
 pub struct Iter<'a, K, V> {
     shards: std::slice::Iter<'a, Shard<K, V>>,
-    current: Option<SharedShardIter<'a, K, V>>,
+    current: Option<SharedPass<'a, K, V>>,
     op: &'static str,
+}
+
+/// An [`Iter`]'s pass over one shard.
+struct SharedPass<'a, K, V> {
+    shard: &'a Shard<K, V>,
+    cursor: ShardCursor,
+    /// The read guard while this pass holds it; `None` once the chunk is
+    /// done (then `weak` finds it again while items keep it alive).
+    guard: Option<SharedGuard<'a, Table<K, V>>>,
+    weak: Option<WeakShared<'a, Table<K, V>>>,
+    /// Entries yielded under the current guard.
+    yielded: usize,
 }
 
 impl<'a, K, V> Iter<'a, K, V> {
@@ -64,19 +142,52 @@ impl<'a, K, V> Iter<'a, K, V> {
     }
 
     #[inline]
-    fn next_pair(&mut self) -> Option<super::lock::SharedRef<'a, Table<K, V>, (K, V)>> {
+    fn next_pair(&mut self) -> Option<SharedRef<'a, Table<K, V>, (K, V)>> {
+        let chunk = traversal_chunk();
         loop {
-            if let Some(cur) = &mut self.current {
-                if let Some(item) = cur.next() {
+            let Some(pass) = &mut self.current else {
+                let shard = self.shards.next()?;
+                if shard.len() != 0 {
+                    self.current = Some(SharedPass {
+                        shard,
+                        cursor: ShardCursor::default(),
+                        guard: None,
+                        weak: None,
+                        yielded: 0,
+                    });
+                }
+                continue;
+            };
+            let guard = match pass.guard.take() {
+                Some(g) => g,
+                None => {
+                    // Still held by items of the last chunk: continue under
+                    // it (locking again would wait for ourselves).
+                    let g = match pass.weak.take().and_then(|w| w.upgrade()) {
+                        Some(g) => g,
+                        None => SharedGuard::new(pass.shard.lock().read(self.op)),
+                    };
+                    pass.cursor.resume(g.data().num_buckets());
+                    pass.yielded = 0;
+                    g
+                }
+            };
+            let buckets = guard.data().num_buckets();
+            while let Some(i) = pass.cursor.next_candidate(buckets) {
+                if let Some(item) = guard.item(|t| t.get_bucket(i)) {
+                    pass.yielded += 1;
+                    if pass.yielded >= chunk {
+                        // Publish the position, and let the lock go when
+                        // the items of this chunk are gone.
+                        pass.cursor.suspend(pass.shard, buckets);
+                        pass.weak = Some(guard.downgrade());
+                    } else {
+                        pass.guard = Some(guard);
+                    }
                     return Some(item);
                 }
-                // Release this shard (unless items keep it) before the next.
-                self.current = None;
             }
-            let shard = self.shards.next()?;
-            if shard.len() != 0 {
-                self.current = Some(SharedIter::new(shard.lock().read(self.op)));
-            }
+            self.current = None;
         }
     }
 }
@@ -140,11 +251,22 @@ impl<K, V> fmt::Debug for Values<'_, K, V> {
 /// Iterator over unique references to the values, from
 /// [`ShardMap::iter_mut`](super::ShardMap::iter_mut). Yields [`MultiRefMut`].
 ///
-/// **Locking behaviour:** write-locks one shard at a time; items keep their
-/// shard write-locked while they live.
+/// **Locking behaviour:** write-locks one shard at a time, for at most
+/// about a thousand entries; then releases it (once no item of it is alive)
+/// and re-acquires it when `next` is called again. Items keep their shard
+/// write-locked while they live.
 pub struct IterMut<'a, K, V> {
     shards: std::slice::Iter<'a, Shard<K, V>>,
-    current: Option<UniqueShardIter<'a, K, V>>,
+    current: Option<UniquePass<'a, K, V>>,
+}
+
+/// An [`IterMut`]'s pass over one shard (see [`SharedPass`]).
+struct UniquePass<'a, K, V> {
+    shard: &'a Shard<K, V>,
+    cursor: ShardCursor,
+    guard: Option<UniqueGuard<'a, (K, V)>>,
+    weak: Option<WeakUnique<'a, (K, V)>>,
+    yielded: usize,
 }
 
 impl<'a, K, V> IterMut<'a, K, V> {
@@ -160,18 +282,49 @@ impl<'a, K, V> Iterator for IterMut<'a, K, V> {
     type Item = MultiRefMut<'a, K, V>;
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
+        let chunk = traversal_chunk();
         loop {
-            if let Some(cur) = &mut self.current {
-                if let Some(inner) = cur.next() {
+            let Some(pass) = &mut self.current else {
+                let shard = self.shards.next()?;
+                if shard.len() != 0 {
+                    self.current = Some(UniquePass {
+                        shard,
+                        cursor: ShardCursor::default(),
+                        guard: None,
+                        weak: None,
+                        yielded: 0,
+                    });
+                }
+                continue;
+            };
+            let guard = match pass.guard.take() {
+                Some(g) => g,
+                None => {
+                    let g = match pass.weak.take().and_then(|w| w.upgrade()) {
+                        Some(g) => g,
+                        // The plain lock guard: values change, the length
+                        // does not.
+                        None => UniqueGuard::new(pass.shard.lock().write("iter_mut")),
+                    };
+                    pass.cursor.resume(g.num_buckets());
+                    pass.yielded = 0;
+                    g
+                }
+            };
+            let buckets = guard.num_buckets();
+            while let Some(i) = pass.cursor.next_candidate(buckets) {
+                if let Some(inner) = guard.bucket_mut(i) {
+                    pass.yielded += 1;
+                    if pass.yielded >= chunk {
+                        pass.cursor.suspend(pass.shard, buckets);
+                        pass.weak = Some(guard.downgrade());
+                    } else {
+                        pass.guard = Some(guard);
+                    }
                     return Some(MultiRefMut { inner });
                 }
-                self.current = None;
             }
-            let shard = self.shards.next()?;
-            if shard.len() != 0 {
-                // The plain lock guard: values change, the length does not.
-                self.current = Some(UniqueIter::new(shard.lock().write("iter_mut")));
-            }
+            self.current = None;
         }
     }
 }
@@ -188,7 +341,7 @@ impl<K, V> fmt::Debug for IterMut<'_, K, V> {
 /// locks (the map is consumed).
 pub struct IntoIter<K, V> {
     pub(crate) shards: std::vec::IntoIter<Shard<K, V>>,
-    pub(crate) current: Option<hash_table::IntoIter<(K, V)>>,
+    pub(crate) current: Option<hashbrown::hash_table::IntoIter<(K, V)>>,
 }
 
 impl<K, V> Iterator for IntoIter<K, V> {

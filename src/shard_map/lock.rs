@@ -63,7 +63,9 @@ use std::cell::{Cell, UnsafeCell};
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
+
+use hashbrown::HashTable;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 
 use crossbeam_utils::{Backoff, CachePadded};
@@ -702,90 +704,55 @@ impl<T, U: ?Sized> DerefMut for MappedWriteGuard<'_, T, U> {
     }
 }
 
-/// How to iterate over the locked data by shared reference: a lending
-/// pattern, generic over the lifetime so that the iterator cannot keep a
-/// reference elsewhere.
-pub(crate) trait IterShared<T> {
-    /// What the iterator points at.
-    type Item;
-    /// The iterator over `&'x T`.
-    type Iter<'x>: Iterator<Item = &'x Self::Item>
-    where
-        T: 'x,
-        Self::Item: 'x;
-    /// Makes the iterator.
-    fn iter(data: &T) -> Self::Iter<'_>;
-}
+/// A read guard shared by the items of an iterator (reference-counted), so
+/// that items may outlive the iterator; the lock is released when the last
+/// of them drops.
+pub(crate) struct SharedGuard<'a, T>(Rc<ReadGuard<'a, T>>);
 
-/// How to iterate over the locked data by unique reference (see
-/// [`IterShared`]).
-pub(crate) trait IterUnique<T> {
-    /// What the iterator points at.
-    type Item;
-    /// The iterator over `&'x mut T`; the items must be disjoint (as any
-    /// safe `Iterator<Item = &mut _>` guarantees).
-    type Iter<'x>: Iterator<Item = &'x mut Self::Item>
-    where
-        T: 'x,
-        Self::Item: 'x;
-    /// Makes the iterator.
-    fn iter_mut(data: &mut T) -> Self::Iter<'_>;
-}
+/// A [`SharedGuard`] that does not keep the lock: it finds the guard again
+/// while items keep it alive.
+pub(crate) struct WeakShared<'a, T>(Weak<ReadGuard<'a, T>>);
 
-/// An iterator over locked data whose items each keep the read lock alive
-/// (a reference-counted guard), so items may outlive the iterator.
-pub(crate) struct SharedIter<'a, T, P: IterShared<T>>
-where
-    T: 'a,
-    P::Item: 'a,
-{
-    /// Borrows the data behind `guard`; declared first so it drops first.
-    iter: P::Iter<'a>,
-    guard: Rc<ReadGuard<'a, T>>,
-}
-
-/// An item of a [`SharedIter`]: shared access to one `U`.
+/// An item of a [`SharedGuard`]: shared access to one `U`.
 pub(crate) struct SharedRef<'a, T, U> {
     ptr: NonNull<U>,
     _guard: Rc<ReadGuard<'a, T>>,
 }
 
-impl<'a, T: 'a, P: IterShared<T>> SharedIter<'a, T, P>
-where
-    P::Item: 'a,
-{
-    /// Starts iterating over the data `guard` protects.
+impl<'a, T> SharedGuard<'a, T> {
+    /// Shares `guard`.
     pub(crate) fn new(guard: ReadGuard<'a, T>) -> Self {
-        // SAFETY: the data lives as long as the lock (`'a`), which outlives
-        // the guard; what `'a` over-states is only how long the *lock* is
-        // held. Every use of this reference is while an `Rc` clone of the
-        // guard lives: by `iter` (dropped before `guard`, field order) and
-        // by items (each holds a clone). `P::iter` is generic over the
-        // lifetime, so it cannot store the reference anywhere but in the
-        // iterator it returns, which stays private to this type.
-        let data: &'a T = unsafe { &*(&*guard as *const T) };
-        SharedIter {
-            iter: P::iter(data),
-            guard: Rc::new(guard),
-        }
+        SharedGuard(Rc::new(guard))
+    }
+
+    /// The locked data.
+    #[inline]
+    pub(crate) fn data(&self) -> &T {
+        &self.0
+    }
+
+    /// An item that keeps the lock held while it lives, pointing at the part
+    /// that `f` selects; `None` if `f` selects nothing. `f` is
+    /// higher-ranked, so it cannot keep the reference it is given.
+    #[inline]
+    pub(crate) fn item<U>(&self, f: impl FnOnce(&T) -> Option<&U>) -> Option<SharedRef<'a, T, U>> {
+        let ptr = NonNull::from(f(&self.0)?);
+        Some(SharedRef {
+            ptr,
+            _guard: Rc::clone(&self.0),
+        })
+    }
+
+    /// A handle that does not keep the lock.
+    pub(crate) fn downgrade(&self) -> WeakShared<'a, T> {
+        WeakShared(Rc::downgrade(&self.0))
     }
 }
 
-impl<'a, T: 'a, P: IterShared<T>> Iterator for SharedIter<'a, T, P>
-where
-    P::Item: 'a,
-{
-    type Item = SharedRef<'a, T, P::Item>;
-    #[inline]
-    fn next(&mut self) -> Option<Self::Item> {
-        let item = self.iter.next()?;
-        Some(SharedRef {
-            ptr: NonNull::from(item),
-            _guard: Rc::clone(&self.guard),
-        })
-    }
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        self.iter.size_hint()
+impl<'a, T> WeakShared<'a, T> {
+    /// The guard, if items still keep it (the lock is then still held).
+    pub(crate) fn upgrade(&self) -> Option<SharedGuard<'a, T>> {
+        self.0.upgrade().map(SharedGuard)
     }
 }
 
@@ -794,82 +761,116 @@ impl<T, U> Deref for SharedRef<'_, T, U> {
     #[inline]
     fn deref(&self) -> &U {
         // SAFETY: `ptr` came from a shared reference into the data of the
-        // read lock that `_guard` (a clone of the shared guard) keeps held.
+        // read lock that `_guard` (a clone of the shared guard) keeps held;
+        // the lock keeps writers out, so the pointee is alive and unchanged.
         unsafe { self.ptr.as_ref() }
     }
 }
 
-/// An iterator over locked data whose items each keep the write lock alive
-/// (a reference-counted guard), so items may outlive the iterator.
-pub(crate) struct UniqueIter<'a, T, P: IterUnique<T>>
-where
-    T: 'a,
-    P::Item: 'a,
-{
-    /// Borrows the data behind `guard` uniquely; declared first so it drops
-    /// first.
-    iter: P::Iter<'a>,
-    guard: Rc<WriteGuard<'a, T>>,
+/// The shared part of a [`UniqueGuard`].
+struct UniqueInner<'a, E> {
+    /// Points at the table behind `guard`, which is never dereferenced
+    /// after `data` was taken from it: this is the only path to the table.
+    data: NonNull<HashTable<E>>,
+    /// Invariant: no item handed out by this guard is in a bucket at or
+    /// after this index.
+    next: Cell<usize>,
+    _guard: WriteGuard<'a, HashTable<E>>,
 }
 
-/// An item of a [`UniqueIter`]: unique access to one `U`.
-pub(crate) struct UniqueRef<'a, T, U> {
-    ptr: NonNull<U>,
-    _guard: Rc<WriteGuard<'a, T>>,
+/// A write guard over a table shared by the items of an iterator
+/// (reference-counted): each item has unique access to one entry, and the
+/// lock is released when the last of them and the iterator's handle drop.
+/// Items are handed out in strictly increasing bucket order, which keeps them
+/// disjoint.
+pub(crate) struct UniqueGuard<'a, E>(Rc<UniqueInner<'a, E>>);
+
+/// A [`UniqueGuard`] that does not keep the lock.
+pub(crate) struct WeakUnique<'a, E>(Weak<UniqueInner<'a, E>>);
+
+/// An item of a [`UniqueGuard`]: unique access to one `E`.
+pub(crate) struct UniqueRef<'a, E> {
+    ptr: NonNull<E>,
+    _guard: Rc<UniqueInner<'a, E>>,
 }
 
-impl<'a, T: 'a, P: IterUnique<T>> UniqueIter<'a, T, P>
-where
-    P::Item: 'a,
-{
-    /// Starts iterating over the data `guard` protects.
-    pub(crate) fn new(mut guard: WriteGuard<'a, T>) -> Self {
-        // SAFETY: as in `SharedIter::new`: the data outlives the guard, and
-        // the reference is only used while an `Rc` clone of the guard lives.
-        // The guard is never dereferenced again after this (it sits in the
-        // `Rc` only to be dropped), so this is the only path to the data;
-        // `P::iter_mut` yields disjoint `&mut` items (a safe iterator's
-        // contract), so the items never alias each other.
-        let data: &'a mut T = unsafe { &mut *(&mut *guard as *mut T) };
-        UniqueIter {
-            iter: P::iter_mut(data),
-            guard: Rc::new(guard),
-        }
+impl<'a, E> UniqueGuard<'a, E> {
+    /// Shares `guard`.
+    pub(crate) fn new(mut guard: WriteGuard<'a, HashTable<E>>) -> Self {
+        let data = NonNull::from(&mut *guard);
+        UniqueGuard(Rc::new(UniqueInner {
+            data,
+            next: Cell::new(0),
+            _guard: guard,
+        }))
     }
-}
 
-impl<'a, T: 'a, P: IterUnique<T>> Iterator for UniqueIter<'a, T, P>
-where
-    P::Item: 'a,
-{
-    type Item = UniqueRef<'a, T, P::Item>;
+    /// The table's bucket count.
     #[inline]
-    fn next(&mut self) -> Option<Self::Item> {
-        let item = self.iter.next()?;
+    pub(crate) fn num_buckets(&self) -> usize {
+        // SAFETY: a shared read of the table's header, which no item points
+        // into (items point into buckets); no `&mut HashTable` is live, since
+        // `bucket_mut` ends its borrow before returning.
+        unsafe { self.0.data.as_ref() }.num_buckets()
+    }
+
+    /// An item with unique access to the entry in bucket `i`, or `None` if
+    /// the bucket is empty.
+    ///
+    /// # Panics
+    ///
+    /// If `i` is below a bucket asked for before through this guard (that
+    /// could alias an item).
+    #[inline]
+    pub(crate) fn bucket_mut(&self, i: usize) -> Option<UniqueRef<'a, E>> {
+        assert!(i >= self.0.next.get(), "buckets must be visited in order");
+        self.0.next.set(i + 1);
+        if i >= self.num_buckets() {
+            return None;
+        }
+        // SAFETY:
+        // 1. The write lock is held by `_guard` while `self.0` lives, and
+        //    `data` is the only path to the table (see `UniqueInner`).
+        // 2. The items handed out so far are in buckets below `i` (the
+        //    invariant on `next`, kept by the assertion above), so the entry
+        //    of bucket `i` is reachable by no item; `get_bucket_mut` reads
+        //    only the header and control bytes, which no item points into,
+        //    and the `&mut HashTable` ends with this statement.
+        let table = unsafe { &mut *self.0.data.as_ptr() };
+        let ptr = NonNull::from(table.get_bucket_mut(i)?);
         Some(UniqueRef {
-            ptr: NonNull::from(item),
-            _guard: Rc::clone(&self.guard),
+            ptr,
+            _guard: Rc::clone(&self.0),
         })
     }
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        self.iter.size_hint()
+
+    /// A handle that does not keep the lock.
+    pub(crate) fn downgrade(&self) -> WeakUnique<'a, E> {
+        WeakUnique(Rc::downgrade(&self.0))
     }
 }
 
-impl<T, U> Deref for UniqueRef<'_, T, U> {
-    type Target = U;
+impl<'a, E> WeakUnique<'a, E> {
+    /// The guard, if items still keep it (the lock is then still held).
+    pub(crate) fn upgrade(&self) -> Option<UniqueGuard<'a, E>> {
+        self.0.upgrade().map(UniqueGuard)
+    }
+}
+
+impl<E> Deref for UniqueRef<'_, E> {
+    type Target = E;
     #[inline]
-    fn deref(&self) -> &U {
-        // SAFETY: `ptr` came from a unique `&mut U` (disjoint from every
-        // other item) into the data of the write lock that `_guard` keeps
-        // held; only this item reaches it.
+    fn deref(&self) -> &E {
+        // SAFETY: `ptr` came from a unique `&mut E` into the table of the
+        // write lock that `_guard` keeps held; no other item reaches the same
+        // bucket (items are handed out in strictly increasing bucket order).
         unsafe { self.ptr.as_ref() }
     }
 }
 
-impl<T, U> DerefMut for UniqueRef<'_, T, U> {
+impl<E> DerefMut for UniqueRef<'_, E> {
     #[inline]
-    fn deref_mut(&mut self) -> &mut U {
+    fn deref_mut(&mut self) -> &mut E {
         // SAFETY: as in `deref`; `&mut self` makes the returned borrow unique.
         unsafe { self.ptr.as_mut() }
     }
@@ -947,30 +948,35 @@ mod tests {
             *m = 30;
         }
         assert!(lock.read("t").try_map(|v| v.get(7)).is_none());
-        struct P;
-        impl IterUnique<Vec<i32>> for P {
-            type Item = i32;
-            type Iter<'x> = std::slice::IterMut<'x, i32>;
-            fn iter_mut(d: &mut Vec<i32>) -> Self::Iter<'_> {
-                d.iter_mut()
+        let table = RwLock::new(HashTable::new(), 1);
+        {
+            let mut g = table.write("t");
+            for x in [1u64, 2, 3] {
+                g.insert_unique(x, x, |&x| x);
             }
         }
-        impl IterShared<Vec<i32>> for P {
-            type Item = i32;
-            type Iter<'x> = std::slice::Iter<'x, i32>;
-            fn iter(d: &Vec<i32>) -> Self::Iter<'_> {
-                d.iter()
+        {
+            let g = UniqueGuard::new(table.write("t"));
+            let mut items: Vec<_> = (0..g.num_buckets())
+                .filter_map(|i| g.bucket_mut(i))
+                .collect();
+            drop(g);
+            for x in items.iter_mut() {
+                **x += 10;
             }
         }
-        let mut items: Vec<_> = UniqueIter::<_, P>::new(lock.write("t")).collect();
-        for x in items.iter_mut() {
-            **x += 1;
-        }
+        let g = SharedGuard::new(table.read("t"));
+        let items: Vec<_> = (0..g.data().num_buckets())
+            .filter_map(|i| g.item(|t| t.get_bucket(i)))
+            .collect();
+        let weak = g.downgrade();
+        drop(g);
+        assert!(weak.upgrade().is_some(), "items keep the lock");
+        let mut values: Vec<u64> = items.iter().map(|x| **x).collect();
+        values.sort_unstable();
+        assert_eq!(values, vec![11, 12, 13]);
         drop(items);
-        let items: Vec<_> = SharedIter::<_, P>::new(lock.read("t")).collect();
-        let values: Vec<i32> = items.iter().map(|x| **x).collect();
-        assert_eq!(values, vec![2, 3, 31]);
-        drop(items);
+        assert!(weak.upgrade().is_none());
         *lock.write("t") = vec![];
     }
 

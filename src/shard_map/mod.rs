@@ -18,6 +18,7 @@ use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::marker::PhantomData;
+use std::ops::ControlFlow;
 
 use ahash::RandomState;
 use hashbrown::hash_table;
@@ -96,8 +97,16 @@ use shard::{shard_index, Shard, Table};
 ///   do not queue behind writers that would change nothing.
 /// - `get`, `get_mut`, `entry` return guards ([`Ref`], [`RefMut`],
 ///   [`Entry`]) that keep the shard locked until they are dropped.
-/// - Whole-map methods (`clear`, `retain`, `capacity`, `shrink_to_fit`,
-///   `clone`, `Debug`, equality) and the iterators lock one shard at a time.
+/// - Whole-map methods and the iterators lock one shard at a time:
+///   `capacity` and `shrink_to_fit` for one short step per shard; the
+///   traversals (`iter`, `keys`, `values`, `iter_mut`, `retain`, `clear`,
+///   `clone`, `Debug`, equality, `par_iter`, `Serialize`) for at most about
+///   a thousand entries per hold (`iter_mut`, `retain`, `clear` write-lock,
+///   the others read-lock), then they release the lock so that writers get
+///   in, and later resume. The `retain` closure, and the cloning, formatting
+///   or serializing of entries, run under the lock of their chunk. Iterator
+///   items keep their shard locked while they live: an iterator whose items
+///   are all held (`collect`) keeps each shard locked until they drop.
 ///
 /// **The one rule:** do not call the map from a thread that holds a guard (or
 /// from inside a closure you passed to it) on a key of the same shard: the
@@ -126,13 +135,16 @@ use shard::{shard_index, Shard, Table};
 ///   value between the smallest and the largest size the map had during the
 ///   call (each shard is counted at a slightly different moment), not a
 ///   snapshot.
-/// - **Iteration** visits the shards one after the other, holding only the
-///   current shard's lock. Each shard is seen at one instant, but different
-///   shards at different instants: an entry that exists during the whole
-///   iteration is seen exactly once; one inserted or removed concurrently
-///   may or may not be seen. No entry is ever seen twice or torn. For a
-///   point-in-time copy, clone the map under an outer lock, or use
-///   `AtomicPtrMap`'s snapshots.
+/// - **Iteration** (every traversal listed above) visits the shards one
+///   after the other, and each shard's table in bucket order, a chunk of
+///   about a thousand entries per hold of its lock. Between chunks writers
+///   may insert, remove and even grow or rebuild the table; the traversal's
+///   position is kept exact across that (a rebuild maps it onto the new
+///   layout). So an entry that exists during the whole iteration is seen
+///   exactly once; one inserted or removed concurrently may or may not be
+///   seen. No entry is ever seen twice or torn. A traversal is not a
+///   snapshot, not even of one shard. For a point-in-time copy, clone the
+///   map under an outer lock, or use `AtomicPtrMap`'s snapshots.
 ///
 /// # Panics in user code
 ///
@@ -517,8 +529,10 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     /// **Locking behaviour:** write-locks the key's shard for the call.
     pub fn insert(&self, key: K, value: V) -> Option<V> {
         let hash = self.hash(&key);
-        let mut table = self.shard(hash).write("insert");
         let hasher = &self.hasher;
+        let mut table = self
+            .shard(hash)
+            .write_insert("insert", |(k, _)| hasher.hash_one(k));
         match table.entry(hash, |(k, _)| *k == key, |(k, _)| hasher.hash_one(k)) {
             hash_table::Entry::Occupied(mut e) => {
                 Some(std::mem::replace(&mut e.get_mut().1, value))
@@ -749,8 +763,10 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     /// ```
     pub fn upsert(&self, key: K, insert: impl FnOnce() -> V, update: impl FnOnce(&mut V)) -> bool {
         let hash = self.hash(&key);
-        let mut table = self.shard(hash).write("upsert");
         let hasher = &self.hasher;
+        let mut table = self
+            .shard(hash)
+            .write_insert("upsert", |(k, _)| hasher.hash_one(k));
         match table.entry(hash, |(k, _)| *k == key, |(k, _)| hasher.hash_one(k)) {
             hash_table::Entry::Occupied(mut e) => {
                 update(&mut e.get_mut().1);
@@ -791,8 +807,10 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     /// ```
     pub fn compute(&self, key: K, f: impl FnOnce(Option<&V>) -> Option<V>) -> Option<V> {
         let hash = self.hash(&key);
-        let mut table = self.shard(hash).write("compute");
         let hasher = &self.hasher;
+        let mut table = self
+            .shard(hash)
+            .write_insert("compute", |(k, _)| hasher.hash_one(k));
         match table.entry(hash, |(k, _)| *k == key, |(k, _)| hasher.hash_one(k)) {
             hash_table::Entry::Occupied(e) => match f(Some(&e.get().1)) {
                 Some(new) => Some(std::mem::replace(&mut e.into_mut().1, new)),
@@ -858,7 +876,10 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     /// ```
     pub fn entry(&self, key: K) -> Entry<'_, K, V, S> {
         let hash = self.hash(&key);
-        let guard = self.shard(hash).write("entry");
+        let hasher = &self.hasher;
+        let guard = self
+            .shard(hash)
+            .write_insert("entry", |(k, _)| hasher.hash_one(k));
         match guard.find_bucket_index(hash, |(k, _)| *k == key) {
             Some(index) => Entry::Occupied(OccupiedEntry { guard, index }),
             None => Entry::Vacant(VacantEntry {
@@ -870,7 +891,8 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
         }
     }
 
-    /// Shrinks every shard's table to fit its entries.
+    /// Shrinks every shard's table to fit its entries (a shard in which a
+    /// traversal is suspended, between two chunks, is left as it is).
     ///
     /// **Locking behaviour:** write-locks one shard at a time.
     pub fn shrink_to_fit(&self) {
@@ -927,34 +949,37 @@ impl<K, V, S> ShardMap<K, V, S> {
     /// Removes every entry (dropping keys and values under each shard's
     /// lock).
     ///
-    /// **Locking behaviour:** write-locks one shard at a time; concurrent
-    /// inserts into already cleared shards survive.
+    /// **Locking behaviour:** write-locks one shard at a time, for at most
+    /// about a thousand entries per hold (a shard that small is cleared in
+    /// one step); concurrent inserts may survive.
     pub fn clear(&self) {
-        for shard in self.shards.iter() {
-            shard.write("clear").clear();
-        }
+        iter::clear(&self.shards);
     }
 
     /// Keeps only the entries for which `f` returns true.
     ///
-    /// **Locking behaviour:** write-locks one shard at a time while `f` runs
-    /// on its entries (do not call the map from `f`).
-    pub fn retain(&self, mut f: impl FnMut(&K, &mut V) -> bool) {
-        for shard in self.shards.iter() {
-            shard.write("retain").retain(|(k, v)| f(k, v));
-        }
+    /// `f` is called once for every entry present during the whole call
+    /// (entries inserted meanwhile may or may not be visited).
+    ///
+    /// **Locking behaviour:** write-locks one shard at a time, for at most
+    /// about a thousand entries per hold; `f` runs under that lock (do not
+    /// call the map from `f`).
+    pub fn retain(&self, f: impl FnMut(&K, &mut V) -> bool) {
+        iter::retain(&self.shards, "retain", f);
     }
 
     /// Iterates over the entries as [`MultiRef`] guards.
     ///
-    /// **Locking behaviour:** read-locks one shard at a time; each item keeps
-    /// its shard read-locked while it lives. Do not write to the map from
-    /// this thread during the iteration (debug builds panic when the shard
-    /// is locked by the iteration). Other threads' writes to the shard being
-    /// iterated wait until the iteration leaves it: beside a traversal that
-    /// runs again and again, writers slow down a lot (the crisis suite's C6
-    /// measures it). Where long traversals run beside writers,
-    /// [`AtomicPtrMap`](crate::AtomicPtrMap) traverses without blocking them.
+    /// **Locking behaviour:** read-locks one shard at a time, for at most
+    /// about a thousand entries; then the iterator lets the lock go (it is
+    /// released once no item of that chunk is alive) and takes it again at
+    /// the next `next`. Each item keeps its shard read-locked while it
+    /// lives, so holding items (e.g. `collect`) keeps the shard locked.
+    /// Writes to the map from this thread while an item is alive, or before
+    /// a chunk ends, would wait for the iteration (debug builds panic).
+    /// Other threads' writes to the shard wait for at most one chunk (or
+    /// for the items held). Where long traversals must never block writers,
+    /// [`AtomicPtrMap`](crate::AtomicPtrMap) traverses without locks.
     ///
     /// ```
     /// let map: epochmap::ShardMap<u32, u32> = (0..10).map(|i| (i, i * i)).collect();
@@ -967,8 +992,9 @@ impl<K, V, S> ShardMap<K, V, S> {
 
     /// Iterates over the entries with unique access to the values.
     ///
-    /// **Locking behaviour:** write-locks one shard at a time; each item
-    /// keeps its shard write-locked while it lives.
+    /// **Locking behaviour:** write-locks one shard at a time, for at most
+    /// about a thousand entries (as [`iter`](Self::iter) does with its read
+    /// lock); each item keeps its shard write-locked while it lives.
     pub fn iter_mut(&self) -> IterMut<'_, K, V> {
         IterMut::new(&self.shards)
     }
@@ -990,6 +1016,14 @@ impl<K, V, S> ShardMap<K, V, S> {
             inner: Iter::new(&self.shards, "values"),
         }
     }
+}
+
+/// Sets how many entries a traversal visits per hold of a shard's lock (0
+/// restores the default, about a thousand). For tests that need traversals
+/// to release and re-acquire locks often; not part of the stable API.
+#[doc(hidden)]
+pub fn __set_traversal_chunk(entries: usize) {
+    shard::set_traversal_chunk(entries);
 }
 
 impl<K, V, S> IntoIterator for ShardMap<K, V, S> {
@@ -1052,27 +1086,39 @@ impl<K: Hash + Eq, V, S: BuildHasher + Default> FromIterator<(K, V)> for ShardMa
 }
 
 impl<K: fmt::Debug, V: fmt::Debug, S> fmt::Debug for ShardMap<K, V, S> {
-    /// Lists the entries. **Locking behaviour:** as [`ShardMap::iter`].
+    /// Lists the entries. **Locking behaviour:** read-locks one shard at a
+    /// time, for at most about a thousand entries (formatting them under
+    /// the lock).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut m = f.debug_map();
-        for r in self.iter() {
-            m.entry(r.key(), r.value());
-        }
+        let _ = iter::visit::<_, _, ()>(&self.shards, "fmt", |k, v| {
+            m.entry(k, v);
+            ControlFlow::Continue(())
+        });
         m.finish()
     }
 }
 
-impl<K: Clone, V: Clone, S: Clone> Clone for ShardMap<K, V, S> {
-    /// Copies the map shard by shard (each shard is copied at one instant,
-    /// see "Consistency"). **Locking behaviour:** read-locks one shard at a
-    /// time.
+impl<K: Clone + Hash + Eq, V: Clone, S: Clone + BuildHasher> Clone for ShardMap<K, V, S> {
+    /// Copies the map entry by entry (a traversal, see "Consistency": an
+    /// entry present during the whole copy is copied once; one written
+    /// meanwhile may or may not be).
+    ///
+    /// **Locking behaviour:** read-locks one shard at a time, for at most
+    /// about a thousand entries (cloning them under the lock).
     fn clone(&self) -> Self {
+        let hasher = &self.hasher;
         let shards = self
             .shards
             .iter()
             .map(|s| {
-                let lock = s.lock();
-                Shard::new(lock.read("clone").clone(), lock.reader_slots())
+                let mut table = Table::with_capacity(s.len());
+                let _ = iter::visit_shard::<_, _, ()>(s, "clone", |k, v| {
+                    let hash = hasher.hash_one(k);
+                    table.insert_unique(hash, (k.clone(), v.clone()), |(k, _)| hasher.hash_one(k));
+                    ControlFlow::Continue(())
+                });
+                Shard::new(table, s.lock().reader_slots())
             })
             .collect();
         ShardMap {
@@ -1087,7 +1133,8 @@ impl<K: Hash + Eq, V: PartialEq, S: BuildHasher> PartialEq for ShardMap<K, V, S>
     /// Same keys with equal values. Meaningful only when neither map is
     /// written meanwhile.
     ///
-    /// **Locking behaviour:** iterates one map (one shard at a time) while
+    /// **Locking behaviour:** traverses one map (one shard at a time, at
+    /// most about a thousand entries per lock hold) while
     /// read-locking the other's shards for lookups. Which map is iterated
     /// depends only on their addresses, so `a == b` and `b == a` running at
     /// the same time take the locks in the same order and cannot deadlock.
@@ -1104,11 +1151,13 @@ impl<K: Hash + Eq, V: PartialEq, S: BuildHasher> PartialEq for ShardMap<K, V, S>
             (other, self)
         };
         outer.len() == inner.len()
-            && outer.iter().all(|r| {
-                inner
-                    .read_with(r.key(), "eq", |v| v == r.value())
-                    .unwrap_or(false)
+            && iter::visit(&outer.shards, "eq", |k, v| {
+                match inner.read_with(k, "eq", |w| w == v) {
+                    Some(true) => ControlFlow::Continue(()),
+                    _ => ControlFlow::Break(()),
+                }
             })
+            .is_continue()
     }
 }
 

@@ -23,9 +23,10 @@ where
     /// A parallel iterator over copies of the entries, one rayon task per
     /// shard.
     ///
-    /// **Locking behaviour:** each task read-locks one shard while copying
-    /// it; no lock is held while the items are processed. Each shard is
-    /// copied at one instant (see "Consistency").
+    /// **Locking behaviour:** each task copies one shard, read-locking it
+    /// for at most about a thousand entries at a time; no lock is held while
+    /// the items are processed. An entry present during the whole call is
+    /// yielded once (see "Consistency").
     ///
     /// ```
     /// use rayon::prelude::*;
@@ -35,8 +36,12 @@ where
     /// ```
     pub fn par_iter(&self) -> impl ParallelIterator<Item = (K, V)> + '_ {
         self.shards.par_iter().flat_map_iter(|shard| {
-            let table = shard.lock().read("par_iter");
-            table.iter().cloned().collect::<Vec<_>>()
+            let mut out = Vec::with_capacity(shard.len());
+            let _ = super::iter::visit_shard::<_, _, ()>(shard, "par_iter", |k, v| {
+                out.push((k.clone(), v.clone()));
+                std::ops::ControlFlow::Continue(())
+            });
+            out
         })
     }
 }

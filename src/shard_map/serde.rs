@@ -3,6 +3,7 @@
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::marker::PhantomData;
+use std::ops::ControlFlow;
 
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
@@ -11,22 +12,26 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::ShardMap;
 
 impl<K: Serialize, V: Serialize, S> Serialize for ShardMap<K, V, S> {
-    /// Serializes a point-in-time snapshot as a map with an exact length.
+    /// Serializes the entries as a map of unknown length (formats that need
+    /// the length up front cannot serialize it). A traversal, not a
+    /// snapshot (see "Consistency" on [`ShardMap`]): an entry present during
+    /// the whole serialization is written once; one written meanwhile may or
+    /// may not be. For a snapshot, serialize a clone made while no one
+    /// writes.
     ///
-    /// **Locking behaviour:** read-locks every shard (in order) for the
-    /// whole serialization, so writers wait until it ends.
+    /// **Locking behaviour:** read-locks one shard at a time, for at most
+    /// about a thousand entries (serializing them under the lock).
     fn serialize<Ser: Serializer>(&self, serializer: Ser) -> Result<Ser::Ok, Ser::Error> {
-        let guards: Vec<_> = self
-            .shards
-            .iter()
-            .map(|s| s.lock().read("serialize"))
-            .collect();
-        let len = guards.iter().map(|t| t.len()).sum();
-        let mut map = serializer.serialize_map(Some(len))?;
-        for table in &guards {
-            for (k, v) in table.iter() {
-                map.serialize_entry(k, v)?;
+        // No length up front: the shards are visited one chunk at a time
+        // while others may write, so a count taken before could be wrong.
+        let mut map = serializer.serialize_map(None)?;
+        if let ControlFlow::Break(e) = super::iter::visit(&self.shards, "serialize", |k, v| {
+            match map.serialize_entry(k, v) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => ControlFlow::Break(e),
             }
+        }) {
+            return Err(e);
         }
         map.end()
     }

@@ -3,6 +3,7 @@
 
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use crossbeam_utils::CachePadded;
 use hashbrown::HashTable;
@@ -93,6 +94,13 @@ struct ShardInner<K, V> {
     /// Invariant: equals the table's `len()` whenever no write lock is held
     /// (updated by [`ShardWriteGuard`] before it unlocks).
     len: AtomicUsize,
+    /// The traversals that released this shard's lock in the middle of its
+    /// table (see [`ShardCursor`]). Invariant: a rebuild of the table (a
+    /// change of its bucket layout) while the state of a live entry says
+    /// where its traversal stands happens only in [`rebuild`], which remaps
+    /// that state. Dead entries are pruned by the next registration or
+    /// rebuild.
+    cursors: Mutex<Vec<Weak<Mutex<CursorState>>>>,
 }
 
 impl<K, V> Shard<K, V> {
@@ -101,6 +109,7 @@ impl<K, V> Shard<K, V> {
             inner: CachePadded::new(ShardInner {
                 len: AtomicUsize::new(table.len()),
                 lock: RwLock::new(table, reader_slots),
+                cursors: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -115,8 +124,12 @@ impl<K, V> Shard<K, V> {
     /// The table length as of the last write unlock.
     #[inline]
     pub(crate) fn len(&self) -> usize {
-        // Relaxed: a statistic; see "Consistency" in the map docs.
-        self.inner.len.load(Ordering::Relaxed)
+        // Acquire: pairs with the Release store in `ShardWriteGuard::sync`,
+        // so a thread that sees a write's length (e.g. a traversal that skips
+        // the shard when it reads 0) also sees everything that happened
+        // before that write unlocked. `len()` itself is a statistic; see
+        // "Consistency" in the map docs.
+        self.inner.len.load(Ordering::Acquire)
     }
 
     /// Takes the write lock; the returned guard updates the length counter
@@ -125,8 +138,31 @@ impl<K, V> Shard<K, V> {
     pub(crate) fn write(&self, op: &'static str) -> ShardWriteGuard<'_, K, V> {
         ShardWriteGuard {
             guard: Some(self.inner.lock.write(op)),
-            len: &self.inner.len,
+            shard: &self.inner,
         }
+    }
+
+    /// Takes the write lock for an operation that may insert one entry, and
+    /// makes room for it first (see [`ShardWriteGuard::reserve_one`]), so
+    /// that the insert cannot rebuild the table behind a suspended
+    /// traversal.
+    #[inline]
+    pub(crate) fn write_insert(
+        &self,
+        op: &'static str,
+        hasher: impl Fn(&(K, V)) -> u64,
+    ) -> ShardWriteGuard<'_, K, V> {
+        let mut guard = self.write(op);
+        guard.reserve_one(hasher);
+        guard
+    }
+
+    /// Records a traversal that is about to release the lock in the middle
+    /// of this shard. Call with the shard's lock held (read or write).
+    fn register(&self, cursor: Weak<Mutex<CursorState>>) {
+        let mut cursors = lock_unpoisoned(&self.inner.cursors);
+        cursors.retain(|c| c.strong_count() > 0);
+        cursors.push(cursor);
     }
 
     /// Exclusive access through `&mut self`.
@@ -150,7 +186,7 @@ impl<K, V> Shard<K, V> {
 pub(crate) struct ShardWriteGuard<'a, K, V> {
     /// `Some` until `into_inner`.
     guard: Option<WriteGuard<'a, Table<K, V>>>,
-    len: &'a AtomicUsize,
+    shard: &'a ShardInner<K, V>,
 }
 
 impl<'a, K, V> ShardWriteGuard<'a, K, V> {
@@ -163,9 +199,234 @@ impl<'a, K, V> ShardWriteGuard<'a, K, V> {
 
     fn sync(&self) {
         if let Some(g) = &self.guard {
-            // Relaxed: a statistic, written only under this shard's write lock.
-            self.len.store(g.len(), Ordering::Relaxed);
+            // Release: pairs with the Acquire load in `Shard::len`. Written
+            // only under this shard's write lock, before it unlocks.
+            self.shard.len.store(g.len(), Ordering::Release);
         }
+    }
+
+    /// Makes sure one insert fits without hashbrown growing or rehashing
+    /// the table (it does so only when `len == capacity`, i.e. when no
+    /// growth is left). Every path that may insert calls this first, under
+    /// the same guard, before at most one insert; that is what keeps the
+    /// bucket layout fixed while traversals are suspended in this shard
+    /// (the invariant on `ShardInner::cursors`).
+    #[inline]
+    pub(crate) fn reserve_one(&mut self, hasher: impl Fn(&(K, V)) -> u64) {
+        if self.len() == self.capacity() {
+            self.make_room(&hasher);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn make_room(&mut self, hasher: &dyn Fn(&(K, V)) -> u64) {
+        let cursors = live_cursors(self.shard);
+        if cursors.is_empty() {
+            self.reserve(1, hasher);
+        } else {
+            rebuild(&mut **self, hasher, &cursors);
+        }
+        debug_assert!(self.len() < self.capacity());
+    }
+
+    /// Shrinks the table to fit, unless a traversal is suspended in this
+    /// shard (shrinking is only a hint; the traversal's position must not
+    /// move).
+    pub(crate) fn shrink_to_fit(&mut self, hasher: impl Fn(&(K, V)) -> u64) {
+        if live_cursors(self.shard).is_empty() {
+            (**self).shrink_to_fit(hasher);
+        }
+    }
+}
+
+/// Locks a mutex of this module, ignoring poisoning: nothing panics while
+/// one is held, and their data is consistent after every statement.
+fn lock_unpoisoned<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The states of the traversals suspended in `shard`; prunes dead ones.
+fn live_cursors<K, V>(shard: &ShardInner<K, V>) -> Vec<Arc<Mutex<CursorState>>> {
+    let mut cursors = lock_unpoisoned(&shard.cursors);
+    cursors.retain(|c| c.strong_count() > 0);
+    cursors.iter().filter_map(Weak::upgrade).collect()
+}
+
+/// Largest number of entries a table of `buckets` buckets holds (hashbrown's
+/// load factor: one empty bucket below 8 buckets, 1/8 of them above).
+fn full_capacity(buckets: usize) -> usize {
+    if buckets < 8 {
+        buckets.saturating_sub(1)
+    } else {
+        buckets / 8 * 7
+    }
+}
+
+/// Moves the entries into a new table with room for one more, the way
+/// hashbrown's `reserve(1)` would (same size when at most half full, which
+/// recycles tombstones; larger otherwise), and remaps the position of every
+/// suspended traversal in `cursors` to the new bucket layout: a bucket of
+/// the new table is marked visited iff the entry it holds was visited in the
+/// old one. Exact, with no hashing by the traversals.
+///
+/// Panic safety: every hash is computed before any entry moves, so a
+/// panicking `Hash` leaves the table as it was; the move itself runs no user
+/// code.
+fn rebuild<K, V>(
+    table: &mut Table<K, V>,
+    hasher: &dyn Fn(&(K, V)) -> u64,
+    cursors: &[Arc<Mutex<CursorState>>],
+) {
+    let items = table.len();
+    let full = full_capacity(table.num_buckets());
+    let capacity = if items < full / 2 {
+        full
+    } else {
+        (items + 1).max(full + 1)
+    };
+    let hashes: Vec<(usize, u64)> = table
+        .iter_buckets()
+        .map(|i| (i, hasher(table.get_bucket(i).expect("listed bucket"))))
+        .collect();
+    let mut new = Table::with_capacity(capacity);
+    debug_assert!(new.capacity() > items);
+    let mut states: Vec<MutexGuard<'_, CursorState>> =
+        cursors.iter().map(|c| lock_unpoisoned(c)).collect();
+    let words = new.num_buckets().div_ceil(64);
+    let mut maps: Vec<Box<[u64]>> = states
+        .iter()
+        .map(|_| vec![0u64; words].into_boxed_slice())
+        .collect();
+    for s in states.iter() {
+        debug_assert_eq!(
+            s.buckets,
+            table.num_buckets(),
+            "layout changed behind a traversal"
+        );
+    }
+    for (old, hash) in hashes {
+        let Ok(entry) = table.get_bucket_entry(old) else {
+            unreachable!("hashed bucket is occupied")
+        };
+        let (kv, _) = entry.remove();
+        // Never calls `hasher`: `new` has room for every entry.
+        let index = new.insert_unique(hash, kv, hasher).bucket_index();
+        for (s, map) in states.iter().zip(maps.iter_mut()) {
+            if s.visited(old) {
+                map[index / 64] |= 1 << (index % 64);
+            }
+        }
+    }
+    debug_assert!(table.is_empty());
+    for (s, map) in states.iter_mut().zip(maps) {
+        s.pos = 0;
+        s.buckets = new.num_buckets();
+        s.visited = Some(map);
+    }
+    *table = new;
+}
+
+/// Entries a traversal visits per hold of a shard's lock.
+pub(crate) const TRAVERSAL_CHUNK: usize = 1024;
+
+/// A test override of [`TRAVERSAL_CHUNK`]; 0 means none.
+static CHUNK_OVERRIDE: AtomicUsize = AtomicUsize::new(0);
+
+/// Entries a traversal visits per lock hold (read once per shard visit).
+#[inline]
+pub(crate) fn traversal_chunk() -> usize {
+    // Relaxed: a setting, read on its own.
+    match CHUNK_OVERRIDE.load(Ordering::Relaxed) {
+        0 => TRAVERSAL_CHUNK,
+        n => n,
+    }
+}
+
+/// Sets the traversal chunk size (0 restores the default), for tests.
+pub(crate) fn set_traversal_chunk(n: usize) {
+    // Relaxed: a setting, read on its own.
+    CHUNK_OVERRIDE.store(n, Ordering::Relaxed);
+}
+
+/// Where a traversal stands in one shard's table.
+#[derive(Debug, Default)]
+pub(crate) struct CursorState {
+    /// The next bucket index to look at.
+    pos: usize,
+    /// Set by [`rebuild`]: the buckets (bit `i % 64` of word `i / 64`)
+    /// whose entries this traversal visited before the table was rebuilt.
+    visited: Option<Box<[u64]>>,
+    /// `num_buckets()` of the table this state describes (checked in debug
+    /// builds: the layout may change only through [`rebuild`]).
+    buckets: usize,
+}
+
+impl CursorState {
+    /// True if the entry in bucket `i` was visited already.
+    #[inline]
+    fn visited(&self, i: usize) -> bool {
+        i < self.pos
+            || self
+                .visited
+                .as_ref()
+                .is_some_and(|m| m[i / 64] & (1 << (i % 64)) != 0)
+    }
+}
+
+/// A traversal's position in one shard, kept exact across releases of the
+/// shard's lock: while the traversal holds the lock, the state is here;
+/// while it is suspended, the state is in `shared`, registered with the
+/// shard, where a writer that rebuilds the table remaps it (under its write
+/// lock). Dropping the cursor deregisters it.
+#[derive(Debug, Default)]
+pub(crate) struct ShardCursor {
+    state: CursorState,
+    shared: Option<Arc<Mutex<CursorState>>>,
+}
+
+impl ShardCursor {
+    /// Takes the state back after the shard's lock was (re)acquired. Call
+    /// with the lock held, before visiting.
+    pub(crate) fn resume(&mut self, buckets: usize) {
+        if let Some(shared) = &self.shared {
+            self.state = std::mem::take(&mut *lock_unpoisoned(shared));
+            debug_assert_eq!(
+                self.state.buckets, buckets,
+                "layout changed behind a traversal"
+            );
+        }
+    }
+
+    /// Publishes the state so that writers can remap it. Call with the
+    /// shard's lock still held, before releasing it.
+    pub(crate) fn suspend<K, V>(&mut self, shard: &Shard<K, V>, buckets: usize) {
+        self.state.buckets = buckets;
+        let state = std::mem::take(&mut self.state);
+        match &self.shared {
+            Some(shared) => *lock_unpoisoned(shared) = state,
+            None => {
+                let shared = Arc::new(Mutex::new(state));
+                shard.register(Arc::downgrade(&shared));
+                self.shared = Some(shared);
+            }
+        }
+    }
+
+    /// The next bucket index at or after the position that this traversal
+    /// has not visited, among `buckets`; advances past it. The caller looks
+    /// whether it is occupied.
+    #[inline]
+    pub(crate) fn next_candidate(&mut self, buckets: usize) -> Option<usize> {
+        while self.state.pos < buckets {
+            let i = self.state.pos;
+            self.state.pos += 1;
+            match &self.state.visited {
+                Some(m) if m[i / 64] & (1 << (i % 64)) != 0 => continue,
+                _ => return Some(i),
+            }
+        }
+        None
     }
 }
 
@@ -246,6 +507,77 @@ mod tests {
         assert!(s.is_power_of_two() && s <= DEFAULT_MAX_SHARDS);
         let r = default_reader_slots(s);
         assert!(r.is_power_of_two() && r <= DEFAULT_MAX_READER_SLOTS);
+    }
+
+    fn h(kv: &(u32, u32)) -> u64 {
+        u64::from(kv.0).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
+    /// Visits up to `n` entries from the cursor's position; returns keys.
+    fn visit(shard: &Shard<u32, u32>, cursor: &mut ShardCursor, n: usize) -> Vec<u32> {
+        let t = shard.lock().read("t");
+        cursor.resume(t.num_buckets());
+        let mut out = Vec::new();
+        while out.len() < n {
+            let Some(i) = cursor.next_candidate(t.num_buckets()) else {
+                break;
+            };
+            if let Some(kv) = t.get_bucket(i) {
+                out.push(kv.0);
+            }
+        }
+        cursor.suspend(shard, t.num_buckets());
+        out
+    }
+
+    #[test]
+    fn rebuild_remaps_cursor_and_survives_panicking_hash() {
+        let shard: Shard<u32, u32> = Shard::new(Table::with_capacity(14), 1);
+        {
+            let mut g = shard.write("t");
+            let cap = g.capacity();
+            for k in 0..cap as u32 {
+                g.insert_unique(h(&(k, 0)), (k, 0), h);
+            }
+            assert_eq!(g.len(), g.capacity());
+        }
+        let total = shard.len();
+        let mut cursor = ShardCursor::default();
+        let mut seen = visit(&shard, &mut cursor, 5);
+        let buckets = shard.lock().read("t").num_buckets();
+        // A panicking Hash during the rebuild leaves every entry in place.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            shard
+                .write("t")
+                .reserve_one(|kv: &(u32, u32)| if kv.0 == 3 { panic!("hash") } else { h(kv) });
+        }));
+        assert!(r.is_err());
+        assert_eq!(shard.len(), total);
+        {
+            let g = shard.lock().read("t");
+            assert_eq!(g.num_buckets(), buckets);
+            for k in 0..total as u32 {
+                assert!(g.find(h(&(k, 0)), |kv| kv.0 == k).is_some(), "{k}");
+            }
+        }
+        // A real rebuild (growth) under the suspended cursor.
+        {
+            let mut g = shard.write_insert("t", h);
+            assert!(g.num_buckets() > buckets);
+            let k = total as u32;
+            g.insert_unique(h(&(k, 0)), (k, 0), h);
+        }
+        loop {
+            let more = visit(&shard, &mut cursor, 3);
+            if more.is_empty() {
+                break;
+            }
+            seen.extend(more);
+        }
+        seen.sort_unstable();
+        let before: Vec<u32> = (0..total as u32).collect();
+        seen.retain(|&k| k != total as u32); // inserted meanwhile: optional
+        assert_eq!(seen, before, "each entry present throughout, once");
     }
 
     #[test]
