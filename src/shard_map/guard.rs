@@ -4,14 +4,75 @@
 //!
 //! All guards are `!Send`: a lock is released by the thread that took it, and
 //! a guard cannot live across an `.await` in a `Send` future. Holding a guard
-//! while calling the map again on the same shard would deadlock; debug builds
-//! panic instead (see the module docs of `shard_map`).
+//! while calling the map again on the same shard would deadlock; such a call
+//! panics instead (see the module docs of `shard_map`).
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 
 use super::lock::{MappedReadGuard, MappedWriteGuard, SharedRef, UniqueRef};
 use super::shard::Table;
+
+/// The accessors an entry guard offers: `key`, `value` and `pair` (or, on
+/// guards with unique access, `value_mut` and `pair_mut`), `Deref` (and
+/// `DerefMut`) to the value, and `Debug`. Every guard's `inner` dereferences
+/// to the `(K, V)` pair it guards.
+macro_rules! entry_guard {
+    ($guard:ident) => {
+        entry_guard!(@common $guard);
+        impl<K, V> $guard<'_, K, V> {
+            /// Key and value.
+            pub fn pair(&self) -> (&K, &V) {
+                (&self.inner.0, &self.inner.1)
+            }
+        }
+    };
+    ($guard:ident, mut) => {
+        entry_guard!(@common $guard);
+        impl<K, V> $guard<'_, K, V> {
+            /// The value, mutably.
+            pub fn value_mut(&mut self) -> &mut V {
+                &mut self.inner.1
+            }
+            /// The key, and the value mutably.
+            pub fn pair_mut(&mut self) -> (&K, &mut V) {
+                let pair = &mut *self.inner;
+                (&pair.0, &mut pair.1)
+            }
+        }
+        impl<K, V> DerefMut for $guard<'_, K, V> {
+            fn deref_mut(&mut self) -> &mut V {
+                self.value_mut()
+            }
+        }
+    };
+    (@common $guard:ident) => {
+        impl<K, V> $guard<'_, K, V> {
+            /// The key.
+            pub fn key(&self) -> &K {
+                &self.inner.0
+            }
+            /// The value.
+            pub fn value(&self) -> &V {
+                &self.inner.1
+            }
+        }
+        impl<K, V> Deref for $guard<'_, K, V> {
+            type Target = V;
+            fn deref(&self) -> &V {
+                self.value()
+            }
+        }
+        impl<K: fmt::Debug, V: fmt::Debug> fmt::Debug for $guard<'_, K, V> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_tuple(stringify!($guard))
+                    .field(self.key())
+                    .field(self.value())
+                    .finish()
+            }
+        }
+    };
+}
 
 /// Shared access to one entry, from [`ShardMap::get`](super::ShardMap::get).
 ///
@@ -54,36 +115,7 @@ pub struct Ref<'a, K, V> {
     pub(crate) inner: MappedReadGuard<'a, Table<K, V>, (K, V)>,
 }
 
-impl<K, V> Ref<'_, K, V> {
-    /// The key.
-    pub fn key(&self) -> &K {
-        &self.inner.0
-    }
-    /// The value.
-    pub fn value(&self) -> &V {
-        &self.inner.1
-    }
-    /// Key and value.
-    pub fn pair(&self) -> (&K, &V) {
-        (&self.inner.0, &self.inner.1)
-    }
-}
-
-impl<K, V> Deref for Ref<'_, K, V> {
-    type Target = V;
-    fn deref(&self) -> &V {
-        self.value()
-    }
-}
-
-impl<K: fmt::Debug, V: fmt::Debug> fmt::Debug for Ref<'_, K, V> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Ref")
-            .field(self.key())
-            .field(self.value())
-            .finish()
-    }
-}
+entry_guard!(Ref);
 
 /// Unique access to one entry's value, from
 /// [`ShardMap::get_mut`](super::ShardMap::get_mut) or the entry API.
@@ -96,47 +128,7 @@ pub struct RefMut<'a, K, V> {
     pub(crate) inner: MappedWriteGuard<'a, Table<K, V>, (K, V)>,
 }
 
-impl<K, V> RefMut<'_, K, V> {
-    /// The key.
-    pub fn key(&self) -> &K {
-        &self.inner.0
-    }
-    /// The value.
-    pub fn value(&self) -> &V {
-        &self.inner.1
-    }
-    /// The value, mutably.
-    pub fn value_mut(&mut self) -> &mut V {
-        &mut self.inner.1
-    }
-    /// The key, and the value mutably.
-    pub fn pair_mut(&mut self) -> (&K, &mut V) {
-        let pair = &mut *self.inner;
-        (&pair.0, &mut pair.1)
-    }
-}
-
-impl<K, V> Deref for RefMut<'_, K, V> {
-    type Target = V;
-    fn deref(&self) -> &V {
-        self.value()
-    }
-}
-
-impl<K, V> DerefMut for RefMut<'_, K, V> {
-    fn deref_mut(&mut self) -> &mut V {
-        self.value_mut()
-    }
-}
-
-impl<K: fmt::Debug, V: fmt::Debug> fmt::Debug for RefMut<'_, K, V> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("RefMut")
-            .field(self.key())
-            .field(self.value())
-            .finish()
-    }
-}
+entry_guard!(RefMut, mut);
 
 /// Shared access to one entry, yielded by [`ShardMap::iter`](super::ShardMap::iter)
 /// and [`ShardMap::values`](super::ShardMap::values).
@@ -150,36 +142,7 @@ pub struct MultiRef<'a, K, V> {
     pub(crate) inner: SharedRef<'a, Table<K, V>, (K, V)>,
 }
 
-impl<K, V> MultiRef<'_, K, V> {
-    /// The key.
-    pub fn key(&self) -> &K {
-        &self.inner.0
-    }
-    /// The value.
-    pub fn value(&self) -> &V {
-        &self.inner.1
-    }
-    /// Key and value.
-    pub fn pair(&self) -> (&K, &V) {
-        (&self.inner.0, &self.inner.1)
-    }
-}
-
-impl<K, V> Deref for MultiRef<'_, K, V> {
-    type Target = V;
-    fn deref(&self) -> &V {
-        self.value()
-    }
-}
-
-impl<K: fmt::Debug, V: fmt::Debug> fmt::Debug for MultiRef<'_, K, V> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("MultiRef")
-            .field(self.key())
-            .field(self.value())
-            .finish()
-    }
-}
+entry_guard!(MultiRef);
 
 /// Unique access to one entry's value, yielded by
 /// [`ShardMap::iter_mut`](super::ShardMap::iter_mut).
@@ -193,47 +156,7 @@ pub struct MultiRefMut<'a, K, V> {
     pub(crate) inner: UniqueRef<'a, (K, V)>,
 }
 
-impl<K, V> MultiRefMut<'_, K, V> {
-    /// The key.
-    pub fn key(&self) -> &K {
-        &self.inner.0
-    }
-    /// The value.
-    pub fn value(&self) -> &V {
-        &self.inner.1
-    }
-    /// The value, mutably.
-    pub fn value_mut(&mut self) -> &mut V {
-        &mut self.inner.1
-    }
-    /// The key, and the value mutably.
-    pub fn pair_mut(&mut self) -> (&K, &mut V) {
-        let pair = &mut *self.inner;
-        (&pair.0, &mut pair.1)
-    }
-}
-
-impl<K, V> Deref for MultiRefMut<'_, K, V> {
-    type Target = V;
-    fn deref(&self) -> &V {
-        self.value()
-    }
-}
-
-impl<K, V> DerefMut for MultiRefMut<'_, K, V> {
-    fn deref_mut(&mut self) -> &mut V {
-        self.value_mut()
-    }
-}
-
-impl<K: fmt::Debug, V: fmt::Debug> fmt::Debug for MultiRefMut<'_, K, V> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("MultiRefMut")
-            .field(self.key())
-            .field(self.value())
-            .finish()
-    }
-}
+entry_guard!(MultiRefMut, mut);
 
 /// Shared access to one key, yielded by [`ShardMap::keys`](super::ShardMap::keys).
 ///
