@@ -68,8 +68,9 @@
 //!   [`ShardMap`] iterates shard by shard, read-locking a shard for at most
 //!   about a thousand entries at a time and resuming exactly where it
 //!   stopped, also when writers grow or rebuild the shard's table meanwhile
-//!   (writers to that shard wait only while a chunk is visited, or while
-//!   the traversal's items are held; see its locking behaviour).
+//!   (writers to that shard wait for a few entries, as the traversal ends
+//!   its hold early when a writer waits, or while the traversal's items are
+//!   held; see its locking behaviour).
 //!   [`AtomicPtrMap`] iterates without any lock, and a value it yields stays
 //!   valid as long as the traversal's guard lives, however many threads
 //!   delete meanwhile.
@@ -128,6 +129,9 @@
 //!
 //! `docs/migrating.md` in the repository walks a real HTTP service through
 //! the move, with its load test.
+// `unsafe` is allowed only in the two engine folders (`shard_map/lock/`,
+// `atomic_map/raw/`), which say so where they are declared.
+#![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn, missing_docs, missing_debug_implementations)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 

@@ -640,6 +640,60 @@ mod deadlock_detector {
         m.view(&1, |_| ());
     }
 
+    /// Where this thread's last panic was raised (file and line), recorded
+    /// by a panic hook that then defers to the previous one.
+    fn last_panic_location() -> Option<(String, u32)> {
+        use std::cell::RefCell;
+        use std::sync::Once;
+        thread_local! {
+            static LAST: RefCell<Option<(String, u32)>> = const { RefCell::new(None) };
+        }
+        static HOOK: Once = Once::new();
+        HOOK.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                if let Some(l) = info.location() {
+                    let _ = LAST.try_with(|c| *c.borrow_mut() = Some((l.file().into(), l.line())));
+                }
+                previous(info)
+            }));
+        });
+        LAST.with(|c| c.borrow_mut().take())
+    }
+
+    #[test]
+    fn the_panic_names_the_callers_line() {
+        let _ = last_panic_location(); // installs the hook
+        let m: ShardMap<u64, u64> = ShardMap::builder().shards(1).build().unwrap();
+        m.insert(1, 1);
+        let here = file!();
+
+        let g = m.get(&1);
+        let (line, r) = (line!(), catch_unwind(AssertUnwindSafe(|| m.insert(1, 2))));
+        assert!(r.is_err());
+        assert_eq!(last_panic_location(), Some((here.to_string(), line)));
+        drop(g);
+
+        let (line, r) = (
+            line!() + 1,
+            catch_unwind(AssertUnwindSafe(|| m.update(&1, |_| m.remove(&1)))),
+        );
+        assert!(r.is_err());
+        assert_eq!(last_panic_location(), Some((here.to_string(), line)));
+
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            for _r in m.iter() {
+                m.retain(|_, _| true);
+            }
+        }));
+        assert!(r.is_err());
+        let (file, _) = last_panic_location().expect("a panic was recorded");
+        assert_eq!(file, here);
+        // The refusals left no lock behind.
+        m.insert(2, 2);
+        assert_eq!(m.len(), 2);
+    }
+
     #[test]
     fn a_forgotten_guard_refuses_only_its_own_map() {
         // A forgotten guard keeps its shard locked for good, so calls on that

@@ -8,6 +8,8 @@
 //! its [`BuildError`], and [`Stats`].
 
 mod iter;
+// All of AtomicPtrMap's unsafe code (the crate root denies it elsewhere).
+#[allow(unsafe_code)]
 mod raw;
 
 #[cfg(feature = "rayon")]

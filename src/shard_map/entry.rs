@@ -11,8 +11,8 @@ use super::shard::ShardWriteGuard;
 ///
 /// **Locking behaviour:** an entry holds the write lock on its key's shard
 /// until it is dropped or turned into a [`RefMut`] (which keeps holding it).
-/// Do not call the map again from this thread while it lives (debug builds
-/// panic if that call would lock the same shard).
+/// Do not call the map again from this thread while it lives (a call that
+/// would lock the same shard panics, naming its line, instead of hanging).
 pub enum Entry<'a, K, V, S = ahash::RandomState> {
     /// The key is present.
     Occupied(OccupiedEntry<'a, K, V>),

@@ -5,7 +5,9 @@
 //! table's buckets in increasing index order, at most
 //! [`TRAVERSAL_CHUNK`](super::shard::TRAVERSAL_CHUNK) entries per hold of
 //! the shard's lock, then releases the lock (so that writers get in) and
-//! later resumes where it stopped. Its position is a [`ShardCursor`], which
+//! later resumes where it stopped; a read-locked traversal ends a hold
+//! early, within a few entries, when a writer is waiting for it. Its
+//! position is a [`ShardCursor`], which
 //! stays exact when writers rebuild the table meanwhile: an entry present
 //! during the whole traversal is visited exactly once. Shards that are empty
 //! when reached are skipped without locking.
@@ -20,6 +22,7 @@ use super::shard::{traversal_chunk, Shard, ShardCursor, Table};
 /// Visits the entries of `shards` with `f`, read-locking one shard at a
 /// time for at most one chunk of entries; `f` runs under that read lock.
 /// Stops at the first `Break`.
+#[track_caller]
 pub(crate) fn visit<K, V, B>(
     shards: &[Shard<K, V>],
     op: &'static str,
@@ -32,6 +35,7 @@ pub(crate) fn visit<K, V, B>(
 }
 
 /// [`visit`] over one shard.
+#[track_caller]
 pub(crate) fn visit_shard<K, V, B>(
     shard: &Shard<K, V>,
     op: &'static str,
@@ -53,14 +57,33 @@ pub(crate) fn visit_shard<K, V, B>(
             if let Some((k, v)) = table.get_bucket(i) {
                 f(k, v)?;
                 n += 1;
+                if yield_to_writer(shard, n) {
+                    break;
+                }
             }
         }
         cursor.suspend(shard, table.num_buckets());
     }
 }
 
+/// Entries a read-locked traversal visits between two looks at whether a
+/// writer waits for it.
+const WRITER_CHECK_EVERY: usize = 8;
+
+/// Whether a read-locked traversal of `shard` that has visited `n` entries
+/// under its current hold should end the hold early, because a writer waits
+/// for it (a writer-preferring lock would otherwise keep that writer waiting
+/// until the chunk ends). Every [`WRITER_CHECK_EVERY`] entries, so a hold
+/// makes progress of at least that many entries, and a writer waits for at
+/// most about that many.
+#[inline]
+fn yield_to_writer<K, V>(shard: &Shard<K, V>, n: usize) -> bool {
+    n % WRITER_CHECK_EVERY == 0 && shard.lock().writer_waiting()
+}
+
 /// Visits the entries of each shard under its write lock, one chunk per
 /// hold, and removes those for which `f` returns false.
+#[track_caller]
 pub(crate) fn retain<K, V>(
     shards: &[Shard<K, V>],
     op: &'static str,
@@ -96,6 +119,7 @@ pub(crate) fn retain<K, V>(
 
 /// Removes every entry, one chunk per hold of each shard's write lock (a
 /// shard that fits in one chunk is cleared in one step).
+#[track_caller]
 pub(crate) fn clear<K, V>(shards: &[Shard<K, V>]) {
     let chunk = traversal_chunk();
     for shard in shards {
@@ -142,6 +166,7 @@ impl<'a, K, V> Iter<'a, K, V> {
     }
 
     #[inline]
+    #[track_caller]
     fn next_pair(&mut self) -> Option<SharedRef<'a, Table<K, V>, (K, V)>> {
         let chunk = traversal_chunk();
         loop {
@@ -176,7 +201,7 @@ impl<'a, K, V> Iter<'a, K, V> {
             while let Some(i) = pass.cursor.next_candidate(buckets) {
                 if let Some(item) = guard.item(|t| t.get_bucket(i)) {
                     pass.yielded += 1;
-                    if pass.yielded >= chunk {
+                    if pass.yielded >= chunk || yield_to_writer(pass.shard, pass.yielded) {
                         // Publish the position, and let the lock go when
                         // the items of this chunk are gone.
                         pass.cursor.suspend(pass.shard, buckets);
@@ -195,6 +220,7 @@ impl<'a, K, V> Iter<'a, K, V> {
 impl<'a, K, V> Iterator for Iter<'a, K, V> {
     type Item = MultiRef<'a, K, V>;
     #[inline]
+    #[track_caller]
     fn next(&mut self) -> Option<Self::Item> {
         self.next_pair().map(|inner| MultiRef { inner })
     }
@@ -217,6 +243,7 @@ pub struct Keys<'a, K, V> {
 impl<'a, K, V> Iterator for Keys<'a, K, V> {
     type Item = KeyRef<'a, K, V>;
     #[inline]
+    #[track_caller]
     fn next(&mut self) -> Option<Self::Item> {
         self.inner.next_pair().map(|inner| KeyRef { inner })
     }
@@ -237,6 +264,7 @@ pub struct Values<'a, K, V> {
 impl<'a, K, V> Iterator for Values<'a, K, V> {
     type Item = MultiRef<'a, K, V>;
     #[inline]
+    #[track_caller]
     fn next(&mut self) -> Option<Self::Item> {
         self.inner.next()
     }
@@ -281,6 +309,7 @@ impl<'a, K, V> IterMut<'a, K, V> {
 impl<'a, K, V> Iterator for IterMut<'a, K, V> {
     type Item = MultiRefMut<'a, K, V>;
     #[inline]
+    #[track_caller]
     fn next(&mut self) -> Option<Self::Item> {
         let chunk = traversal_chunk();
         loop {
@@ -346,6 +375,7 @@ pub struct IntoIter<K, V> {
 
 impl<K, V> Iterator for IntoIter<K, V> {
     type Item = (K, V);
+    #[track_caller]
     fn next(&mut self) -> Option<(K, V)> {
         loop {
             if let Some(cur) = &mut self.current {

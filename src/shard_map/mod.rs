@@ -7,6 +7,8 @@
 mod entry;
 mod guard;
 mod iter;
+// All of ShardMap's unsafe code (the crate root denies it elsewhere).
+#[allow(unsafe_code)]
 mod lock;
 #[cfg(feature = "rayon")]
 mod rayon;
@@ -77,9 +79,12 @@ use shard::{shard_index, Shard, Table};
 /// leaves the shard's table consistent.
 ///
 /// Memory: per shard, one 128-byte block for the lock and the table header
-/// plus one 128-byte block per reader slot (by default as many slots as
-/// available cores, rounded up to a power of two, at most 16), besides the
-/// table itself.
+/// plus one 128-byte block per reader slot, besides the table itself (not
+/// allocated before the shard's first insert). By default a map has 4 x
+/// the available parallelism shards, rounded up to a power of two, at least
+/// 64 and at most 256; and one reader slot per core, rounded up to a power
+/// of two, at most 16, and fewer where the map's slots would pass 256 KiB.
+/// An empty map on 2 cores: 64 shards x (128 + 2 x 128) bytes = 24 KiB.
 ///
 /// # Locking behaviour
 ///
@@ -103,7 +108,8 @@ use shard::{shard_index, Shard, Table};
 ///   `clone`, `Debug`, equality, `par_iter`, `Serialize`) for at most about
 ///   a thousand entries per hold (`iter_mut`, `retain`, `clear` write-lock,
 ///   the others read-lock), then they release the lock so that writers get
-///   in, and later resume. The `retain` closure, and the cloning, formatting
+///   in, and later resume. The read-locked ones also release it within a
+///   few entries when a writer is waiting for them. The `retain` closure, and the cloning, formatting
 ///   or serializing of entries, run under the lock of their chunk. Iterator
 ///   items keep their shard locked while they live: an iterator whose items
 ///   are all held (`collect`) keeps each shard locked until they drop.
@@ -112,8 +118,9 @@ use shard::{shard_index, Shard, Table};
 /// from inside a closure you passed to it) on a key of the same shard: the
 /// call would wait for a lock the thread itself holds, forever. Guards are
 /// `!Send`, so they cannot be held across an `.await` in a `Send` future, and
-/// in debug builds such a call panics with a message naming the method,
-/// instead of hanging. Prefer the closure methods ([`ShardMap::view`],
+/// such a call panics with a message naming the method and the caller's
+/// line, instead of hanging (in every build: the check costs a
+/// thread-local load and compare per lock, measured in `BENCHMARKS.md`). Prefer the closure methods ([`ShardMap::view`],
 /// [`ShardMap::update`], [`ShardMap::upsert`], [`ShardMap::compute`]) or
 /// clone the value out ([`ShardMap::get_cloned`]); they hold no lock after
 /// they return. Holding guards on two keys at once from one thread is fine
@@ -293,7 +300,8 @@ impl<K, V, S> ShardMapBuilder<K, V, S> {
 
     /// The number of shards. Rounded up to a power of two; zero or more than
     /// [`Self::MAX_SHARDS`] makes [`build`](Self::build) fail. Default: 4 x
-    /// the available parallelism, rounded up to a power of two, at most 256.
+    /// the available parallelism, rounded up to a power of two, at least 64
+    /// and at most 256.
     pub fn shards(mut self, shards: usize) -> Self {
         self.shards = Some(shards);
         self
@@ -311,7 +319,8 @@ impl<K, V, S> ShardMapBuilder<K, V, S> {
     /// spread over (see the module docs). Rounded up to a power of two;
     /// zero or more than [`Self::MAX_READER_SLOTS`] makes
     /// [`build`](Self::build) fail. Default: the available parallelism,
-    /// rounded up to a power of two, at most 16.
+    /// rounded up to a power of two, at most 16, and fewer where the map's
+    /// slots would pass 256 KiB in all (at least one).
     pub fn reader_slots(mut self, slots: usize) -> Self {
         self.reader_slots = Some(slots);
         self
@@ -511,6 +520,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     /// write lock and looks the key up again (it may be gone by then, and
     /// the operation linearizes under the write lock).
     #[inline]
+    #[track_caller]
     fn probe<Q>(shard: &Shard<K, V>, hash: u64, key: &Q, op: &'static str) -> bool
     where
         K: Borrow<Q>,
@@ -527,6 +537,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     /// in the map is kept, like `std`).
     ///
     /// **Locking behaviour:** write-locks the key's shard for the call.
+    #[track_caller]
     pub fn insert(&self, key: K, value: V) -> Option<V> {
         let hash = self.hash(&key);
         let hasher = &self.hasher;
@@ -550,6 +561,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     /// only if it is present, then write-locks the shard to remove it (an
     /// absent key takes no write lock). The value is returned (and dropped
     /// by you) after the lock is released.
+    #[track_caller]
     pub fn remove<Q>(&self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
@@ -562,6 +574,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     ///
     /// **Locking behaviour:** as [`remove`](Self::remove): read lock to look,
     /// write lock only if the key is present.
+    #[track_caller]
     pub fn remove_entry<Q>(&self, key: &Q) -> Option<(K, V)>
     where
         K: Borrow<Q>,
@@ -587,6 +600,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     /// the map from it) on the entry as it is then, so a refusing `f` still
     /// costs a write lock: `f` runs once, and only under the lock that can
     /// act on its answer.
+    #[track_caller]
     pub fn remove_if<Q>(&self, key: &Q, f: impl FnOnce(&K, &V) -> bool) -> Option<(K, V)>
     where
         K: Borrow<Q>,
@@ -614,6 +628,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     /// True if `key` is present.
     ///
     /// **Locking behaviour:** read-locks the key's shard for the call.
+    #[track_caller]
     pub fn contains_key<Q>(&self, key: &Q) -> bool
     where
         K: Borrow<Q>,
@@ -623,6 +638,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     }
 
     #[inline]
+    #[track_caller]
     fn read_with<Q, R>(&self, key: &Q, op: &'static str, f: impl FnOnce(&V) -> R) -> Option<R>
     where
         K: Borrow<Q>,
@@ -648,6 +664,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     /// assert_eq!(*map.get("a").unwrap(), 1);
     /// assert!(map.get("b").is_none());
     /// ```
+    #[track_caller]
     pub fn get<Q>(&self, key: &Q) -> Option<Ref<'_, K, V>>
     where
         K: Borrow<Q>,
@@ -668,6 +685,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     /// the shard until the [`RefMut`] is dropped. Drop the guard before
     /// calling the map again from this thread; prefer
     /// [`update`](Self::update).
+    #[track_caller]
     pub fn get_mut<Q>(&self, key: &Q) -> Option<RefMut<'_, K, V>>
     where
         K: Borrow<Q>,
@@ -688,6 +706,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     /// A clone of the value of `key`.
     ///
     /// **Locking behaviour:** read-locks the key's shard while cloning.
+    #[track_caller]
     pub fn get_cloned<Q>(&self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
@@ -709,6 +728,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     /// assert_eq!(map.view(&1, |v| v.len()), Some(3));
     /// assert_eq!(map.view(&2, |v| v.len()), None);
     /// ```
+    #[track_caller]
     pub fn view<Q, R>(&self, key: &Q, f: impl FnOnce(&V) -> R) -> Option<R>
     where
         K: Borrow<Q>,
@@ -731,6 +751,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     /// assert_eq!(map.update("hits", |v| { *v += 1; *v }), Some(2));
     /// assert_eq!(map.update("misses", |v| *v += 1), None);
     /// ```
+    #[track_caller]
     pub fn update<Q, R>(&self, key: &Q, f: impl FnOnce(&mut V) -> R) -> Option<R>
     where
         K: Borrow<Q>,
@@ -761,6 +782,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     /// }
     /// assert_eq!(words.get_cloned("a"), Some(2));
     /// ```
+    #[track_caller]
     pub fn upsert(&self, key: K, insert: impl FnOnce() -> V, update: impl FnOnce(&mut V)) -> bool {
         let hash = self.hash(&key);
         let hasher = &self.hasher;
@@ -805,6 +827,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     /// assert_eq!(stock.compute("pears", |_| Some(5)), None); // inserted
     /// assert_eq!(stock.get_cloned("pears"), Some(5));
     /// ```
+    #[track_caller]
     pub fn compute(&self, key: K, f: impl FnOnce(Option<&V>) -> Option<V>) -> Option<V> {
         let hash = self.hash(&key);
         let hasher = &self.hasher;
@@ -839,6 +862,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     /// assert_eq!(map.get_or_insert_with("a", || 1), 1); // inserted
     /// assert_eq!(map.get_or_insert_with("a", || 2), 1); // loaded
     /// ```
+    #[track_caller]
     pub fn get_or_insert_with(&self, key: K, f: impl FnOnce() -> V) -> V
     where
         V: Clone,
@@ -874,6 +898,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     /// map.entry("a").and_modify(|v| *v += 1).or_insert(0);
     /// assert_eq!(map.get_cloned("a"), Some(11));
     /// ```
+    #[track_caller]
     pub fn entry(&self, key: K) -> Entry<'_, K, V, S> {
         let hash = self.hash(&key);
         let hasher = &self.hasher;
@@ -895,6 +920,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     /// traversal is suspended, between two chunks, is left as it is).
     ///
     /// **Locking behaviour:** write-locks one shard at a time.
+    #[track_caller]
     pub fn shrink_to_fit(&self) {
         for shard in self.shards.iter() {
             let hasher = &self.hasher;
@@ -939,6 +965,7 @@ impl<K, V, S> ShardMap<K, V, S> {
     /// over shards; one shard may still grow earlier, when keys are uneven).
     ///
     /// **Locking behaviour:** read-locks one shard at a time.
+    #[track_caller]
     pub fn capacity(&self) -> usize {
         self.shards
             .iter()
@@ -952,6 +979,7 @@ impl<K, V, S> ShardMap<K, V, S> {
     /// **Locking behaviour:** write-locks one shard at a time, for at most
     /// about a thousand entries per hold (a shard that small is cleared in
     /// one step); concurrent inserts may survive.
+    #[track_caller]
     pub fn clear(&self) {
         iter::clear(&self.shards);
     }
@@ -964,6 +992,7 @@ impl<K, V, S> ShardMap<K, V, S> {
     /// **Locking behaviour:** write-locks one shard at a time, for at most
     /// about a thousand entries per hold; `f` runs under that lock (do not
     /// call the map from `f`).
+    #[track_caller]
     pub fn retain(&self, f: impl FnMut(&K, &mut V) -> bool) {
         iter::retain(&self.shards, "retain", f);
     }
@@ -976,9 +1005,10 @@ impl<K, V, S> ShardMap<K, V, S> {
     /// the next `next`. Each item keeps its shard read-locked while it
     /// lives, so holding items (e.g. `collect`) keeps the shard locked.
     /// Writes to the map from this thread while an item is alive, or before
-    /// a chunk ends, would wait for the iteration (debug builds panic).
-    /// Other threads' writes to the shard wait for at most one chunk (or
-    /// for the items held). Where long traversals must never block writers,
+    /// a chunk ends, would wait for the iteration (such a call panics).
+    /// Other threads' writes to the shard wait for a few entries (the
+    /// iteration ends its hold early when a writer waits), or for the items
+    /// held. Where long traversals must never block writers,
     /// [`AtomicPtrMap`](crate::AtomicPtrMap) traverses without locks.
     ///
     /// ```
@@ -1106,6 +1136,7 @@ impl<K: Clone + Hash + Eq, V: Clone, S: Clone + BuildHasher> Clone for ShardMap<
     ///
     /// **Locking behaviour:** read-locks one shard at a time, for at most
     /// about a thousand entries (cloning them under the lock).
+    #[track_caller]
     fn clone(&self) -> Self {
         let hasher = &self.hasher;
         let shards = self
@@ -1138,6 +1169,7 @@ impl<K: Hash + Eq, V: PartialEq, S: BuildHasher> PartialEq for ShardMap<K, V, S>
     /// read-locking the other's shards for lookups. Which map is iterated
     /// depends only on their addresses, so `a == b` and `b == a` running at
     /// the same time take the locks in the same order and cannot deadlock.
+    #[track_caller]
     fn eq(&self, other: &Self) -> bool {
         if std::ptr::eq(self, other) {
             return true;

@@ -135,6 +135,7 @@ impl<K, V> Shard<K, V> {
     /// Takes the write lock; the returned guard updates the length counter
     /// when it unlocks, also when unwinding from a panic.
     #[inline]
+    #[track_caller]
     pub(crate) fn write(&self, op: &'static str) -> ShardWriteGuard<'_, K, V> {
         ShardWriteGuard {
             guard: Some(self.inner.lock.write(op)),
@@ -147,6 +148,7 @@ impl<K, V> Shard<K, V> {
     /// that the insert cannot rebuild the table behind a suspended
     /// traversal.
     #[inline]
+    #[track_caller]
     pub(crate) fn write_insert(
         &self,
         op: &'static str,

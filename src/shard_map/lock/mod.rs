@@ -1,6 +1,16 @@
 //! The shard lock: a reader-sharded, writer-preferring, non-poisoning RwLock.
 //!
-//! This module holds all of `ShardMap`'s `unsafe` code.
+//! This folder holds all of `ShardMap`'s `unsafe` code, one concept per
+//! file:
+//!
+//! - `mod.rs` (here): the lock and its protocol, with the table of atomics
+//!   and orderings below;
+//! - `guards.rs`: the read and write guards, and guards narrowed to a part
+//!   of the data;
+//! - `shared.rs`: guards shared by the items of an iterator, so that items
+//!   may outlive it (the lock-holding iterators of `shard_map/iter.rs` are
+//!   built on them);
+//! - `reentry.rs`: the same-thread re-entry detector (no `unsafe`).
 //!
 //! # Why not a plain RwLock
 //!
@@ -61,14 +71,16 @@
 
 use std::cell::{Cell, UnsafeCell};
 use std::marker::PhantomData;
-use std::ops::{Deref, DerefMut};
-use std::ptr::NonNull;
-use std::rc::{Rc, Weak};
-
-use hashbrown::HashTable;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 
 use crossbeam_utils::{Backoff, CachePadded};
+
+mod guards;
+mod reentry;
+mod shared;
+
+pub(crate) use guards::{MappedReadGuard, MappedWriteGuard, ReadGuard, WriteGuard};
+pub(crate) use shared::{SharedGuard, SharedRef, UniqueGuard, UniqueRef, WeakShared, WeakUnique};
 
 /// Makes guards `!Send` (and keeps them `Sync`, like `MutexGuard`): a lock
 /// must be released on the thread that took it, and a guard cannot be held
@@ -128,148 +140,6 @@ fn slot_collision() {
     }
 }
 
-/// The same-thread re-entry detector: which locks this thread holds.
-///
-/// Each lock has an id that no other lock of the process ever gets (a
-/// global counter), so a guard that was `mem::forget`-ten keeps only its own
-/// lock listed: a later lock at the same address is a different lock. The
-/// list is per thread; guards are `!Send`, so the thread that took a lock
-/// releases it. The first `INLINE` entries live in an array
-/// of plain cells, so a thread that holds no lock pays one thread-local load
-/// and compare per acquisition; more entries (a thread keeping items of many
-/// shards alive) spill into a vector.
-mod held {
-    use std::cell::{Cell, RefCell};
-
-    /// Held-lock entries kept without allocation.
-    pub(super) const INLINE: usize = 4;
-
-    struct Inline {
-        /// Entries in use, `0..=INLINE`; beyond `INLINE` the rest spill.
-        len: Cell<usize>,
-        ids: [Cell<u64>; INLINE],
-    }
-
-    thread_local! {
-        static HELD: Inline = const {
-            Inline {
-                len: Cell::new(0),
-                ids: [const { Cell::new(0) }; INLINE],
-            }
-        };
-        /// Entries beyond the inline ones (one per guard, so an id may
-        /// appear several times: items of one shard's iteration).
-        static SPILL: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
-    }
-
-    /// Records that this thread now holds lock `id`, or panics, naming the
-    /// caller's line, if it holds it already: taking it again would
-    /// deadlock (a write after a read or write, or a read while a writer
-    /// waits for this thread's read).
-    #[inline]
-    #[track_caller]
-    pub(super) fn enter(id: u64, op: &'static str) {
-        let known = HELD.with(|h| {
-            let n = h.len.get();
-            if n == 0 {
-                h.ids[0].set(id);
-                h.len.set(1);
-                return false;
-            }
-            if h.ids[..n.min(INLINE)].iter().any(|c| c.get() == id) {
-                return true;
-            }
-            if n < INLINE {
-                h.ids[n].set(id);
-                h.len.set(n + 1);
-                return false;
-            }
-            let known = spill_enter(id);
-            if !known {
-                h.len.set(n + 1);
-            }
-            known
-        });
-        if known {
-            reentered(op);
-        }
-    }
-
-    /// `enter` once the inline entries are full: true if `id` is held.
-    #[cold]
-    fn spill_enter(id: u64) -> bool {
-        SPILL.with(|s| {
-            let mut s = s.borrow_mut();
-            if s.contains(&id) {
-                return true;
-            }
-            s.push(id);
-            false
-        })
-    }
-
-    #[cold]
-    #[inline(never)]
-    #[track_caller]
-    fn reentered(op: &'static str) -> ! {
-        panic!(
-            "ShardMap::{op} called while this thread holds a guard on the same shard \
-             (a Ref/RefMut/entry/iterator item from get/get_mut/entry/iter, or inside a \
-             view/update/upsert/compute/retain closure, or in the Drop of a value or key \
-             dropped under the lock); this would deadlock. Drop the guard first (e.g. clone \
-             the value out, or end its scope), or use view/update/compute instead of \
-             holding a guard"
-        );
-    }
-
-    /// Records that this thread released one hold of lock `id`.
-    #[inline]
-    pub(super) fn leave(id: u64) {
-        // `try_with`: guards may be dropped during thread-local destruction.
-        let _ = HELD.try_with(|h| {
-            let n = h.len.get();
-            // Guards are usually released in reverse order of acquisition.
-            if n != 0 && n <= INLINE && h.ids[n - 1].get() == id {
-                h.len.set(n - 1);
-            } else {
-                leave_slow(h, n, id);
-            }
-        });
-    }
-
-    /// `leave` for a hold that is not the newest inline one.
-    #[cold]
-    fn leave_slow(h: &Inline, n: usize, id: u64) {
-        let inline = n.min(INLINE);
-        if let Some(i) = (0..inline).rev().find(|&i| h.ids[i].get() == id) {
-            // Fill the freed inline entry: from the spill if it has any,
-            // else with the newest inline entry.
-            let refill = if n > INLINE {
-                SPILL.try_with(|s| s.borrow_mut().pop()).ok().flatten()
-            } else {
-                None
-            };
-            h.ids[i].set(refill.unwrap_or_else(|| h.ids[inline - 1].get()));
-            h.len.set(n - 1);
-        } else if n > INLINE {
-            let removed = SPILL
-                .try_with(|s| {
-                    let mut s = s.borrow_mut();
-                    let at = s.iter().rposition(|&x| x == id);
-                    at.map(|at| s.swap_remove(at)).is_some()
-                })
-                .unwrap_or(false);
-            if removed {
-                h.len.set(n - 1);
-            }
-        }
-    }
-}
-
-/// Hands out the lock ids of the re-entry detector. Relaxed: only the
-/// uniqueness of the values matters.
-static NEXT_LOCK_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-
 /// `parked` bit: threads sleep on [`RwLock::flag_key`] until the flag drops.
 const FLAG_WAITERS: u8 = 1;
 /// Reader-slot bit: the flag holder sleeps on [`RwLock::drain_key`] until the
@@ -311,8 +181,7 @@ impl<T> RwLock<T> {
         let slots = slots.clamp(1, MAX_READER_SLOTS).next_power_of_two();
         RwLock {
             writer: AtomicBool::new(false),
-            // Relaxed: a counter handing out distinct ids.
-            id: NEXT_LOCK_ID.fetch_add(1, Ordering::Relaxed),
+            id: reentry::new_lock_id(),
             parked: AtomicU8::new(0),
             readers: (0..slots)
                 .map(|_| CachePadded::new(AtomicUsize::new(0)))
@@ -341,7 +210,7 @@ impl<T> RwLock<T> {
     #[inline]
     #[track_caller]
     pub(crate) fn read(&self, op: &'static str) -> ReadGuard<'_, T> {
-        held::enter(self.id, op);
+        reentry::enter(self.id, op);
         let mask = self.readers.len() - 1;
         loop {
             let slot = thread_slot() & mask;
@@ -498,7 +367,7 @@ impl<T> RwLock<T> {
     #[inline]
     #[track_caller]
     pub(crate) fn write(&self, op: &'static str) -> WriteGuard<'_, T> {
-        held::enter(self.id, op);
+        reentry::enter(self.id, op);
         let mut polite = Self::POLITE_ATTEMPTS;
         let step_back = Backoff::new();
         'acquire: loop {
@@ -559,6 +428,18 @@ impl<T> RwLock<T> {
             .all(|counter| counter.load(Ordering::SeqCst) & !DRAIN_WAITER == 0)
     }
 
+    /// Whether a writer holds or is entering the lock. Called by a holder of
+    /// a read guard, `true` means a writer waits for the readers inside to
+    /// leave: a long read section that can stop early (a traversal between
+    /// two entries) should release its guard soon. Only a hint: nothing is
+    /// read under its authority, so Relaxed (the writer's flag CAS is seen a
+    /// little later at worst, and the lock's Dekker pair still decides who
+    /// enters).
+    #[inline]
+    pub(crate) fn writer_waiting(&self) -> bool {
+        self.writer.load(Ordering::Relaxed)
+    }
+
     /// Exclusive access through `&mut self`: no locking needed.
     pub(crate) fn get_mut(&mut self) -> &mut T {
         self.data.get_mut()
@@ -570,315 +451,10 @@ impl<T> RwLock<T> {
     }
 }
 
-/// Shared access to the data of a [`RwLock`], released on drop.
-pub(crate) struct ReadGuard<'a, T> {
-    lock: &'a RwLock<T>,
-    /// The reader slot this guard incremented.
-    slot: usize,
-    _not_send: NotSend,
-}
-
-impl<T> Deref for ReadGuard<'_, T> {
-    type Target = T;
-    #[inline]
-    fn deref(&self) -> &T {
-        // SAFETY: this guard holds a read lock (its slot count is non-zero
-        // and it was admitted with no writer present); writers wait for the
-        // slot to drain, so no `&mut T` exists while `&self` lives.
-        unsafe { &*self.lock.data.get() }
-    }
-}
-
-impl<T> Drop for ReadGuard<'_, T> {
-    #[inline]
-    fn drop(&mut self) {
-        held::leave(self.lock.id);
-        self.lock.release_slot(self.slot);
-    }
-}
-
-/// Exclusive access to the data of a [`RwLock`], released on drop.
-pub(crate) struct WriteGuard<'a, T> {
-    lock: &'a RwLock<T>,
-    _not_send: NotSend,
-}
-
-impl<T> Deref for WriteGuard<'_, T> {
-    type Target = T;
-    #[inline]
-    fn deref(&self) -> &T {
-        // SAFETY: this guard holds the write lock: it holds the `writer`
-        // flag (other writers wait for it, arriving readers step aside) and
-        // saw every reader slot drained after raising it (Dekker pair, module
-        // docs). `&self` rules out a live `&mut T` from this guard.
-        unsafe { &*self.lock.data.get() }
-    }
-}
-
-impl<T> DerefMut for WriteGuard<'_, T> {
-    #[inline]
-    fn deref_mut(&mut self) -> &mut T {
-        // SAFETY: as in `deref`; `&mut self` makes the returned borrow unique.
-        unsafe { &mut *self.lock.data.get() }
-    }
-}
-
-impl<T> Drop for WriteGuard<'_, T> {
-    #[inline]
-    fn drop(&mut self) {
-        held::leave(self.lock.id);
-        self.lock.lower_flag();
-    }
-}
-
-/// A read guard narrowed to a part `U` of the locked data.
-pub(crate) struct MappedReadGuard<'a, T, U: ?Sized> {
-    /// Points into the data behind `_guard`; valid while it lives.
-    ptr: NonNull<U>,
-    _guard: ReadGuard<'a, T>,
-}
-
-impl<'a, T> ReadGuard<'a, T> {
-    /// Narrows the guard to the part that `f` selects, or releases the lock
-    /// and returns `None`. `f` is higher-ranked, so it cannot keep the
-    /// reference it is given.
-    #[inline]
-    pub(crate) fn try_map<U: ?Sized>(
-        self,
-        f: impl FnOnce(&T) -> Option<&U>,
-    ) -> Option<MappedReadGuard<'a, T, U>> {
-        let ptr = NonNull::from(f(&*self)?);
-        Some(MappedReadGuard { ptr, _guard: self })
-    }
-}
-
-impl<T, U: ?Sized> Deref for MappedReadGuard<'_, T, U> {
-    type Target = U;
-    #[inline]
-    fn deref(&self) -> &U {
-        // SAFETY: `ptr` came from a `&U` borrowed from the data of the read
-        // lock that `_guard` still holds; the lock keeps writers out, so the
-        // pointee is alive and not mutated while `&self` lives.
-        unsafe { self.ptr.as_ref() }
-    }
-}
-
-/// A write guard narrowed to a part `U` of the locked data.
-pub(crate) struct MappedWriteGuard<'a, T, U: ?Sized> {
-    /// Points into the data behind `_guard`; the only path to it while the
-    /// guard lives.
-    ptr: NonNull<U>,
-    _guard: WriteGuard<'a, T>,
-}
-
-impl<'a, T> WriteGuard<'a, T> {
-    /// Narrows the guard to the part that `f` selects, or releases the lock
-    /// and returns `None`. `f` is higher-ranked, so it cannot keep the
-    /// reference it is given.
-    #[inline]
-    pub(crate) fn try_map<U: ?Sized>(
-        mut self,
-        f: impl FnOnce(&mut T) -> Option<&mut U>,
-    ) -> Option<MappedWriteGuard<'a, T, U>> {
-        let ptr = NonNull::from(f(&mut *self)?);
-        Some(MappedWriteGuard { ptr, _guard: self })
-    }
-}
-
-impl<T, U: ?Sized> Deref for MappedWriteGuard<'_, T, U> {
-    type Target = U;
-    #[inline]
-    fn deref(&self) -> &U {
-        // SAFETY: `ptr` came from the unique `&mut U` borrowed from the data
-        // of the write lock `_guard` holds, and `_guard` is never dereferenced
-        // again; so the pointee is alive and only reachable through `self`.
-        unsafe { self.ptr.as_ref() }
-    }
-}
-
-impl<T, U: ?Sized> DerefMut for MappedWriteGuard<'_, T, U> {
-    #[inline]
-    fn deref_mut(&mut self) -> &mut U {
-        // SAFETY: as in `deref`; `&mut self` makes the returned borrow unique.
-        unsafe { self.ptr.as_mut() }
-    }
-}
-
-/// A read guard shared by the items of an iterator (reference-counted), so
-/// that items may outlive the iterator; the lock is released when the last
-/// of them drops.
-pub(crate) struct SharedGuard<'a, T>(Rc<ReadGuard<'a, T>>);
-
-/// A [`SharedGuard`] that does not keep the lock: it finds the guard again
-/// while items keep it alive.
-pub(crate) struct WeakShared<'a, T>(Weak<ReadGuard<'a, T>>);
-
-/// An item of a [`SharedGuard`]: shared access to one `U`.
-pub(crate) struct SharedRef<'a, T, U> {
-    ptr: NonNull<U>,
-    _guard: Rc<ReadGuard<'a, T>>,
-}
-
-impl<'a, T> SharedGuard<'a, T> {
-    /// Shares `guard`.
-    pub(crate) fn new(guard: ReadGuard<'a, T>) -> Self {
-        SharedGuard(Rc::new(guard))
-    }
-
-    /// The locked data.
-    #[inline]
-    pub(crate) fn data(&self) -> &T {
-        &self.0
-    }
-
-    /// An item that keeps the lock held while it lives, pointing at the part
-    /// that `f` selects; `None` if `f` selects nothing. `f` is
-    /// higher-ranked, so it cannot keep the reference it is given.
-    #[inline]
-    pub(crate) fn item<U>(&self, f: impl FnOnce(&T) -> Option<&U>) -> Option<SharedRef<'a, T, U>> {
-        let ptr = NonNull::from(f(&self.0)?);
-        Some(SharedRef {
-            ptr,
-            _guard: Rc::clone(&self.0),
-        })
-    }
-
-    /// A handle that does not keep the lock.
-    pub(crate) fn downgrade(&self) -> WeakShared<'a, T> {
-        WeakShared(Rc::downgrade(&self.0))
-    }
-}
-
-impl<'a, T> WeakShared<'a, T> {
-    /// The guard, if items still keep it (the lock is then still held).
-    pub(crate) fn upgrade(&self) -> Option<SharedGuard<'a, T>> {
-        self.0.upgrade().map(SharedGuard)
-    }
-}
-
-impl<T, U> Deref for SharedRef<'_, T, U> {
-    type Target = U;
-    #[inline]
-    fn deref(&self) -> &U {
-        // SAFETY: `ptr` came from a shared reference into the data of the
-        // read lock that `_guard` (a clone of the shared guard) keeps held;
-        // the lock keeps writers out, so the pointee is alive and unchanged.
-        unsafe { self.ptr.as_ref() }
-    }
-}
-
-/// The shared part of a [`UniqueGuard`].
-struct UniqueInner<'a, E> {
-    /// Points at the table behind `guard`, which is never dereferenced
-    /// after `data` was taken from it: this is the only path to the table.
-    data: NonNull<HashTable<E>>,
-    /// Invariant: no item handed out by this guard is in a bucket at or
-    /// after this index.
-    next: Cell<usize>,
-    _guard: WriteGuard<'a, HashTable<E>>,
-}
-
-/// A write guard over a table shared by the items of an iterator
-/// (reference-counted): each item has unique access to one entry, and the
-/// lock is released when the last of them and the iterator's handle drop.
-/// Items are handed out in strictly increasing bucket order, which keeps them
-/// disjoint.
-pub(crate) struct UniqueGuard<'a, E>(Rc<UniqueInner<'a, E>>);
-
-/// A [`UniqueGuard`] that does not keep the lock.
-pub(crate) struct WeakUnique<'a, E>(Weak<UniqueInner<'a, E>>);
-
-/// An item of a [`UniqueGuard`]: unique access to one `E`.
-pub(crate) struct UniqueRef<'a, E> {
-    ptr: NonNull<E>,
-    _guard: Rc<UniqueInner<'a, E>>,
-}
-
-impl<'a, E> UniqueGuard<'a, E> {
-    /// Shares `guard`.
-    pub(crate) fn new(mut guard: WriteGuard<'a, HashTable<E>>) -> Self {
-        let data = NonNull::from(&mut *guard);
-        UniqueGuard(Rc::new(UniqueInner {
-            data,
-            next: Cell::new(0),
-            _guard: guard,
-        }))
-    }
-
-    /// The table's bucket count.
-    #[inline]
-    pub(crate) fn num_buckets(&self) -> usize {
-        // SAFETY: a shared read of the table's header, which no item points
-        // into (items point into buckets); no `&mut HashTable` is live, since
-        // `bucket_mut` ends its borrow before returning.
-        unsafe { self.0.data.as_ref() }.num_buckets()
-    }
-
-    /// An item with unique access to the entry in bucket `i`, or `None` if
-    /// the bucket is empty.
-    ///
-    /// # Panics
-    ///
-    /// If `i` is below a bucket asked for before through this guard (that
-    /// could alias an item).
-    #[inline]
-    pub(crate) fn bucket_mut(&self, i: usize) -> Option<UniqueRef<'a, E>> {
-        assert!(i >= self.0.next.get(), "buckets must be visited in order");
-        self.0.next.set(i + 1);
-        if i >= self.num_buckets() {
-            return None;
-        }
-        // SAFETY:
-        // 1. The write lock is held by `_guard` while `self.0` lives, and
-        //    `data` is the only path to the table (see `UniqueInner`).
-        // 2. The items handed out so far are in buckets below `i` (the
-        //    invariant on `next`, kept by the assertion above), so the entry
-        //    of bucket `i` is reachable by no item; `get_bucket_mut` reads
-        //    only the header and control bytes, which no item points into,
-        //    and the `&mut HashTable` ends with this statement.
-        let table = unsafe { &mut *self.0.data.as_ptr() };
-        let ptr = NonNull::from(table.get_bucket_mut(i)?);
-        Some(UniqueRef {
-            ptr,
-            _guard: Rc::clone(&self.0),
-        })
-    }
-
-    /// A handle that does not keep the lock.
-    pub(crate) fn downgrade(&self) -> WeakUnique<'a, E> {
-        WeakUnique(Rc::downgrade(&self.0))
-    }
-}
-
-impl<'a, E> WeakUnique<'a, E> {
-    /// The guard, if items still keep it (the lock is then still held).
-    pub(crate) fn upgrade(&self) -> Option<UniqueGuard<'a, E>> {
-        self.0.upgrade().map(UniqueGuard)
-    }
-}
-
-impl<E> Deref for UniqueRef<'_, E> {
-    type Target = E;
-    #[inline]
-    fn deref(&self) -> &E {
-        // SAFETY: `ptr` came from a unique `&mut E` into the table of the
-        // write lock that `_guard` keeps held; no other item reaches the same
-        // bucket (items are handed out in strictly increasing bucket order).
-        unsafe { self.ptr.as_ref() }
-    }
-}
-
-impl<E> DerefMut for UniqueRef<'_, E> {
-    #[inline]
-    fn deref_mut(&mut self) -> &mut E {
-        // SAFETY: as in `deref`; `&mut self` makes the returned borrow unique.
-        unsafe { self.ptr.as_mut() }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hashbrown::HashTable;
     use std::sync::Arc;
 
     #[test]
