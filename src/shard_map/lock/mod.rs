@@ -368,25 +368,49 @@ impl<T> RwLock<T> {
     #[track_caller]
     pub(crate) fn write(&self, op: &'static str) -> WriteGuard<'_, T> {
         reentry::enter(self.id, op);
+        // The uncontended case inline: raise the flag, find no reader inside.
+        // SeqCst: the Dekker pair with the readers' slot increments; as an
+        // acquire, pairs with the previous holder's store of `false`.
+        let raised = self
+            .writer
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::Relaxed)
+            .is_ok();
+        if !(raised && self.readers_drained()) {
+            self.write_contended(raised);
+        }
+        WriteGuard {
+            lock: self,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// The rest of [`write`](Self::write) when the flag was taken
+    /// (`flag_held`) but readers are inside, or when another writer holds
+    /// it: returns once this thread holds the flag and every reader slot is
+    /// drained.
+    #[cold]
+    #[inline(never)]
+    fn write_contended(&self, mut flag_held: bool) {
         let mut polite = Self::POLITE_ATTEMPTS;
         let step_back = Backoff::new();
-        'acquire: loop {
-            // SeqCst: the Dekker pair with the readers' slot increments; as
-            // an acquire, pairs with the previous holder's store of `false`.
-            if self
-                .writer
-                .compare_exchange(false, true, Ordering::SeqCst, Ordering::Relaxed)
-                .is_err()
+        loop {
+            // SeqCst: as in `write`.
+            if !flag_held
+                && self
+                    .writer
+                    .compare_exchange(false, true, Ordering::SeqCst, Ordering::Relaxed)
+                    .is_err()
             {
                 self.wait_for_flag_down();
                 continue;
             }
+            flag_held = false;
             // Give the readers inside (and those about to step aside) a
             // short spin to leave: 127 pause instructions in all, checking
             // less and less often.
             for round in 0..=Self::SPIN_ROUNDS {
                 if self.readers_drained() {
-                    break 'acquire;
+                    return;
                 }
                 if round < Self::SPIN_ROUNDS {
                     for _ in 0..1u32 << round {
@@ -397,17 +421,13 @@ impl<T> RwLock<T> {
             if polite == 0 {
                 // Keep the flag up: only the readers inside remain.
                 self.wait_for_drain();
-                break 'acquire;
+                return;
             }
             // A reader is slow to leave: step back so that the shard's
             // other readers can go on, and retry.
             polite -= 1;
             self.lower_flag();
             step_back.snooze();
-        }
-        WriteGuard {
-            lock: self,
-            _not_send: PhantomData,
         }
     }
 
