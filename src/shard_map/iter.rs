@@ -123,7 +123,14 @@ pub(crate) fn retain<K, V>(
 pub(crate) fn clear<K, V>(shards: &[Shard<K, V>]) {
     let chunk = traversal_chunk();
     for shard in shards {
-        if shard.len() <= chunk {
+        let len = shard.len();
+        if len == 0 {
+            // Nothing to clear: an insert this misses is concurrent with the
+            // call (one that returned before it was made stored its length
+            // with Release before unlocking, and `len` loads with Acquire).
+            continue;
+        }
+        if len <= chunk {
             shard.write("clear").clear();
         } else {
             retain(std::slice::from_ref(shard), "clear", |_, _| false);
