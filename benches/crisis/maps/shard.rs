@@ -65,13 +65,15 @@ impl<V: Value> CrisisMap<V> for Adapter<V> {
 impl GoMap for Adapter<u64> {
     const OPS: &'static str = "LoadOrStore: entry; LoadAndDelete: remove; Swap: insert; CompareAndSwap: update; CompareAndDelete: remove_if; Clear: clear (all atomic per key, under the shard lock)";
     fn load_or_store(&self, key: u64, value: u64) -> (u64, bool) {
-        match self.0.entry(key) {
-            epochmap::shard_map::Entry::Occupied(e) => (*e.get(), true),
-            epochmap::shard_map::Entry::Vacant(e) => {
-                e.insert(value);
-                (value, false)
-            }
-        }
+        // `get_or_insert_with` reads a present key under the read lock and
+        // runs its closure at most once, exactly when this call stores: so
+        // "loaded" is exact, not a racy emulation.
+        let mut stored = false;
+        let v = self.0.get_or_insert_with(key, || {
+            stored = true;
+            value
+        });
+        (v, !stored)
     }
     fn load_and_delete(&self, key: u64) -> Option<u64> {
         self.0.remove(&key)
