@@ -339,11 +339,15 @@ fn merges_compaction_and_stats() {
     assert_eq!(s.merges_in_progress, 0);
     assert_eq!(s.snapshot_entries as u64, count);
 
-    // Tombstones stay until a merge; compact drops them.
+    // Tombstones stay until a merge: `compact`, or one that removals start
+    // once half of a partition's entries are tombstones (small sizes, as
+    // under Miri, reach that); compact drops them.
     for i in (0..count).step_by(2) {
         assert!(map.remove(&i));
     }
-    assert_eq!(map.stats().snapshot_entries as u64, count);
+    let s = map.stats();
+    let held = s.snapshot_entries as u64;
+    assert!(held >= count / 2 && held <= count, "{s:?}");
     map.compact();
     let s = map.stats();
     assert_eq!(s.snapshot_entries as u64, count / 2, "{s:?}");
