@@ -38,7 +38,7 @@
 //! | `writer` load | readers | SeqCst | the Dekker pair; as an acquire, reads a Release store of `false` by the last writer (unlock or step-back), so its writes are visible |
 //! | `writer` CAS `false -> true` | writers | SeqCst | the Dekker pair; as an acquire, pairs with the previous writer's Release store of `false` |
 //! | `readers[i]` load | the flag holder | SeqCst | the Dekker pair; as an acquire, pairs with readers' decrements: their reads happen before our writes |
-//! | `readers[i]` decrement | readers | Release | the writer's slot load; the same RMW returns the slot's `DRAIN_WAITER` bit, so the last reader to leave a marked slot wakes the writer |
+//! | `readers[i]` decrement | readers | SeqCst (Release would do in C++20; see `release_slot`) | the writer's slot load; the same RMW returns the slot's `DRAIN_WAITER` bit, so the last reader to leave a marked slot wakes the writer |
 //! | `readers[i]` `fetch_or(DRAIN_WAITER)` | the flag holder, before sleeping | SeqCst | RMWs of one slot are totally ordered: a reader's later decrement sees the bit, an earlier one is seen by the writer's re-check |
 //! | `writer` store `false` | the flag holder | SeqCst | Release for readers and the next writer; SeqCst for the Dekker pair with a waiter's `FLAG_WAITERS` announcement |
 //! | `parked` bits | waiters (`fetch_or`), wakers (`fetch_and`) | SeqCst | each waiter announces itself, then re-checks its condition inside `park`'s validation; each waker changes the condition, then checks the bits: one of them sees the other, so no wake-up is lost |
@@ -238,10 +238,17 @@ impl<T> RwLock<T> {
     /// aside), waking the flag holder if it sleeps waiting for this slot.
     #[inline]
     fn release_slot(&self, slot: usize) {
-        // Release: pairs with the writer's SeqCst slot load, so our reads
-        // happen before its writes. The RMW also tells whether a sleeping
-        // writer marked this slot (module docs).
-        let prev = self.readers[slot].fetch_sub(1, Ordering::Release);
+        // SeqCst (Release would do in the C++20 model): pairs with the
+        // writer's SeqCst slot load, so our reads happen before its writes,
+        // also when that load reads a later decrement of the same slot by
+        // another reader (a release sequence). With Release here, Miri
+        // reported a race between a reader and a writer that had itself
+        // just read-locked the same slot (fuzz_replay,
+        // threaded_iterate_while_deleting); every RMW of a slot being SeqCst
+        // leaves no mixed-ordering case, and costs nothing on x86 (the same
+        // `lock xadd`). The RMW also tells whether a sleeping writer marked
+        // this slot (module docs).
+        let prev = self.readers[slot].fetch_sub(1, Ordering::SeqCst);
         debug_assert!(prev & !DRAIN_WAITER > 0);
         if prev == DRAIN_WAITER | 1 {
             self.wake_drain_waiter();
