@@ -65,7 +65,8 @@
 //! - **Iteration is weakly consistent**: every key present for the whole
 //!   traversal is yielded exactly once, no key is yielded twice, a key
 //!   inserted or removed during the traversal may or may not be yielded.
-//!   [`ShardMap`] iterates shard by shard, read-locking a shard for at most
+//!   [`ShardMap`] iterates shard by shard (today holding each shard's lock
+//!   for the whole shard: chunking is off, see its module docs; when on) read-locking a shard for at most
 //!   about a thousand entries at a time and resuming exactly where it
 //!   stopped, also when writers grow or rebuild the shard's table meanwhile
 //!   (writers to that shard wait for a few entries, as the traversal ends

@@ -102,6 +102,12 @@ use shard::{shard_index, Shard, Table};
 ///   do not queue behind writers that would change nothing.
 /// - `get`, `get_mut`, `entry` return guards ([`Ref`], [`RefMut`],
 ///   [`Entry`]) that keep the shard locked until they are dropped.
+/// - **Currently, every traversal holds a shard's lock for the whole shard.**
+///   Chunked traversal (release every chunk, then resume) is built but off:
+///   resuming mid-shard could yield a key twice when a writer removed and
+///   re-inserted a key the traversal had already visited. Where the lines
+///   below and on each method say "about a thousand entries per hold",
+///   read "the whole shard" until it is back on.
 /// - Whole-map methods and the iterators lock one shard at a time:
 ///   `capacity` and `shrink_to_fit` for one short step per shard; the
 ///   traversals (`iter`, `keys`, `values`, `iter_mut`, `retain`, `clear`,
