@@ -2,9 +2,12 @@
 # The nightly safety net of epochmap's CI: fuzzing, Miri and the sanitizers.
 #
 # Called by .ci/run; runs alone too: `bash .ci/safety-net.sh`. Needs a
-# nightly toolchain (`rustup toolchain install nightly`); without one it says
-# so and exits 0, as the stable part of CI has already run. It installs what
-# else it needs (cargo-fuzz; nightly's miri and rust-src components).
+# nightly toolchain and installs it when missing, with what else it needs
+# (cargo-fuzz; nightly's miri and rust-src components). With CI=true, a
+# nightly that cannot be installed, or any stage skipped for any reason
+# (NET_SKIP included), fails the run: CI must never pass silently without
+# its safety net. Outside CI those only print a warning and the summary
+# shows the skipped stages.
 #
 # Stages (each timed; a summary is printed at the end):
 #   1. fuzz      each cargo-fuzz target for $FUZZ_SECONDS seconds (default 60)
@@ -60,9 +63,12 @@ end() { # end <status>
     summary+=("$(printf '%-6s %-8s %5ss' "$current" "$1" "$((SECONDS - t0))")")
     if [ "$1" = FAILED ]; then failed+=("$current"); fi
 }
-skipped() { # skipped <stage> <why>
+strict=0
+[ "${CI:-}" = true ] && strict=1
+skipped() { # skipped <stage> <why>: a failure under CI=true
     summary+=("$(printf '%-6s %-8s %5s   (%s)' "$1" skipped - "$2")")
     echo "== safety net: $1 skipped: $2"
+    if [ "$strict" = 1 ]; then failed+=("$1 (skipped under CI=true)"); fi
 }
 wants() { [[ "$NET_SKIP" != *" $1 "* ]]; }
 run_stage() { # run_stage <name> <what> <command...>: records ok/FAILED, never exits
@@ -80,9 +86,15 @@ print_summary() {
 
 # --- toolchain ---------------------------------------------------------------
 if ! rustup toolchain list | grep -q '^nightly'; then
-    echo "safety net: no nightly toolchain; skipping fuzzing, Miri and sanitizers."
-    echo "            (install one with: rustup toolchain install nightly)"
-    exit 0
+    echo "safety net: no nightly toolchain; installing one"
+    if ! rustup toolchain install nightly --profile minimal; then
+        if [ "$strict" = 1 ]; then
+            echo "safety net FAILED: no nightly toolchain, and it could not be installed (CI=true)"
+            exit 1
+        fi
+        echo "safety net: WARNING: no nightly toolchain; fuzzing, Miri and sanitizers NOT run."
+        exit 0
+    fi
 fi
 rustc +nightly --version
 
