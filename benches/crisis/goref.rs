@@ -23,6 +23,19 @@ impl Column {
             .find(|(s, t, _)| s == shape && *t == threads)
             .map(|f| f.2)
     }
+
+    /// The column as JSON for results.json: label, note and
+    /// `{shape: {GOMAXPROCS: ns/op}}`.
+    pub fn json(&self) -> Json {
+        let mut shapes = serde_json::Map::new();
+        for (shape, t, ns) in &self.figures {
+            let by_threads = shapes
+                .entry(shape.clone())
+                .or_insert_with(|| Json::Object(serde_json::Map::new()));
+            by_threads[t.to_string()] = serde_json::json!(ns);
+        }
+        serde_json::json!({"label": self.label, "note": self.note, "ns_per_op": shapes})
+    }
 }
 
 /// The reference file.

@@ -286,6 +286,7 @@ pub fn run(opts: &cli::Options, args: &[String]) -> i32 {
     json["go_reference"] = serde_json::json!({
         "provenance": goref.provenance(),
         "cpu_warning": goref.cpu_warning(&machine.cpu),
+        "columns": goref.columns.iter().map(|c| c.json()).collect::<Vec<_>>(),
     });
     let page = html::page(
         &results,
