@@ -7,7 +7,7 @@
 //! (`scripts/service_load.sh`).
 //!
 //! ```text
-//! cargo run --release --example session_service -- --store shard --port 0
+//! cargo run --release --bin session_service -- --store shard --port 0
 //! ```
 //!
 //! Options:

@@ -62,8 +62,8 @@ if ! command -v wrk >/dev/null 2>&1; then
 fi
 
 echo "== building the example (release)" >&2
-cargo build --release --quiet --example session_service
-BIN=target/release/examples/session_service
+cargo build --release --quiet --bin session_service
+BIN=target/release/session_service
 mkdir -p "$OUT"
 
 pin() { # pin CPU_LIST CMD...: CMD under the requested taskset and niceness

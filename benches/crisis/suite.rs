@@ -271,7 +271,8 @@ pub fn run(opts: &cli::Options, args: &[String]) -> i32 {
     let dir = opts.out.clone().map(PathBuf::from).unwrap_or_else(|| {
         std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"))
+            // The workspace's target/ (this package lives in benches/).
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
             .join("crisis")
     });
     let fams = verdict::families(&results, &maps);

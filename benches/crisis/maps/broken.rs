@@ -53,7 +53,7 @@ impl<V: Value, const MODE: u8> CrisisMap<V> for Adapter<V, MODE> {
         )))
     }
     fn get(&self, key: u64) -> Option<V> {
-        if MODE == mode::MISSING_GET && key % 64 == 0 {
+        if MODE == mode::MISSING_GET && key.is_multiple_of(64) {
             return None;
         }
         self.0.lock().unwrap().0.get(&key).cloned()
@@ -70,7 +70,7 @@ impl<V: Value, const MODE: u8> CrisisMap<V> for Adapter<V, MODE> {
     fn update(&self, key: u64, f: impl Fn(&V) -> V) -> bool {
         let mut g = self.0.lock().unwrap();
         g.1 += 1;
-        let lose = MODE == mode::LOST_UPDATE && g.1 % 100 == 0;
+        let lose = MODE == mode::LOST_UPDATE && g.1.is_multiple_of(100);
         match g.0.get_mut(&key) {
             Some(v) => {
                 if !lose {

@@ -233,7 +233,7 @@ fn body<M: GoMap>(
         }
         AdversarialDelete => {
             m.get(i);
-            if i % MAP_SIZE == 0 {
+            if i.is_multiple_of(MAP_SIZE) {
                 if let Some(k) = m.first_key() {
                     m.remove(k);
                 }

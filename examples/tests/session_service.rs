@@ -6,10 +6,10 @@
 // Sockets are out of Miri's reach.
 #![cfg(not(miri))]
 
-#[path = "../examples/session_service/store.rs"]
+#[path = "../session_service/store.rs"]
 mod store;
 
-#[path = "../examples/session_service/app.rs"]
+#[path = "../session_service/app.rs"]
 mod app;
 
 use std::collections::HashSet;
