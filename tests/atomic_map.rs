@@ -7,7 +7,7 @@ mod common;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use common::atomic::{atomic_configs, collect_until};
@@ -900,19 +900,34 @@ fn two_threads_iterate_while_deleting() {
         map.insert(k, k);
     }
     let stop = Arc::new(AtomicBool::new(false));
+    // Both threads start together, and the traversals go on until at least
+    // one of them saw the writer make progress while it ran: the race this
+    // test is about is reached, not hoped for.
+    let start = Arc::new(std::sync::Barrier::new(2));
+    let writes = Arc::new(AtomicU64::new(0));
     let writer = {
         let (map, stop) = (Arc::clone(&map), Arc::clone(&stop));
+        let (start, writes) = (Arc::clone(&start), Arc::clone(&writes));
         std::thread::spawn(move || {
+            start.wait();
             let mut i = 0u64;
-            while !stop.load(Ordering::Relaxed) || i < n(200) {
+            while !stop.load(Ordering::SeqCst) || i < n(200) {
                 let k = 1_000_000 + i % 64;
                 map.insert(k, k);
                 map.remove(&(1_000_000 + (i + 32) % 64));
+                writes.fetch_add(1, Ordering::SeqCst);
                 i += 1;
             }
         })
     };
-    for _ in 0..n(100) / 4 {
+    start.wait();
+    let (mut traversals, mut overlapped) = (0u64, 0u64);
+    while traversals < n(100) / 4 || overlapped == 0 {
+        assert!(
+            traversals < 100_000,
+            "no traversal overlapped a write in {traversals}"
+        );
+        let before = writes.load(Ordering::SeqCst);
         let m = map.pin();
         let mut seen = std::collections::HashSet::new();
         for (k, v) in m.iter() {
@@ -922,8 +937,11 @@ fn two_threads_iterate_while_deleting() {
         for k in 0..stable {
             assert!(seen.contains(&k), "stable key {k} missing");
         }
+        drop(m);
+        overlapped += u64::from(writes.load(Ordering::SeqCst) != before);
+        traversals += 1;
     }
-    stop.store(true, Ordering::Relaxed);
+    stop.store(true, Ordering::SeqCst);
     writer.join().unwrap();
 }
 

@@ -53,13 +53,34 @@ fn shard_map_disjoint_ranges() {
     for (name, map) in shard_maps::<Tracked>() {
         let c = DropCounter::new();
         let stop = AtomicBool::new(false);
+        // The checking reader is made to run: every writer, halfway through,
+        // waits until the reader has completed a pass that began after all
+        // writers got there (so it checks a half-filled map, and its later
+        // passes overlap the second halves). `reader_gone` releases the
+        // writers if the reader fails, so a failure fails instead of hanging.
+        let at_half = AtomicUsize::new(0);
+        let checked_at_half = AtomicBool::new(false);
+        let reader_gone = AtomicBool::new(false);
+        let passes = AtomicUsize::new(0);
         std::thread::scope(|s| {
             // A reader that checks what it can while the writers run.
             s.spawn(|| {
-                while !stop.load(Ordering::Relaxed) {
+                struct Gone<'a>(&'a AtomicBool);
+                impl Drop for Gone<'_> {
+                    fn drop(&mut self) {
+                        self.0.store(true, Ordering::SeqCst);
+                    }
+                }
+                let _gone = Gone(&reader_gone);
+                while !stop.load(Ordering::SeqCst) {
+                    let all_at_half = at_half.load(Ordering::SeqCst) == t as usize;
                     assert!(map.len() as u64 <= t * per, "{name}");
                     for r in map.iter().take(50) {
                         assert_eq!(r.payload % 1_000_000, *r.key(), "{name}");
+                    }
+                    passes.fetch_add(1, Ordering::Relaxed);
+                    if all_at_half {
+                        checked_at_half.store(true, Ordering::SeqCst);
                     }
                     std::thread::yield_now();
                 }
@@ -67,9 +88,19 @@ fn shard_map_disjoint_ranges() {
             let writers: Vec<_> = (0..t)
                 .map(|w| {
                     let (map, c) = (&map, &c);
+                    let (at_half, checked_at_half) = (&at_half, &checked_at_half);
+                    let reader_gone = &reader_gone;
                     s.spawn(move || {
                         let base = w * per;
                         for i in 0..per {
+                            if i == per / 2 {
+                                at_half.fetch_add(1, Ordering::SeqCst);
+                                while !checked_at_half.load(Ordering::SeqCst)
+                                    && !reader_gone.load(Ordering::SeqCst)
+                                {
+                                    std::thread::yield_now();
+                                }
+                            }
                             let k = base + i;
                             assert!(map.insert(k, c.track(k)).is_none());
                             if i % 4 == 1 {
@@ -90,8 +121,13 @@ fn shard_map_disjoint_ranges() {
             for h in writers {
                 h.join().unwrap();
             }
-            stop.store(true, Ordering::Relaxed);
+            stop.store(true, Ordering::SeqCst);
         });
+        assert!(
+            checked_at_half.into_inner(),
+            "{name}: the reader never checked"
+        );
+        assert!(passes.into_inner() >= 1, "{name}");
         for k in 0..t * per {
             let i = k % per;
             let want = match i % 4 {
