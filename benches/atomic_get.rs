@@ -14,14 +14,9 @@ const KEYS: u64 = 100_000;
 const BATCH: usize = 1024;
 
 fn keys() -> Vec<u64> {
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut rng = epochmap_testkit::Rng::new(0x9E37_79B9_7F4A_7C15);
     (0..BATCH)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x % KEYS).wrapping_mul(0x2545_F491_4F6C_DD1D)
-        })
+        .map(|_| rng.below(KEYS).wrapping_mul(0x2545_F491_4F6C_DD1D))
         .collect()
 }
 

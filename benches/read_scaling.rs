@@ -85,7 +85,7 @@ fn run(map: &dyn Map, threads: usize, write_per_mille: u64, secs: f64) -> (f64, 
             .map(|t| {
                 let stop = &stop;
                 s.spawn(move || {
-                    let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ (t as u64 + 1);
+                    let mut rng = epochmap_testkit::Rng::new(t as u64 + 1);
                     let mut ops = 0u64;
                     let cpu0 = thread_cpu_ns();
                     // Each worker also stops by itself at the deadline, so the
@@ -95,9 +95,7 @@ fn run(map: &dyn Map, threads: usize, write_per_mille: u64, secs: f64) -> (f64, 
                     let deadline = Instant::now() + Duration::from_secs_f64(secs);
                     while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
                         for _ in 0..256 {
-                            x ^= x << 13;
-                            x ^= x >> 7;
-                            x ^= x << 17;
+                            let x = rng.next_u64();
                             let k = x % KEYS;
                             let w = (x >> 40) % 1000;
                             if w < write_per_mille / 2 {

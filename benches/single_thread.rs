@@ -21,13 +21,8 @@ fn hasher() -> Hasher {
     ahash::RandomState::with_seeds(1, 2, 3, 4)
 }
 
-/// splitmix64's finaliser: a bijection, so distinct indices give distinct keys.
-fn key(i: u64) -> u64 {
-    let mut x = i.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
+/// Distinct indices give distinct keys (the test kit's splitmix64 bijection).
+use epochmap_testkit::key;
 
 /// The operations measured, as each map offers them (`&self` where the map
 /// is concurrent; std's through `&mut`).

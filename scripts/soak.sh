@@ -13,7 +13,7 @@
 #      built from the crate itself (NET_HARNESS=0: proptest is a
 #      dev-dependency);
 #   3. the stress tests at EPOCHMAP_STRESS=SOAK_STRESS under ThreadSanitizer,
-#      then under AddressSanitizer (tests/stress.rs scales with it;
+#      then under AddressSanitizer (tests/stress_shard.rs scales with it;
 #      tests/stress_atomic.rs has fixed sizes);
 #   4. the stress tests at the same size in a plain release build, and the
 #      fuzz regression tests.
@@ -29,7 +29,7 @@ status=0
 
 FUZZ_SECONDS=$((minutes * 60)) \
     NET_HARNESS=0 \
-    MIRI_TESTS="--lib --test shard_map --test atomic_map --test behaviour --test model --test stress --test stress_atomic" \
+    MIRI_TESTS="--lib --test shard_map --test atomic_map --test behaviour --test model --test stress_shard --test stress_atomic" \
     PROPTEST_CASES="${PROPTEST_CASES:-8}" \
     EPOCHMAP_STRESS="$stress" \
     bash .ci/safety-net.sh || status=1

@@ -4,55 +4,12 @@
 //! test in this binary, so no other test's allocations count.
 #![cfg(not(miri))]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use epochmap::shard_map::BuildError;
 use epochmap::ShardMap;
-
-/// Allocations of at least this many bytes are "large".
-const LARGE: usize = 1 << 20;
-/// Large allocations still allowed; `usize::MAX`: unlimited.
-static LARGE_LEFT: AtomicUsize = AtomicUsize::new(usize::MAX);
-
-struct FailLarge;
-
-// SAFETY: delegates to `System`; returning null for a refused allocation is
-// the `GlobalAlloc` contract for failure.
-unsafe impl GlobalAlloc for FailLarge {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if layout.size() >= LARGE {
-            let allowed = LARGE_LEFT
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| match n {
-                    usize::MAX => Some(n),
-                    0 => None,
-                    n => Some(n - 1),
-                })
-                .is_ok();
-            if !allowed {
-                return std::ptr::null_mut();
-            }
-        }
-        // SAFETY: the caller's contract for `alloc` is `System`'s.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System.alloc` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use epochmap_testkit::alloc::{with_large_allocations, KitAlloc};
 
 #[global_allocator]
-static ALLOC: FailLarge = FailLarge;
-
-/// Runs `f` with at most `n` large allocations allowed.
-fn with_large_allocations<R>(n: usize, f: impl FnOnce() -> R) -> R {
-    LARGE_LEFT.store(n, Ordering::Relaxed);
-    let r = f();
-    LARGE_LEFT.store(usize::MAX, Ordering::Relaxed);
-    r
-}
+static ALLOC: KitAlloc = KitAlloc;
 
 /// Every shard's table needs one large allocation (2 MiB for 100,000
 /// `(u64, u64)` entries), so allowing `n` of them makes shard `n` the first

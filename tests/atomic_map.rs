@@ -14,28 +14,11 @@ use common::atomic::{atomic_configs, collect_until};
 use common::{DropCounter, TestMap, Tracked};
 use epochmap::atomic_map::BuildError as AtomicBuildError;
 use epochmap::AtomicPtrMap;
+use epochmap_testkit::{scaled, Rng};
 
 /// Scales sizes down under Miri.
 fn n(full: u64) -> u64 {
-    if cfg!(miri) {
-        (full / 50).max(8)
-    } else {
-        full
-    }
-}
-
-/// A small deterministic PRNG (xorshift), so failures reproduce.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
+    scaled(full, (full / 50).max(8))
 }
 
 fn check_against_model(map: &AtomicPtrMap<u64, Tracked>, model: &HashMap<u64, u64>, name: &str) {
@@ -87,11 +70,11 @@ fn random_ops_against_model(name: &str, make: fn() -> AtomicPtrMap<u64, Tracked>
         {
             let map = make();
             let mut model: HashMap<u64, u64> = HashMap::new();
-            let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+            let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15);
             let keys = n(300);
             for step in 0..n(6000) {
                 let k = rng.below(keys);
-                let v = rng.next() >> 8;
+                let v = rng.next_u64() >> 8;
                 match rng.below(10) {
                     0..=2 => {
                         let was = map.insert(k, counter.track(v));
@@ -499,7 +482,7 @@ fn clone_copies_every_entry_and_is_independent() {
         let mut model = HashMap::new();
         {
             let map = make();
-            let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+            let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15);
             for i in 0..n(5_000) {
                 let k = rng.below(n(3_000));
                 if i % 4 == 3 {

@@ -2,33 +2,12 @@
 //! details in the fuzz notes). Each replays the minimised input as plain
 //! calls.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use epochmap::AtomicPtrMap;
+use epochmap_testkit::alloc::{self, KitAlloc};
 
 /// Counts the bytes currently allocated, so a test can bound a map's memory.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every method forwards to `System` with the caller's arguments, so
-// `System`'s guarantees hold; the counter is a statistic (Relaxed).
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size(), Ordering::Relaxed);
-        // SAFETY: forwarded unchanged; the caller upholds `alloc`'s contract.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
-        // SAFETY: forwarded unchanged; `p` was allocated by `System` with `l`.
-        unsafe { System.dealloc(p, l) }
-    }
-}
-
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: KitAlloc = KitAlloc;
 
 /// The configuration of fuzz bug 1: one partition, merges on almost every
 /// new key, overlays as large as the snapshot.
@@ -50,10 +29,11 @@ fn atomic_repeated_compact_keeps_memory_bounded() {
     let map = ratio_one_map();
     map.insert(1, 1);
     map.compact();
-    let base = LIVE.load(Ordering::Relaxed);
+    alloc::keep_counting();
+    let base = alloc::live_bytes();
     for i in 0..40 {
         map.compact();
-        let grown = LIVE.load(Ordering::Relaxed).saturating_sub(base);
+        let grown = (alloc::live_bytes() - base).max(0);
         // One key: a few KiB of tables at most. (The bug reached 1 MiB at
         // about the 12th call, and stops here long before a huge allocation.)
         assert!(grown < 1 << 20, "compact #{i}: heap grew by {grown} bytes");
@@ -70,14 +50,15 @@ fn atomic_churn_keeps_memory_bounded() {
     map.insert(0, 0);
     let rounds = if cfg!(miri) { 200 } else { 100_000 };
     let mut peak = 0;
-    let base = LIVE.load(Ordering::Relaxed);
+    alloc::keep_counting();
+    let base = alloc::live_bytes();
     for k in 1..=rounds {
         map.insert(k, k);
         map.remove(&k);
         if k % 1000 == 0 {
             // Garbage waits for the epoch; count what is live.
             map.compact();
-            peak = peak.max(LIVE.load(Ordering::Relaxed).saturating_sub(base));
+            peak = peak.max(alloc::live_bytes() - base);
         }
     }
     assert!(

@@ -14,11 +14,7 @@ use epochmap::shard_map::{BuildError, Entry};
 use epochmap::ShardMap;
 
 fn n(normal: u64) -> u64 {
-    if cfg!(miri) {
-        normal.min(64)
-    } else {
-        normal
-    }
+    epochmap_testkit::scaled(normal, normal.min(64))
 }
 
 /// The map's entries, sorted, with payloads.

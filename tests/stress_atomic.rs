@@ -14,19 +14,13 @@ use std::thread;
 use common::atomic::{atomic_configs, collect_until};
 use common::{DropCounter, TestMap, Tracked};
 use epochmap::AtomicPtrMap;
+use epochmap_testkit::{scaled, Rng};
 
 /// Sizes: scaled down under Miri, multiplied by `EPOCHMAP_STRESS=<factor>`
 /// for soak runs (e.g. `EPOCHMAP_STRESS=50 cargo test --release --test
 /// stress_atomic`).
 fn n(full: u64) -> u64 {
-    if cfg!(miri) {
-        return (full / 200).max(4);
-    }
-    let factor: u64 = std::env::var("EPOCHMAP_STRESS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
-    full * factor
+    scaled(full, (full / 200).max(4))
 }
 
 /// A value for `key`: the key in the high bits, a generation in the low bits,
@@ -125,11 +119,9 @@ fn concurrent_insert_overwrite_remove_drop_counting() {
                 .map(|t| {
                     let (map, counter) = (map.clone(), counter.clone());
                     thread::spawn(move || {
-                        let mut x = 0x2545_F491_4F6C_DD1D ^ (t + 1);
+                        let mut rng = Rng::new(t + 1);
                         for i in 0..n(20_000) {
-                            x ^= x << 13;
-                            x ^= x >> 7;
-                            x ^= x << 17;
+                            let x = rng.next_u64();
                             let k = x % keys;
                             match x >> 60 {
                                 0..=5 => {

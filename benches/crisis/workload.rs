@@ -10,13 +10,7 @@
 
 use crate::adapter::Value;
 
-/// splitmix64's finaliser: a bijection of `u64` with good avalanche.
-#[inline]
-pub fn mix(mut x: u64) -> u64 {
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
+pub use epochmap_testkit::{mix64 as mix, Rng};
 
 /// Key and value scheme of one run, derived from the suite's seed.
 #[derive(Clone, Copy, Debug)]
@@ -54,28 +48,10 @@ pub fn fresh_base(thread: usize) -> u64 {
     (thread as u64 + 1) << 40
 }
 
-/// wyrand: a small, fast generator; each thread seeds its own.
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// The generator of `thread` in repetition `rep` of a run seeded `seed`.
-    pub fn new(seed: u64, thread: usize, rep: u64) -> Self {
-        Self(mix(seed
-            ^ mix(thread as u64 + 1)
-            ^ mix(rep.wrapping_add(0x5151))))
-    }
-    #[inline]
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0xA076_1D64_78BD_642F);
-        let t = (self.0 as u128).wrapping_mul((self.0 ^ 0xE703_7ED1_A0B4_28DB) as u128);
-        ((t >> 64) ^ t) as u64
-    }
-    /// Uniform in `0..n` (`n > 0`), by multiply-shift.
-    #[inline]
-    pub fn below(&mut self, n: u64) -> u64 {
-        ((self.next_u64() as u128 * n as u128) >> 64) as u64
-    }
+/// The generator of `thread` in repetition `rep` of a run seeded `seed`
+/// (each thread seeds its own).
+pub fn rng(seed: u64, thread: usize, rep: u64) -> Rng {
+    Rng::new(seed ^ mix(thread as u64 + 1) ^ mix(rep.wrapping_add(0x5151)))
 }
 
 /// How a scenario picks among its `n` stable keys.

@@ -9,45 +9,19 @@ use epochmap_fuzz::iter_delete::{self, SingleInput, Step, ThreadedInput, WritePo
 use epochmap_fuzz::maps::{Atomic, Shard};
 use epochmap_fuzz::targets;
 use epochmap_fuzz::val::Drops;
+use epochmap_testkit::alloc::KitAlloc;
+use epochmap_testkit::Rng;
 
 /// Refuses single allocations above 1 GiB (the process then aborts with
 /// "memory allocation of N bytes failed"), so a map whose tables grow without
 /// bound fails this test at once instead of exhausting the machine's memory
 /// (libFuzzer's -rss_limit_mb does the same for the fuzz targets).
-struct Bounded;
-
-const MAX_ALLOCATION: usize = 1 << 30;
-
-// SAFETY: forwards to `System` unchanged, or returns null, which `GlobalAlloc`
-// permits for any request.
-unsafe impl std::alloc::GlobalAlloc for Bounded {
-    unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
-        if l.size() > MAX_ALLOCATION {
-            return std::ptr::null_mut();
-        }
-        // SAFETY: forwarded unchanged; the caller upholds `alloc`'s contract.
-        unsafe { std::alloc::System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
-        // SAFETY: `p` came from `System.alloc` with `l`.
-        unsafe { std::alloc::System.dealloc(p, l) }
-    }
-}
-
 #[global_allocator]
-static ALLOC: Bounded = Bounded;
+static ALLOC: KitAlloc<{ 1 << 30 }> = KitAlloc;
 
-/// Deterministic bytes (xorshift), so a failure replays.
+/// Deterministic bytes, so a failure replays.
 fn bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
+    Rng::new(seed).bytes(len)
 }
 
 #[test]

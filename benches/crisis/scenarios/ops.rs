@@ -5,7 +5,7 @@
 use super::{census, expect_count, fig, measure, Params, Rep, Sample, Scenario};
 use crate::adapter::CrisisMap;
 use crate::runner::{Gate, Stop, WorkerOut};
-use crate::workload::{fresh_base, Rng, Session};
+use crate::workload::{fresh_base, rng, Session};
 
 /// A map of `cap` capacity with stable keys `0..n` (value class 0).
 fn prefilled<M: CrisisMap<u64>>(p: &Params, cap: u64, n: u64) -> M {
@@ -30,7 +30,7 @@ pub fn write_storm<M: CrisisMap<u64>>(
     let quota = p.c1_ops / threads as u64;
     let worker = |m: &M, t: usize, rep: u64, g: &Gate| {
         let mut o = WorkerOut::new(every);
-        let mut rng = Rng::new(seed, t, rep);
+        let mut rng = rng(seed, t, rep);
         let base = fresh_base(t);
         let mut fresh = 0u64;
         let mut i = 0u64;
@@ -96,7 +96,7 @@ pub fn read_mostly<M: CrisisMap<u64>>(
     let dist = p.dist(scn.zipf);
     let worker = |m: &M, t: usize, rep: u64, g: &Gate| {
         let mut o = WorkerOut::new(every);
-        let mut rng = Rng::new(seed, t, rep);
+        let mut rng = rng(seed, t, rep);
         let mut i = 0u64;
         while g.go(i) {
             i += 1;
@@ -150,7 +150,7 @@ pub fn misses<M: CrisisMap<u64>>(p: &Params, threads: usize, rep: Rep) -> Result
     let (keys, n, every, seed) = (p.keys(), p.entries, p.sample_every, p.seed);
     let worker = |m: &M, t: usize, rep: u64, g: &Gate| {
         let mut o = WorkerOut::new(every);
-        let mut rng = Rng::new(seed, t, rep);
+        let mut rng = rng(seed, t, rep);
         let mut i = 0u64;
         let mut hits = 0u64;
         while g.go(i) {
@@ -202,7 +202,7 @@ pub fn exchange<M: CrisisMap<u64>>(p: &Params, threads: usize, rep: Rep) -> Resu
     };
     let worker = |m: &M, t: usize, rep: u64, g: &Gate| {
         let mut o = WorkerOut::new(every);
-        let mut rng = Rng::new(seed, t, rep);
+        let mut rng = rng(seed, t, rep);
         let mut i = 0u64;
         while g.go(i) {
             i += 1;
@@ -261,7 +261,7 @@ pub fn rapid_grow<M: CrisisMap<u64>>(
     let quota = p.c5_ops / threads as u64;
     let worker = |m: &M, t: usize, rep: u64, g: &Gate| {
         let mut o = WorkerOut::new(every);
-        let mut rng = Rng::new(seed, t, rep);
+        let mut rng = rng(seed, t, rep);
         let base = fresh_base(t);
         let (mut inserted, mut removed) = (0u64, 0u64);
         let mut i = 0u64;
@@ -326,7 +326,7 @@ pub fn adversarial_delete<M: CrisisMap<u64>>(
     let hot = p.hot_keys.min(n);
     let worker = |m: &M, t: usize, rep: u64, g: &Gate| {
         let mut o = WorkerOut::new(every);
-        let mut rng = Rng::new(seed, t, rep);
+        let mut rng = rng(seed, t, rep);
         let mut i = 0u64;
         while g.go(i) {
             i += 3;
@@ -378,7 +378,7 @@ pub fn session<M: CrisisMap<Session>>(
     };
     let worker = |m: &M, t: usize, rep: u64, g: &Gate| {
         let mut o = WorkerOut::new(every);
-        let mut rng = Rng::new(seed, t, rep);
+        let mut rng = rng(seed, t, rep);
         let mut i = 0u64;
         let mut updates = 0u64;
         while g.go(i) {

@@ -15,7 +15,7 @@ use super::{expect_count, fig, Figures, Params, Rep, Sample};
 use crate::adapter::CrisisMap;
 use crate::latency::histogram;
 use crate::runner::{self, Gate, Stop, WorkerOut};
-use crate::workload::{Keys, Rng};
+use crate::workload::{rng, Keys};
 
 /// What the traversal thread saw.
 struct Seen {
@@ -47,7 +47,7 @@ pub fn run<M: CrisisMap<u64>>(
     };
     let writer = |m: &M, t: usize, rep: u64, g: &Gate| {
         let mut o = WorkerOut::new(every);
-        let mut rng = Rng::new(seed, t, rep);
+        let mut rng = rng(seed, t, rep);
         let mut i = 0u64;
         while g.go(i) {
             i += 2;

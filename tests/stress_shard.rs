@@ -1,6 +1,6 @@
-//! Multi-thread stress with real threads. Sizes are small by default (a few
+//! ShardMap stress with real threads. Sizes are small by default (a few
 //! seconds in a debug build); multiply them with `EPOCHMAP_STRESS=<factor>`,
-//! e.g. `EPOCHMAP_STRESS=50 cargo test --release --test stress`. Under Miri
+//! e.g. `EPOCHMAP_STRESS=50 cargo test --release --test stress_shard`. Under Miri
 //! they shrink further.
 
 mod common;
@@ -9,16 +9,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use common::{DropCounter, Tracked};
 use epochmap::ShardMap;
+use epochmap_testkit::scaled;
 
 fn scale(base: usize) -> usize {
-    if cfg!(miri) {
-        return (base / 200).max(4);
-    }
-    let factor: usize = std::env::var("EPOCHMAP_STRESS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
-    base * factor
+    let base = base as u64;
+    scaled(base, (base / 200).max(4)) as usize
 }
 
 /// More threads than cores: lock holders get preempted.
