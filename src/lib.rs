@@ -65,14 +65,13 @@
 //! - **Iteration is weakly consistent**: every key present for the whole
 //!   traversal is yielded exactly once, no key is yielded twice, a key
 //!   inserted or removed during the traversal may or may not be yielded.
-//!   [`ShardMap`] iterates shard by shard. Today it read-locks each shard
-//!   for the whole shard (chunking is off; see the `shard_map` module
-//!   docs). With chunking on, it read-locks a shard for at most
+//!   [`ShardMap`] iterates shard by shard, read-locking a shard for at most
 //!   about a thousand entries at a time and resuming exactly where it
 //!   stopped, also when writers grow or rebuild the shard's table meanwhile
-//!   (writers to that shard wait for a few entries, as the traversal ends
-//!   its hold early when a writer waits, or while the traversal's items are
-//!   held; see its locking behaviour).
+//!   or remove a key it yielded and insert that key again (writers to that
+//!   shard wait for a few entries, as the traversal ends its hold early when
+//!   a writer waits, or while the traversal's items are held; see its
+//!   locking behaviour).
 //!   [`AtomicPtrMap`] iterates without any lock, and a value it yields stays
 //!   valid as long as the traversal's guard lives, however many threads
 //!   delete meanwhile.

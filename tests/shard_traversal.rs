@@ -27,6 +27,10 @@ const STABLE: u64 = if cfg!(miri) { 24 } else { 300 };
 const FRESH_WINDOW: u64 = if cfg!(miri) { 40 } else { 1500 };
 /// Churned keys start here.
 const FRESH: u64 = 1 << 32;
+/// Keys that writers remove and insert again during a traversal:
+/// `BOUNCE..BOUNCE + BOUNCERS`, present when it starts.
+const BOUNCE: u64 = 1 << 40;
+const BOUNCERS: u64 = if cfg!(miri) { 8 } else { 64 };
 
 type Map = ShardMap<u64, u64, ahash::RandomState>;
 
@@ -39,6 +43,9 @@ fn map(shards: usize, seed: u64) -> Map {
         .unwrap();
     for k in 0..STABLE {
         map.insert(k, k * 10);
+    }
+    for k in BOUNCE..BOUNCE + BOUNCERS {
+        map.insert(k, 0);
     }
     map
 }
@@ -117,6 +124,89 @@ fn deterministic(form: &str, iterate: impl Fn(&Map, &mut dyn FnMut(&Map)) -> Vec
             }
         }
     }
+}
+
+/// Removes each listed key and inserts it again, after inserting `fresh`
+/// new keys in between (they take free buckets, the removed keys' among
+/// them, so the keys come back elsewhere, often in buckets the traversal
+/// has not reached yet).
+/// Every method that inserts takes a turn.
+fn bounce(map: &Map, keys: &[u64], fresh: &mut u64, n: u64) {
+    let insert = |k: u64| match k % 5 {
+        0 => drop(map.insert(k, 0)),
+        1 => drop(map.get_or_insert_with(k, || 0)),
+        2 => drop(map.entry(k).or_insert(0)),
+        3 => drop(map.upsert(k, || 0, |_| ())),
+        _ => drop(map.compute(k, |_| Some(0))),
+    };
+    for k in keys {
+        map.remove(k);
+    }
+    for _ in 0..n {
+        insert(*fresh);
+        *fresh += 1;
+    }
+    for &k in keys.iter().rev() {
+        insert(k);
+    }
+}
+
+/// Runs `iterate` over a one-shard map whose iteration calls `between`
+/// after every chunk; `between` removes the keys yielded so far that are
+/// not stable and inserts them again (after fresh keys took free buckets),
+/// with or without room left in the table (a rebuild or not).
+fn deterministic_reinsert(
+    form: &str,
+    iterate: impl Fn(&Map, &mut dyn FnMut(&Map, &[u64])) -> Vec<u64>,
+) {
+    for fresh_per_chunk in [1, 3, 8] {
+        for seed in 0..8 {
+            let map = map(1, seed);
+            let mut fresh = FRESH;
+            let mut chunks = 0;
+            let seen = iterate(&map, &mut |m, seen| {
+                chunks += 1;
+                assert!(chunks < 20_000, "{form}: the traversal does not end");
+                let yielded: Vec<u64> = seen.iter().copied().filter(|&k| k >= BOUNCE).collect();
+                bounce(m, &yielded, &mut fresh, fresh_per_chunk);
+            });
+            check(
+                &format!("{form} (re-insert, {fresh_per_chunk} fresh, seed {seed})"),
+                &seen,
+            );
+        }
+    }
+}
+
+/// A key yielded before a pause, removed and inserted again during it into
+/// a bucket the traversal has not reached, is not yielded again (a resume
+/// by bucket position alone yields it twice).
+#[test]
+fn reinserted_key_is_not_yielded_twice() {
+    deterministic_reinsert("iter", |map, between| {
+        let mut seen = Vec::new();
+        let mut it = map.iter();
+        while let Some(r) = it.next() {
+            seen.push(*r.key());
+            drop(r);
+            if seen.len() % CHUNK == 0 {
+                between(map, &seen);
+            }
+        }
+        seen
+    });
+    deterministic_reinsert("iter_mut", |map, between| {
+        let mut seen = Vec::new();
+        let mut it = map.iter_mut();
+        while let Some(r) = it.next() {
+            seen.push(*r.key());
+            drop(r);
+            if seen.len() % CHUNK == 0 {
+                between(map, &seen);
+            }
+        }
+        seen
+    });
 }
 
 #[test]
@@ -209,7 +299,8 @@ fn items_held_across_a_chunk_keep_the_lock() {
     let items: Vec<_> = map.iter().collect();
     let mut keys: Vec<u64> = items.iter().map(|r| *r.key()).collect();
     keys.sort_unstable();
-    assert_eq!(keys, (0..STABLE).collect::<Vec<_>>());
+    let want: Vec<u64> = (0..STABLE).chain(BOUNCE..BOUNCE + BOUNCERS).collect();
+    assert_eq!(keys, want);
     drop(items);
     let mut items: Vec<_> = map.iter_mut().collect();
     for r in items.iter_mut() {
@@ -219,6 +310,15 @@ fn items_held_across_a_chunk_keep_the_lock() {
     assert_eq!(map.get_cloned(&3), Some(31));
     // Released: writes get in.
     map.insert(STABLE, 0);
+}
+
+/// Sets the flag when dropped.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Runs `traverse` repeatedly while a second thread churns the same shards;
@@ -232,6 +332,12 @@ fn concurrent(form: &str, shards: usize, traverse: impl Fn(&Map) -> Vec<u64> + S
             let mut churn = Churn::new();
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {
+                // A key the traversal may have yielded leaves, its bucket
+                // may be taken by the churn's inserts, and it comes back,
+                // perhaps in a bucket the traversal has not reached: it
+                // must not be yielded again.
+                let bouncer = BOUNCE + i % BOUNCERS;
+                map.remove(&bouncer);
                 // Bounded: the traversal must be able to finish. Grow up to
                 // a window, churn at the same size, then shrink (when no
                 // traversal is suspended in the shard) to grow again.
@@ -244,17 +350,20 @@ fn concurrent(form: &str, shards: usize, traverse: impl Fn(&Map) -> Vec<u64> + S
                 } else {
                     churn.step(&map, 4, 4);
                 }
+                map.insert(bouncer, 0);
                 i += 1;
                 if cfg!(miri) && i > 20 {
                     break;
                 }
             }
         });
+        // Stops the writer also when a check fails (else the scope would
+        // wait for it forever).
+        let _stop = StopOnDrop(&stop);
         for round in 0..rounds {
             let seen = traverse(&map);
             check(&format!("{form} round {round}"), &seen);
         }
-        stop.store(true, Ordering::Relaxed);
     });
 }
 
@@ -346,12 +455,15 @@ fn retain_removes_and_visits_once_under_same_thread_free_lock() {
         *v += 1;
         k % 2 == 0
     });
-    assert_eq!(visits, STABLE as usize);
+    assert_eq!(visits, (STABLE + BOUNCERS) as usize);
     for k in 0..STABLE {
         let want = (k % 2 == 0).then_some(k * 10 + 1);
         assert_eq!(map.get_cloned(&k), want);
     }
-    assert_eq!(map.len(), STABLE.div_ceil(2) as usize);
+    for k in BOUNCE..BOUNCE + BOUNCERS {
+        assert_eq!(map.get_cloned(&k), (k % 2 == 0).then_some(1));
+    }
+    assert_eq!(map.len(), (STABLE.div_ceil(2) + BOUNCERS / 2) as usize);
 }
 
 #[cfg(feature = "rayon")]

@@ -215,6 +215,7 @@ impl<'a, K: Hash + Eq, V, S: BuildHasher> VacantEntry<'a, K, V, S> {
         let index = guard
             .insert_unique(hash, (key, value), |(k, _)| hasher.hash_one(k))
             .bucket_index();
+        guard.inserted(index);
         let inner = guard
             .into_inner()
             .try_map(|t| t.get_bucket_mut(index))

@@ -7,10 +7,12 @@
 //! the shard's lock, then releases the lock (so that writers get in) and
 //! later resumes where it stopped; a read-locked traversal ends a hold
 //! early, within a few entries, when a writer is waiting for it. Its
-//! position is a [`ShardCursor`], which
-//! stays exact when writers rebuild the table meanwhile: an entry present
-//! during the whole traversal is visited exactly once. Shards that are empty
-//! when reached are skipped without locking.
+//! position is a [`ShardCursor`], which stays exact when writers rebuild the
+//! table meanwhile, and which skips the buckets that new keys went into
+//! while the traversal was suspended: an entry present during the whole
+//! traversal is visited exactly once, and no key twice, also one removed
+//! after its visit and inserted again. Shards that are empty when reached
+//! are skipped without locking.
 
 use std::fmt;
 use std::ops::ControlFlow;
@@ -78,10 +80,7 @@ const WRITER_CHECK_EVERY: usize = 8;
 /// most about that many.
 #[inline]
 fn yield_to_writer<K, V>(shard: &Shard<K, V>, n: usize) -> bool {
-    // Only where chunks are on (tests): see `TRAVERSAL_CHUNK`.
-    traversal_chunk() != super::shard::TRAVERSAL_CHUNK
-        && n % WRITER_CHECK_EVERY == 0
-        && shard.lock().writer_waiting()
+    n % WRITER_CHECK_EVERY == 0 && shard.lock().writer_waiting()
 }
 
 /// Visits the entries of each shard under its write lock, one chunk per
@@ -144,10 +143,11 @@ pub(crate) fn clear<K, V>(shards: &[Shard<K, V>]) {
 /// Iterator over shared references to the entries, from
 /// [`ShardMap::iter`](super::ShardMap::iter). Yields [`MultiRef`].
 ///
-/// **Locking behaviour:** read-locks one shard at a time, for at most about
-/// a thousand entries; then releases it (once no item of it is alive) and
-/// re-acquires it when `next` is called again. Items keep their shard
-/// read-locked while they live.
+/// **Locking behaviour:** read-locks one shard at a time and keeps it
+/// locked across `next` calls for at most about a thousand entries (fewer
+/// when a writer waits: `next` looks every 8 entries); then releases it
+/// (once no item of it is alive) and re-acquires it when `next` is called
+/// again. Items keep their shard read-locked while they live.
 pub struct Iter<'a, K, V> {
     shards: std::slice::Iter<'a, Shard<K, V>>,
     current: Option<SharedPass<'a, K, V>>,
@@ -289,10 +289,10 @@ impl<K, V> fmt::Debug for Values<'_, K, V> {
 /// Iterator over unique references to the values, from
 /// [`ShardMap::iter_mut`](super::ShardMap::iter_mut). Yields [`MultiRefMut`].
 ///
-/// **Locking behaviour:** write-locks one shard at a time, for at most
-/// about a thousand entries; then releases it (once no item of it is alive)
-/// and re-acquires it when `next` is called again. Items keep their shard
-/// write-locked while they live.
+/// **Locking behaviour:** write-locks one shard at a time and keeps it
+/// locked across `next` calls for about a thousand entries; then releases
+/// it (once no item of it is alive) and re-acquires it when `next` is
+/// called again. Items keep their shard write-locked while they live.
 pub struct IterMut<'a, K, V> {
     shards: std::slice::Iter<'a, Shard<K, V>>,
     current: Option<UniquePass<'a, K, V>>,

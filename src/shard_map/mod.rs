@@ -102,12 +102,6 @@ use shard::{shard_index, Shard, Table};
 ///   do not queue behind writers that would change nothing.
 /// - `get`, `get_mut`, `entry` return guards ([`Ref`], [`RefMut`],
 ///   [`Entry`]) that keep the shard locked until they are dropped.
-/// - **Currently, every traversal holds a shard's lock for the whole shard.**
-///   Chunked traversal (release every chunk, then resume) is built but off:
-///   resuming mid-shard could yield a key twice when a writer removed and
-///   re-inserted a key the traversal had already visited. Where the lines
-///   below and on each method say "about a thousand entries per hold",
-///   read "the whole shard" until it is back on.
 /// - Whole-map methods and the iterators lock one shard at a time:
 ///   `capacity` and `shrink_to_fit` for one short step per shard; the
 ///   traversals (`iter`, `keys`, `values`, `iter_mut`, `retain`, `clear`,
@@ -115,8 +109,9 @@ use shard::{shard_index, Shard, Table};
 ///   a thousand entries per hold (`iter_mut`, `retain`, `clear` write-lock,
 ///   the others read-lock), then they release the lock so that writers get
 ///   in, and later resume. The read-locked ones also release it within a
-///   few entries when a writer is waiting for them. The `retain` closure, and the cloning, formatting
-///   or serializing of entries, run under the lock of their chunk. Iterator
+///   few entries when a writer is waiting for them. The `retain` closure,
+///   and the cloning, formatting or serializing of entries, run under the
+///   lock of their chunk. Iterator
 ///   items keep their shard locked while they live: an iterator whose items
 ///   are all held (`collect`) keeps each shard locked until they drop.
 ///
@@ -153,9 +148,11 @@ use shard::{shard_index, Shard, Table};
 ///   about a thousand entries per hold of its lock. Between chunks writers
 ///   may insert, remove and even grow or rebuild the table; the traversal's
 ///   position is kept exact across that (a rebuild maps it onto the new
-///   layout). So an entry that exists during the whole iteration is seen
-///   exactly once; one inserted or removed concurrently may or may not be
-///   seen. No entry is ever seen twice or torn. A traversal is not a
+///   layout), and it skips the buckets that new keys went into meanwhile. So
+///   an entry that exists during the whole iteration is seen exactly once;
+///   one inserted or removed concurrently may or may not be seen. No key is
+///   ever seen twice, not even one removed after it was seen and inserted
+///   again, and no entry is seen torn. A traversal is not a
 ///   snapshot, not even of one shard. For a point-in-time copy, clone the
 ///   map under an outer lock, or use `AtomicPtrMap`'s snapshots.
 ///
@@ -555,7 +552,8 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
                 Some(std::mem::replace(&mut e.get_mut().1, value))
             }
             hash_table::Entry::Vacant(e) => {
-                e.insert((key, value));
+                let index = e.insert((key, value)).bucket_index();
+                table.inserted(index);
                 None
             }
         }
@@ -801,7 +799,8 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
                 false
             }
             hash_table::Entry::Vacant(e) => {
-                e.insert((key, insert()));
+                let index = e.insert((key, insert())).bucket_index();
+                table.inserted(index);
                 true
             }
         }
@@ -847,7 +846,8 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
             },
             hash_table::Entry::Vacant(e) => {
                 if let Some(new) = f(None) {
-                    e.insert((key, new));
+                    let index = e.insert((key, new)).bucket_index();
+                    table.inserted(index);
                 }
                 None
             }
@@ -883,11 +883,16 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
         if let Some(v) = found {
             return v;
         }
-        let mut table = shard.write("get_or_insert_with");
         let hasher = &self.hasher;
+        let mut table = shard.write_insert("get_or_insert_with", |(k, _)| hasher.hash_one(k));
         match table.entry(hash, |(k, _)| *k == key, |(k, _)| hasher.hash_one(k)) {
             hash_table::Entry::Occupied(e) => e.get().1.clone(),
-            hash_table::Entry::Vacant(e) => e.insert((key, f())).get().1.clone(),
+            hash_table::Entry::Vacant(e) => {
+                let index = e.insert((key, f())).bucket_index();
+                // Noted before `clone`, which may panic.
+                table.inserted(index);
+                table.get_bucket(index).expect("just inserted").1.clone()
+            }
         }
     }
 
@@ -1006,16 +1011,17 @@ impl<K, V, S> ShardMap<K, V, S> {
 
     /// Iterates over the entries as [`MultiRef`] guards.
     ///
-    /// **Locking behaviour:** read-locks one shard at a time, for at most
-    /// about a thousand entries; then the iterator lets the lock go (it is
-    /// released once no item of that chunk is alive) and takes it again at
-    /// the next `next`. Each item keeps its shard read-locked while it
-    /// lives, so holding items (e.g. `collect`) keeps the shard locked.
-    /// Writes to the map from this thread while an item is alive, or before
-    /// a chunk ends, would wait for the iteration (such a call panics).
-    /// Other threads' writes to the shard wait for a few entries (the
-    /// iteration ends its hold early when a writer waits), or for the items
-    /// held. Where long traversals must never block writers,
+    /// **Locking behaviour:** read-locks one shard at a time and keeps it
+    /// locked across `next` calls (also while your loop body runs) for at
+    /// most about a thousand entries; then the iterator lets the lock go (it
+    /// is released once no item of that chunk is alive) and takes it again
+    /// at the next `next`. A writer waiting for the shard ends the hold
+    /// early: `next` looks every 8 entries, so the writer waits for at most
+    /// about 8 turns of your loop body, or for the items you still hold.
+    /// Each item keeps its shard read-locked while it lives, so holding
+    /// items (e.g. `collect`) keeps the shard locked. Writes to the map from
+    /// this thread while an item is alive, or before a chunk ends, would
+    /// wait for the iteration (such a call panics). Where long traversals must never block writers,
     /// [`AtomicPtrMap`](crate::AtomicPtrMap) traverses without locks.
     ///
     /// ```
@@ -1029,9 +1035,11 @@ impl<K, V, S> ShardMap<K, V, S> {
 
     /// Iterates over the entries with unique access to the values.
     ///
-    /// **Locking behaviour:** write-locks one shard at a time, for at most
-    /// about a thousand entries (as [`iter`](Self::iter) does with its read
-    /// lock); each item keeps its shard write-locked while it lives.
+    /// **Locking behaviour:** write-locks one shard at a time and keeps it
+    /// locked across `next` calls (also while your loop body runs) for
+    /// about a thousand entries, with no early release for waiting writers;
+    /// then releases it as [`iter`](Self::iter) does. Each item keeps its
+    /// shard write-locked while it lives.
     pub fn iter_mut(&self) -> IterMut<'_, K, V> {
         IterMut::new(&self.shards)
     }

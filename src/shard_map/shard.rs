@@ -95,12 +95,27 @@ struct ShardInner<K, V> {
     /// (updated by [`ShardWriteGuard`] before it unlocks).
     len: AtomicUsize,
     /// The traversals that released this shard's lock in the middle of its
-    /// table (see [`ShardCursor`]). Invariant: a rebuild of the table (a
-    /// change of its bucket layout) while the state of a live entry says
-    /// where its traversal stands happens only in [`rebuild`], which remaps
-    /// that state. Dead entries are pruned by the next registration or
+    /// table (see [`ShardCursor`]). Invariants, while the state of a live
+    /// entry says where its traversal stands:
+    /// 1. a rebuild of the table (a change of its bucket layout) happens
+    ///    only in [`rebuild`], which remaps that state;
+    /// 2. every insert of a new key marks the bucket it went into in that
+    ///    state ([`ShardWriteGuard::inserted`]), so that the traversal skips
+    ///    it: the key was not present for the whole traversal, and may be
+    ///    one it yielded before, removed and inserted again since.
+    ///
+    /// Dead entries are pruned by the next registration, marking insert or
     /// rebuild.
     cursors: Mutex<Vec<Weak<Mutex<CursorState>>>>,
+    /// `cursors.len()` (live and dead entries), stored under the `cursors`
+    /// mutex, so that an insert finds out without that mutex whether it has
+    /// a traversal to tell. Entries are added only with the shard's lock
+    /// held (read or write) and removed only under the mutex; an inserting
+    /// writer holds the write lock, so every registration it must see
+    /// happened before its lock acquisition (the lock's Release unlock /
+    /// Acquire lock order it), and no store races with its load: Relaxed
+    /// suffices.
+    suspended: AtomicUsize,
 }
 
 impl<K, V> Shard<K, V> {
@@ -110,6 +125,7 @@ impl<K, V> Shard<K, V> {
                 len: AtomicUsize::new(table.len()),
                 lock: RwLock::new(table, reader_slots),
                 cursors: Mutex::new(Vec::new()),
+                suspended: AtomicUsize::new(0),
             }),
         }
     }
@@ -137,8 +153,13 @@ impl<K, V> Shard<K, V> {
     #[inline]
     #[track_caller]
     pub(crate) fn write(&self, op: &'static str) -> ShardWriteGuard<'_, K, V> {
+        let guard = self.inner.lock.write(op);
         ShardWriteGuard {
-            guard: Some(self.inner.lock.write(op)),
+            #[cfg(debug_assertions)]
+            start_len: guard.len(),
+            #[cfg(debug_assertions)]
+            noted_inserts: 0,
+            guard: Some(guard),
             shard: &self.inner,
         }
     }
@@ -165,6 +186,8 @@ impl<K, V> Shard<K, V> {
         let mut cursors = lock_unpoisoned(&self.inner.cursors);
         cursors.retain(|c| c.strong_count() > 0);
         cursors.push(cursor);
+        // Relaxed: see `ShardInner::suspended`.
+        self.inner.suspended.store(cursors.len(), Ordering::Relaxed);
     }
 
     /// Exclusive access through `&mut self`.
@@ -189,6 +212,13 @@ pub(crate) struct ShardWriteGuard<'a, K, V> {
     /// `Some` until `into_inner`.
     guard: Option<WriteGuard<'a, Table<K, V>>>,
     shard: &'a ShardInner<K, V>,
+    /// The table's length when the lock was taken, and the inserts noted
+    /// since ([`ShardWriteGuard::inserted`]): the length can only have grown
+    /// by noted inserts (checked when the guard unlocks).
+    #[cfg(debug_assertions)]
+    start_len: usize,
+    #[cfg(debug_assertions)]
+    noted_inserts: usize,
 }
 
 impl<'a, K, V> ShardWriteGuard<'a, K, V> {
@@ -201,6 +231,11 @@ impl<'a, K, V> ShardWriteGuard<'a, K, V> {
 
     fn sync(&self) {
         if let Some(g) = &self.guard {
+            #[cfg(debug_assertions)]
+            debug_assert!(
+                g.len() <= self.start_len + self.noted_inserts || std::thread::panicking(),
+                "an insert under a shard write guard was not noted (`inserted`)"
+            );
             // Release: pairs with the Acquire load in `Shard::len`. Written
             // only under this shard's write lock, before it unlocks.
             self.shard.len.store(g.len(), Ordering::Release);
@@ -232,6 +267,34 @@ impl<'a, K, V> ShardWriteGuard<'a, K, V> {
         debug_assert!(self.len() < self.capacity());
     }
 
+    /// Records that a new key went into bucket `index` (an insert, not a
+    /// replacement of a present key's value): every traversal suspended in
+    /// this shard will skip that bucket. Every path that inserts through
+    /// `&self` calls this under the same guard, right after the insert
+    /// (invariant 2 on `ShardInner::cursors`; debug builds check the count
+    /// when the guard unlocks).
+    #[inline]
+    pub(crate) fn inserted(&mut self, index: usize) {
+        #[cfg(debug_assertions)]
+        {
+            self.noted_inserts += 1;
+        }
+        // Relaxed: see `ShardInner::suspended`.
+        if self.shard.suspended.load(Ordering::Relaxed) != 0 {
+            self.mark_inserted(index);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn mark_inserted(&mut self, index: usize) {
+        let buckets = self.num_buckets();
+        debug_assert!(self.get_bucket(index).is_some(), "marked an empty bucket");
+        for cursor in live_cursors(self.shard) {
+            lock_unpoisoned(&cursor).skip(index, buckets);
+        }
+    }
+
     /// Shrinks the table to fit, unless a traversal is suspended in this
     /// shard (shrinking is only a hint; the traversal's position must not
     /// move).
@@ -252,6 +315,8 @@ fn lock_unpoisoned<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 fn live_cursors<K, V>(shard: &ShardInner<K, V>) -> Vec<Arc<Mutex<CursorState>>> {
     let mut cursors = lock_unpoisoned(&shard.cursors);
     cursors.retain(|c| c.strong_count() > 0);
+    // Relaxed: see `ShardInner::suspended`.
+    shard.suspended.store(cursors.len(), Ordering::Relaxed);
     cursors.iter().filter_map(Weak::upgrade).collect()
 }
 
@@ -293,8 +358,13 @@ fn rebuild<K, V>(
         .collect();
     let mut new = Table::with_capacity(capacity);
     debug_assert!(new.capacity() > items);
-    let mut states: Vec<MutexGuard<'_, CursorState>> =
-        cursors.iter().map(|c| lock_unpoisoned(c)).collect();
+    // A live cursor whose traversal holds its state (it resumed, and its
+    // lock guard is gone but the cursor not yet) has nothing to remap.
+    let mut states: Vec<MutexGuard<'_, CursorState>> = cursors
+        .iter()
+        .map(|c| lock_unpoisoned(c))
+        .filter(|s| s.suspended)
+        .collect();
     let words = new.num_buckets().div_ceil(64);
     let mut maps: Vec<Box<[u64]>> = states
         .iter()
@@ -329,16 +399,10 @@ fn rebuild<K, V>(
     *table = new;
 }
 
-/// Entries a traversal visits per hold of a shard's lock: unbounded, so a
-/// traversal holds a shard's lock for the whole shard. Resuming a
-/// traversal in the middle of a shard can yield a key twice when a writer
-/// removes a key the traversal already visited and inserts it again into a
-/// bucket the traversal has not reached (found by the `fuzz_replay` test
-/// `threaded_iterate_while_deleting` under AddressSanitizer), so chunked
-/// traversal is off until the resume tracks re-inserted keys. Tests still
-/// shrink the chunk (`set_traversal_chunk`) to exercise the resume and the
-/// rebuild remap with writes that cannot re-insert a visited key.
-pub(crate) const TRAVERSAL_CHUNK: usize = usize::MAX;
+/// Most entries a traversal visits per hold of a shard's lock (a
+/// read-locked traversal also ends a hold early when a writer waits). Tests
+/// shrink it (`set_traversal_chunk`) to exercise the resume.
+pub(crate) const TRAVERSAL_CHUNK: usize = 1024;
 
 /// A test override of [`TRAVERSAL_CHUNK`]; 0 means none.
 static CHUNK_OVERRIDE: AtomicUsize = AtomicUsize::new(0);
@@ -364,12 +428,23 @@ pub(crate) fn set_traversal_chunk(n: usize) {
 pub(crate) struct CursorState {
     /// The next bucket index to look at.
     pos: usize,
-    /// Set by [`rebuild`]: the buckets (bit `i % 64` of word `i / 64`)
-    /// whose entries this traversal visited before the table was rebuilt.
+    /// The buckets at or after `pos` to skip (bit `i % 64` of word
+    /// `i / 64`), allocated on first use: those whose entries this
+    /// traversal visited before [`rebuild`] moved them there, and those
+    /// that a new key went into while the traversal was suspended
+    /// ([`CursorState::skip`]). A bucket holding a key present since the
+    /// traversal began is never marked for the second reason: such a key
+    /// stays in its bucket (hashbrown moves entries only when it rebuilds
+    /// the table, and that is `rebuild`, which carries the marks with the
+    /// entries), so its bucket was never free for an insert.
     visited: Option<Box<[u64]>>,
     /// `num_buckets()` of the table this state describes (checked in debug
     /// builds: the layout may change only through [`rebuild`]).
     buckets: usize,
+    /// True while the state is published in [`ShardCursor::suspend`]'s
+    /// shared copy; false there once the traversal took it back (writers
+    /// then leave that copy alone).
+    suspended: bool,
 }
 
 impl CursorState {
@@ -381,6 +456,20 @@ impl CursorState {
                 .visited
                 .as_ref()
                 .is_some_and(|m| m[i / 64] & (1 << (i % 64)) != 0)
+    }
+
+    /// Marks bucket `i` (of a table of `buckets` buckets, the one this
+    /// state describes) as one to skip.
+    fn skip(&mut self, i: usize, buckets: usize) {
+        if !self.suspended || i < self.pos {
+            return;
+        }
+        debug_assert_eq!(self.buckets, buckets, "layout changed behind a traversal");
+        let words = buckets.div_ceil(64);
+        let map = self
+            .visited
+            .get_or_insert_with(|| vec![0u64; words].into_boxed_slice());
+        map[i / 64] |= 1 << (i % 64);
     }
 }
 
@@ -401,6 +490,7 @@ impl ShardCursor {
     pub(crate) fn resume(&mut self, buckets: usize) {
         if let Some(shared) = &self.shared {
             self.state = std::mem::take(&mut *lock_unpoisoned(shared));
+            debug_assert!(self.state.suspended, "resumed twice");
             debug_assert_eq!(
                 self.state.buckets, buckets,
                 "layout changed behind a traversal"
@@ -412,6 +502,7 @@ impl ShardCursor {
     /// shard's lock still held, before releasing it.
     pub(crate) fn suspend<K, V>(&mut self, shard: &Shard<K, V>, buckets: usize) {
         self.state.buckets = buckets;
+        self.state.suspended = true;
         let state = std::mem::take(&mut self.state);
         match &self.shared {
             Some(shared) => *lock_unpoisoned(shared) = state,
@@ -547,7 +638,8 @@ mod tests {
             let mut g = shard.write("t");
             let cap = g.capacity();
             for k in 0..cap as u32 {
-                g.insert_unique(h(&(k, 0)), (k, 0), h);
+                let i = g.insert_unique(h(&(k, 0)), (k, 0), h).bucket_index();
+                g.inserted(i);
             }
             assert_eq!(g.len(), g.capacity());
         }
@@ -575,7 +667,8 @@ mod tests {
             let mut g = shard.write_insert("t", h);
             assert!(g.num_buckets() > buckets);
             let k = total as u32;
-            g.insert_unique(h(&(k, 0)), (k, 0), h);
+            let i = g.insert_unique(h(&(k, 0)), (k, 0), h).bucket_index();
+            g.inserted(i);
         }
         loop {
             let more = visit(&shard, &mut cursor, 3);
@@ -591,12 +684,78 @@ mod tests {
     }
 
     #[test]
+    fn inserts_behind_a_suspended_cursor_are_skipped() {
+        // One hash for every key: the keys sit in one probe run in insertion
+        // order, so a visited key removed and inserted again after new keys
+        // took its bucket lands past the cursor.
+        let h = |_: &(u32, u32)| 7u64;
+        let shard: Shard<u32, u32> = Shard::new(Table::with_capacity(64), 1);
+        let insert = |k: u32| {
+            let mut g = shard.write_insert("t", h);
+            let i = g.insert_unique(h(&(k, 0)), (k, 0), h).bucket_index();
+            g.inserted(i);
+        };
+        for k in 0..40 {
+            insert(k);
+        }
+        let mut cursor = ShardCursor::default();
+        let first = visit(&shard, &mut cursor, 10);
+        // Visited keys leave, new keys take free buckets, the visited keys
+        // come back (wherever hashbrown puts them).
+        {
+            let mut g = shard.write("t");
+            for k in &first {
+                let Ok(e) = g.find_entry(h(&(*k, 0)), |kv| kv.0 == *k) else {
+                    unreachable!("present")
+                };
+                e.remove();
+            }
+        }
+        for k in 100..110 {
+            insert(k);
+        }
+        for &k in &first {
+            insert(k);
+        }
+        let mut seen = first.clone();
+        loop {
+            let more = visit(&shard, &mut cursor, 7);
+            if more.is_empty() {
+                break;
+            }
+            seen.extend(more);
+        }
+        let mut sorted = seen.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(
+            sorted.len(),
+            seen.len(),
+            "a key was visited twice: {seen:?}"
+        );
+        for k in 0..40 {
+            assert!(seen.contains(&k), "{k} skipped");
+        }
+        // A cursor whose state its traversal took back (lock released, the
+        // cursor not dropped yet) is left alone by inserts and rebuilds.
+        let mut cursor = ShardCursor::default();
+        visit(&shard, &mut cursor, 3);
+        cursor.resume(shard.lock().read("t").num_buckets());
+        for k in 200..300 {
+            insert(k);
+        }
+        drop(cursor);
+    }
+
+    #[test]
     fn len_counter_follows_writes() {
         let shard: Shard<u32, u32> = Shard::new(Table::new(), 1);
         {
             let mut g = shard.write("t");
-            g.insert_unique(1, (1, 1), |_| 1);
-            g.insert_unique(2, (2, 2), |_| 2);
+            let i = g.insert_unique(1, (1, 1), |_| 1).bucket_index();
+            g.inserted(i);
+            let i = g.insert_unique(2, (2, 2), |_| 2).bucket_index();
+            g.inserted(i);
         }
         assert_eq!(shard.len(), 2);
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
