@@ -139,9 +139,11 @@
 
 pub mod atomic_map;
 pub mod shard_map;
+mod vocab;
 
 pub use atomic_map::AtomicPtrMap;
 pub use shard_map::ShardMap;
+pub use vocab::NotRemoved;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
