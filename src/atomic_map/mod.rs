@@ -99,6 +99,10 @@ const MAX_CAPACITY: usize = 1 << 30;
 ///
 /// # Consistency
 ///
+/// The rules for both maps are in the crate's
+/// [Consistency](crate#consistency) section; for `AtomicPtrMap` in
+/// particular:
+///
 /// - A `get` that returns a value *happens-after* the insert (or update) that
 ///   stored it: everything that thread wrote before the insert is visible to
 ///   the reader. If an insert happens-before a `get` (for example through a
@@ -123,9 +127,12 @@ const MAX_CAPACITY: usize = 1 << 30;
 ///   layer set current then. No traversal ever touches freed
 ///   memory, however many threads delete meanwhile.
 /// - `len` sums per-partition counters without a lock: exact when no writer
-///   runs, otherwise somewhere near the truth.
-/// - Compound operations (`update`, `compute`, `get_or_insert_with`) are
-///   atomic per key; `clear` and `retain` are not atomic across keys.
+///   runs; otherwise see [`len`](crate#consistency) (the sum need not be a
+///   size the map ever had).
+/// - Compound operations (`update`, `compute`, `load_or_store`,
+///   `get_or_insert_with`, `compare_and_swap`, `compare_and_delete`,
+///   `remove_if`) are atomic per key; `clear` and `retain` are not atomic
+///   across keys.
 ///
 /// # Memory and garbage
 ///
@@ -620,7 +627,7 @@ where
     }
 
     /// Number of live keys, summed over partitions without a lock (see
-    /// [Consistency](AtomicPtrMap#consistency)).
+    /// [Consistency](crate#consistency)).
     pub fn len(&self) -> usize {
         self.raw.len()
     }

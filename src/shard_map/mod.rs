@@ -93,13 +93,16 @@ use crate::NotRemoved;
 /// Every method's documentation has a **Locking behaviour** line. In short:
 /// - `len`, `is_empty` take no lock.
 /// - Single-key methods lock one shard for the duration of the call: read
-///   lock for `get_cloned`, `contains_key`, `view`; write lock for `insert`,
-///   `upsert`, `compute`, `entry`. Closures you pass run while that lock is
-///   held.
+///   lock for `get_cloned`, `get_key_value_cloned`, `contains_key`, `view`;
+///   write lock for `insert`, `upsert`, `compute`, `entry`. Closures you
+///   pass run while that lock is held, except the one of
+///   `get_or_insert_with_optimistic`. `try_get` never waits: it fails
+///   instead.
 /// - Methods that change nothing when they find nothing to change look
-///   before they lock: `remove`, `remove_entry`, `remove_if`, `update` and
-///   `get_mut` of an absent key, and `get_or_insert_with` of a present one,
-///   take only the read lock. Otherwise they take the write lock after the
+///   before they lock: `remove`, `remove_entry`, `remove_if`,
+///   `compare_and_swap`, `compare_and_delete`, `update` and `get_mut` of an
+///   absent key, and `get_or_insert_with`, `get_or_insert_with_optimistic`
+///   and `load_or_store` of a present one, take only the read lock. Otherwise they take the write lock after the
 ///   read-locked look (and look again under it). So readers of a busy key
 ///   do not queue behind writers that would change nothing.
 /// - `get`, `get_mut`, `entry` return guards ([`Ref`], [`RefMut`],
@@ -111,7 +114,8 @@ use crate::NotRemoved;
 ///   below and on each method say "about a thousand entries per hold",
 ///   read "the whole shard" until it is back on.
 /// - Whole-map methods and the iterators lock one shard at a time:
-///   `capacity` and `shrink_to_fit` for one short step per shard; the
+///   `capacity`, `reserve`, `try_reserve` and `shrink_to_fit` for one short
+///   step per shard; the
 ///   traversals (`iter`, `keys`, `values`, `iter_mut`, `retain`, `clear`,
 ///   `clone`, `Debug`, equality, `par_iter_cloned`, `Serialize`) for at most about
 ///   a thousand entries per hold (`iter_mut`, `retain`, `clear` write-lock,
@@ -137,6 +141,9 @@ use crate::NotRemoved;
 ///
 /// # Consistency
 ///
+/// The rules for both maps are in the crate's
+/// [Consistency](crate#consistency) section; for `ShardMap` in particular:
+///
 /// - **Per key, linearizable.** Every operation on a key runs under its
 ///   shard's lock, so the operations on any one key take effect in one total
 ///   order consistent with real time; a `get` sees the value of the last
@@ -145,11 +152,9 @@ use crate::NotRemoved;
 ///   `compute`, an `Entry`), not across calls. A method that looks before
 ///   it locks (see "Locking behaviour") takes effect at its read-locked look
 ///   when that finds nothing to change, otherwise under the write lock.
-/// - **`len` and `is_empty`** sum per-shard counters without locking. With no
-///   concurrent writers they are exact. While others write, `len` is some
-///   value between the smallest and the largest size the map had during the
-///   call (each shard is counted at a slightly different moment), not a
-///   snapshot.
+/// - **`len` and `is_empty`** sum per-shard counters without locking: exact
+///   with no concurrent writes; otherwise see [`len`](crate#consistency)
+///   (the sum need not be a size the map ever had).
 /// - **Iteration** (every traversal listed above) visits the shards one
 ///   after the other, and each shard's table in bucket order, a chunk of
 ///   about a thousand entries per hold of its lock. Between chunks writers
@@ -1265,7 +1270,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
 
 impl<K, V, S> ShardMap<K, V, S> {
     /// The number of entries, from per-shard counters: exact when no other
-    /// thread writes; see "Consistency" in the module docs otherwise.
+    /// thread writes; otherwise see [Consistency](crate#consistency).
     ///
     /// **Locking behaviour:** none (lock-free).
     pub fn len(&self) -> usize {
