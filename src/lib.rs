@@ -211,12 +211,42 @@
 //!
 //! # Async code
 //!
-//! Guards ([`shard_map::Ref`], [`shard_map::RefMut`], [`atomic_map::Pinned`]
-//! and the iterators) are `!Send`: a `Send` future cannot hold one across an
-//! `.await`, which rules out the deadlock that dashmap users meet most (a
-//! guard held across `.await` while another task on the same thread asks for
-//! the same shard). Async code uses the per-call methods, which take and
-//! release any lock or pin inside the call.
+//! Guards ([`shard_map::Ref`], [`shard_map::RefMut`], [`shard_map::Entry`],
+//! [`atomic_map::Ref`], [`atomic_map::Pinned`] and the iterators) are
+//! `!Send`: a `Send` future cannot hold one across an `.await`, which rules
+//! out the deadlock that dashmap users meet most (a guard held across
+//! `.await` while another task on the same thread asks for the same shard).
+//! Async code uses the per-call methods (`get_cloned`, `view`, `update`,
+//! `compute`, ...), which take and release any lock or pin inside the call.
+//!
+//! The compiler's error names the guard ("has type `Option<Ref<'_, u64,
+//! String>>` which is not `Send`") and the fix: "the trait `Send` is not
+//! implemented for `dyn GuardHeldAcrossAwait_UseGetClonedOrViewInstead`",
+//! once per guard.
+//!
+//! ```compile_fail
+//! # async fn f() {
+//! use std::sync::Arc;
+//! let map: Arc<epochmap::ShardMap<u64, String>> = Arc::new(epochmap::ShardMap::new());
+//! tokio::spawn(async move {
+//!     let name = map.get(&1); // a guard...
+//!     tokio::task::yield_now().await; // ...held across an `.await`
+//!     drop(name);
+//! });
+//! # }
+//! ```
+//!
+//! ```
+//! # async fn f() {
+//! use std::sync::Arc;
+//! let map: Arc<epochmap::ShardMap<u64, String>> = Arc::new(epochmap::ShardMap::new());
+//! tokio::spawn(async move {
+//!     let name = map.get_cloned(&1); // an owned value: fine
+//!     tokio::task::yield_now().await;
+//!     drop(name);
+//! });
+//! # }
+//! ```
 //!
 //! # Migrating from `Arc<Mutex<HashMap>>`
 //!
@@ -266,10 +296,13 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod atomic_map;
+mod not_send;
 pub mod shard_map;
 mod vocab;
 
 pub use atomic_map::AtomicPtrMap;
+#[doc(hidden)]
+pub use not_send::GuardHeldAcrossAwait_UseGetClonedOrViewInstead;
 pub use shard_map::ShardMap;
 pub use vocab::NotRemoved;
 

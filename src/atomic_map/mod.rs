@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::marker::PhantomData;
 
 use once::InitLocks;
-use raw::{Guard, Guarded, Inserted, NewValue, Policy, RawMap};
+use raw::{Guarded, Inserted, NewValue, PinGuard, Policy, RawMap};
 
 use crate::NotRemoved;
 
@@ -642,7 +642,7 @@ where
     pub fn pin(&self) -> Pinned<'_, K, V, S> {
         Pinned {
             map: self,
-            guard: raw::pin(),
+            guard: PinGuard::new(),
         }
     }
 
@@ -651,7 +651,7 @@ where
     /// users](AtomicPtrMap#async-and-long-lived-users).
     pub fn pin_owned(self: &Arc<Self>) -> OwnedPinned<K, V, S> {
         OwnedPinned {
-            guard: raw::pin(),
+            guard: PinGuard::new(),
             map: Arc::clone(self),
         }
     }
@@ -1325,7 +1325,7 @@ impl<K: fmt::Debug, V: fmt::Debug> fmt::Debug for Ref<'_, K, V> {
 /// ```
 pub struct Pinned<'m, K, V, S = ahash::RandomState> {
     map: &'m AtomicPtrMap<K, V, S>,
-    guard: Guard,
+    guard: PinGuard,
 }
 
 impl<K, V, S> fmt::Debug for Pinned<'_, K, V, S> {
@@ -1604,7 +1604,7 @@ where
 /// assert_send(map.pin_owned());
 /// ```
 pub struct OwnedPinned<K, V, S = ahash::RandomState> {
-    guard: Guard,
+    guard: PinGuard,
     map: Arc<AtomicPtrMap<K, V, S>>,
 }
 

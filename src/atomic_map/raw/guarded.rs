@@ -8,6 +8,47 @@ use std::ptr::NonNull;
 
 use super::reclaim::{pin, Guard};
 use super::RawMap;
+use crate::not_send::{NotSend, NotSendFor};
+
+/// An epoch guard for the façade's handles (`Pinned`, `OwnedPinned`):
+/// derefs to the crossbeam [`Guard`], and is `!Send` through the crate's
+/// marker, whose name is the compiler's error for a handle held across an
+/// `.await`.
+///
+/// (Generic only so that its `Send` impl's bound is not trivially false;
+/// always `PinGuard<()>`.)
+pub(crate) struct PinGuard<T = ()> {
+    guard: Guard,
+    _not_send: PhantomData<(T, NotSend)>,
+}
+
+impl<T> PinGuard<T> {
+    /// Pins this thread.
+    pub(crate) fn new() -> Self {
+        PinGuard {
+            guard: pin(),
+            _not_send: PhantomData,
+        }
+    }
+}
+
+impl<T> std::ops::Deref for PinGuard<T> {
+    type Target = Guard;
+    fn deref(&self) -> &Guard {
+        &self.guard
+    }
+}
+
+impl<T> std::ops::DerefMut for PinGuard<T> {
+    fn deref_mut(&mut self) -> &mut Guard {
+        &mut self.guard
+    }
+}
+
+// SAFETY: vacuous: `NotSendFor<T>` is never `Send`, so this never applies.
+// It only makes the compiler blame the marker (whose name says what to do)
+// instead of crossbeam's pointer when a handle is held across an `.await`.
+unsafe impl<T> Send for PinGuard<T> where NotSendFor<T>: Send {}
 
 /// The key and value of an entry of a map borrowed for `'m`, found under
 /// `guard` and valid while this lives. `!Send` and `!Sync` (it holds a
@@ -23,6 +64,10 @@ pub(crate) struct Guarded<'m, K, V> {
     /// guards, so it must not run while a `Guarded` of it lives.
     _map: PhantomData<&'m RawMap<K, V>>,
 }
+
+// SAFETY: vacuous, as for `PinGuard` (the bound never holds): the compiler
+// then blames the marker instead of the pointers and the guard.
+unsafe impl<K, V> Send for Guarded<'_, K, V> where NotSendFor<(K, V)>: Send {}
 
 impl<'m, K: Send + 'static, V: Send + 'static> Guarded<'m, K, V> {
     /// Pins this thread and looks `key` up; keeps the pin if it is present.

@@ -85,7 +85,7 @@ use self::sync::Ordering;
 use self::table::{partition_index, Table};
 
 pub(crate) use self::entry::{Loaded, NewValue};
-pub(crate) use self::guarded::Guarded;
+pub(crate) use self::guarded::{Guarded, PinGuard};
 pub(crate) use self::merge::Policy;
 pub(crate) use self::reclaim::{pin, Guard};
 pub(crate) use self::table::MAX_PARTITIONS;

@@ -84,8 +84,9 @@ pub(crate) use shared::{SharedGuard, SharedRef, UniqueGuard, UniqueRef, WeakShar
 
 /// Makes guards `!Send` (and keeps them `Sync`, like `MutexGuard`): a lock
 /// must be released on the thread that took it, and a guard cannot be held
-/// across an `.await` in a `Send` future.
-pub(crate) type NotSend = PhantomData<std::sync::MutexGuard<'static, ()>>;
+/// across an `.await` in a `Send` future (the crate's marker, whose name is
+/// the compiler's error message).
+pub(crate) use crate::not_send::NotSend;
 
 /// Largest number of reader slots a lock may have.
 pub(crate) const MAX_READER_SLOTS: usize = 64;
