@@ -1274,6 +1274,13 @@ pub struct Ref<'m, K, V> {
     inner: Guarded<'m, K, V>,
 }
 
+/// ```
+/// let map = epochmap::AtomicPtrMap::new();
+/// map.insert("k", 1);
+/// let r = map.get("k").unwrap();
+/// assert_eq!((r.key(), r.value()), (&"k", &1));
+/// assert_eq!(r.pair(), (&"k", &1));
+/// ```
 impl<K, V> Ref<'_, K, V> {
     /// The stored key.
     pub fn key(&self) -> &K {
@@ -1398,6 +1405,17 @@ where
     /// value, or why nothing was removed. As
     /// [`AtomicPtrMap::remove_if`] (`f` re-runs if the value changes before
     /// the removal's CAS).
+    ///
+    /// ```
+    /// use epochmap::NotRemoved;
+    ///
+    /// let map = epochmap::AtomicPtrMap::new();
+    /// map.insert("a", 1);
+    /// let m = map.pin();
+    /// assert_eq!(m.remove_if("a", |_, v| *v > 1), Err(NotRemoved::Refused));
+    /// assert_eq!(m.remove_if("a", |_, _| true), Ok(&1)); // valid while `m` lives
+    /// assert_eq!(m.remove_if("a", |_, _| true), Err(NotRemoved::Absent));
+    /// ```
     pub fn remove_if<Q>(&self, key: &Q, f: impl FnMut(&K, &V) -> bool) -> Result<&V, NotRemoved>
     where
         K: Borrow<Q>,
@@ -1407,6 +1425,14 @@ where
     }
 
     /// Compare-and-swap by value (see [`AtomicPtrMap::compare_and_swap`]).
+    ///
+    /// ```
+    /// let map = epochmap::AtomicPtrMap::new();
+    /// let m = map.pin();
+    /// m.insert("v", 1);
+    /// assert_eq!(m.compare_and_swap("v", &1, 2), Ok(()));
+    /// assert_eq!(m.compare_and_swap("v", &1, 3), Err(3));
+    /// ```
     pub fn compare_and_swap<Q>(&self, key: &Q, current: &V, new: V) -> Result<(), V>
     where
         K: Borrow<Q>,
@@ -1421,6 +1447,14 @@ where
 
     /// Compare-and-delete by value (see
     /// [`AtomicPtrMap::compare_and_delete`]).
+    ///
+    /// ```
+    /// let map = epochmap::AtomicPtrMap::new();
+    /// let m = map.pin();
+    /// m.insert("v", 1);
+    /// assert!(!m.compare_and_delete("v", &2));
+    /// assert!(m.compare_and_delete("v", &1));
+    /// ```
     pub fn compare_and_delete<Q>(&self, key: &Q, current: &V) -> bool
     where
         K: Borrow<Q>,
@@ -1472,6 +1506,13 @@ where
 
     /// Load-or-store (see [`AtomicPtrMap::load_or_store`]): the value of
     /// `key` and `true` if present, else `value` as stored and `false`.
+    ///
+    /// ```
+    /// let map = epochmap::AtomicPtrMap::new();
+    /// let m = map.pin();
+    /// assert_eq!(m.load_or_store("a", 1), (&1, false));
+    /// assert_eq!(m.load_or_store("a", 2), (&1, true));
+    /// ```
     pub fn load_or_store(&self, key: K, value: V) -> (&V, bool) {
         let hash = self.map.hash(&key);
         match self
@@ -1487,6 +1528,13 @@ where
 
     /// The value of `key`, inserting `f()` first if absent; `f` runs at
     /// most once (see [`AtomicPtrMap::get_or_insert_with`]).
+    ///
+    /// ```
+    /// let map = epochmap::AtomicPtrMap::new();
+    /// let m = map.pin();
+    /// assert_eq!(m.get_or_insert_with("a", || 1), &1);
+    /// assert_eq!(m.get_or_insert_with("a", || unreachable!()), &1);
+    /// ```
     #[track_caller]
     pub fn get_or_insert_with(&self, key: K, f: impl FnOnce() -> V) -> &V {
         let hash = self.map.hash(&key);
@@ -1505,6 +1553,13 @@ where
     /// The value of `key`, inserting `f()` first if absent. `f` runs without
     /// a lock and may run even if another thread wins the insert (its value
     /// is then dropped); see [`AtomicPtrMap::get_or_insert_with_optimistic`].
+    ///
+    /// ```
+    /// let map = epochmap::AtomicPtrMap::new();
+    /// let m = map.pin();
+    /// assert_eq!(m.get_or_insert_with_optimistic("a", || 1), &1);
+    /// assert_eq!(m.get_or_insert_with_optimistic("a", || 2), &1);
+    /// ```
     pub fn get_or_insert_with_optimistic(&self, key: K, f: impl FnOnce() -> V) -> &V {
         let hash = self.map.hash(&key);
         self.map.raw.get_or_insert_with(&self.guard, hash, key, f)
@@ -1525,6 +1580,14 @@ where
     /// `None` out: remove). Returns the previous value (valid for this
     /// handle's lifetime), `None` if the key was absent. `f` may run several
     /// times if other threads change the key meanwhile.
+    ///
+    /// ```
+    /// let map = epochmap::AtomicPtrMap::new();
+    /// let m = map.pin();
+    /// assert_eq!(m.compute("n", |v| Some(v.map_or(1, |v| v + 1))), None);
+    /// assert_eq!(m.compute("n", |v| Some(v.map_or(1, |v| v + 1))), Some(&1));
+    /// assert_eq!(m.get("n"), Some(&2));
+    /// ```
     pub fn compute(&self, key: K, f: impl FnMut(Option<&V>) -> Option<V>) -> Option<&V> {
         let hash = self.map.hash(&key);
         self.map.raw.compute(&self.guard, hash, key, f)
