@@ -25,10 +25,12 @@ pub(crate) struct SharedRef<'a, T, U> {
     _guard: Rc<ReadGuard<'a, T>>,
 }
 
-// SAFETY (the impls below): vacuous: `ReadGuard` and `WriteGuard` hold the
-// `!Send` marker, so the bounds never hold and these never apply. They only
-// make the compiler blame the marker (whose name says what to do) instead of
-// the `Rc`s and pointers here when an item is held across an `.await`.
+// The impls below are vacuous: `ReadGuard` and `WriteGuard` hold the `!Send`
+// marker, so their bounds never hold and they never apply. They only make
+// the compiler blame the marker (whose name says what to do) instead of the
+// `Rc`s and pointers here when an item is held across an `.await`.
+
+// SAFETY: vacuous, see above.
 unsafe impl<'a, T> Send for SharedGuard<'a, T> where ReadGuard<'a, T>: Send {}
 // SAFETY: see above.
 unsafe impl<'a, T> Send for WeakShared<'a, T> where ReadGuard<'a, T>: Send {}
