@@ -61,9 +61,9 @@ impl Vocab for ShardMap<u64, Tracked> {
     fn compute(
         &self,
         k: u64,
-        mut f: impl FnMut(Option<&Tracked>) -> Option<Tracked>,
+        f: impl FnMut(Option<&Tracked>) -> Option<Tracked>,
     ) -> Option<Tracked> {
-        ShardMap::compute(self, k, |v| f(v))
+        ShardMap::compute(self, k, f)
     }
     fn compare_and_swap(&self, k: u64, cur: &Tracked, new: Tracked) -> Result<(), Tracked> {
         ShardMap::compare_and_swap(self, &k, cur, new)
@@ -90,6 +90,8 @@ impl Vocab for ShardMap<u64, Tracked> {
         assert_eq!(via_try, via_get, "try_get and get disagree");
         via_get
     }
+    // Both orders on purpose: `==` traverses one side and looks up the other.
+    #[allow(clippy::eq_op, clippy::nonminimal_bool)]
     fn equals_fresh(&self, entries: &[(u64, Tracked)]) -> bool {
         let other: ShardMap<u64, Tracked> = entries.iter().cloned().collect();
         *self == other && other == *self
@@ -136,6 +138,8 @@ impl Vocab for AtomicPtrMap<u64, Tracked> {
         assert_eq!(*r.key(), k);
         Some(r.payload)
     }
+    // Both orders on purpose: `==` traverses one side and looks up the other.
+    #[allow(clippy::eq_op, clippy::nonminimal_bool)]
     fn equals_fresh(&self, entries: &[(u64, Tracked)]) -> bool {
         let other: AtomicPtrMap<u64, Tracked> = entries.iter().cloned().collect();
         *self == other && other == *self
