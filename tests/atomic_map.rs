@@ -237,7 +237,7 @@ fn capacity_presizes_the_map() {
     }
 }
 
-/// Deleting keys gives their entries back without inserts or `compact`:
+/// Deleting keys gives their entries back without inserts or `shrink_to_fit`:
 /// removals assist merges once most of a partition's entries are
 /// tombstones, and the merges expunge them. After deleting all `n` keys,
 /// fewer than `2 x merge threshold` entries per partition are held (the

@@ -311,7 +311,7 @@ fn overwrite_vs_get() {
     });
 }
 
-/// (c) Remove and re-insert a key of the snapshot while a merge (`compact`)
+/// (c) Remove and re-insert a key of the snapshot while a merge (`shrink_to_fit`)
 /// expunges tombstones: the writer's CAS null -> value and the merge's CAS
 /// null -> EXPUNGED race on the entry, exactly one wins, and either way the
 /// key ends present once, with the new value; every key and value is
