@@ -25,5 +25,7 @@ pub(crate) type NotSend =
     PhantomData<Box<dyn GuardHeldAcrossAwait_UseGetClonedOrViewInstead + Sync>>;
 
 /// As [`NotSend`], generic, for the `where NotSendFor<X>: Send` bounds of
-/// impls that must not be trivially false (they never hold).
+/// impls that must not be trivially false (they never hold). (Used only in
+/// such bounds, which Rust 1.80's dead-code lint does not count.)
+#[allow(dead_code)]
 pub(crate) type NotSendFor<T> = PhantomData<(fn() -> T, NotSend)>;

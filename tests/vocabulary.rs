@@ -319,15 +319,14 @@ fn check<M: Vocab>(make: fn() -> M, ops: &[Op]) -> Result<(), TestCaseError> {
 }
 
 fn cases() -> u32 {
-    if cfg!(miri) {
-        4
-    } else {
-        128
-    }
+    128
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(cases()))]
+    // Under Miri, proptest's failure persistence needs the file system,
+    // which isolation refuses; the other tests here run.
+    #[cfg_attr(miri, ignore)]
     #[test]
     fn shard_map_vocabulary_matches_std(ops in proptest::collection::vec(op(), 1..120)) {
         for (_, make) in <ShardMap<u64, Tracked> as TestMap<u64, Tracked>>::configs() {
@@ -335,6 +334,7 @@ proptest! {
         }
     }
 
+    #[cfg_attr(miri, ignore)]
     #[test]
     fn atomic_map_vocabulary_matches_std(ops in proptest::collection::vec(op(), 1..120)) {
         for (_, make) in <AtomicPtrMap<u64, Tracked> as TestMap<u64, Tracked>>::configs() {
