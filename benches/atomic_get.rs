@@ -63,7 +63,7 @@ fn bench(c: &mut Criterion) {
         papaya.pin().insert(key(i), i);
         let _ = scc.insert_sync(key(i), i);
     }
-    ours.compact(); // read-mostly steady state: everything in snapshots
+    ours.shrink_to_fit(); // read-mostly steady state: everything in snapshots
 
     let mut g = c.benchmark_group("get-1t");
     g.throughput(Throughput::Elements(BATCH as u64));
@@ -88,7 +88,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("AtomicPtrMap per-call", |b| {
         b.iter(|| {
             for k in &ks {
-                black_box(ours.with(k, |v| v.copied()));
+                black_box(ours.view(k, |v| *v));
             }
         })
     });
@@ -130,7 +130,7 @@ fn bench(c: &mut Criterion) {
             threaded(2, iters, &|n| {
                 for _ in 0..n {
                     for k in &ks {
-                        black_box(ours.with(k, |v| v.copied()));
+                        black_box(ours.view(k, |v| *v));
                     }
                 }
             })

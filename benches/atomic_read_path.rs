@@ -97,7 +97,7 @@ fn main() {
     for i in 0..N {
         compacted.insert(key(i), i);
     }
-    compacted.compact();
+    compacted.shrink_to_fit();
     let papaya = papaya::HashMap::<u64, u64, Hasher>::with_hasher(hasher());
     for i in 0..N {
         papaya.pin().insert(key(i), i);

@@ -78,7 +78,7 @@ impl Bench for Atomic {
         self.0.get_cloned(&k)
     }
     fn insert(&mut self, k: u64, v: u64) -> bool {
-        self.0.insert(k, v)
+        !self.0.insert(k, v)
     }
     fn remove(&mut self, k: u64) -> bool {
         self.0.remove(&k)

@@ -77,7 +77,7 @@ fn random_ops_against_model(name: &str, make: fn() -> AtomicPtrMap<u64, Tracked>
                 let v = rng.next_u64() >> 8;
                 match rng.below(10) {
                     0..=2 => {
-                        let was = map.insert(k, counter.track(v));
+                        let was = !map.insert(k, counter.track(v));
                         assert_eq!(was, model.insert(k, v).is_some(), "{name}: insert");
                     }
                     3 => {
@@ -100,20 +100,19 @@ fn random_ops_against_model(name: &str, make: fn() -> AtomicPtrMap<u64, Tracked>
                             Some(o) => Some(counter.track(o.payload + 1)),
                             None => Some(counter.track(v)),
                         });
-                        let want = match model.get(&k).copied() {
+                        // It returns the value it replaced or removed.
+                        let want = model.get(&k).copied();
+                        match want {
                             Some(o) if o % 2 == 0 => {
                                 model.remove(&k);
-                                None
                             }
                             Some(o) => {
                                 model.insert(k, o + 1);
-                                Some(o + 1)
                             }
                             None => {
                                 model.insert(k, v);
-                                Some(v)
                             }
-                        };
+                        }
                         assert_eq!(got.map(|t| t.payload), want, "{name}: compute");
                     }
                     7 => {
@@ -129,7 +128,7 @@ fn random_ops_against_model(name: &str, make: fn() -> AtomicPtrMap<u64, Tracked>
                     }
                     _ => {
                         if step % 500 == 0 {
-                            map.compact();
+                            map.shrink_to_fit();
                         }
                         if step % 1500 == 0 {
                             let keep = rng.below(3);
@@ -169,7 +168,7 @@ fn capacity_presizes_the_map() {
     let n: u64 = if cfg!(miri) { 300 } else { 100_000 };
     let prefill = |map: &AtomicPtrMap<u64, u64>| {
         for k in 0..n {
-            assert!(!map.insert(k, k + 1));
+            assert!(map.insert(k, k + 1));
         }
     };
     // The comparison that gives the assertions below their meaning.
@@ -202,11 +201,11 @@ fn capacity_presizes_the_map() {
         let s = map.stats();
         assert_eq!((s.merges, s.merges_in_progress), (0, 0), "{name}: {s:?}");
         // Compaction folds it into the snapshots; more keys merge as usual.
-        map.compact();
+        map.shrink_to_fit();
         let s = map.stats();
         assert_eq!(s.snapshot_entries, n as usize, "{name}: {s:?}");
         for k in n..2 * n {
-            assert!(!map.insert(k, k + 1));
+            assert!(map.insert(k, k + 1));
         }
         assert!(map.stats().merges > s.merges, "{name}");
         assert_eq!(map.len(), 2 * n as usize);
@@ -221,7 +220,7 @@ fn capacity_presizes_the_map() {
     }
 }
 
-/// Deleting keys gives their entries back without inserts or `compact`:
+/// Deleting keys gives their entries back without inserts or `shrink_to_fit`:
 /// removals assist merges once most of a partition's entries are
 /// tombstones, and the merges expunge them. After deleting all `n` keys,
 /// fewer than `2 x merge threshold` entries per partition are held (the
@@ -256,7 +255,7 @@ fn removals_alone_give_the_entries_back() {
                 }
                 "compute" => {
                     for k in 0..n {
-                        assert!(map.compute(keys.track(k), |_| None).is_none());
+                        assert!(map.compute(keys.track(k), |_| None).is_some());
                     }
                 }
                 _ => map.retain(|_, _| false),
@@ -316,7 +315,7 @@ fn merges_compaction_and_stats() {
     assert!(s.merges > 0, "merges: {s:?}");
     assert_eq!((s.snapshot_entries + s.overlay_entries) as u64, count);
 
-    map.compact();
+    map.shrink_to_fit();
     let s = map.stats();
     assert_eq!(s.overlay_entries, 0, "{s:?}");
     assert_eq!(s.merges_in_progress, 0);
@@ -331,14 +330,14 @@ fn merges_compaction_and_stats() {
     let s = map.stats();
     let held = s.snapshot_entries as u64;
     assert!(held >= count / 2 && held <= count, "{s:?}");
-    map.compact();
+    map.shrink_to_fit();
     let s = map.stats();
     assert_eq!(s.snapshot_entries as u64, count / 2, "{s:?}");
     assert_eq!(s.len as u64, count / 2);
 
     // Expunged keys come back as fresh entries.
     for i in (0..count).step_by(2) {
-        assert!(!map.insert(i, i + 1));
+        assert!(map.insert(i, i + 1));
     }
     for i in 0..count {
         let want = if i % 2 == 0 { i + 1 } else { i };
@@ -379,7 +378,7 @@ fn references_outlive_removal_under_the_guard() {
             m.insert(i, i.to_string());
             m.remove(&i);
         }
-        map.compact();
+        map.shrink_to_fit();
         assert_eq!(one, "one");
         assert!(m.get(&1).is_none());
         assert_eq!(m.get_key_value(&1), None);
@@ -392,7 +391,7 @@ fn references_outlive_removal_under_the_guard() {
         assert_eq!(m.update(&8, |s| s.clone()), None);
         assert_eq!(m.get_or_insert_with(8, || "eight".into()), "eight");
         assert_eq!(m.get_or_insert_with(8, || unreachable!()), "eight");
-        assert_eq!(m.compute(8, |_| None), None);
+        assert_eq!(m.compute(8, |_| None).map(String::as_str), Some("eight"));
         assert!(!m.contains_key(&8));
         let mut keys: Vec<u64> = m.keys().copied().collect();
         keys.sort_unstable();
@@ -406,28 +405,22 @@ fn references_outlive_removal_under_the_guard() {
 
 #[test]
 fn builder_errors_and_clamps() {
-    type M = AtomicPtrMap<(), ()>;
+    type M = AtomicPtrMap<u64, u64>;
     assert_eq!(
-        M::builder().partitions(0).build::<u64, u64>().unwrap_err(),
+        M::builder().partitions(0).build().unwrap_err(),
         AtomicBuildError::ZeroPartitions
     );
-    let err = M::builder()
-        .partitions(usize::MAX)
-        .build::<u64, u64>()
-        .unwrap_err();
+    let err = M::builder().partitions(usize::MAX).build().unwrap_err();
     assert!(matches!(err, AtomicBuildError::TooManyPartitions { .. }));
     assert!(err.to_string().contains("partitions"));
-    assert!(M::builder().merge_threshold(0).build::<u64, u64>().is_err());
-    assert!(M::builder().merge_ratio(0).build::<u64, u64>().is_err());
-    assert!(M::builder()
-        .merge_threshold(usize::MAX)
-        .build::<u64, u64>()
-        .is_err());
+    assert!(M::builder().merge_threshold(0).build().is_err());
+    assert!(M::builder().merge_ratio(0).build().is_err());
+    assert!(M::builder().merge_threshold(usize::MAX).build().is_err());
     // Each allowed alone, but together 2^16 x 2^24 entries up front.
     let err = M::builder()
         .partitions(1 << 16)
         .merge_threshold(1 << 24)
-        .build::<u64, u64>()
+        .build()
         .unwrap_err();
     assert!(
         matches!(err, AtomicBuildError::UpFrontTooLarge { .. }),
@@ -437,7 +430,7 @@ fn builder_errors_and_clamps() {
     // Capacities: refused above the maximum (nothing allocated), clamped by
     // `with_capacity`.
     for c in [usize::MAX, M::MAX_CAPACITY + 1] {
-        let err = M::builder().capacity(c).build::<u64, u64>().unwrap_err();
+        let err = M::builder().capacity(c).build().unwrap_err();
         assert_eq!(err, AtomicBuildError::CapacityTooLarge { requested: c });
         assert!(err.to_string().contains("capacity"));
     }
@@ -471,7 +464,7 @@ fn std_traits() {
     all.sort_unstable();
     assert_eq!(all, (0..10).map(|i| (i, i * 2)).collect::<Vec<_>>());
     assert!(format!("{:?}", map2.pin()).contains("Pinned"));
-    assert_eq!(map2.with(&2, |v| v.copied()), Some(2));
+    assert_eq!(map2.view(&2, |v| *v), Some(2));
     assert!(map2.hasher().hash_one(1u32) == map2.hasher().hash_one(1u32));
 }
 
@@ -639,7 +632,7 @@ fn panicking_user_code_leaves_the_map_consistent() {
         for i in 200..260 {
             map.insert(i, counter.track(i));
         }
-        map.compact();
+        map.shrink_to_fit();
         assert_eq!(TestMap::entries(&map).len(), map.len());
         assert_eq!(map.get_cloned(&200).map(|t| t.payload), Some(200));
     }
@@ -661,12 +654,12 @@ fn panicking_user_code_leaves_the_map_consistent() {
         PANIC_EQ.store(false, Ordering::Relaxed);
         assert!(r.is_err() && r2.is_err());
         // The mutex was poisoned; the map ignores poisoning and goes on.
-        assert!(!map.insert(TouchyKey(99), counter.track(99)));
+        assert!(map.insert(TouchyKey(99), counter.track(99)));
         assert_eq!(map.len(), 17);
         for i in 0..16 {
             assert_eq!(map.get_cloned(&TouchyKey(i)).unwrap().payload, i);
         }
-        map.compact();
+        map.shrink_to_fit();
         assert_eq!(TestMap::entries(&map).len(), 17);
     }
     {
@@ -810,7 +803,7 @@ fn panicking_eq_under_the_mutex_drops_key_and_value_after_it() {
         for id in 6..40 {
             map.insert(TrapKey { id, trap: false }, TrapValue { trap: false });
         }
-        map.compact();
+        map.shrink_to_fit();
         assert_eq!(map.len(), 38);
         assert!(map.pin().get(&TrapKey { id: 2, trap: false }).is_none());
         TRAP_MAP.with(|m| m.borrow_mut().take());
@@ -1009,7 +1002,7 @@ fn value_drop_that_reenters_the_map_during_merges() {
         map.insert(i % 8, Reenter { armed: true });
         map.insert(1_000_000 + i, Reenter { armed: false });
         if i % 16 == 0 {
-            map.compact();
+            map.shrink_to_fit();
         }
         i += 1;
         assert!(

@@ -212,7 +212,10 @@ fn removal_variants_and_borrow_lookups() {
     m.insert("k2".into(), c.track(2));
     m.insert("k3".into(), c.track(3));
     assert!(m.contains_key("k1"));
-    assert_eq!(m.remove_if("k1", |_, v| v.payload == 99), None);
+    assert_eq!(
+        m.remove_if("k1", |_, v| v.payload == 99),
+        Err(epochmap::NotRemoved::Refused)
+    );
     let (k, v) = m
         .remove_if("k1", |k, v| k == "k1" && v.payload == 1)
         .unwrap();
@@ -239,7 +242,7 @@ fn builder_and_errors() {
     let m: ShardMap<u64, u64> = ShardMap::new();
     assert!(m.shard_count().is_power_of_two() && m.shard_count() <= 256);
 
-    type B = epochmap::shard_map::ShardMapBuilder<u64, u64>;
+    type B = epochmap::shard_map::Builder<u64, u64>;
     let e = ShardMap::<u64, u64>::builder()
         .shards(0)
         .build()
@@ -372,7 +375,7 @@ fn traits_clone_debug_eq_extend() {
     let small: ShardMap<u32, &str> = [(1, "one")].into_iter().collect();
     assert_eq!(format!("{small:?}"), r#"{1: "one"}"#);
     assert!(format!("{:?}", small.iter()).starts_with("Iter"));
-    assert!(format!("{:?}", ShardMap::<u64, u64>::builder()).contains("ShardMapBuilder"));
+    assert!(format!("{:?}", ShardMap::<u64, u64>::builder()).contains("Builder"));
     drop((m, m2));
     assert_eq!(c.live(), 0);
 }
@@ -414,7 +417,7 @@ fn rayon_support() {
     use rayon::prelude::*;
     let m: ShardMap<u64, u64> = (0..n(1000)).into_par_iter().map(|k| (k, k * 2)).collect();
     assert_eq!(m.len() as u64, n(1000));
-    let sum: u64 = m.par_iter().map(|(_, v)| v).sum();
+    let sum: u64 = m.par_iter_cloned().map(|(_, v)| v).sum();
     assert_eq!(sum, (0..n(1000)).map(|k| k * 2).sum::<u64>());
     let mut m = m;
     m.par_extend((n(1000)..n(2000)).into_par_iter().map(|k| (k, k * 2)));

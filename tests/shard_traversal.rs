@@ -470,7 +470,9 @@ fn retain_removes_and_visits_once_under_same_thread_free_lock() {
 #[test]
 fn concurrent_par_iter() {
     use rayon::prelude::*;
-    concurrent("par_iter", 2, |m| m.par_iter().map(|(k, _)| k).collect());
+    concurrent("par_iter", 2, |m| {
+        m.par_iter_cloned().map(|(k, _)| k).collect()
+    });
 }
 
 #[cfg(feature = "serde")]

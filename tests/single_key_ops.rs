@@ -256,7 +256,7 @@ fn absent_key_removals_take_no_write_lock() {
     assert_eq!(beside_a_reader(&m, |m| m.remove(&1)), None);
     assert_eq!(beside_a_reader(&m, |m| m.remove_entry(&1)), None);
     let refused = beside_a_reader(&m, |m| m.remove_if(&1, |_, _| unreachable!()));
-    assert_eq!(refused, None);
+    assert_eq!(refused, Err(epochmap::NotRemoved::Absent));
     assert_eq!(m.len(), 1);
 }
 

@@ -151,7 +151,7 @@ fn concurrent_insert_overwrite_remove_drop_counting() {
                                 }
                             }
                             if i % 5000 == 4999 && t == 0 {
-                                map.compact();
+                                map.shrink_to_fit();
                             }
                         }
                     })
@@ -281,7 +281,7 @@ fn large_partition_merges_match_the_model() {
             model.insert(k, k);
             created += 1;
         }
-        map.compact();
+        map.shrink_to_fit();
         let pinned = map.pin();
         for (k, v) in &model {
             assert_eq!(pinned.get(k).map(|t| t.payload), Some(*v), "key {k}");

@@ -62,7 +62,7 @@ pub enum Step {
     Retain { m: u8, r: u8 },
     /// Remove everything.
     Clear,
-    /// Force a merge (AtomicPtrMap's `compact`).
+    /// Force a merge (AtomicPtrMap's `shrink_to_fit`).
     Compact,
     /// A lookup, compared with the model.
     Get { key: u8 },

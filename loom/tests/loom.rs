@@ -11,7 +11,7 @@
 //! ```
 //!
 //! Every model uses one partition and merge threshold 1, so that one insert
-//! or `compact` seals the overlay, merges it (whole, or incrementally over
+//! or `shrink_to_fit` seals the overlay, merges it (whole, or incrementally over
 //! the next inserts of new keys), publishes a new snapshot and retires the
 //! old one. Each model asserts that its setup reached the intended state
 //! (merges done or in progress), so a change of the merge policy cannot
@@ -311,7 +311,7 @@ fn overwrite_vs_get() {
     });
 }
 
-/// (c) Remove and re-insert a key of the snapshot while a merge (`compact`)
+/// (c) Remove and re-insert a key of the snapshot while a merge (`shrink_to_fit`)
 /// expunges tombstones: the writer's CAS null -> value and the merge's CAS
 /// null -> EXPUNGED race on the entry, exactly one wins, and either way the
 /// key ends present once, with the new value; every key and value is
@@ -325,9 +325,9 @@ fn reinsert_vs_expunge() {
         for id in 0..3 {
             map.insert(Key::new(ledger, id), Val::new(ledger, id));
         }
-        map.compact();
+        map.shrink_to_fit();
         let m = Arc::clone(&map);
-        let merger = loom::thread::spawn(move || m.compact());
+        let merger = loom::thread::spawn(move || m.shrink_to_fit());
         {
             let p = map.pin();
             let old = p.remove(&Key::new(ledger, 0)).map(Val::read);
@@ -359,11 +359,11 @@ fn iterate_during_delete_merge_reinsert() {
         for id in 0..3 {
             map.insert(Key::new(ledger, id), Val::new(ledger, id));
         }
-        map.compact();
+        map.shrink_to_fit();
         let (m, l) = (Arc::clone(&map), Arc::clone(ledger));
         let writer = loom::thread::spawn(move || {
             assert!(m.remove(&Key::new(&l, 1)));
-            m.compact();
+            m.shrink_to_fit();
             let p = m.pin();
             assert!(p.insert(Key::new(&l, 1), Val::new(&l, 3)).is_none());
         });
@@ -566,7 +566,7 @@ fn remove_assists_merge_vs_get() {
         for id in 0..2 {
             map.insert(Key::new(ledger, id), Val::new(ledger, id));
         }
-        map.compact();
+        map.shrink_to_fit();
         assert_eq!(map.stats().merges, 1);
         let (m, l) = (Arc::clone(&map), Arc::clone(ledger));
         let writer = loom::thread::spawn(move || {

@@ -4,10 +4,11 @@
 //!
 //! The user documentation (design, consistency, garbage, when not to use
 //! it) is on [`AtomicPtrMap`] itself. This module holds its companions: the
-//! guards [`Pinned`] and [`OwnedPinned`], the iterators, the [`Builder`] and
+//! guards [`Ref`], [`Pinned`] and [`OwnedPinned`], the iterators, the [`Builder`] and
 //! its [`BuildError`], and [`Stats`].
 
 mod iter;
+mod once;
 // All of AtomicPtrMap's unsafe code (the crate root denies it elsewhere).
 #[allow(unsafe_code)]
 mod raw;
@@ -22,7 +23,12 @@ use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
 
-use raw::{Guard, Inserted, NewValue, Policy, RawMap};
+use std::marker::PhantomData;
+
+use once::InitLocks;
+use raw::{Guarded, Inserted, NewValue, PinGuard, Policy, RawMap};
+
+use crate::NotRemoved;
 
 pub use iter::{IntoIter, Iter, Keys, Values};
 
@@ -71,7 +77,7 @@ const MAX_CAPACITY: usize = 1 << 30;
 ///   merge (CAS null -> `EXPUNGED`, racing fairly with a writer reviving the
 ///   key; an expunged key gets a fresh entry in the active overlay).
 /// - Removals help too, so that deleted keys give their memory back without
-///   new inserts or [`compact`](AtomicPtrMap::compact): once at least half
+///   new inserts or [`shrink_to_fit`](AtomicPtrMap::shrink_to_fit): once at least half
 ///   of a partition's entries (and at least the merge threshold of them)
 ///   are tombstones, a removal *tries* the partition mutex (never waits) to
 ///   seal the overlay or do one bounded slice of the running merge, sized
@@ -92,6 +98,10 @@ const MAX_CAPACITY: usize = 1 << 30;
 /// ("Slowest insert against map size") has the figures.
 ///
 /// # Consistency
+///
+/// The rules for both maps are in the crate's
+/// [Consistency](crate#consistency) section; for `AtomicPtrMap` in
+/// particular:
 ///
 /// - A `get` that returns a value *happens-after* the insert (or update) that
 ///   stored it: everything that thread wrote before the insert is visible to
@@ -117,9 +127,12 @@ const MAX_CAPACITY: usize = 1 << 30;
 ///   layer set current then. No traversal ever touches freed
 ///   memory, however many threads delete meanwhile.
 /// - `len` sums per-partition counters without a lock: exact when no writer
-///   runs, otherwise somewhere near the truth.
-/// - Compound operations (`update`, `compute`, `get_or_insert_with`) are
-///   atomic per key; `clear` and `retain` are not atomic across keys.
+///   runs; otherwise see [`len`](crate#consistency) (the sum need not be a
+///   size the map ever had).
+/// - Compound operations (`update`, `compute`, `load_or_store`,
+///   `get_or_insert_with`, `compare_and_swap`, `compare_and_delete`,
+///   `remove_if`) are atomic per key; `clear` and `retain` are not atomic
+///   across keys.
 ///
 /// # Memory and garbage
 ///
@@ -158,7 +171,7 @@ const MAX_CAPACITY: usize = 1 << 30;
 /// that drops them, as lookups do.) Only the insert of a *new* key (one with no
 /// entry, or whose entry a merge expunged) takes the writer mutex of its
 /// partition, for the search, the slot write and a bounded slice of merge
-/// work. [`compact`](AtomicPtrMap::compact) and
+/// work. [`shrink_to_fit`](AtomicPtrMap::shrink_to_fit) and
 /// [`clear`](AtomicPtrMap::clear) take each partition's mutex in turn. No
 /// lock is ever held while user code other than `Eq` runs (not even the
 /// `Drop` of the key and value being inserted when that `Eq` panics: they
@@ -208,6 +221,8 @@ const MAX_CAPACITY: usize = 1 << 30;
 pub struct AtomicPtrMap<K, V, S = ahash::RandomState> {
     raw: RawMap<K, V>,
     hash_builder: S,
+    /// Taken only by [`get_or_insert_with`](Self::get_or_insert_with).
+    init: InitLocks,
 }
 
 /// Why [`Builder::build`] refused a configuration.
@@ -294,19 +309,42 @@ impl std::error::Error for BuildError {}
 ///     .build()
 ///     .unwrap();
 /// assert_eq!(map.stats().partitions, 8);
-/// assert!(AtomicPtrMap::builder().partitions(0).build::<u64, u64>().is_err());
+/// assert!(AtomicPtrMap::<u64, u64>::builder().partitions(0).build().is_err());
 /// ```
-#[derive(Debug, Clone)]
-pub struct Builder<S> {
+pub struct Builder<K, V, S = ahash::RandomState> {
     partitions: Option<usize>,
     capacity: usize,
     merge_threshold: usize,
     merge_ratio: usize,
     incremental: bool,
     hasher: S,
+    _types: PhantomData<fn() -> (K, V)>,
 }
 
-impl<S> Builder<S> {
+impl<K, V, S: Clone> Clone for Builder<K, V, S> {
+    fn clone(&self) -> Self {
+        Builder {
+            hasher: self.hasher.clone(),
+            _types: PhantomData,
+            ..*self
+        }
+    }
+}
+
+impl<K, V, S: fmt::Debug> fmt::Debug for Builder<K, V, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("partitions", &self.partitions)
+            .field("capacity", &self.capacity)
+            .field("merge_threshold", &self.merge_threshold)
+            .field("merge_ratio", &self.merge_ratio)
+            .field("incremental", &self.incremental)
+            .field("hasher", &self.hasher)
+            .finish()
+    }
+}
+
+impl<K, V, S> Builder<K, V, S> {
     /// Number of partitions (each with its own snapshot, overlay and writer
     /// mutex). Rounded up to a power of two. Default: 4 x the available
     /// parallelism, rounded up to a power of two, at most 64.
@@ -330,7 +368,7 @@ impl<S> Builder<S> {
     /// }
     /// let stats = map.stats();
     /// assert_eq!((stats.merges, stats.merges_in_progress), (0, 0));
-    /// assert!(AtomicPtrMap::builder().capacity(usize::MAX).build::<u64, u64>().is_err());
+    /// assert!(AtomicPtrMap::<u64, u64>::builder().capacity(usize::MAX).build().is_err());
     /// ```
     pub fn capacity(mut self, keys: usize) -> Self {
         self.capacity = keys;
@@ -361,7 +399,7 @@ impl<S> Builder<S> {
     }
 
     /// The hasher builder.
-    pub fn hasher<S2>(self, hasher: S2) -> Builder<S2> {
+    pub fn hasher<S2>(self, hasher: S2) -> Builder<K, V, S2> {
         Builder {
             partitions: self.partitions,
             capacity: self.capacity,
@@ -369,27 +407,27 @@ impl<S> Builder<S> {
             merge_ratio: self.merge_ratio,
             incremental: self.incremental,
             hasher,
+            _types: PhantomData,
         }
     }
+}
 
+impl<K, V, S> Builder<K, V, S>
+where
+    K: Send + 'static,
+    V: Send + 'static,
+{
     /// Builds the map, or says why the configuration is refused.
-    pub fn build<K, V>(self) -> Result<AtomicPtrMap<K, V, S>, BuildError>
-    where
-        K: Send + 'static,
-        V: Send + 'static,
-    {
+    pub fn build(self) -> Result<AtomicPtrMap<K, V, S>, BuildError> {
         Ok(AtomicPtrMap {
             raw: self.build_raw()?,
             hash_builder: self.hasher,
+            init: InitLocks::new(),
         })
     }
 
     /// The engine of [`build`](Self::build), leaving the hasher here.
-    fn build_raw<K, V>(&self) -> Result<RawMap<K, V>, BuildError>
-    where
-        K: Send + 'static,
-        V: Send + 'static,
-    {
+    fn build_raw(&self) -> Result<RawMap<K, V>, BuildError> {
         let partitions = match self.partitions {
             Some(0) => return Err(BuildError::ZeroPartitions),
             Some(n) if n > MAX_PARTITIONS => {
@@ -496,8 +534,8 @@ where
     /// (pages are touched as they fill); entries are still allocated per
     /// insert. Lookups find the keys in that overlay (one more table probed
     /// than a snapshot hit: the empty snapshot's); reads do not seal it, so
-    /// call [`compact`](AtomicPtrMap::compact) after a prefill to fold it
-    /// into the snapshots. It is merged when it fills, on `compact`, or when
+    /// call [`shrink_to_fit`](AtomicPtrMap::shrink_to_fit) after a prefill to fold it
+    /// into the snapshots. It is merged when it fills, on `shrink_to_fit`, or when
     /// removals leave its partition mostly tombstones; after that, overlays
     /// follow the merge policy again.
     ///
@@ -516,14 +554,20 @@ where
     pub fn with_capacity(keys: usize) -> Self {
         Self::with_capacity_and_hasher(keys, ahash::RandomState::new())
     }
-}
 
-impl AtomicPtrMap<(), ()> {
-    /// A builder to configure partitions, merge policy and hasher; the key
-    /// and value types are chosen by [`Builder::build`]. (Defined on
-    /// `AtomicPtrMap<(), ()>` so that `AtomicPtrMap::builder()` needs no type
-    /// annotations.)
-    pub fn builder() -> Builder<ahash::RandomState> {
+    /// A builder to configure partitions, capacity, merge policy and
+    /// hasher; as [`ShardMap::builder`](crate::ShardMap::builder), the key and
+    /// value types are the map's.
+    ///
+    /// ```
+    /// use epochmap::AtomicPtrMap;
+    ///
+    /// let map = AtomicPtrMap::<String, u16>::builder().partitions(4).build().unwrap();
+    /// map.insert("port".to_string(), 8080);
+    /// let inferred: AtomicPtrMap<u8, u8> = AtomicPtrMap::builder().build().unwrap();
+    /// assert!(inferred.is_empty());
+    /// ```
+    pub fn builder() -> Builder<K, V, ahash::RandomState> {
         Builder {
             partitions: None,
             capacity: 0,
@@ -531,6 +575,7 @@ impl AtomicPtrMap<(), ()> {
             merge_ratio: DEFAULT_MERGE_RATIO,
             incremental: true,
             hasher: ahash::RandomState::new(),
+            _types: PhantomData,
         }
     }
 }
@@ -554,7 +599,7 @@ where
 {
     /// An empty map with the default configuration and the given hasher.
     pub fn with_hasher(hasher: S) -> Self {
-        AtomicPtrMap::builder()
+        AtomicPtrMap::<K, V>::builder()
             .hasher(hasher)
             .build()
             .expect("the default configuration is valid")
@@ -564,7 +609,7 @@ where
     /// [`with_capacity`](AtomicPtrMap::with_capacity)), with the given
     /// hasher.
     pub fn with_capacity_and_hasher(keys: usize, hasher: S) -> Self {
-        let builder = AtomicPtrMap::builder().capacity(keys.min(MAX_CAPACITY));
+        let builder = AtomicPtrMap::<K, V>::builder().capacity(keys.min(MAX_CAPACITY));
         let raw = builder
             .build_raw()
             .or_else(|_| builder.capacity(0).build_raw())
@@ -572,6 +617,7 @@ where
         AtomicPtrMap {
             raw,
             hash_builder: hasher,
+            init: InitLocks::new(),
         }
     }
 
@@ -581,7 +627,7 @@ where
     }
 
     /// Number of live keys, summed over partitions without a lock (see
-    /// [Consistency](AtomicPtrMap#consistency)).
+    /// [Consistency](crate#consistency)).
     pub fn len(&self) -> usize {
         self.raw.len()
     }
@@ -596,7 +642,7 @@ where
     pub fn pin(&self) -> Pinned<'_, K, V, S> {
         Pinned {
             map: self,
-            guard: raw::pin(),
+            guard: PinGuard::new(),
         }
     }
 
@@ -605,7 +651,7 @@ where
     /// users](AtomicPtrMap#async-and-long-lived-users).
     pub fn pin_owned(self: &Arc<Self>) -> OwnedPinned<K, V, S> {
         OwnedPinned {
-            guard: raw::pin(),
+            guard: PinGuard::new(),
             map: Arc::clone(self),
         }
     }
@@ -613,7 +659,7 @@ where
     /// Finishes pending merges and merges every overlay into its snapshot,
     /// dropping tombstones. `O(n)`, each partition under its writer mutex in
     /// turn (readers and overwrites continue).
-    pub fn compact(&self) {
+    pub fn shrink_to_fit(&self) {
         let guard = raw::pin();
         self.raw.compact(&guard);
     }
@@ -650,7 +696,48 @@ where
         self.hash_builder.hash_one(key)
     }
 
+    /// The value of `key`, as a guard that derefs to it (the std and
+    /// `ShardMap` shape: `*map.get(&k).unwrap()`); `None` if absent.
+    ///
+    /// The [`Ref`] pins this thread, as a [`Pinned`] does: the value stays
+    /// valid and unchanged while it lives, even if the key is overwritten or
+    /// removed meanwhile, and it holds back the freeing of retired memory,
+    /// so drop it soon. It takes no lock. For many reads under one pin use
+    /// [`pin`](Self::pin) (papaya's `pin().get`); to keep the value, use
+    /// [`get_cloned`](Self::get_cloned) or [`view`](Self::view).
+    ///
+    /// ```
+    /// let map = epochmap::AtomicPtrMap::new();
+    /// map.insert("a", vec![1, 2]);
+    /// let a = map.get("a").unwrap();
+    /// map.remove("a"); // `a` stays valid
+    /// assert_eq!(*a, vec![1, 2]);
+    /// assert!(map.get("a").is_none());
+    /// ```
+    ///
+    /// Like every guard of this crate, it cannot cross threads or an
+    /// `.await` of a `Send` future:
+    ///
+    /// ```compile_fail
+    /// fn assert_send<T: Send>(_: T) {}
+    /// let map = epochmap::AtomicPtrMap::<u32, u32>::new();
+    /// assert_send(map.get(&1));
+    /// ```
+    pub fn get<Q>(&self, key: &Q) -> Option<Ref<'_, K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        Guarded::find(&self.raw, self.hash(key), key).map(|inner| Ref { inner })
+    }
+
     /// A clone of the value of `key`.
+    ///
+    /// ```
+    /// let map = epochmap::AtomicPtrMap::new();
+    /// map.insert(1, "one".to_string());
+    /// assert_eq!(map.get_cloned(&1).as_deref(), Some("one"));
+    /// ```
     pub fn get_cloned<Q>(&self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
@@ -661,15 +748,41 @@ where
         self.raw.get(&guard, self.hash(key), key).cloned()
     }
 
-    /// Calls `f` with the value of `key` (under a short-lived guard) and
-    /// returns its result: a read without cloning the value.
-    pub fn with<Q, R>(&self, key: &Q, f: impl FnOnce(Option<&V>) -> R) -> R
+    /// Clones of the stored key and the value of `key` (std's
+    /// `get_key_value`, cloned; [`Pinned::get_key_value`] borrows them).
+    ///
+    /// ```
+    /// let map = epochmap::AtomicPtrMap::new();
+    /// map.insert("k".to_string(), 1);
+    /// assert_eq!(map.get_key_value_cloned("k"), Some(("k".to_string(), 1)));
+    /// ```
+    pub fn get_key_value_cloned<Q>(&self, key: &Q) -> Option<(K, V)>
+    where
+        K: Borrow<Q> + Clone,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
+        let m = self.pin();
+        m.get_key_value(key).map(|(k, v)| (k.clone(), v.clone()))
+    }
+
+    /// Runs `f` on the value of `key` and returns its result, or `None` if
+    /// the key is absent: a read without cloning the value. `f` runs under a
+    /// short-lived pin, no lock.
+    ///
+    /// ```
+    /// let map = epochmap::AtomicPtrMap::new();
+    /// map.insert(1, vec![1, 2, 3]);
+    /// assert_eq!(map.view(&1, |v| v.len()), Some(3));
+    /// assert_eq!(map.view(&2, |v| v.len()), None);
+    /// ```
+    pub fn view<Q, R>(&self, key: &Q, f: impl FnOnce(&V) -> R) -> Option<R>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
         let guard = raw::pin();
-        f(self.raw.get(&guard, self.hash(key), key))
+        self.raw.get(&guard, self.hash(key), key).map(f)
     }
 
     /// Whether `key` is present.
@@ -682,17 +795,50 @@ where
         self.raw.get(&guard, self.hash(key), key).is_some()
     }
 
-    /// Inserts or overwrites; returns whether the key was present.
+    /// Inserts or overwrites; returns `true` if the key was absent (newly
+    /// inserted), `false` if a value was replaced: `HashSet::insert`'s
+    /// meaning.
     ///
-    /// Returns a `bool` rather than std's `Option<V>`: the old value may
-    /// still be read by other threads, so it cannot be moved out; use
-    /// [`Pinned::insert`] to get a reference to it.
+    /// Not std's `Option<V>`: the old value may still be read by other
+    /// threads, so it cannot be moved out. For it, use
+    /// [`insert_cloned`](Self::insert_cloned) (a clone) or
+    /// [`Pinned::insert`] (a reference valid under the guard).
+    /// (`ShardMap::insert(k, v).is_none()` is this method's result.)
+    ///
+    /// ```
+    /// let map = epochmap::AtomicPtrMap::new();
+    /// assert!(map.insert("a", 1)); // new
+    /// assert!(!map.insert("a", 2)); // replaced
+    /// ```
     pub fn insert(&self, key: K, value: V) -> bool {
-        self.pin().insert(key, value).is_some()
+        self.pin().insert(key, value).is_none()
     }
 
-    /// Removes `key`; returns whether it was present. (Use
-    /// [`Pinned::remove`] for a reference to the removed value.)
+    /// Inserts or overwrites; returns a clone of the value it replaced (Go's
+    /// `Swap`, std's `insert`).
+    ///
+    /// ```
+    /// let map = epochmap::AtomicPtrMap::new();
+    /// assert_eq!(map.insert_cloned("a", 1), None);
+    /// assert_eq!(map.insert_cloned("a", 2), Some(1));
+    /// ```
+    pub fn insert_cloned(&self, key: K, value: V) -> Option<V>
+    where
+        V: Clone,
+    {
+        self.pin().insert(key, value).cloned()
+    }
+
+    /// Removes `key`; returns whether it was present (`HashSet::remove`'s
+    /// meaning). For the removed value use
+    /// [`remove_cloned`](Self::remove_cloned) or [`Pinned::remove`].
+    ///
+    /// ```
+    /// let map = epochmap::AtomicPtrMap::new();
+    /// map.insert("a", 1);
+    /// assert!(map.remove("a"));
+    /// assert!(!map.remove("a"));
+    /// ```
     pub fn remove<Q>(&self, key: &Q) -> bool
     where
         K: Borrow<Q>,
@@ -701,9 +847,140 @@ where
         self.pin().remove(key).is_some()
     }
 
+    /// Removes `key`; returns a clone of the removed value (Go's
+    /// `LoadAndDelete`, std's `remove`).
+    ///
+    /// ```
+    /// let map = epochmap::AtomicPtrMap::new();
+    /// map.insert("a", 1);
+    /// assert_eq!(map.remove_cloned("a"), Some(1));
+    /// assert_eq!(map.remove_cloned("a"), None);
+    /// ```
+    pub fn remove_cloned<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
+        self.pin().remove(key).cloned()
+    }
+
+    /// Removes `key` if `f(key, value)` returns true; tells an absent key
+    /// from a refusal. `f` runs without a lock on the value as loaded; if
+    /// another writer changes the value before the removal's CAS, `f` runs
+    /// again on the newer value (so it is `FnMut`): the key is removed only
+    /// while holding the value `f` accepted.
+    ///
+    /// ```
+    /// use epochmap::{AtomicPtrMap, NotRemoved};
+    ///
+    /// let map = AtomicPtrMap::new();
+    /// map.insert("a", 1);
+    /// assert_eq!(map.remove_if("a", |_, v| *v > 5), Err(NotRemoved::Refused));
+    /// assert_eq!(map.remove_if("b", |_, _| true), Err(NotRemoved::Absent));
+    /// assert_eq!(map.remove_if("a", |_, v| *v == 1), Ok(()));
+    /// ```
+    pub fn remove_if<Q>(&self, key: &Q, f: impl FnMut(&K, &V) -> bool) -> Result<(), NotRemoved>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.pin().remove_if(key, f).map(|_| ())
+    }
+
+    /// Compare-and-swap by value: replaces the value of `key` with `new`
+    /// only if it equals `current`; otherwise gives `new` back (the key is
+    /// absent or holds another value). Go's `CompareAndSwap`, Java's
+    /// `replace(key, old, new)`. Lock-free: a CAS on the key's entry.
+    ///
+    /// ```
+    /// let map = epochmap::AtomicPtrMap::new();
+    /// map.insert("v", 1);
+    /// assert_eq!(map.compare_and_swap("v", &1, 2), Ok(()));
+    /// assert_eq!(map.compare_and_swap("v", &1, 3), Err(3));
+    /// assert_eq!(map.get_cloned("v"), Some(2));
+    /// ```
+    pub fn compare_and_swap<Q>(&self, key: &Q, current: &V, new: V) -> Result<(), V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: PartialEq,
+    {
+        self.pin().compare_and_swap(key, current, new)
+    }
+
+    /// Compare-and-delete by value: removes `key` only if its value equals
+    /// `current`; returns whether it did. Go's `CompareAndDelete`, Java's
+    /// `remove(key, value)`. Lock-free.
+    ///
+    /// ```
+    /// let map = epochmap::AtomicPtrMap::new();
+    /// map.insert("v", 1);
+    /// assert!(!map.compare_and_delete("v", &2));
+    /// assert!(map.compare_and_delete("v", &1));
+    /// assert!(!map.contains_key("v"));
+    /// ```
+    pub fn compare_and_delete<Q>(&self, key: &Q, current: &V) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: PartialEq,
+    {
+        self.pin().compare_and_delete(key, current)
+    }
+
+    /// Load-or-store (Go's `LoadOrStore`): if `key` is present, returns a
+    /// clone of its value and `true` (loaded; `value` is dropped); otherwise
+    /// stores `value` and returns a clone of it and `false`. Exactly one of
+    /// several racing calls for an absent key stores; the others load its
+    /// value.
+    ///
+    /// ```
+    /// let map = epochmap::AtomicPtrMap::new();
+    /// assert_eq!(map.load_or_store("a", 1), (1, false)); // stored
+    /// assert_eq!(map.load_or_store("a", 2), (1, true)); // loaded
+    /// ```
+    pub fn load_or_store(&self, key: K, value: V) -> (V, bool)
+    where
+        V: Clone,
+    {
+        let m = self.pin();
+        let (v, loaded) = m.load_or_store(key, value);
+        (v.clone(), loaded)
+    }
+
     /// The value of `key`, inserting `f()` first if it is absent; returns a
-    /// clone. `f` runs without any lock held, and may run even if another
-    /// thread inserts the key first (its value is then dropped).
+    /// clone. **At most once:** among `get_or_insert_with` calls, `f` runs
+    /// only in the call that stores, never when the key is present, never
+    /// twice for one absent key (Java's `computeIfAbsent`, for memoising an
+    /// expensive value).
+    ///
+    /// It runs `f` holding one of the map's 64 `get_or_insert_with` locks
+    /// (chosen by the key's hash): concurrent `get_or_insert_with` calls for
+    /// keys of that lock wait for `f`; readers and every other operation
+    /// never take these locks and do not wait. If another operation
+    /// (`insert`, `compute`, ...) stores the key while `f` runs, that value
+    /// wins and `f`'s is dropped. If `f` calls `get_or_insert_with` on the
+    /// same map, that call panics, naming its line (it could deadlock); `f`
+    /// may call any other method. A panic in `f` stores nothing.
+    ///
+    /// [`get_or_insert_with_optimistic`](Self::get_or_insert_with_optimistic)
+    /// runs `f` with no lock at all, possibly in several racing calls.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    ///
+    /// let map = epochmap::AtomicPtrMap::new();
+    /// let runs = AtomicUsize::new(0);
+    /// std::thread::scope(|s| {
+    ///     for _ in 0..4 {
+    ///         s.spawn(|| map.get_or_insert_with("k", || { runs.fetch_add(1, Ordering::Relaxed); 7 }));
+    ///     }
+    /// });
+    /// assert_eq!(runs.load(Ordering::Relaxed), 1);
+    /// assert_eq!(map.get_cloned("k"), Some(7));
+    /// ```
+    #[track_caller]
     pub fn get_or_insert_with(&self, key: K, f: impl FnOnce() -> V) -> V
     where
         V: Clone,
@@ -711,11 +988,32 @@ where
         self.pin().get_or_insert_with(key, f).clone()
     }
 
+    /// The value of `key`, inserting `f()` first if it is absent; returns a
+    /// clone. **Optimistic:** `f` runs with no lock held (papaya's
+    /// `get_or_insert_with`), so racing calls for one absent key may each
+    /// run it; one value is stored and the others are dropped. Use it when
+    /// `f` is cheap; [`get_or_insert_with`](Self::get_or_insert_with) runs it
+    /// at most once.
+    ///
+    /// ```
+    /// let map = epochmap::AtomicPtrMap::new();
+    /// assert_eq!(map.get_or_insert_with_optimistic("a", || 1), 1);
+    /// assert_eq!(map.get_or_insert_with_optimistic("a", || 2), 1);
+    /// ```
+    pub fn get_or_insert_with_optimistic(&self, key: K, f: impl FnOnce() -> V) -> V
+    where
+        V: Clone,
+    {
+        self.pin().get_or_insert_with_optimistic(key, f).clone()
+    }
+
     /// Replaces the value of a present key with `f(&old)`; returns whether
     /// the key was present. Read-copy-update: `f` runs without a lock on a
     /// value that may be replaced meanwhile, in which case `f` runs again on
     /// the newer value (so it must be `FnMut` and should have no side
-    /// effects beyond its result).
+    /// effects beyond its result). (`ShardMap::update` instead mutates in
+    /// place under the shard lock and returns the closure's result: values
+    /// here are immutable.)
     pub fn update<Q>(&self, key: &Q, f: impl FnMut(&V) -> V) -> bool
     where
         K: Borrow<Q>,
@@ -725,8 +1023,22 @@ where
     }
 
     /// Sets the value of `key` to `f(current)` (`None`: absent) atomically
-    /// per key; `f` returning `None` removes the key. Returns a clone of the
-    /// new value. Retried like [`update`](Self::update).
+    /// per key; `f` returning `None` removes the key (or leaves it absent).
+    /// Returns a clone of the **previous** value, `None` if the key was
+    /// absent: the same meaning as [`ShardMap::compute`](crate::ShardMap::compute).
+    /// `f` runs without a lock and is retried like [`update`](Self::update)
+    /// when another writer changes the key first.
+    ///
+    /// ```
+    /// let stock = epochmap::AtomicPtrMap::new();
+    /// stock.insert("apples", 2u32);
+    /// let take = |n: Option<&u32>| n.and_then(|&n| n.checked_sub(1)).filter(|&n| n > 0);
+    /// assert_eq!(stock.compute("apples", take), Some(2)); // 2 -> 1
+    /// assert_eq!(stock.compute("apples", take), Some(1)); // 1 -> removed
+    /// assert!(!stock.contains_key("apples"));
+    /// assert_eq!(stock.compute("pears", |_| Some(5)), None); // inserted
+    /// assert_eq!(stock.get_cloned("pears"), Some(5));
+    /// ```
     pub fn compute(&self, key: K, f: impl FnMut(Option<&V>) -> Option<V>) -> Option<V>
     where
         V: Clone,
@@ -735,10 +1047,10 @@ where
     }
 
     /// Removes every key. Not atomic: keys inserted concurrently may
-    /// survive. Tombstones are then compacted away (as [`compact`](Self::compact)).
+    /// survive. Tombstones are then compacted away (as [`shrink_to_fit`](Self::shrink_to_fit)).
     pub fn clear(&self) {
         self.retain(|_, _| false);
-        self.compact();
+        self.shrink_to_fit();
     }
 
     /// Keeps only the entries for which `f` returns true. Not atomic across
@@ -804,6 +1116,7 @@ where
         let copy = AtomicPtrMap {
             raw: self.raw.empty_like(self.len()),
             hash_builder: self.hash_builder.clone(),
+            init: InitLocks::new(),
         };
         self.raw.visit_chunks(|guard, e, v| {
             if let Some(v) = v.value() {
@@ -870,6 +1183,62 @@ where
     }
 }
 
+impl<'a, K, V, S> Extend<(&'a K, &'a V)> for AtomicPtrMap<K, V, S>
+where
+    K: Hash + Eq + Copy + Send + 'static,
+    V: Copy + Send + 'static,
+    S: BuildHasher,
+{
+    /// Inserts copies of the pairs (std's `Extend<(&K, &V)>`).
+    ///
+    /// ```
+    /// let mut map = epochmap::AtomicPtrMap::new();
+    /// let pairs = [(1, 10), (2, 20)];
+    /// map.extend(pairs.iter().map(|(k, v)| (k, v)));
+    /// assert_eq!(map.get_cloned(&2), Some(20));
+    /// ```
+    fn extend<I: IntoIterator<Item = (&'a K, &'a V)>>(&mut self, iter: I) {
+        self.extend(iter.into_iter().map(|(&k, &v)| (k, v)));
+    }
+}
+
+impl<K, V, S> PartialEq for AtomicPtrMap<K, V, S>
+where
+    K: Hash + Eq + Send + 'static,
+    V: PartialEq + Send + 'static,
+    S: BuildHasher,
+{
+    /// Same keys with equal values. Meaningful only when neither map is
+    /// written meanwhile (it traverses `self` and looks each key up in
+    /// `other`, under one pin of each thread; no lock).
+    ///
+    /// ```
+    /// let a: epochmap::AtomicPtrMap<u32, u32> = (0..10).map(|i| (i, i)).collect();
+    /// let b: epochmap::AtomicPtrMap<u32, u32> = (0..10).rev().map(|i| (i, i)).collect();
+    /// assert_eq!(a, b);
+    /// b.insert(3, 0);
+    /// assert_ne!(a, b);
+    /// ```
+    fn eq(&self, other: &Self) -> bool {
+        if std::ptr::eq(self, other) {
+            return true;
+        }
+        if self.len() != other.len() {
+            return false;
+        }
+        let (mine, theirs) = (self.pin(), other.pin());
+        mine.iter().all(|(k, v)| theirs.get(k) == Some(v))
+    }
+}
+
+impl<K, V, S> Eq for AtomicPtrMap<K, V, S>
+where
+    K: Hash + Eq + Send + 'static,
+    V: Eq + Send + 'static,
+    S: BuildHasher,
+{
+}
+
 impl<K, V> FromIterator<(K, V)> for AtomicPtrMap<K, V, ahash::RandomState>
 where
     K: Hash + Eq + Send + 'static,
@@ -898,6 +1267,53 @@ where
     }
 }
 
+/// The value of a key, from [`AtomicPtrMap::get`]: derefs to it, and keeps
+/// it valid while it lives (it pins this thread, like [`Pinned`]; it holds
+/// no lock). `!Send`.
+pub struct Ref<'m, K, V> {
+    inner: Guarded<'m, K, V>,
+}
+
+/// ```
+/// let map = epochmap::AtomicPtrMap::new();
+/// map.insert("k", 1);
+/// let r = map.get("k").unwrap();
+/// assert_eq!((r.key(), r.value()), (&"k", &1));
+/// assert_eq!(r.pair(), (&"k", &1));
+/// ```
+impl<K, V> Ref<'_, K, V> {
+    /// The stored key.
+    pub fn key(&self) -> &K {
+        self.inner.key()
+    }
+
+    /// The value.
+    pub fn value(&self) -> &V {
+        self.inner.value()
+    }
+
+    /// The stored key and the value.
+    pub fn pair(&self) -> (&K, &V) {
+        (self.inner.key(), self.inner.value())
+    }
+}
+
+impl<K, V> std::ops::Deref for Ref<'_, K, V> {
+    type Target = V;
+    fn deref(&self) -> &V {
+        self.inner.value()
+    }
+}
+
+impl<K: fmt::Debug, V: fmt::Debug> fmt::Debug for Ref<'_, K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ref")
+            .field("key", self.key())
+            .field("value", self.value())
+            .finish()
+    }
+}
+
 /// A handle for many operations under one epoch guard. Created by
 /// [`AtomicPtrMap::pin`].
 ///
@@ -916,7 +1332,7 @@ where
 /// ```
 pub struct Pinned<'m, K, V, S = ahash::RandomState> {
     map: &'m AtomicPtrMap<K, V, S>,
-    guard: Guard,
+    guard: PinGuard,
 }
 
 impl<K, V, S> fmt::Debug for Pinned<'_, K, V, S> {
@@ -985,10 +1401,166 @@ where
         self.map.raw.remove(&self.guard, self.map.hash(key), key)
     }
 
+    /// Removes `key` if `f(key, value)` returns true; returns the removed
+    /// value, or why nothing was removed. As
+    /// [`AtomicPtrMap::remove_if`] (`f` re-runs if the value changes before
+    /// the removal's CAS).
+    ///
+    /// ```
+    /// use epochmap::NotRemoved;
+    ///
+    /// let map = epochmap::AtomicPtrMap::new();
+    /// map.insert("a", 1);
+    /// let m = map.pin();
+    /// assert_eq!(m.remove_if("a", |_, v| *v > 1), Err(NotRemoved::Refused));
+    /// assert_eq!(m.remove_if("a", |_, _| true), Ok(&1)); // valid while `m` lives
+    /// assert_eq!(m.remove_if("a", |_, _| true), Err(NotRemoved::Absent));
+    /// ```
+    pub fn remove_if<Q>(&self, key: &Q, f: impl FnMut(&K, &V) -> bool) -> Result<&V, NotRemoved>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.cas_present(key, f, None).map_err(|(why, _)| why)
+    }
+
+    /// Compare-and-swap by value (see [`AtomicPtrMap::compare_and_swap`]).
+    ///
+    /// ```
+    /// let map = epochmap::AtomicPtrMap::new();
+    /// let m = map.pin();
+    /// m.insert("v", 1);
+    /// assert_eq!(m.compare_and_swap("v", &1, 2), Ok(()));
+    /// assert_eq!(m.compare_and_swap("v", &1, 3), Err(3));
+    /// ```
+    pub fn compare_and_swap<Q>(&self, key: &Q, current: &V, new: V) -> Result<(), V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: PartialEq,
+    {
+        match self.cas_present(key, |_, v| v == current, Some(Box::new(new))) {
+            Ok(_) => Ok(()),
+            Err((_, new)) => Err(*new.expect("a failed swap gives its value back")),
+        }
+    }
+
+    /// Compare-and-delete by value (see
+    /// [`AtomicPtrMap::compare_and_delete`]).
+    ///
+    /// ```
+    /// let map = epochmap::AtomicPtrMap::new();
+    /// let m = map.pin();
+    /// m.insert("v", 1);
+    /// assert!(!m.compare_and_delete("v", &2));
+    /// assert!(m.compare_and_delete("v", &1));
+    /// ```
+    pub fn compare_and_delete<Q>(&self, key: &Q, current: &V) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: PartialEq,
+    {
+        self.cas_present(key, |_, v| v == current, None).is_ok()
+    }
+
+    /// The CAS loop of a conditional change of a present key: if
+    /// `accept(key, value)`, replaces the value with `new` (`None`: a
+    /// tombstone, removing the key). A CAS that fails because the value
+    /// changed meanwhile gets `new` back, reloads the value and asks
+    /// `accept` again. Returns the replaced value, or why nothing changed
+    /// together with `new`.
+    #[allow(clippy::type_complexity)]
+    fn cas_present<Q>(
+        &self,
+        key: &Q,
+        mut accept: impl FnMut(&K, &V) -> bool,
+        new: Option<Box<V>>,
+    ) -> Result<&V, (NotRemoved, Option<Box<V>>)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.map.hash(key);
+        let Some((e, mut cur)) = self.map.raw.find(&self.guard, hash, key) else {
+            return Err((NotRemoved::Absent, new));
+        };
+        let mut new = new;
+        loop {
+            // A tombstone, or an entry a merge expunged (the key is absent).
+            let Some(v) = cur.value() else {
+                return Err((NotRemoved::Absent, new));
+            };
+            if !accept(e.key(), v) {
+                return Err((NotRemoved::Refused, new));
+            }
+            match e.replace(&self.guard, cur, new) {
+                Ok((old, _)) => return Ok(old.expect("the CAS replaced a present value")),
+                Err(back) => {
+                    new = back;
+                    cur = e.load();
+                }
+            }
+        }
+    }
+
+    /// Load-or-store (see [`AtomicPtrMap::load_or_store`]): the value of
+    /// `key` and `true` if present, else `value` as stored and `false`.
+    ///
+    /// ```
+    /// let map = epochmap::AtomicPtrMap::new();
+    /// let m = map.pin();
+    /// assert_eq!(m.load_or_store("a", 1), (&1, false));
+    /// assert_eq!(m.load_or_store("a", 2), (&1, true));
+    /// ```
+    pub fn load_or_store(&self, key: K, value: V) -> (&V, bool) {
+        let hash = self.map.hash(&key);
+        match self
+            .map
+            .raw
+            .insert(&self.guard, hash, key, NewValue::Plain(value), true)
+        {
+            (Inserted::New(v), _) => (v, false),
+            (Inserted::Existing(v, _), _) => (v, true),
+            (Inserted::Replaced(..), _) => unreachable!("only-if-absent mode"),
+        }
+    }
+
+    /// The value of `key`, inserting `f()` first if absent; `f` runs at
+    /// most once (see [`AtomicPtrMap::get_or_insert_with`]).
+    ///
+    /// ```
+    /// let map = epochmap::AtomicPtrMap::new();
+    /// let m = map.pin();
+    /// assert_eq!(m.get_or_insert_with("a", || 1), &1);
+    /// assert_eq!(m.get_or_insert_with("a", || unreachable!()), &1);
+    /// ```
+    #[track_caller]
+    pub fn get_or_insert_with(&self, key: K, f: impl FnOnce() -> V) -> &V {
+        let hash = self.map.hash(&key);
+        if let Some(v) = self.map.raw.get(&self.guard, hash, &key) {
+            return v;
+        }
+        let _stripe = self.map.init.lock(hash);
+        // Look again under the stripe: a racing call may have stored it.
+        if let Some(v) = self.map.raw.get(&self.guard, hash, &key) {
+            return v;
+        }
+        let (v, _) = self.load_or_store(key, f());
+        v
+    }
+
     /// The value of `key`, inserting `f()` first if absent. `f` runs without
     /// a lock and may run even if another thread wins the insert (its value
-    /// is then dropped).
-    pub fn get_or_insert_with(&self, key: K, f: impl FnOnce() -> V) -> &V {
+    /// is then dropped); see [`AtomicPtrMap::get_or_insert_with_optimistic`].
+    ///
+    /// ```
+    /// let map = epochmap::AtomicPtrMap::new();
+    /// let m = map.pin();
+    /// assert_eq!(m.get_or_insert_with_optimistic("a", || 1), &1);
+    /// assert_eq!(m.get_or_insert_with_optimistic("a", || 2), &1);
+    /// ```
+    pub fn get_or_insert_with_optimistic(&self, key: K, f: impl FnOnce() -> V) -> &V {
         let hash = self.map.hash(&key);
         self.map.raw.get_or_insert_with(&self.guard, hash, key, f)
     }
@@ -1005,8 +1577,17 @@ where
     }
 
     /// Sets `key` to `f(current)` atomically per key (`None` in: absent;
-    /// `None` out: remove). Returns the new value. `f` may run several times
-    /// if other threads change the key meanwhile.
+    /// `None` out: remove). Returns the previous value (valid for this
+    /// handle's lifetime), `None` if the key was absent. `f` may run several
+    /// times if other threads change the key meanwhile.
+    ///
+    /// ```
+    /// let map = epochmap::AtomicPtrMap::new();
+    /// let m = map.pin();
+    /// assert_eq!(m.compute("n", |v| Some(v.map_or(1, |v| v + 1))), None);
+    /// assert_eq!(m.compute("n", |v| Some(v.map_or(1, |v| v + 1))), Some(&1));
+    /// assert_eq!(m.get("n"), Some(&2));
+    /// ```
     pub fn compute(&self, key: K, f: impl FnMut(Option<&V>) -> Option<V>) -> Option<&V> {
         let hash = self.map.hash(&key);
         self.map.raw.compute(&self.guard, hash, key, f)
@@ -1086,7 +1667,7 @@ where
 /// assert_send(map.pin_owned());
 /// ```
 pub struct OwnedPinned<K, V, S = ahash::RandomState> {
-    guard: Guard,
+    guard: PinGuard,
     map: Arc<AtomicPtrMap<K, V, S>>,
 }
 

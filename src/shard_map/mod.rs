@@ -33,6 +33,8 @@ pub use iter::{IntoIter, Iter, IterMut, Keys, Values};
 
 use shard::{shard_index, Shard, Table};
 
+use crate::NotRemoved;
+
 /// A concurrent hash map of lock-protected shards, a drop-in replacement for
 /// `Arc<Mutex<HashMap<K, V>>>`.
 ///
@@ -91,21 +93,25 @@ use shard::{shard_index, Shard, Table};
 /// Every method's documentation has a **Locking behaviour** line. In short:
 /// - `len`, `is_empty` take no lock.
 /// - Single-key methods lock one shard for the duration of the call: read
-///   lock for `get_cloned`, `contains_key`, `view`; write lock for `insert`,
-///   `upsert`, `compute`, `entry`. Closures you pass run while that lock is
-///   held.
+///   lock for `get_cloned`, `get_key_value_cloned`, `contains_key`, `view`;
+///   write lock for `insert`, `upsert`, `compute`, `entry`. Closures you
+///   pass run while that lock is held, except the one of
+///   `get_or_insert_with_optimistic`. `try_get` never waits: it fails
+///   instead.
 /// - Methods that change nothing when they find nothing to change look
-///   before they lock: `remove`, `remove_entry`, `remove_if`, `update` and
-///   `get_mut` of an absent key, and `get_or_insert_with` of a present one,
-///   take only the read lock. Otherwise they take the write lock after the
+///   before they lock: `remove`, `remove_entry`, `remove_if`,
+///   `compare_and_swap`, `compare_and_delete`, `update` and `get_mut` of an
+///   absent key, and `get_or_insert_with`, `get_or_insert_with_optimistic`
+///   and `load_or_store` of a present one, take only the read lock. Otherwise they take the write lock after the
 ///   read-locked look (and look again under it). So readers of a busy key
 ///   do not queue behind writers that would change nothing.
 /// - `get`, `get_mut`, `entry` return guards ([`Ref`], [`RefMut`],
 ///   [`Entry`]) that keep the shard locked until they are dropped.
 /// - Whole-map methods and the iterators lock one shard at a time:
-///   `capacity` and `shrink_to_fit` for one short step per shard; the
+///   `capacity`, `reserve`, `try_reserve` and `shrink_to_fit` for one short
+///   step per shard; the
 ///   traversals (`iter`, `keys`, `values`, `iter_mut`, `retain`, `clear`,
-///   `clone`, `Debug`, equality, `par_iter`, `Serialize`) for at most about
+///   `clone`, `Debug`, equality, `par_iter_cloned`, `Serialize`) for at most about
 ///   a thousand entries per hold (`iter_mut`, `retain`, `clear` write-lock,
 ///   the others read-lock), then they release the lock so that writers get
 ///   in, and later resume. The read-locked ones also release it within a
@@ -130,6 +136,9 @@ use shard::{shard_index, Shard, Table};
 ///
 /// # Consistency
 ///
+/// The rules for both maps are in the crate's
+/// [Consistency](crate#consistency) section; for `ShardMap` in particular:
+///
 /// - **Per key, linearizable.** Every operation on a key runs under its
 ///   shard's lock, so the operations on any one key take effect in one total
 ///   order consistent with real time; a `get` sees the value of the last
@@ -138,11 +147,9 @@ use shard::{shard_index, Shard, Table};
 ///   `compute`, an `Entry`), not across calls. A method that looks before
 ///   it locks (see "Locking behaviour") takes effect at its read-locked look
 ///   when that finds nothing to change, otherwise under the write lock.
-/// - **`len` and `is_empty`** sum per-shard counters without locking. With no
-///   concurrent writers they are exact. While others write, `len` is some
-///   value between the smallest and the largest size the map had during the
-///   call (each shard is counted at a slightly different moment), not a
-///   snapshot.
+/// - **`len` and `is_empty`** sum per-shard counters without locking: exact
+///   with no concurrent writes; otherwise see [`len`](crate#consistency)
+///   (the sum need not be a size the map ever had).
 /// - **Iteration** (every traversal listed above) visits the shards one
 ///   after the other, and each shard's table in bucket order, a chunk of
 ///   about a thousand entries per hold of its lock. Between chunks writers
@@ -214,18 +221,18 @@ pub struct ShardMap<K, V, S = RandomState> {
     hasher: S,
 }
 
-/// Why a [`ShardMapBuilder`] could not build a map.
+/// Why a [`Builder`] could not build a map.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BuildError {
     /// A shard count of zero was requested.
     ZeroShards,
-    /// More shards than [`ShardMapBuilder::MAX_SHARDS`] were requested.
+    /// More shards than [`Builder::MAX_SHARDS`] were requested.
     TooManyShards {
         /// The requested count.
         requested: usize,
     },
-    /// Zero or more than [`ShardMapBuilder::MAX_READER_SLOTS`] reader slots
+    /// Zero or more than [`Builder::MAX_READER_SLOTS`] reader slots
     /// were requested.
     BadReaderSlots {
         /// The requested count.
@@ -250,12 +257,12 @@ impl fmt::Display for BuildError {
             BuildError::TooManyShards { requested } => write!(
                 f,
                 "{requested} shards requested, at most {} allowed",
-                ShardMapBuilder::<(), ()>::MAX_SHARDS
+                Builder::<(), ()>::MAX_SHARDS
             ),
             BuildError::BadReaderSlots { requested } => write!(
                 f,
                 "{requested} reader slots requested, between 1 and {} allowed",
-                ShardMapBuilder::<(), ()>::MAX_READER_SLOTS
+                Builder::<(), ()>::MAX_READER_SLOTS
             ),
             BuildError::CapacityOverflow { requested } => {
                 write!(f, "capacity {requested} overflows the table size")
@@ -268,6 +275,40 @@ impl fmt::Display for BuildError {
 }
 
 impl std::error::Error for BuildError {}
+
+/// [`ShardMap::try_get`] would have had to wait: a writer holds or is taking
+/// the key's shard, or this thread holds a guard on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WouldBlock;
+
+impl fmt::Display for WouldBlock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the shard is locked; the call would block")
+    }
+}
+
+impl std::error::Error for WouldBlock {}
+
+/// Why [`ShardMap::try_reserve`] failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TryReserveError {
+    /// The capacity overflows the size a table can describe.
+    CapacityOverflow,
+    /// The allocator could not provide the memory.
+    AllocError,
+}
+
+impl fmt::Display for TryReserveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TryReserveError::CapacityOverflow => "capacity overflow",
+            TryReserveError::AllocError => "memory allocation failed",
+        })
+    }
+}
+
+impl std::error::Error for TryReserveError {}
 
 /// Configures and builds a [`ShardMap`]; from [`ShardMap::builder`].
 ///
@@ -287,7 +328,7 @@ impl std::error::Error for BuildError {}
 /// assert!(matches!(err, BuildError::CapacityOverflow { .. }));
 /// # Ok::<(), BuildError>(())
 /// ```
-pub struct ShardMapBuilder<K, V, S = RandomState> {
+pub struct Builder<K, V, S = RandomState> {
     shards: Option<usize>,
     capacity: usize,
     reader_slots: Option<usize>,
@@ -295,7 +336,7 @@ pub struct ShardMapBuilder<K, V, S = RandomState> {
     _types: PhantomData<fn() -> (K, V)>,
 }
 
-impl<K, V, S> ShardMapBuilder<K, V, S> {
+impl<K, V, S> Builder<K, V, S> {
     /// Largest accepted shard count (65,536).
     pub const MAX_SHARDS: usize = shard::MAX_SHARDS;
     /// Largest accepted number of reader slots per shard (64).
@@ -330,8 +371,8 @@ impl<K, V, S> ShardMapBuilder<K, V, S> {
     }
 
     /// The hasher builder to use.
-    pub fn hasher<S2>(self, hasher: S2) -> ShardMapBuilder<K, V, S2> {
-        ShardMapBuilder {
+    pub fn hasher<S2>(self, hasher: S2) -> Builder<K, V, S2> {
+        Builder {
             shards: self.shards,
             capacity: self.capacity,
             reader_slots: self.reader_slots,
@@ -341,7 +382,7 @@ impl<K, V, S> ShardMapBuilder<K, V, S> {
     }
 }
 
-impl<K: Hash + Eq, V, S: BuildHasher> ShardMapBuilder<K, V, S> {
+impl<K: Hash + Eq, V, S: BuildHasher> Builder<K, V, S> {
     /// Builds the map, or explains why not. Never aborts on absurd values.
     pub fn build(self) -> Result<ShardMap<K, V, S>, BuildError> {
         let shards = match self.shards {
@@ -363,9 +404,9 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMapBuilder<K, V, S> {
     }
 }
 
-impl<K, V, S: fmt::Debug> fmt::Debug for ShardMapBuilder<K, V, S> {
+impl<K, V, S: fmt::Debug> fmt::Debug for Builder<K, V, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ShardMapBuilder")
+        f.debug_struct("Builder")
             .field("shards", &self.shards)
             .field("capacity", &self.capacity)
             .field("reader_slots", &self.reader_slots)
@@ -398,8 +439,8 @@ impl<K: Hash + Eq, V> ShardMap<K, V, RandomState> {
     /// A builder to set the shard count, capacity, reader slots and hasher.
     ///
     /// **Locking behaviour:** none.
-    pub fn builder() -> ShardMapBuilder<K, V, RandomState> {
-        ShardMapBuilder {
+    pub fn builder() -> Builder<K, V, RandomState> {
+        Builder {
             shards: None,
             capacity: 0,
             reader_slots: None,
@@ -596,7 +637,8 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
         }
     }
 
-    /// Removes `key` if `f(key, value)` returns true, returning the entry.
+    /// Removes `key` if `f(key, value)` returns true, returning the entry;
+    /// otherwise says whether the key was absent or `f` refused.
     ///
     /// **Locking behaviour:** read-locks the key's shard to look the key up;
     /// an absent key takes no write lock and `f` does not run. A present key
@@ -604,8 +646,22 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     /// the map from it) on the entry as it is then, so a refusing `f` still
     /// costs a write lock: `f` runs once, and only under the lock that can
     /// act on its answer.
+    ///
+    /// ```
+    /// use epochmap::{NotRemoved, ShardMap};
+    ///
+    /// let map = ShardMap::new();
+    /// map.insert("a", 1);
+    /// assert_eq!(map.remove_if("a", |_, v| *v > 5), Err(NotRemoved::Refused));
+    /// assert_eq!(map.remove_if("b", |_, _| true), Err(NotRemoved::Absent));
+    /// assert_eq!(map.remove_if("a", |_, v| *v == 1), Ok(("a", 1)));
+    /// ```
     #[track_caller]
-    pub fn remove_if<Q>(&self, key: &Q, f: impl FnOnce(&K, &V) -> bool) -> Option<(K, V)>
+    pub fn remove_if<Q>(
+        &self,
+        key: &Q,
+        f: impl FnOnce(&K, &V) -> bool,
+    ) -> Result<(K, V), NotRemoved>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -613,20 +669,85 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
         let hash = self.hash(key);
         let shard = self.shard(hash);
         if !Self::probe(shard, hash, key, "remove_if") {
-            return None;
+            return Err(NotRemoved::Absent);
         }
         let mut table = shard.write("remove_if");
         match table.find_entry(hash, |(k, _)| k.borrow() == key) {
             Ok(e) => {
                 let (k, v) = e.get();
                 if f(k, v) {
-                    Some(e.remove().0)
+                    Ok(e.remove().0)
                 } else {
-                    None
+                    Err(NotRemoved::Refused)
                 }
             }
-            Err(_) => None,
+            Err(_) => Err(NotRemoved::Absent),
         }
+    }
+
+    /// Compare-and-swap by value: replaces the value of `key` with `new`
+    /// only if it equals `current`; otherwise gives `new` back (the key is
+    /// absent or holds another value). Go's `CompareAndSwap`, Java's
+    /// `replace(key, old, new)`.
+    ///
+    /// **Locking behaviour:** read-locks the key's shard to look the key up
+    /// (an absent key takes no write lock); a present key then write-locks
+    /// the shard, and `V`'s `PartialEq` runs under it.
+    ///
+    /// ```
+    /// let map = epochmap::ShardMap::new();
+    /// map.insert("v", 1);
+    /// assert_eq!(map.compare_and_swap("v", &1, 2), Ok(()));
+    /// assert_eq!(map.compare_and_swap("v", &1, 3), Err(3));
+    /// assert_eq!(map.get_cloned("v"), Some(2));
+    /// ```
+    #[track_caller]
+    pub fn compare_and_swap<Q>(&self, key: &Q, current: &V, new: V) -> Result<(), V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: PartialEq,
+    {
+        let hash = self.hash(key);
+        let shard = self.shard(hash);
+        if !Self::probe(shard, hash, key, "compare_and_swap") {
+            return Err(new);
+        }
+        let mut table = shard.write("compare_and_swap");
+        match table.find_mut(hash, |(k, _)| k.borrow() == key) {
+            Some((_, v)) if *v == *current => {
+                // The old value is dropped after the lock is released.
+                let old = std::mem::replace(v, new);
+                drop(table);
+                drop(old);
+                Ok(())
+            }
+            _ => Err(new),
+        }
+    }
+
+    /// Compare-and-delete by value: removes `key` only if its value equals
+    /// `current`; returns whether it did. Go's `CompareAndDelete`, Java's
+    /// `remove(key, value)`.
+    ///
+    /// **Locking behaviour:** as [`remove_if`](Self::remove_if): read lock
+    /// to look, write lock only for a present key, `PartialEq` under it.
+    ///
+    /// ```
+    /// let map = epochmap::ShardMap::new();
+    /// map.insert("v", 1);
+    /// assert!(!map.compare_and_delete("v", &2));
+    /// assert!(map.compare_and_delete("v", &1));
+    /// assert!(!map.contains_key("v"));
+    /// ```
+    #[track_caller]
+    pub fn compare_and_delete<Q>(&self, key: &Q, current: &V) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: PartialEq,
+    {
+        self.remove_if(key, |_, v| v == current).is_ok()
     }
 
     /// True if `key` is present.
@@ -718,6 +839,62 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
         V: Clone,
     {
         self.read_with(key, "get_cloned", V::clone)
+    }
+
+    /// A guard on the value of `key` if that needs no waiting: `Err(WouldBlock)`
+    /// when a writer holds or is about to take the key's shard, or when this
+    /// thread holds a guard on that shard (where [`get`](Self::get) would
+    /// wait, or panic); otherwise as [`get`](Self::get).
+    ///
+    /// **Locking behaviour:** tries once to read-lock the key's shard, never
+    /// waits; on success, as [`get`](Self::get) (the [`Ref`] keeps the shard
+    /// read-locked).
+    ///
+    /// ```
+    /// use epochmap::shard_map::WouldBlock;
+    ///
+    /// let map = epochmap::ShardMap::new();
+    /// map.insert("a", 1);
+    /// assert_eq!(map.try_get("a").map(|r| r.map(|r| *r)), Ok(Some(1)));
+    /// let held = map.get_mut("a").unwrap(); // write-locks the shard
+    /// assert!(matches!(map.try_get("a"), Err(WouldBlock)));
+    /// drop(held);
+    /// ```
+    pub fn try_get<Q>(&self, key: &Q) -> Result<Option<Ref<'_, K, V>>, WouldBlock>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        let table = self.shard(hash).lock().try_read().ok_or(WouldBlock)?;
+        Ok(table
+            .try_map(|t| t.find(hash, |(k, _)| k.borrow() == key))
+            .map(|inner| Ref { inner }))
+    }
+
+    /// Clones of the stored key and the value of `key` (std's
+    /// `get_key_value`, cloned; [`get`](Self::get)'s [`Ref::pair`] borrows
+    /// them).
+    ///
+    /// **Locking behaviour:** read-locks the key's shard while cloning.
+    ///
+    /// ```
+    /// let map = epochmap::ShardMap::new();
+    /// map.insert("k".to_string(), 1);
+    /// assert_eq!(map.get_key_value_cloned("k"), Some(("k".to_string(), 1)));
+    /// ```
+    #[track_caller]
+    pub fn get_key_value_cloned<Q>(&self, key: &Q) -> Option<(K, V)>
+    where
+        K: Borrow<Q> + Clone,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
+        let hash = self.hash(key);
+        let table = self.shard(hash).lock().read("get_key_value_cloned");
+        table
+            .find(hash, |(k, _)| k.borrow() == key)
+            .map(|(k, v)| (k.clone(), v.clone()))
     }
 
     /// Runs `f` on the value of `key` and returns its result, or `None` if
@@ -855,21 +1032,34 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     }
 
     /// The value of `key`, inserting `f()` first if it is absent; returns a
-    /// clone (load-or-store).
+    /// clone. **At most once:** `f` runs only in the call that stores, never
+    /// when the key is present, never twice for one absent key (Java's
+    /// `computeIfAbsent`, for memoising an expensive value).
     ///
     /// **Locking behaviour:** read-locks the key's shard and clones a
     /// present value under it (a present key takes no write lock). An absent
     /// key then write-locks the shard, looks again, and runs `f` under the
-    /// write lock only if the key is still absent (do not call the map from
-    /// `f`); `f` runs at most once, and never when the key is present.
+    /// write lock only if the key is still absent: other threads' calls on
+    /// that shard wait for `f`. If `f` calls the map on a key of the same
+    /// shard, that call panics naming its line (it would deadlock); prefer
+    /// [`get_or_insert_with_optimistic`](Self::get_or_insert_with_optimistic),
+    /// whose `f` runs with no lock, when `f` needs the map.
     ///
     /// ```
     /// let map = epochmap::ShardMap::new();
     /// assert_eq!(map.get_or_insert_with("a", || 1), 1); // inserted
-    /// assert_eq!(map.get_or_insert_with("a", || 2), 1); // loaded
+    /// assert_eq!(map.get_or_insert_with("a", || 2), 1); // loaded; `f` did not run
     /// ```
     #[track_caller]
     pub fn get_or_insert_with(&self, key: K, f: impl FnOnce() -> V) -> V
+    where
+        V: Clone,
+    {
+        self.get_or_insert_with_in("get_or_insert_with", key, f)
+    }
+
+    #[track_caller]
+    fn get_or_insert_with_in(&self, op: &'static str, key: K, f: impl FnOnce() -> V) -> V
     where
         V: Clone,
     {
@@ -877,14 +1067,14 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
         let shard = self.shard(hash);
         let found = shard
             .lock()
-            .read("get_or_insert_with")
+            .read(op)
             .find(hash, |(k, _)| *k == key)
             .map(|(_, v)| v.clone());
         if let Some(v) = found {
             return v;
         }
         let hasher = &self.hasher;
-        let mut table = shard.write_insert("get_or_insert_with", |(k, _)| hasher.hash_one(k));
+        let mut table = shard.write_insert(op, |(k, _)| hasher.hash_one(k));
         match table.entry(hash, |(k, _)| *k == key, |(k, _)| hasher.hash_one(k)) {
             hash_table::Entry::Occupied(e) => e.get().1.clone(),
             hash_table::Entry::Vacant(e) => {
@@ -893,6 +1083,84 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
                 table.inserted(index);
                 table.get_bucket(index).expect("just inserted").1.clone()
             }
+        }
+    }
+
+    /// Load-or-store (Go's `LoadOrStore`): if `key` is present, returns a
+    /// clone of its value and `true` (loaded; `value` is dropped); otherwise
+    /// stores `value` and returns a clone of it and `false`. Exactly one of
+    /// several racing calls for an absent key stores; the others load its
+    /// value.
+    ///
+    /// **Locking behaviour:** read-locks the key's shard and clones a
+    /// present value under it; an absent key then write-locks the shard and
+    /// looks again. An unused `value` is dropped after the lock is released.
+    ///
+    /// ```
+    /// let map = epochmap::ShardMap::new();
+    /// assert_eq!(map.load_or_store("a", 1), (1, false)); // stored
+    /// assert_eq!(map.load_or_store("a", 2), (1, true)); // loaded
+    /// ```
+    #[track_caller]
+    pub fn load_or_store(&self, key: K, value: V) -> (V, bool)
+    where
+        V: Clone,
+    {
+        let mut value = Some(value);
+        let mut stored = false;
+        let v = self.get_or_insert_with_in("load_or_store", key, || {
+            stored = true;
+            value.take().expect("runs at most once")
+        });
+        (v, !stored)
+    }
+
+    /// The value of `key`, inserting `f()` first if it is absent; returns a
+    /// clone. **Optimistic:** `f` runs with no lock held, so racing calls
+    /// for one absent key may each run it; one value is stored and the
+    /// others are dropped (after the lock is released). Use it when `f` is
+    /// slow and may run twice, or calls this map;
+    /// [`get_or_insert_with`](Self::get_or_insert_with) runs it at most
+    /// once, under the shard's write lock.
+    ///
+    /// **Locking behaviour:** read-locks the key's shard and clones a
+    /// present value under it; an absent key releases it, runs `f` without
+    /// a lock, then write-locks the shard and inserts unless the key
+    /// appeared meanwhile.
+    ///
+    /// ```
+    /// let map = epochmap::ShardMap::new();
+    /// assert_eq!(map.get_or_insert_with_optimistic("a", || 1), 1);
+    /// // `f` may call the map: no lock is held while it runs.
+    /// assert_eq!(map.get_or_insert_with_optimistic("b", || map.get_cloned("a").unwrap() + 1), 2);
+    /// ```
+    #[track_caller]
+    pub fn get_or_insert_with_optimistic(&self, key: K, f: impl FnOnce() -> V) -> V
+    where
+        V: Clone,
+    {
+        let hash = self.hash(&key);
+        let shard = self.shard(hash);
+        let found = shard
+            .lock()
+            .read("get_or_insert_with_optimistic")
+            .find(hash, |(k, _)| *k == key)
+            .map(|(_, v)| v.clone());
+        if let Some(v) = found {
+            return v;
+        }
+        let new = f();
+        let hasher = &self.hasher;
+        let mut table =
+            shard.write_insert("get_or_insert_with_optimistic", |(k, _)| hasher.hash_one(k));
+        match table.entry(hash, |(k, _)| *k == key, |(k, _)| hasher.hash_one(k)) {
+            hash_table::Entry::Occupied(e) => {
+                let v = e.get().1.clone();
+                drop(table);
+                drop(new);
+                v
+            }
+            hash_table::Entry::Vacant(e) => e.insert((key, new)).get().1.clone(),
         }
     }
 
@@ -927,6 +1195,62 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
         }
     }
 
+    /// Reserves room for at least `additional` more entries, spread evenly
+    /// over the shards (std's `reserve`; keys spread unevenly, so one shard
+    /// may still grow earlier). A shard in which a traversal is suspended,
+    /// between two chunks, is left as it is.
+    ///
+    /// **Locking behaviour:** write-locks one shard at a time.
+    ///
+    /// # Panics
+    ///
+    /// If the capacity overflows or the allocation fails; see
+    /// [`try_reserve`](Self::try_reserve).
+    ///
+    /// ```
+    /// let map: epochmap::ShardMap<u32, u32> = epochmap::ShardMap::new();
+    /// map.reserve(10_000);
+    /// assert!(map.capacity() >= 10_000);
+    /// ```
+    #[track_caller]
+    pub fn reserve(&self, additional: usize) {
+        if let Err(e) = self.try_reserve(additional) {
+            panic!("ShardMap::reserve({additional}): {e}");
+        }
+    }
+
+    /// As [`reserve`](Self::reserve), but returns an error instead of
+    /// panicking when the capacity overflows or the allocator fails (the
+    /// shards reserved before the failure keep their room).
+    ///
+    /// **Locking behaviour:** write-locks one shard at a time.
+    ///
+    /// ```
+    /// let map: epochmap::ShardMap<u32, u32> = epochmap::ShardMap::new();
+    /// assert!(map.try_reserve(100).is_ok());
+    /// assert!(map.try_reserve(usize::MAX).is_err());
+    /// ```
+    #[track_caller]
+    pub fn try_reserve(&self, additional: usize) -> Result<(), TryReserveError> {
+        let per_shard = additional.div_ceil(self.shards.len());
+        if per_shard == 0 {
+            return Ok(());
+        }
+        let hasher = &self.hasher;
+        for shard in self.shards.iter() {
+            shard
+                .write("try_reserve")
+                .try_reserve(per_shard, |(k, _)| hasher.hash_one(k))
+                .map_err(|e| match e {
+                    hashbrown::TryReserveError::CapacityOverflow => {
+                        TryReserveError::CapacityOverflow
+                    }
+                    hashbrown::TryReserveError::AllocError { .. } => TryReserveError::AllocError,
+                })?;
+        }
+        Ok(())
+    }
+
     /// Shrinks every shard's table to fit its entries (a shard in which a
     /// traversal is suspended, between two chunks, is left as it is).
     ///
@@ -951,7 +1275,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
 
 impl<K, V, S> ShardMap<K, V, S> {
     /// The number of entries, from per-shard counters: exact when no other
-    /// thread writes; see "Consistency" in the module docs otherwise.
+    /// thread writes; otherwise see [Consistency](crate#consistency).
     ///
     /// **Locking behaviour:** none (lock-free).
     pub fn len(&self) -> usize {
@@ -1108,6 +1432,26 @@ impl<K: Hash + Eq, V, S: BuildHasher> Extend<(K, V)> for ShardMap<K, V, S> {
                 }
             }
         }
+    }
+}
+
+impl<'a, K, V, S> Extend<(&'a K, &'a V)> for ShardMap<K, V, S>
+where
+    K: Hash + Eq + Copy,
+    V: Copy,
+    S: BuildHasher,
+{
+    /// Inserts copies of the pairs (std's `Extend<(&K, &V)>`; through
+    /// `&mut self`: no locking).
+    ///
+    /// ```
+    /// let mut map = epochmap::ShardMap::new();
+    /// let pairs = [(1, 10), (2, 20)];
+    /// map.extend(pairs.iter().map(|(k, v)| (k, v)));
+    /// assert_eq!(map.get_cloned(&2), Some(20));
+    /// ```
+    fn extend<I: IntoIterator<Item = (&'a K, &'a V)>>(&mut self, iter: I) {
+        self.extend(iter.into_iter().map(|(&k, &v)| (k, v)));
     }
 }
 

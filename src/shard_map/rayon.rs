@@ -1,7 +1,7 @@
 //! Parallel iteration with rayon (feature `rayon`).
 //!
 //! Items handed to rayon must be `Send`, while shard guards are `!Send` by
-//! design (deadlock-proofing). So `par_iter` copies each shard out under its
+//! design (deadlock-proofing). So `par_iter_cloned` copies each shard out under its
 //! read lock (one shard per task, the lock held only while copying) and then
 //! yields owned pairs: no lock is held while your code runs on the items.
 
@@ -31,13 +31,13 @@ where
     /// ```
     /// use rayon::prelude::*;
     /// let map: epochmap::ShardMap<u64, u64> = (0..1000).map(|i| (i, i)).collect();
-    /// let sum: u64 = map.par_iter().map(|(_, v)| v).sum();
+    /// let sum: u64 = map.par_iter_cloned().map(|(_, v)| v).sum();
     /// assert_eq!(sum, 499_500);
     /// ```
-    pub fn par_iter(&self) -> impl ParallelIterator<Item = (K, V)> + '_ {
+    pub fn par_iter_cloned(&self) -> impl ParallelIterator<Item = (K, V)> + '_ {
         self.shards.par_iter().flat_map_iter(|shard| {
             let mut out = Vec::with_capacity(shard.len());
-            let _ = super::iter::visit_shard::<_, _, ()>(shard, "par_iter", |k, v| {
+            let _ = super::iter::visit_shard::<_, _, ()>(shard, "par_iter_cloned", |k, v| {
                 out.push((k.clone(), v.clone()));
                 std::ops::ControlFlow::Continue(())
             });

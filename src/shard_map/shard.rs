@@ -295,6 +295,21 @@ impl<'a, K, V> ShardWriteGuard<'a, K, V> {
         }
     }
 
+    /// Makes room for `additional` more entries, unless a traversal is
+    /// suspended in this shard (then it does nothing: reserving is only a
+    /// hint, and the traversal's position must not move).
+    pub(crate) fn try_reserve(
+        &mut self,
+        additional: usize,
+        hasher: impl Fn(&(K, V)) -> u64,
+    ) -> Result<(), hashbrown::TryReserveError> {
+        if live_cursors(self.shard).is_empty() {
+            (**self).try_reserve(additional, hasher)
+        } else {
+            Ok(())
+        }
+    }
+
     /// Shrinks the table to fit, unless a traversal is suspended in this
     /// shard (shrinking is only a hint; the traversal's position must not
     /// move).

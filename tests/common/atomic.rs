@@ -60,7 +60,7 @@ where
         atomic_configs()
     }
     fn insert(&self, k: K, v: V) -> bool {
-        AtomicPtrMap::insert(self, k, v)
+        !AtomicPtrMap::insert(self, k, v)
     }
     fn remove(&self, k: &K) -> bool {
         AtomicPtrMap::remove(self, k)

@@ -42,7 +42,7 @@ impl<V: Value> CrisisMap<V> for Adapter<V> {
         self.0.contains_key(&key)
     }
     fn insert(&self, key: u64, value: V) -> bool {
-        self.0.insert(key, value)
+        !self.0.insert(key, value)
     }
     fn remove(&self, key: u64) -> bool {
         self.0.remove(&key)
@@ -73,63 +73,26 @@ impl<V: Value> CrisisMap<V> for Adapter<V> {
     }
 }
 
-/// Go's operations: `get_or_insert_with` (LoadOrStore), `Pinned::remove`
-/// (LoadAndDelete), `Pinned::insert` (Swap), and `Pinned::compute` behind a
-/// lock-free read for CompareAndSwap and CompareAndDelete (as Go's loads
-/// first): atomic per key. When the value changes between the read and the
-/// compute and no longer matches, `compute` writes the current value back
-/// unchanged (it has no abort), a write Go would not do.
+/// Go's operations, one real AtomicPtrMap operation each: `load_or_store`,
+/// `remove_cloned` (LoadAndDelete), `insert_cloned` (Swap),
+/// `compare_and_swap`, `compare_and_delete` (a CAS on the key's entry,
+/// lock-free), `clear`.
 impl GoMap for Adapter<u64> {
-    const OPS: &'static str = "LoadOrStore: get_or_insert_with; LoadAndDelete: Pinned::remove; Swap: Pinned::insert; CompareAndSwap, CompareAndDelete: lock-free get, then Pinned::compute (atomic per key; a value that changed in between is written back unchanged); Clear: clear (retain + compact, not atomic across keys)";
+    const OPS: &'static str = "LoadOrStore: load_or_store; LoadAndDelete: remove_cloned; Swap: insert_cloned; CompareAndSwap: compare_and_swap; CompareAndDelete: compare_and_delete (lock-free CAS on the entry); Clear: clear (retain + shrink_to_fit, not atomic across keys)";
     fn load_or_store(&self, key: u64, value: u64) -> (u64, bool) {
-        let stored = std::cell::Cell::new(false);
-        let v = self.0.get_or_insert_with(key, || {
-            stored.set(true);
-            value
-        });
-        // `f` may run for an insert that another thread's insert beat; the
-        // value returned is then theirs. (When theirs equals ours, this
-        // says "stored": no Go shape can tell, and none checks it.)
-        let loaded = !stored.get() || v != value;
-        (v, loaded)
+        self.0.load_or_store(key, value)
     }
     fn load_and_delete(&self, key: u64) -> Option<u64> {
-        self.0.pin().remove(&key).copied()
+        self.0.remove_cloned(&key)
     }
     fn swap(&self, key: u64, value: u64) -> Option<u64> {
-        self.0.pin().insert(key, value).copied()
+        self.0.insert_cloned(key, value)
     }
     fn compare_and_swap(&self, key: u64, old: u64, new: u64) -> bool {
-        let pin = self.0.pin();
-        if pin.get(&key) != Some(&old) {
-            return false;
-        }
-        let mut hit = false;
-        pin.compute(key, |cur| {
-            hit = cur == Some(&old);
-            if hit {
-                Some(new)
-            } else {
-                cur.copied()
-            }
-        });
-        hit
+        self.0.compare_and_swap(&key, &old, new).is_ok()
     }
     fn compare_and_delete(&self, key: u64, old: u64) -> bool {
-        let pin = self.0.pin();
-        if pin.get(&key) != Some(&old) {
-            return false;
-        }
-        let mut hit = false;
-        pin.compute(key, |cur| {
-            hit = cur == Some(&old);
-            if hit {
-                None
-            } else {
-                cur.copied()
-            }
-        });
-        hit
+        self.0.compare_and_delete(&key, &old)
     }
     fn clear(&self) {
         self.0.clear();

@@ -59,21 +59,13 @@ impl<V: Value> CrisisMap<V> for Adapter<V> {
     }
 }
 
-/// Go's operations: `entry` (LoadOrStore), `remove`, `insert` (Swap),
-/// `update` (CompareAndSwap), `remove_if` (CompareAndDelete), `clear`; each
-/// one locked step on the key's shard.
+/// Go's operations, one real ShardMap operation each: `load_or_store`,
+/// `remove` (LoadAndDelete), `insert` (Swap), `compare_and_swap`,
+/// `compare_and_delete`, `clear`; each one locked step on the key's shard.
 impl GoMap for Adapter<u64> {
-    const OPS: &'static str = "LoadOrStore: entry; LoadAndDelete: remove; Swap: insert; CompareAndSwap: update; CompareAndDelete: remove_if; Clear: clear (all atomic per key, under the shard lock)";
+    const OPS: &'static str = "LoadOrStore: load_or_store; LoadAndDelete: remove; Swap: insert; CompareAndSwap: compare_and_swap; CompareAndDelete: compare_and_delete; Clear: clear (all atomic per key, under the shard lock)";
     fn load_or_store(&self, key: u64, value: u64) -> (u64, bool) {
-        // `get_or_insert_with` reads a present key under the read lock and
-        // runs its closure at most once, exactly when this call stores: so
-        // "loaded" is exact, not a racy emulation.
-        let mut stored = false;
-        let v = self.0.get_or_insert_with(key, || {
-            stored = true;
-            value
-        });
-        (v, !stored)
+        self.0.load_or_store(key, value)
     }
     fn load_and_delete(&self, key: u64) -> Option<u64> {
         self.0.remove(&key)
@@ -82,16 +74,10 @@ impl GoMap for Adapter<u64> {
         self.0.insert(key, value)
     }
     fn compare_and_swap(&self, key: u64, old: u64, new: u64) -> bool {
-        self.0.update(&key, |v| {
-            let hit = *v == old;
-            if hit {
-                *v = new;
-            }
-            hit
-        }) == Some(true)
+        self.0.compare_and_swap(&key, &old, new).is_ok()
     }
     fn compare_and_delete(&self, key: u64, old: u64) -> bool {
-        self.0.remove_if(&key, |_, v| *v == old).is_some()
+        self.0.compare_and_delete(&key, &old)
     }
     fn clear(&self) {
         self.0.clear();

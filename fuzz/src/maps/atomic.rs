@@ -121,7 +121,7 @@ impl FuzzMap for Atomic {
         self.map.pin().remove(&k).map(|o| o.check(k))
     }
     fn get(&self, k: u64) -> Option<u64> {
-        self.map.with(&k, |v| v.map(|v| v.check(k)))
+        self.map.view(&k, |v| v.check(k))
     }
     fn contains_key(&self, k: u64) -> bool {
         self.map.contains_key(&k)
@@ -139,7 +139,7 @@ impl FuzzMap for Atomic {
         self.map.retain(|k, v| f(*k, v))
     }
     fn compact(&self) {
-        self.map.compact()
+        self.map.shrink_to_fit()
     }
     fn iter(&self) -> Box<dyn Iterator<Item = (u64, u64)> + '_> {
         Box::new(PinnedIter::new(&self.map))
@@ -151,15 +151,30 @@ impl FuzzMap for Atomic {
         self.map.update(&k, f)
     }
     fn compute(&self, k: u64, f: &mut dyn FnMut(Option<&Val>) -> Option<Val>) -> Option<u64> {
-        // Returns a clone of the new value.
-        self.map.compute(k, f).map(|v| v.check(k))
+        // The map returns the value it replaced (as ShardMap's does); the
+        // harness wants the one now stored. `f` may run more than once: the
+        // last run is the one that took effect.
+        let mut before = None;
+        let mut now = None;
+        let old = self.map.compute(k, |cur| {
+            before = cur.map(|v| v.check(k));
+            let new = f(cur);
+            now = new.as_ref().map(|v| v.check(k));
+            new
+        });
+        assert_eq!(old.map(|v| v.check(k)), before, "compute's return value");
+        now
     }
 
     fn get_via(&self, k: u64, how: u8) -> Option<u64> {
-        match how % 4 {
+        match how % 5 {
             0 => self.get(k),
             1 => self.map.get_cloned(&k).map(|v| v.check(k)),
             2 => self.map.pin().get(&k).map(|v| v.check(k)),
+            3 => self.map.get(&k).map(|r| {
+                assert_eq!(*r.key(), k);
+                r.check(k)
+            }),
             _ => self.map.pin().get_key_value(&k).map(|(k2, v)| {
                 assert_eq!(*k2, k);
                 v.check(k)
@@ -167,21 +182,20 @@ impl FuzzMap for Atomic {
         }
     }
     fn insert_via(&self, k: u64, v: Val, how: u8) -> Option<u64> {
-        // The maps' own insert returns a bool: read the old id first (this
-        // engine is single-threaded).
+        // The map's own insert returns a bool (true: newly inserted): read
+        // the old id first (this engine is single-threaded).
         let old = self.get(k);
         match how % 4 {
             0 => return self.insert(k, v),
             1 => assert_eq!(
                 self.map.insert(k, v),
-                old.is_some(),
+                old.is_none(),
                 "insert's return value"
             ),
             2 => {
-                let id = v.id();
                 let mut slot = Some(v);
-                let now = self.map.compute(k, |_| slot.take());
-                assert_eq!(now.map(|n| n.check(k)), Some(id), "compute's return value");
+                let prev = self.map.compute(k, |_| slot.take());
+                assert_eq!(prev.map(|n| n.check(k)), old, "compute's return value");
             }
             _ => (&self.map).extend(std::iter::once((k, v))),
         }
@@ -192,11 +206,15 @@ impl FuzzMap for Atomic {
         match how % 4 {
             0 => return self.remove(k),
             1 => assert_eq!(self.map.remove(&k), old.is_some(), "remove's return value"),
-            2 => assert!(self.map.compute(k, |_| None).is_none()),
+            2 => assert_eq!(
+                self.map.compute(k, |_| None).map(|v| v.check(k)),
+                old,
+                "compute returns the removed value"
+            ),
             _ => {
                 let p = self.map.pin();
-                let got = p.compute(k, |_| None);
-                assert!(got.is_none(), "compute returning None removes");
+                let got = p.compute(k, |_| None).map(|v| v.check(k));
+                assert_eq!(got, old, "compute returning None removes");
             }
         }
         old
@@ -216,7 +234,7 @@ impl FuzzMap for Atomic {
     }
     fn upkeep(&self, how: u8) {
         if how.is_multiple_of(2) {
-            self.map.compact();
+            self.map.shrink_to_fit();
         }
         let s = self.map.stats();
         assert_eq!(s.len, self.map.len(), "stats().len");

@@ -143,7 +143,7 @@ impl FuzzMap for Shard {
                 assert_eq!(k2, k);
                 v.check(k)
             }),
-            2 => self.map.remove_if(&k, |_, _| true).map(|(_, v)| v.check(k)),
+            2 => self.map.remove_if(&k, |_, _| true).ok().map(|(_, v)| v.check(k)),
             3 => match self.map.entry(k) {
                 Entry::Occupied(o) => Some(o.remove().check(k)),
                 Entry::Vacant(_) => None,

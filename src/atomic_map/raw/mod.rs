@@ -14,6 +14,7 @@
 //! | [`write`](mod@write) | CAS on a found entry, and inserts of new keys under the mutex |
 //! | [`traversal`] | iteration, and the chunked traversal |
 //! | this module | [`RawMap`]: the partitions, and the engine calls of the façade |
+//! | [`guarded`] | an engine call too: a found key and value carried with the guard that keeps them alive |
 //!
 //! # Atomics
 //!
@@ -63,6 +64,7 @@
 
 mod alloc;
 mod entry;
+mod guarded;
 mod merge;
 mod partition;
 mod reclaim;
@@ -83,6 +85,7 @@ use self::sync::Ordering;
 use self::table::{partition_index, Table};
 
 pub(crate) use self::entry::{Loaded, NewValue};
+pub(crate) use self::guarded::{Guarded, PinGuard};
 pub(crate) use self::merge::Policy;
 pub(crate) use self::reclaim::{pin, Guard};
 pub(crate) use self::table::MAX_PARTITIONS;
@@ -233,7 +236,7 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
     }
 
     /// Sets `key` to `f(current)`, atomically per key (`None` out: removed);
-    /// returns the new value.
+    /// returns the previous value (`None`: the key was absent).
     pub(crate) fn compute<'g>(
         &'g self,
         guard: &'g Guard,

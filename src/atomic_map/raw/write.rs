@@ -214,6 +214,8 @@ impl<K: Send + 'static, V: Send + 'static> Partition<K, V> {
     /// Sets `key` to `f(current)` (`None` out: removed), atomically per
     /// key: a CAS on the entry if it has one, else an insert only if absent;
     /// either retried (and `f` run again) if another writer got there first.
+    /// Returns the value it replaced or removed (retired, alive for the
+    /// guard), `None` if the key was absent.
     pub(super) fn compute<'g>(
         &'g self,
         guard: &'g Guard,
@@ -233,14 +235,14 @@ impl<K: Send + 'static, V: Send + 'static> Partition<K, V> {
                         return None;
                     }
                     match e.replace(guard, cur, new) {
-                        Ok((_, new)) => return new,
+                        Ok((old, _)) => return old,
                         Err(_) => continue,
                     }
                 }
             }
             let new = NewValue::Plain(f(None)?);
             match self.insert(guard, hash, key, new, true) {
-                (Inserted::New(v), _) => return Some(v),
+                (Inserted::New(_), _) => return None,
                 // Someone inserted first: recompute from their value.
                 (Inserted::Existing(..), Some(k)) => key = k,
                 (Inserted::Existing(..), None) => unreachable!("an existing key is given back"),

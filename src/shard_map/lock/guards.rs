@@ -88,6 +88,12 @@ impl<'a, T> ReadGuard<'a, T> {
     }
 }
 
+// SAFETY: vacuous: a `ReadGuard` holds the `!Send` marker, so the bound never
+// holds and this never applies. It only makes the compiler blame the marker
+// (whose name says what to do) instead of `ptr` when a guard is held across
+// an `.await`.
+unsafe impl<'a, T, U: ?Sized> Send for MappedReadGuard<'a, T, U> where ReadGuard<'a, T>: Send {}
+
 impl<T, U: ?Sized> Deref for MappedReadGuard<'_, T, U> {
     type Target = U;
     #[inline]
@@ -120,6 +126,9 @@ impl<'a, T> WriteGuard<'a, T> {
         Some(MappedWriteGuard { ptr, _guard: self })
     }
 }
+
+// SAFETY: vacuous, as for `MappedReadGuard` (`WriteGuard` holds the marker).
+unsafe impl<'a, T, U: ?Sized> Send for MappedWriteGuard<'a, T, U> where WriteGuard<'a, T>: Send {}
 
 impl<T, U: ?Sized> Deref for MappedWriteGuard<'_, T, U> {
     type Target = U;

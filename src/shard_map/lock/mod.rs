@@ -84,8 +84,9 @@ pub(crate) use shared::{SharedGuard, SharedRef, UniqueGuard, UniqueRef, WeakShar
 
 /// Makes guards `!Send` (and keeps them `Sync`, like `MutexGuard`): a lock
 /// must be released on the thread that took it, and a guard cannot be held
-/// across an `.await` in a `Send` future.
-pub(crate) type NotSend = PhantomData<std::sync::MutexGuard<'static, ()>>;
+/// across an `.await` in a `Send` future (the crate's marker, whose name is
+/// the compiler's error message).
+pub(crate) use crate::not_send::NotSend;
 
 /// Largest number of reader slots a lock may have.
 pub(crate) const MAX_READER_SLOTS: usize = 64;
@@ -232,6 +233,35 @@ impl<T> RwLock<T> {
             self.release_slot(slot);
             self.wait_for_flag_down();
         }
+    }
+
+    /// Takes a shared lock if that needs no waiting: `None` when a writer
+    /// holds or is entering the lock, or when this thread already holds it
+    /// (where [`read`](Self::read) would panic, a try simply fails).
+    #[inline]
+    pub(crate) fn try_read(&self) -> Option<ReadGuard<'_, T>> {
+        if reentry::holds(self.id) {
+            return None;
+        }
+        let slot = thread_slot() & (self.readers.len() - 1);
+        // SeqCst: the Dekker pair with the writer's flag CAS, as in `read`.
+        let prev = self.readers[slot].fetch_add(1, Ordering::SeqCst);
+        // SeqCst: as in `read`; as an acquire, pairs with the last writer's
+        // Release store of `false`.
+        if self.writer.load(Ordering::SeqCst) {
+            self.release_slot(slot);
+            return None;
+        }
+        if prev & !DRAIN_WAITER != 0 {
+            slot_collision();
+        }
+        // Not held by this thread (checked above): this cannot panic.
+        reentry::enter(self.id, "try_get");
+        Some(ReadGuard {
+            lock: self,
+            slot,
+            _not_send: PhantomData,
+        })
     }
 
     /// Takes a reader's count back out of `slot` (unlock, or stepping

@@ -93,6 +93,17 @@ fn reentered(op: &'static str) -> ! {
     );
 }
 
+/// Whether this thread holds lock `id` (the check of [`enter`] without
+/// recording anything).
+#[inline]
+pub(super) fn holds(id: u64) -> bool {
+    HELD.with(|h| {
+        let n = h.len.get();
+        h.ids[..n.min(INLINE)].iter().any(|c| c.get() == id)
+            || (n > INLINE && SPILL.with(|s| s.borrow().contains(&id)))
+    })
+}
+
 /// Records that this thread released one hold of lock `id`.
 #[inline]
 pub(super) fn leave(id: u64) {

@@ -25,6 +25,24 @@ pub(crate) struct SharedRef<'a, T, U> {
     _guard: Rc<ReadGuard<'a, T>>,
 }
 
+// The impls below are vacuous: `ReadGuard` and `WriteGuard` hold the `!Send`
+// marker, so their bounds never hold and they never apply. They only make
+// the compiler blame the marker (whose name says what to do) instead of the
+// `Rc`s and pointers here when an item is held across an `.await`.
+
+// SAFETY: vacuous, see above.
+unsafe impl<'a, T> Send for SharedGuard<'a, T> where ReadGuard<'a, T>: Send {}
+// SAFETY: see above.
+unsafe impl<'a, T> Send for WeakShared<'a, T> where ReadGuard<'a, T>: Send {}
+// SAFETY: see above.
+unsafe impl<'a, T, U> Send for SharedRef<'a, T, U> where ReadGuard<'a, T>: Send {}
+// SAFETY: see above.
+unsafe impl<'a, E> Send for UniqueRef<'a, E> where WriteGuard<'a, HashTable<E>>: Send {}
+// SAFETY: see above.
+unsafe impl<'a, E> Send for UniqueGuard<'a, E> where WriteGuard<'a, HashTable<E>>: Send {}
+// SAFETY: see above.
+unsafe impl<'a, E> Send for WeakUnique<'a, E> where WriteGuard<'a, HashTable<E>>: Send {}
+
 impl<'a, T> SharedGuard<'a, T> {
     /// Shares `guard`.
     pub(crate) fn new(guard: ReadGuard<'a, T>) -> Self {
