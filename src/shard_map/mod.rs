@@ -1160,7 +1160,13 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
                 drop(new);
                 v
             }
-            hash_table::Entry::Vacant(e) => e.insert((key, new)).get().1.clone(),
+            hash_table::Entry::Vacant(e) => {
+                let index = e.insert((key, new)).bucket_index();
+                // Noted before `clone`, which may panic: a suspended
+                // traversal skips this bucket (it holds a new key).
+                table.inserted(index);
+                table.get_bucket(index).expect("just inserted").1.clone()
+            }
         }
     }
 
