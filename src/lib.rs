@@ -223,28 +223,28 @@
 //! implemented for `dyn GuardHeldAcrossAwait_UseGetClonedOrViewInstead`",
 //! once per guard.
 //!
+//! (`spawn` below stands for `tokio::spawn`, which demands the same bound.)
+//!
 //! ```compile_fail
-//! # async fn f() {
+//! # fn spawn<F: std::future::Future + Send + 'static>(_: F) {}
 //! use std::sync::Arc;
 //! let map: Arc<epochmap::ShardMap<u64, String>> = Arc::new(epochmap::ShardMap::new());
-//! tokio::spawn(async move {
+//! spawn(async move {
 //!     let name = map.get(&1); // a guard...
-//!     tokio::task::yield_now().await; // ...held across an `.await`
+//!     std::future::ready(()).await; // ...held across an `.await`
 //!     drop(name);
 //! });
-//! # }
 //! ```
 //!
 //! ```
-//! # async fn f() {
+//! # fn spawn<F: std::future::Future + Send + 'static>(_: F) {}
 //! use std::sync::Arc;
 //! let map: Arc<epochmap::ShardMap<u64, String>> = Arc::new(epochmap::ShardMap::new());
-//! tokio::spawn(async move {
+//! spawn(async move {
 //!     let name = map.get_cloned(&1); // an owned value: fine
-//!     tokio::task::yield_now().await;
+//!     std::future::ready(()).await;
 //!     drop(name);
 //! });
-//! # }
 //! ```
 //!
 //! # Migrating from `Arc<Mutex<HashMap>>`
