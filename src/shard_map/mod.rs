@@ -97,9 +97,12 @@ use shard::{shard_index, Shard, Table};
 /// - Methods that change nothing when they find nothing to change look
 ///   before they lock: `remove`, `remove_entry`, `remove_if`, `update` and
 ///   `get_mut` of an absent key, and `get_or_insert_with` of a present one,
-///   take only the read lock. Otherwise they take the write lock after the
-///   read-locked look (and look again under it). So readers of a busy key
-///   do not queue behind writers that would change nothing.
+///   take only the read lock. Otherwise the read lock of the look turns
+///   into the write lock (an upgrade: no writer gets in between, so the
+///   key is not looked up twice); if another writer is already waiting for
+///   the shard, they release the read lock, write-lock and look again. So
+///   readers of a busy key do not queue behind writers that would change
+///   nothing.
 /// - `get`, `get_mut`, `entry` return guards ([`Ref`], [`RefMut`],
 ///   [`Entry`]) that keep the shard locked until they are dropped.
 /// - Whole-map methods and the iterators lock one shard at a time:
@@ -512,30 +515,6 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
         &self.shards[i]
     }
 
-    /// Whether `key` is in `shard` (whose index came from `hash`), looked up
-    /// under the shard's read lock, which is released before returning.
-    ///
-    /// Operations that change nothing when the key is absent call this
-    /// first and take the write lock only if it says the key is present
-    /// ("look before locking"): readers of a busy key then do not queue
-    /// behind writers that would change nothing. Such an operation on an
-    /// absent key linearizes at this probe; on a present key it takes the
-    /// write lock and looks the key up again (it may be gone by then, and
-    /// the operation linearizes under the write lock).
-    #[inline]
-    #[track_caller]
-    fn probe<Q>(shard: &Shard<K, V>, hash: u64, key: &Q, op: &'static str) -> bool
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        shard
-            .lock()
-            .read(op)
-            .find(hash, |(k, _)| k.borrow() == key)
-            .is_some()
-    }
-
     /// Inserts `value` for `key`, returning the value it replaces (the key
     /// in the map is kept, like `std`).
     ///
@@ -562,9 +541,10 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     /// Removes `key`, returning its value.
     ///
     /// **Locking behaviour:** read-locks the key's shard to look the key up;
-    /// only if it is present, then write-locks the shard to remove it (an
-    /// absent key takes no write lock). The value is returned (and dropped
-    /// by you) after the lock is released.
+    /// only if it is present, then upgrades that lock to the write lock to
+    /// remove it (see the module's "Locking behaviour"; an absent key takes
+    /// no write lock). The value is returned (and dropped by you) after the
+    /// lock is released.
     #[track_caller]
     pub fn remove<Q>(&self, key: &Q) -> Option<V>
     where
@@ -586,14 +566,12 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     {
         let hash = self.hash(key);
         let shard = self.shard(hash);
-        if !Self::probe(shard, hash, key, "remove") {
-            return None;
-        }
-        let mut table = shard.write("remove");
-        match table.find_entry(hash, |(k, _)| k.borrow() == key) {
-            Ok(e) => Some(e.remove().0),
-            Err(_) => None,
-        }
+        let (table, index) = shard.write_present("remove", hash, |(k, _)| k.borrow() == key)?;
+        let mut table = shard.wrap(table);
+        let Ok(e) = table.get_bucket_entry(index) else {
+            unreachable!("the key's bucket is full")
+        };
+        Some(e.remove().0)
     }
 
     /// Removes `key` if `f(key, value)` returns true, returning the entry.
@@ -612,20 +590,16 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     {
         let hash = self.hash(key);
         let shard = self.shard(hash);
-        if !Self::probe(shard, hash, key, "remove_if") {
-            return None;
-        }
-        let mut table = shard.write("remove_if");
-        match table.find_entry(hash, |(k, _)| k.borrow() == key) {
-            Ok(e) => {
-                let (k, v) = e.get();
-                if f(k, v) {
-                    Some(e.remove().0)
-                } else {
-                    None
-                }
-            }
-            Err(_) => None,
+        let (table, index) = shard.write_present("remove_if", hash, |(k, _)| k.borrow() == key)?;
+        let mut table = shard.wrap(table);
+        let Ok(e) = table.get_bucket_entry(index) else {
+            unreachable!("the key's bucket is full")
+        };
+        let (k, v) = e.get();
+        if f(k, v) {
+            Some(e.remove().0)
+        } else {
+            None
         }
     }
 
@@ -696,14 +670,11 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        let shard = self.shard(hash);
-        if !Self::probe(shard, hash, key, "get_mut") {
-            return None;
-        }
-        shard
-            .lock()
-            .write("get_mut")
-            .try_map(|t| t.find_mut(hash, |(k, _)| k.borrow() == key))
+        let (table, index) = self
+            .shard(hash)
+            .write_present("get_mut", hash, |(k, _)| k.borrow() == key)?;
+        table
+            .try_map(|t| t.get_bucket_mut(index))
             .map(|inner| RefMut { inner })
     }
 
@@ -762,14 +733,10 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        let shard = self.shard(hash);
-        if !Self::probe(shard, hash, key, "update") {
-            return None;
-        }
-        let mut table = shard.lock().write("update");
-        table
-            .find_mut(hash, |(k, _)| k.borrow() == key)
-            .map(|(_, v)| f(v))
+        let (mut table, index) = self
+            .shard(hash)
+            .write_present("update", hash, |(k, _)| k.borrow() == key)?;
+        table.get_bucket_mut(index).map(|(_, v)| f(v))
     }
 
     /// Inserts `insert()` if `key` is absent, or runs `update` on its value
