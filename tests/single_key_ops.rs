@@ -323,3 +323,40 @@ fn look_then_lock_races_on_one_key() {
         assert!(m.is_empty());
     }
 }
+
+/// Threads updating, removing and re-inserting keys of one shard at once:
+/// a present-key write upgrades its read-locked look to the write lock, and
+/// an upgrade that let another writer in between would lose an increment or
+/// act on a stale bucket.
+#[test]
+fn present_key_writes_race_without_losing_one() {
+    const THREADS: u64 = 4;
+    let per_thread: u64 = if cfg!(miri) { 30 } else { 20_000 };
+    let m: ShardMap<u64, u64> = ShardMap::builder().shards(1).build().unwrap();
+    m.insert(0, 0);
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let m = &m;
+            s.spawn(move || {
+                let mine = 100 + t;
+                for i in 0..per_thread {
+                    assert!(m.update(&0, |v| *v += 1).is_some());
+                    // A key of this thread comes and goes beside the hot one.
+                    match i % 3 {
+                        0 => assert_eq!(m.insert(mine, i), None),
+                        1 => {
+                            assert_eq!(m.remove_if(&mine, |_, v| *v + 1 == i), Ok((mine, i - 1)))
+                        }
+                        _ => {
+                            assert_eq!(m.get_mut(&mine).map(|r| *r), None);
+                            assert_eq!(m.remove(&mine), None);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(m.get_cloned(&0), Some(THREADS * per_thread));
+    assert_eq!(m.len(), 1);
+    assert_consistent(&m);
+}

@@ -102,9 +102,14 @@ use crate::NotRemoved;
 ///   before they lock: `remove`, `remove_entry`, `remove_if`,
 ///   `compare_and_swap`, `compare_and_delete`, `update` and `get_mut` of an
 ///   absent key, and `get_or_insert_with`, `get_or_insert_with_optimistic`
-///   and `load_or_store` of a present one, take only the read lock. Otherwise they take the write lock after the
-///   read-locked look (and look again under it). So readers of a busy key
-///   do not queue behind writers that would change nothing.
+///   and `load_or_store` of a present one, take only the read lock.
+///   Otherwise `remove`, `remove_entry`, `remove_if`, `update` and
+///   `get_mut` turn the read lock of the look into the write lock (an
+///   upgrade: no writer gets in between, so the key is not looked up
+///   twice); if another writer is already waiting for the shard, they
+///   release the read lock, write-lock and look again, as the other methods
+///   always do. So readers of a busy key do not queue behind writers that
+///   would change nothing.
 /// - `get`, `get_mut`, `entry` return guards ([`Ref`], [`RefMut`],
 ///   [`Entry`]) that keep the shard locked until they are dropped.
 /// - Whole-map methods and the iterators lock one shard at a time:
@@ -553,30 +558,6 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
         &self.shards[i]
     }
 
-    /// Whether `key` is in `shard` (whose index came from `hash`), looked up
-    /// under the shard's read lock, which is released before returning.
-    ///
-    /// Operations that change nothing when the key is absent call this
-    /// first and take the write lock only if it says the key is present
-    /// ("look before locking"): readers of a busy key then do not queue
-    /// behind writers that would change nothing. Such an operation on an
-    /// absent key linearizes at this probe; on a present key it takes the
-    /// write lock and looks the key up again (it may be gone by then, and
-    /// the operation linearizes under the write lock).
-    #[inline]
-    #[track_caller]
-    fn probe<Q>(shard: &Shard<K, V>, hash: u64, key: &Q, op: &'static str) -> bool
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        shard
-            .lock()
-            .read(op)
-            .find(hash, |(k, _)| k.borrow() == key)
-            .is_some()
-    }
-
     /// Inserts `value` for `key`, returning the value it replaces (the key
     /// in the map is kept, like `std`).
     ///
@@ -603,9 +584,10 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     /// Removes `key`, returning its value.
     ///
     /// **Locking behaviour:** read-locks the key's shard to look the key up;
-    /// only if it is present, then write-locks the shard to remove it (an
-    /// absent key takes no write lock). The value is returned (and dropped
-    /// by you) after the lock is released.
+    /// only if it is present, then upgrades that lock to the write lock to
+    /// remove it (see the module's "Locking behaviour"; an absent key takes
+    /// no write lock). The value is returned (and dropped by you) after the
+    /// lock is released.
     #[track_caller]
     pub fn remove<Q>(&self, key: &Q) -> Option<V>
     where
@@ -627,14 +609,12 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     {
         let hash = self.hash(key);
         let shard = self.shard(hash);
-        if !Self::probe(shard, hash, key, "remove") {
-            return None;
-        }
-        let mut table = shard.write("remove");
-        match table.find_entry(hash, |(k, _)| k.borrow() == key) {
-            Ok(e) => Some(e.remove().0),
-            Err(_) => None,
-        }
+        let (table, index) = shard.write_present("remove", hash, |(k, _)| k.borrow() == key)?;
+        let mut table = shard.wrap(table);
+        let Ok(e) = table.get_bucket_entry(index) else {
+            unreachable!("the key's bucket is full")
+        };
+        Some(e.remove().0)
     }
 
     /// Removes `key` if `f(key, value)` returns true, returning the entry;
@@ -668,20 +648,18 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     {
         let hash = self.hash(key);
         let shard = self.shard(hash);
-        if !Self::probe(shard, hash, key, "remove_if") {
-            return Err(NotRemoved::Absent);
-        }
-        let mut table = shard.write("remove_if");
-        match table.find_entry(hash, |(k, _)| k.borrow() == key) {
-            Ok(e) => {
-                let (k, v) = e.get();
-                if f(k, v) {
-                    Ok(e.remove().0)
-                } else {
-                    Err(NotRemoved::Refused)
-                }
-            }
-            Err(_) => Err(NotRemoved::Absent),
+        let (table, index) = shard
+            .write_present("remove_if", hash, |(k, _)| k.borrow() == key)
+            .ok_or(NotRemoved::Absent)?;
+        let mut table = shard.wrap(table);
+        let Ok(e) = table.get_bucket_entry(index) else {
+            unreachable!("the key's bucket is full")
+        };
+        let (k, v) = e.get();
+        if f(k, v) {
+            Ok(e.remove().0)
+        } else {
+            Err(NotRemoved::Refused)
         }
     }
 
@@ -691,8 +669,9 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     /// `replace(key, old, new)`.
     ///
     /// **Locking behaviour:** read-locks the key's shard to look the key up
-    /// (an absent key takes no write lock); a present key then write-locks
-    /// the shard, and `V`'s `PartialEq` runs under it.
+    /// (an absent key takes no write lock); for a present key the read lock
+    /// turns into the write lock (see [`remove`](Self::remove)), and `V`'s
+    /// `PartialEq` runs under it.
     ///
     /// ```
     /// let map = epochmap::ShardMap::new();
@@ -710,19 +689,22 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     {
         let hash = self.hash(key);
         let shard = self.shard(hash);
-        if !Self::probe(shard, hash, key, "compare_and_swap") {
+        let Some((mut table, index)) =
+            shard.write_present("compare_and_swap", hash, |(k, _)| k.borrow() == key)
+        else {
             return Err(new);
-        }
-        let mut table = shard.write("compare_and_swap");
-        match table.find_mut(hash, |(k, _)| k.borrow() == key) {
-            Some((_, v)) if *v == *current => {
-                // The old value is dropped after the lock is released.
-                let old = std::mem::replace(v, new);
-                drop(table);
-                drop(old);
-                Ok(())
-            }
-            _ => Err(new),
+        };
+        let (_, v) = table
+            .get_bucket_mut(index)
+            .expect("the key's bucket is full");
+        if *v == *current {
+            // The old value is dropped after the lock is released.
+            let old = std::mem::replace(v, new);
+            drop(table);
+            drop(old);
+            Ok(())
+        } else {
+            Err(new)
         }
     }
 
@@ -817,14 +799,11 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        let shard = self.shard(hash);
-        if !Self::probe(shard, hash, key, "get_mut") {
-            return None;
-        }
-        shard
-            .lock()
-            .write("get_mut")
-            .try_map(|t| t.find_mut(hash, |(k, _)| k.borrow() == key))
+        let (table, index) = self
+            .shard(hash)
+            .write_present("get_mut", hash, |(k, _)| k.borrow() == key)?;
+        table
+            .try_map(|t| t.get_bucket_mut(index))
             .map(|inner| RefMut { inner })
     }
 
@@ -939,14 +918,10 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        let shard = self.shard(hash);
-        if !Self::probe(shard, hash, key, "update") {
-            return None;
-        }
-        let mut table = shard.lock().write("update");
-        table
-            .find_mut(hash, |(k, _)| k.borrow() == key)
-            .map(|(_, v)| f(v))
+        let (mut table, index) = self
+            .shard(hash)
+            .write_present("update", hash, |(k, _)| k.borrow() == key)?;
+        table.get_bucket_mut(index).map(|(_, v)| f(v))
     }
 
     /// Inserts `insert()` if `key` is absent, or runs `update` on its value

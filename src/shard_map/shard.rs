@@ -153,7 +153,50 @@ impl<K, V> Shard<K, V> {
     #[inline]
     #[track_caller]
     pub(crate) fn write(&self, op: &'static str) -> ShardWriteGuard<'_, K, V> {
-        let guard = self.inner.lock.write(op);
+        self.wrap(self.inner.lock.write(op))
+    }
+
+    /// Write-locks the shard if the key (found from `hash` with `eq`) is
+    /// present, returning the guard and the key's bucket index; `None`
+    /// (having taken only the read lock) if it is absent. The read hold of
+    /// the look is upgraded in place ([`RwLock::try_upgrade`]), so the index
+    /// found is still valid; if another writer was first, the read lock is
+    /// released, the write lock taken and the key looked up again (it may
+    /// be gone by then).
+    ///
+    /// Operations that change nothing when the key is absent lock through
+    /// this ("look before locking"): readers of a busy key then do not
+    /// queue behind writers that would change nothing. Such an operation on
+    /// an absent key linearizes at the read-locked look; on a present key,
+    /// under the write lock.
+    #[inline]
+    #[track_caller]
+    pub(crate) fn write_present(
+        &self,
+        op: &'static str,
+        hash: u64,
+        mut eq: impl FnMut(&(K, V)) -> bool,
+    ) -> Option<(WriteGuard<'_, Table<K, V>>, usize)> {
+        let table = self.inner.lock.read(op);
+        let index = table.find_bucket_index(hash, &mut eq)?;
+        match RwLock::try_upgrade(table) {
+            Ok(table) => Some((table, index)),
+            Err(table) => {
+                drop(table);
+                let table = self.inner.lock.write(op);
+                let index = table.find_bucket_index(hash, eq)?;
+                Some((table, index))
+            }
+        }
+    }
+
+    /// A write guard of this shard's lock, made a [`ShardWriteGuard`] (for
+    /// writes that may change the length).
+    #[inline]
+    pub(crate) fn wrap<'a>(
+        &'a self,
+        guard: WriteGuard<'a, Table<K, V>>,
+    ) -> ShardWriteGuard<'a, K, V> {
         ShardWriteGuard {
             #[cfg(debug_assertions)]
             start_len: guard.len(),
