@@ -6,6 +6,7 @@ use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 use std::ptr;
 
+use super::pool::alloc_value;
 use super::sync::{AtomicPtr, Ordering};
 
 /// A key, its hash and its current value.
@@ -87,7 +88,7 @@ impl<V> NewValue<V> {
     #[inline]
     pub(super) fn boxed(self) -> Box<V> {
         match self {
-            NewValue::Plain(v) => Box::new(v),
+            NewValue::Plain(v) => alloc_value(v),
             NewValue::Boxed(b) => b,
         }
     }

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | [`sync`] | the atomics and mutexes: `std`'s, or loom's under `--cfg loom` |
 //! | [`alloc`] | zeroed and uninitialised arrays, fallibly |
+//! | [`pool`] | recycled value boxes: a per-thread free list per value size |
 //! | [`reclaim`] | retiring what the map unlinks: the one place that talks to crossbeam-epoch |
 //! | [`entry`] | an entry (key, hash, value pointer), its allocation and its value states |
 //! | [`table`] | the open-addressing table of entry pointers and tags, its probe, the index math |
@@ -41,7 +42,9 @@
 //!    (a boxed value is retired when a CAS replaces it; an entry's inline
 //!    first value, see [`EntryWithValue`](entry::EntryWithValue), lives in the entry's allocation
 //!    and is freed with the entry, which outlives every guard that could
-//!    have loaded a pointer to it).
+//!    have loaded a pointer to it). "Freed" includes recycled: a value box's
+//!    memory goes to a [`pool`] free list only from its deferred destructor,
+//!    so it is reused only where it could have been freed.
 //! 2. Within one layer set, every entry appears in exactly one table, and for
 //!    each key at most one entry of the set is not expunged. A new entry is
 //!    created only under the partition mutex, after a search of the current
@@ -65,6 +68,7 @@ mod alloc;
 mod entry;
 mod merge;
 mod partition;
+mod pool;
 mod reclaim;
 mod sync;
 mod table;

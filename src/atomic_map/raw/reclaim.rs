@@ -18,6 +18,7 @@
 
 use std::sync::Arc;
 
+use super::pool::free_value;
 use super::sync::{AtomicUsize, Ordering};
 
 pub(crate) use crossbeam_epoch::Guard;
@@ -182,7 +183,8 @@ pub(super) unsafe fn retire_box<T: 'static>(
     unsafe { retire(guard, garbage, bytes, destroy) }
 }
 
-/// Retires a boxed value, counted as garbage at `size_of::<V>()` bytes.
+/// Retires a boxed value, counted as garbage at `size_of::<V>()` bytes;
+/// once freed, its memory is recycled ([`free_value`]).
 ///
 /// # Safety
 /// As [`retire_box`].
@@ -194,8 +196,9 @@ pub(super) unsafe fn retire_boxed_value<V: 'static>(
 ) {
     let destroy = move || {
         // SAFETY: `p` is a unique, unlinked box (caller's contract), and the
-        // epoch has passed, so no reader holds it.
-        drop(unsafe { Box::from_raw(p) })
+        // epoch has passed, so no reader holds it: its value is dropped and
+        // its memory recycled for this thread's next value box.
+        unsafe { free_value(p) }
     };
     // SAFETY: forwarded from the caller.
     unsafe { retire_value(guard, garbage, destroy) }

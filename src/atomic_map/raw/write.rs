@@ -8,6 +8,7 @@ use std::ptr;
 
 use super::entry::{is_inline, new_entry, Entry, Loaded, NewValue};
 use super::partition::{find_in, find_in_layer, Layers, Partition, Writer};
+use super::pool::alloc_value;
 use super::reclaim::{retire_boxed_value, Guard};
 use super::sync::Ordering;
 
@@ -203,7 +204,7 @@ impl<K: Send + 'static, V: Send + 'static> Partition<K, V> {
     {
         let (e, mut cur) = self.find(guard, hash, key)?;
         loop {
-            let new = Box::new(f(cur.value()?));
+            let new = alloc_value(f(cur.value()?));
             match e.replace(guard, cur, Some(new)) {
                 Ok((_, new)) => return new,
                 Err(_) => cur = e.load(),
@@ -228,7 +229,7 @@ impl<K: Send + 'static, V: Send + 'static> Partition<K, V> {
         loop {
             if let Some((e, cur)) = self.find(guard, hash, &key) {
                 if !cur.is_expunged() {
-                    let new = f(cur.value()).map(Box::new);
+                    let new = f(cur.value()).map(alloc_value);
                     if new.is_none() && cur.value().is_none() {
                         return None;
                     }
