@@ -92,9 +92,9 @@ MUTANTS = {
                 old,
                 std::mem::size_of::<Layers<K, V>>(),
             );
-            retire_box(guard, &self.garbage, snap_ptr""",
+            retire_array(guard, &self.garbage, snap_ptr""",
         """            drop(Box::from_raw(old));
-            retire_box(guard, &self.garbage, snap_ptr""")],
+            retire_array(guard, &self.garbage, snap_ptr""")],
     "overlay length Relaxed (Table::publish_slot store, len_acquire load)": [(TABLE,
         "self.len.store(self.len() + 1, Ordering::Release);",
         "self.len.store(self.len() + 1, Ordering::Relaxed);"), (TABLE,

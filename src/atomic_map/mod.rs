@@ -82,12 +82,13 @@ const MAX_CAPACITY: usize = 1 << 30;
 /// - Everything unlinked (values, expunged entries, old arrays) is freed by
 ///   `crossbeam-epoch` after every thread that could see it has unpinned.
 ///
-/// Latency: no insert does more than a bounded slice of merge work, but the
-/// arrays of large partitions are large allocations, and with glibc's
-/// default settings each is a fresh `mmap` (faulted in page by page) and
-/// each freed one an `munmap`, paid by whichever insert allocates it or
-/// collects it. For latency-critical maps of millions of keys, keep them on
-/// the allocator's heap: `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824`
+/// Latency: no insert does more than a bounded slice of merge work. Retired
+/// arrays of 64 KiB or more are freed by a background thread (one per
+/// process, `epochmap-reclaim`, started on first use), so no insert or
+/// lookup pays for returning their pages to the system. Allocating them is
+/// still the inserting thread's: with glibc's default settings each large
+/// array is a fresh `mmap`, faulted in page by page. For latency-critical
+/// maps of millions of keys, keep them on the allocator's heap: `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824`
 /// (or the same two settings through `mallopt` at start-up). BENCHMARKS.md
 /// ("Slowest insert against map size") has the figures.
 ///

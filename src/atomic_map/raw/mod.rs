@@ -7,7 +7,7 @@
 //! | [`sync`] | the atomics and mutexes: `std`'s, or loom's under `--cfg loom` |
 //! | [`alloc`] | zeroed and uninitialised arrays, fallibly |
 //! | [`pool`] | recycled value boxes: a per-thread free list per value size |
-//! | [`reclaim`] | retiring what the map unlinks: the one place that talks to crossbeam-epoch |
+//! | [`reclaim`] | retiring what the map unlinks: the one place that talks to crossbeam-epoch; the reclaimer thread that frees large arrays |
 //! | [`entry`] | an entry (key, hash, value pointer), its allocation and its value states |
 //! | [`table`] | the open-addressing table of entry pointers and tags, its probe, the index math |
 //! | [`merge`] | the merge policy and the incremental merge into the next snapshot |
@@ -401,5 +401,38 @@ impl<K, V> Drop for RawMap<K, V> {
             // the partition any more (guards borrow the map).
             unsafe { part.free_into(None) };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A merge of a large partition hands the superseded snapshot and
+    /// overlay arrays to the reclaimer thread instead of freeing them on the
+    /// thread that collects them (often a writer).
+    #[test]
+    #[cfg_attr(miri, ignore = "no reclaimer thread under Miri")]
+    fn merges_hand_large_arrays_to_the_reclaimer() {
+        let policy = Policy {
+            min_overlay: 16,
+            ratio: 4,
+            incremental: true,
+        };
+        let map: RawMap<u64, u64> = RawMap::new(1, policy);
+        let offloaded = || reclaim::tests::OFFLOADED.load(Ordering::Relaxed);
+        let before = offloaded();
+        for k in 0..20_000u64 {
+            let guard = pin();
+            let hash = k.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
+            let _ = map.insert(&guard, hash, k, NewValue::Plain(k), false);
+        }
+        map.compact(&pin());
+        let mut rounds = 0;
+        while offloaded() == before && rounds < 10_000 {
+            pin().flush();
+            rounds += 1;
+        }
+        assert!(offloaded() > before, "no array was handed to the reclaimer");
     }
 }

@@ -19,7 +19,7 @@ use crossbeam_utils::CachePadded;
 
 use super::entry::{entry_bytes, take_entry, Entry};
 use super::merge::{MergeState, Policy};
-use super::reclaim::{self, retire_box, Garbage, Guard};
+use super::reclaim::{self, retire_array, retire_box, Garbage, Guard};
 use super::sync::{AtomicIsize, AtomicPtr, AtomicUsize, Mutex, MutexGuard, Ordering};
 use super::table::{prefetch, probe_table, tag_of, Table};
 
@@ -396,10 +396,18 @@ impl<K: Send + 'static, V: Send + 'static> Partition<K, V> {
         // allocator serves such sizes from its heap) on this insert: 30-60 µs
         // for a partition of 125k entries, growing with the map.
         // A spare more than four times too large (the partition shrank) is
-        // freed: the overlay would hold its memory for good.
+        // freed: the overlay would hold its memory for good. A spare not
+        // taken was never published and holds no entries: it is freed at
+        // once, by the reclaimer if large (not on this insert).
         let fresh = match w.spare.take() {
             Some(t) if t.capacity() >= cap - cap / 4 && t.capacity() / 4 <= cap => t,
-            _ => Box::new(Table::with_capacity(cap)),
+            unused => {
+                if let Some(t) = unused {
+                    let bytes = t.bytes();
+                    reclaim::free_large(t, bytes);
+                }
+                Box::new(Table::with_capacity(cap))
+            }
         };
         let fresh_capacity = fresh.capacity();
         // The next seal needs an overlay for about this snapshot plus a full
@@ -473,7 +481,9 @@ impl<K: Send + 'static, V: Send + 'static> Partition<K, V> {
         // SAFETY: (all three) `next` replaced `old`; the old snapshot and
         // sealed overlay arrays are reachable only from `old`, the expunged
         // entries only from those arrays. Each is retired once, here. K, V:
-        // Send + 'static.
+        // Send + 'static. Dropping a `Table` frees its two arrays and runs
+        // no user code (entries are not owned by a table): the reclaimer
+        // thread may free the large ones.
         unsafe {
             retire_box(
                 guard,
@@ -481,8 +491,8 @@ impl<K: Send + 'static, V: Send + 'static> Partition<K, V> {
                 old,
                 std::mem::size_of::<Layers<K, V>>(),
             );
-            retire_box(guard, &self.garbage, snap_ptr, snap.bytes());
-            retire_box(guard, &self.garbage, sealed_ptr, sealed.bytes());
+            retire_array(guard, &self.garbage, snap_ptr, snap.bytes());
+            retire_array(guard, &self.garbage, sealed_ptr, sealed.bytes());
         }
         if !expunged.is_empty() {
             let dead = expunged;
