@@ -51,12 +51,13 @@ const MAX_CAPACITY: usize = 1 << 30;
 ///   (an open-addressing table of entries), at most one **sealed overlay**
 ///   being merged, and the **active overlay** that takes new keys. A reader
 ///   loads the layer set once (Acquire) and probes the tables without a
-///   lock; overlays are written slot by slot with Release under the
-///   partition's mutex, so a lookup that misses never takes a lock.
+///   lock; overlays are written slot by slot with Release (a CAS claims a
+///   free slot), so a lookup that misses never takes a lock.
 /// - An **entry** holds its key and an atomic pointer to an immutable value.
 ///   Overwriting a present key is a CAS on that pointer (lock-free, no
-///   mutex); removal stores a tombstone (null). Only *new* keys take the
-///   partition mutex, and only that partition's.
+///   mutex); removal stores a tombstone (null). A *new* key is added
+///   lock-free too while its partition runs no merge; otherwise it takes
+///   the partition mutex, and only that partition's.
 /// - When the active overlay is full (`max(merge_threshold, snapshot/ratio)`
 ///   entries), it is sealed and a **merge** builds the next snapshot from the
 ///   live entries of the snapshot and the sealed overlay (entries move by
@@ -156,10 +157,13 @@ const MAX_CAPACITY: usize = 1 << 30;
 /// Overwrites, removals and updates of a key that has an entry are a CAS on
 /// that entry, without waiting for a lock. (A removal in a partition whose
 /// entries are mostly tombstones then *tries* the mutex to help the merge
-/// that drops them, as lookups do.) Only the insert of a *new* key (one with no
-/// entry, or whose entry a merge expunged) takes the writer mutex of its
+/// that drops them, as lookups do.) The insert of a *new* key (one with no
+/// entry, or whose entry a merge expunged) claims a slot of the active
+/// overlay without waiting for a lock while the partition runs no merge;
+/// otherwise (a merge runs, or the overlay is full, or another insert of a
+/// key of the same hash is in flight) it takes the writer mutex of its
 /// partition, for the search, the slot write and a bounded slice of merge
-/// work. [`compact`](AtomicPtrMap::compact) and
+/// work, and the insert that fills the overlay takes it to seal it. [`compact`](AtomicPtrMap::compact) and
 /// [`clear`](AtomicPtrMap::clear) take each partition's mutex in turn. No
 /// lock is ever held while user code other than `Eq` runs (not even the
 /// `Drop` of the key and value being inserted when that `Eq` panics: they
@@ -181,8 +185,8 @@ const MAX_CAPACITY: usize = 1 << 30;
 /// # When not to use it
 ///
 /// - **Write-heavy workloads with few reads**, and above all streams of new
-///   keys: every new key takes a partition mutex and allocates an entry and
-///   a value, and overwrites allocate and retire a value each. `ShardMap`
+///   keys: every new key allocates an entry and a value, and takes a
+///   partition mutex while a merge runs, and overwrites allocate and retire a value each. `ShardMap`
 ///   (sharded `RwLock<HashTable>`, values stored inline) is faster and leaner
 ///   there.
 /// - Values that are large or expensive to allocate and change often: every

@@ -134,6 +134,20 @@ pub(super) fn new_entry<K, V>(key: K, hash: u64, value: NewValue<V>) -> (*mut En
     }
 }
 
+/// Frees an entry that [`new_entry`] made and that was never stored in a
+/// table; returns its key and value.
+///
+/// # Safety
+/// As [`take_entry`].
+pub(super) unsafe fn take_new_entry<K, V>(e: *mut Entry<K, V>) -> (K, NewValue<V>) {
+    // SAFETY: the caller's guarantee.
+    let (key, value) = unsafe { take_entry(e) };
+    (
+        key,
+        NewValue::Plain(value.expect("a new entry holds its first value")),
+    )
+}
+
 /// The address behind the `EXPUNGED` sentinel: a static, so no allocation
 /// (and no dangling pointer of a zero-sized `Box`) can ever be equal to it.
 static EXPUNGED_SENTINEL: u8 = 0;

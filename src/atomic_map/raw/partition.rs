@@ -30,7 +30,8 @@ pub(super) struct Layers<K, V> {
     /// Null when no merge is running. Immutable once sealed (no writer
     /// inserts into it again).
     pub(super) sealed: *mut Table<K, V>,
-    /// Never null. New keys are inserted here, under the partition mutex.
+    /// Never null. New keys are inserted here, lock-free or under the
+    /// partition mutex (see [`Partition::insert`]).
     pub(super) active: *mut Table<K, V>,
     /// Loom only: a cell that loom tracks, standing for this plain memory
     /// (loom sees atomics and its own cells, not the pointers above). Made
@@ -132,6 +133,15 @@ impl<K, V> Partition<K, V> {
     /// [`Partition::unlock_and_flush`]).
     pub(super) fn lock(&self) -> MutexGuard<'_, Writer<K, V>> {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// [`Partition::lock`] if the mutex is free now, without waiting.
+    pub(super) fn try_lock(&self) -> Option<MutexGuard<'_, Writer<K, V>>> {
+        match self.writer.try_lock() {
+            Ok(w) => Some(w),
+            Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
     }
 
     /// Releases the mutex, then flushes this thread's garbage if a merge
@@ -380,6 +390,11 @@ impl<K: Send + 'static, V: Send + 'static> Partition<K, V> {
         debug_assert!(layers.sealed.is_null());
         // SAFETY: tables of the current layer set.
         let (snap, active) = unsafe { (&*layers.snapshot, &*layers.active) };
+        // Lock-free inserts into the active overlay end before it is sealed
+        // (see `Table::seal_and_wait`): the merge then reads every entry of
+        // it, and a thread that loads the next layer set (Release below)
+        // finds them in the sealed overlay.
+        active.seal_and_wait();
         let next_len = snap.len() + active.len();
         // The overlays are sized from the live keys (tombstones are about to
         // be expunged), the next snapshot from every entry (a tombstone may
