@@ -189,7 +189,8 @@ impl<K, V> Table<K, V> {
 
     /// [`Table::len`] with Acquire: pairs with the Release increments of
     /// [`Table::claim`] and [`Table::publish_slot`], each made after its
-    /// slot's Release store, so every slot counted is visible after it.
+    /// slot's Release store, so every slot counted is visible after it (see
+    /// [`Table::seal_and_wait`]).
     #[inline]
     pub(super) fn len_acquire(&self) -> usize {
         self.len.len.load(Ordering::Acquire)

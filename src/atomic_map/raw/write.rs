@@ -125,24 +125,19 @@ pub(crate) enum Inserted<'g, V> {
     ),
 }
 
-/// What a search without the partition mutex saw: the layer set it searched
-/// and the length of that set's active overlay, loaded (Acquire) before the
-/// search.
+/// What a search without the partition mutex saw: the layer set it searched.
 ///
-/// If, under the mutex, the layer set is the same and its active overlay has
-/// the same length, no entry was stored since the search (entries are
-/// created only in the active overlay, and a merge or seal that moves them
-/// publishes a new layer set; the layer set cannot be freed and its address
-/// reused while we are pinned), so a key the search did not find (or found
-/// expunged, which is final) still has no live entry, and the insert skips
-/// searching again; a lock-free insert still in flight is met by
-/// `Table::claim`. The length pairs with the Release increments of
-/// `Table::claim`: a search that loaded a length counting some slot sees
-/// that slot; a slot stored after the load changes the length seen under
-/// the mutex (which orders us after its writer).
+/// If, under the mutex, the layer set is the same, the insert skips
+/// searching again: a key the search did not find (or found expunged, which
+/// is final) has no live entry in the snapshot or the sealed overlay still
+/// (their entries are fixed while the layer set is; a seal or merge
+/// publishes a new one, and a layer set cannot be freed and its address
+/// reused while we are pinned), and an entry for it stored in the active
+/// overlay since, or in flight, lies on the key's probe sequence before any
+/// free slot, where `Table::claim` meets it (and the insert then searches
+/// with `Eq`).
 struct Searched<'g, K, V> {
     layers: &'g Layers<K, V>,
-    active_len: usize,
 }
 
 impl<K: Send + 'static, V: Send + 'static> Partition<K, V> {
@@ -293,11 +288,7 @@ impl<K: Send + 'static, V: Send + 'static> Partition<K, V> {
         let layers = self.layers(guard);
         // What the search below saw, so that the insert under the mutex can
         // skip searching again when nothing changed (see `Searched`).
-        let searched = Searched {
-            layers,
-            // SAFETY: tables of a live layer set (invariant 1).
-            active_len: unsafe { &*layers.active }.len_acquire(),
-        };
+        let searched = Searched { layers };
         if let Some((entry, v, in_overlay)) = find_in_layer(layers, hash, &key) {
             if in_overlay && !v.is_null() {
                 self.overlay_hit(guard);
@@ -473,11 +464,7 @@ impl<K: Send + 'static, V: Send + 'static> Partition<K, V> {
         let mut from = 0;
         loop {
             let layers = self.layers(guard);
-            let unchanged = searched.take().is_some_and(|s| {
-                ptr::eq(s.layers, layers)
-                    // SAFETY: tables of the current layer set (invariant 1).
-                    && unsafe { &*layers.active }.len_acquire() == s.active_len
-            });
+            let unchanged = searched.take().is_some_and(|s| ptr::eq(s.layers, layers));
             let found = if unchanged {
                 None
             } else {
