@@ -15,12 +15,13 @@ directory and the mutants are applied there. About 15 s per mutant on
 Usage: python3 loom/mutants.py [MUTANT...]   (default: all; LOOM_MAX_PREEMPTIONS
 is passed on, default 3)
 
-Not mutants, because they are not bugs: a Relaxed store of a slot's entry
-pointer, or of its tag, alone. Every lock-free reader loads a slot's tag
-(Acquire) before its entry pointer (Acquire), and `Table::publish_slot`
-stores the entry (Release) before the tag (Release): either pair alone
-orders the entry for the reader. Both Relaxed together is a bug, and a
-mutant below.
+Not mutants, because they are not bugs: Relaxed stores in
+`Table::publish_slot`, which writes only tables no other thread sees yet (the
+layer set's Release store publishes them), and the Relaxed tag CAS of
+`Table::claim` (the entry pointer's Release store orders the entry; a
+claimed tag with a null slot is skipped). Nor is an insert under the mutex
+that skips its search when the layer set is unchanged (`Searched`): entries
+stored in the active overlay since are met by `Table::claim`.
 """
 
 import os
@@ -50,11 +51,9 @@ MUTANTS = {
     "value CAS Relaxed (EntryRef::replace)": [(WRITE,
         "            new_ptr,\n            Ordering::AcqRel,\n            Ordering::Acquire,\n        ) {",
         "            new_ptr,\n            Ordering::Relaxed,\n            Ordering::Relaxed,\n        ) {")],
-    "slot entry and tag stores Relaxed (Table::publish_slot)": [(TABLE,
-        "slot.entry.store(entry, Ordering::Release);",
-        "slot.entry.store(entry, Ordering::Relaxed);"), (TABLE,
-        "self.tags[i].store(tag_of(hash), Ordering::Release);",
-        "self.tags[i].store(tag_of(hash), Ordering::Relaxed);")],
+    "slot entry store Relaxed (Table::claim)": [(TABLE,
+        "                        self.slots[i].entry.store(entry, Ordering::Release);\n                        self.len.len.fetch_add(1, Ordering::Release);",
+        "                        self.slots[i].entry.store(entry, Ordering::Relaxed);\n                        self.len.len.fetch_add(1, Ordering::Release);")],
     "expunge by load-then-store instead of CAS (MergeState::step)": [(MERGE,
         """            let live = !e.value.load(Ordering::Relaxed).is_null()
                 || e.value
@@ -92,17 +91,23 @@ MUTANTS = {
                 old,
                 std::mem::size_of::<Layers<K, V>>(),
             );
-            retire_box(guard, &self.garbage, snap_ptr""",
+            retire_array(guard, &self.garbage, snap_ptr""",
         """            drop(Box::from_raw(old));
-            retire_box(guard, &self.garbage, snap_ptr""")],
-    "overlay length Relaxed (Table::publish_slot store, len_acquire load)": [(TABLE,
-        "self.len.store(self.len() + 1, Ordering::Release);",
-        "self.len.store(self.len() + 1, Ordering::Relaxed);"), (TABLE,
-        "self.len.load(Ordering::Acquire)",
-        "self.len.load(Ordering::Relaxed)")],
-    "insert skips its search under the mutex whenever the layer set is unchanged": [(WRITE,
-        "&& unsafe { &*layers.active }.len_acquire() == s.active_len",
-        "&& (s.active_len, true).1")],
+            retire_array(guard, &self.garbage, snap_ptr""")],
+    "overlay length Relaxed (Table::claim increment, len_acquire load)": [(TABLE,
+        "                        self.len.len.fetch_add(1, Ordering::Release);\n                        return Ok(());",
+        "                        self.len.len.fetch_add(1, Ordering::Relaxed);\n                        return Ok(());"), (TABLE,
+        "self.len.len.load(Ordering::Acquire)",
+        "self.len.len.load(Ordering::Relaxed)")],
+    "a seal does not wait for lock-free inserts in flight": [(PARTITION,
+        "        active.seal_and_wait();",
+        "")],
+    "a claim passes a slot of the same hash (Table::claim)": [(TABLE,
+        "if p.is_null() || same_hash {",
+        "if false {")],
+    "a claim passes a claimed slot whose entry is not stored yet (Table::claim)": [(TABLE,
+        "if p.is_null() || same_hash {",
+        "if !p.is_null() && same_hash {")],
     "iteration visits the snapshot first (invariant 5)": [(TRAVERSAL,
         "                0 => layers.active,\n                1 => layers.sealed,\n                2 => layers.snapshot,",
         "                0 => layers.snapshot,\n                1 => layers.sealed,\n                2 => layers.active,")],
@@ -124,6 +129,7 @@ MODELS = [
     "racing_inserts_of_a_new_key",
     "for_each_in_chunks_during_incremental_merge",
     "remove_assists_merge_vs_get",
+    "lock_free_insert_vs_seal",
 ]
 
 

@@ -595,3 +595,37 @@ fn remove_assists_merge_vs_get() {
         assert_eq!((s.merges, s.merges_in_progress, held, s.len), (2, 0, 1, 1));
     });
 }
+
+/// (j) A lock-free insert of a new key races the insert that seals the
+/// overlay: three keys fill three of the active overlay's four slots, then
+/// two threads insert one new key each. One takes the last slot without the
+/// mutex; the other finds the overlay full, takes the mutex, seals the
+/// overlay (waiting for the first to store its entry) and merges it whole.
+/// Every key must then be found once, with its value: a seal that did not
+/// wait would let the merge pass the slot before the entry is stored, and
+/// lose the key.
+#[test]
+fn lock_free_insert_vs_seal() {
+    run("lock_free_insert_vs_seal", |ledger| {
+        let map = Arc::new(small_map(false));
+        for id in 0..3 {
+            map.insert(Key::new(ledger, id), Val::new(ledger, id));
+        }
+        assert_eq!(map.stats().merges, 0, "the setup fills the first overlay only");
+        let (m, l) = (Arc::clone(&map), Arc::clone(ledger));
+        let other = loom::thread::spawn(move || {
+            assert!(!m.insert(Key::new(&l, 3), Val::new(&l, 3)));
+        });
+        assert!(!map.insert(Key::new(ledger, 4), Val::new(ledger, 4)));
+        other.join().unwrap();
+        assert_eq!(map.stats().merges, 1, "one of the inserts sealed and merged");
+        let pinned = map.pin();
+        for id in 0..5 {
+            let v = pinned.get(&Key::new(ledger, id)).map(Val::read);
+            assert_eq!(v, Some(id), "key {id}");
+        }
+        assert_eq!(pinned.iter().count(), 5);
+        drop(pinned);
+        assert_eq!(map.len(), 5);
+    });
+}

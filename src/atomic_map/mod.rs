@@ -57,12 +57,13 @@ const MAX_CAPACITY: usize = 1 << 30;
 ///   (an open-addressing table of entries), at most one **sealed overlay**
 ///   being merged, and the **active overlay** that takes new keys. A reader
 ///   loads the layer set once (Acquire) and probes the tables without a
-///   lock; overlays are written slot by slot with Release under the
-///   partition's mutex, so a lookup that misses never takes a lock.
+///   lock; overlays are written slot by slot with Release (a CAS claims a
+///   free slot), so a lookup that misses never takes a lock.
 /// - An **entry** holds its key and an atomic pointer to an immutable value.
 ///   Overwriting a present key is a CAS on that pointer (lock-free, no
-///   mutex); removal stores a tombstone (null). Only *new* keys take the
-///   partition mutex, and only that partition's.
+///   mutex); removal stores a tombstone (null). A *new* key is added
+///   lock-free too while its partition runs no merge; otherwise it takes
+///   the partition mutex, and only that partition's.
 /// - When the active overlay is full (`max(merge_threshold, snapshot/ratio)`
 ///   entries), it is sealed and a **merge** builds the next snapshot from the
 ///   live entries of the snapshot and the sealed overlay (entries move by
@@ -88,12 +89,13 @@ const MAX_CAPACITY: usize = 1 << 30;
 /// - Everything unlinked (values, expunged entries, old arrays) is freed by
 ///   `crossbeam-epoch` after every thread that could see it has unpinned.
 ///
-/// Latency: no insert does more than a bounded slice of merge work, but the
-/// arrays of large partitions are large allocations, and with glibc's
-/// default settings each is a fresh `mmap` (faulted in page by page) and
-/// each freed one an `munmap`, paid by whichever insert allocates it or
-/// collects it. For latency-critical maps of millions of keys, keep them on
-/// the allocator's heap: `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824`
+/// Latency: no insert does more than a bounded slice of merge work. Retired
+/// arrays of 64 KiB or more are freed by a background thread (one per
+/// process, `epochmap-reclaim`, started on first use), so no insert or
+/// lookup pays for returning their pages to the system. Allocating them is
+/// still the inserting thread's: with glibc's default settings each large
+/// array is a fresh `mmap`, faulted in page by page. For latency-critical
+/// maps of millions of keys, keep them on the allocator's heap: `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824`
 /// (or the same two settings through `mallopt` at start-up). BENCHMARKS.md
 /// ("Slowest insert against map size") has the figures.
 ///
@@ -168,10 +170,14 @@ const MAX_CAPACITY: usize = 1 << 30;
 /// Overwrites, removals and updates of a key that has an entry are a CAS on
 /// that entry, without waiting for a lock. (A removal in a partition whose
 /// entries are mostly tombstones then *tries* the mutex to help the merge
-/// that drops them, as lookups do.) Only the insert of a *new* key (one with no
-/// entry, or whose entry a merge expunged) takes the writer mutex of its
+/// that drops them, as lookups do.) The insert of a *new* key (one with no
+/// entry, or whose entry a merge expunged) claims a slot of the active
+/// overlay without waiting for a lock while the partition runs no merge;
+/// otherwise (a merge runs, or the overlay is full, or another insert of a
+/// key of the same hash is in flight) it takes the writer mutex of its
 /// partition, for the search, the slot write and a bounded slice of merge
-/// work. [`shrink_to_fit`](AtomicPtrMap::shrink_to_fit) and
+/// work, and the insert that fills the overlay takes it to seal it.
+/// [`shrink_to_fit`](AtomicPtrMap::shrink_to_fit) and
 /// [`clear`](AtomicPtrMap::clear) take each partition's mutex in turn. No
 /// lock is ever held while user code other than `Eq` runs (not even the
 /// `Drop` of the key and value being inserted when that `Eq` panics: they
@@ -193,8 +199,8 @@ const MAX_CAPACITY: usize = 1 << 30;
 /// # When not to use it
 ///
 /// - **Write-heavy workloads with few reads**, and above all streams of new
-///   keys: every new key takes a partition mutex and allocates an entry and
-///   a value, and overwrites allocate and retire a value each. `ShardMap`
+///   keys: every new key allocates an entry and a value, and takes a
+///   partition mutex while a merge runs, and overwrites allocate and retire a value each. `ShardMap`
 ///   (sharded `RwLock<HashTable>`, values stored inline) is faster and leaner
 ///   there.
 /// - Values that are large or expensive to allocate and change often: every

@@ -6,6 +6,7 @@ use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 use std::ptr;
 
+use super::pool::alloc_value;
 use super::sync::{AtomicPtr, Ordering};
 
 /// A key, its hash and its current value.
@@ -87,7 +88,7 @@ impl<V> NewValue<V> {
     #[inline]
     pub(super) fn boxed(self) -> Box<V> {
         match self {
-            NewValue::Plain(v) => Box::new(v),
+            NewValue::Plain(v) => alloc_value(v),
             NewValue::Boxed(b) => b,
         }
     }
@@ -131,6 +132,20 @@ pub(super) fn new_entry<K, V>(key: K, hash: u64, value: NewValue<V>) -> (*mut En
         }));
         (e, v)
     }
+}
+
+/// Frees an entry that [`new_entry`] made and that was never stored in a
+/// table; returns its key and value.
+///
+/// # Safety
+/// As [`take_entry`].
+pub(super) unsafe fn take_new_entry<K, V>(e: *mut Entry<K, V>) -> (K, NewValue<V>) {
+    // SAFETY: the caller's guarantee.
+    let (key, value) = unsafe { take_entry(e) };
+    (
+        key,
+        NewValue::Plain(value.expect("a new entry holds its first value")),
+    )
 }
 
 /// The address behind the `EXPUNGED` sentinel: a static, so no allocation

@@ -6,12 +6,13 @@
 //! |---|---|
 //! | [`sync`] | the atomics and mutexes: `std`'s, or loom's under `--cfg loom` |
 //! | [`alloc`] | zeroed and uninitialised arrays, fallibly |
-//! | [`reclaim`] | retiring what the map unlinks: the one place that talks to crossbeam-epoch |
+//! | [`pool`] | recycled value boxes: a per-thread free list per value size |
+//! | [`reclaim`] | retiring what the map unlinks: the one place that talks to crossbeam-epoch; the reclaimer thread that frees large arrays |
 //! | [`entry`] | an entry (key, hash, value pointer), its allocation and its value states |
-//! | [`table`] | the open-addressing table of entry pointers and tags, its probe, the index math |
+//! | [`table`] | the open-addressing table of entry pointers and tags, its probe, lock-free slot claims and sealing, the index math |
 //! | [`merge`] | the merge policy and the incremental merge into the next snapshot |
 //! | [`partition`] | a partition's layer set and mutex; sealing, publishing, merge assists |
-//! | [`write`](mod@write) | CAS on a found entry, and inserts of new keys under the mutex |
+//! | [`write`](mod@write) | CAS on a found entry, and inserts of new keys, lock-free or under the mutex |
 //! | [`traversal`] | iteration, and the chunked traversal |
 //! | this module | [`RawMap`]: the partitions, and the engine calls of the façade |
 //! | [`guarded`] | an engine call too: a found key and value carried with the guard that keeps them alive |
@@ -22,15 +23,18 @@
 //! |---|---|---|---|
 //! | `Partition::layers` load | Acquire | the Release store of a new layer set (seal, merge publish) | the reader sees the tables of the set, and a snapshot's slots, fully written |
 //! | `Partition::layers` store | Release | the Acquire loads of readers and writers | publishes a layer set, including a snapshot written with plain (Relaxed) slot stores before it |
-//! | `Table` slot entry load | Acquire | the Release store of `Table::publish_slot` | an overlay slot is written while readers probe; the entry it points to (key, hash, first value) is initialised |
+//! | `Table` slot entry load | Acquire | the Release store of `Table::claim` (or `Table::publish_slot`) | an overlay slot is written while readers probe; the entry it points to (key, hash, first value) is initialised |
 //! | `Table` slot entry store | Release | the Acquire slot loads | as above; in an unpublished snapshot the layer set's Release store would be enough |
-//! | `Table` tag load | Acquire | the Release store of the tag in `Table::publish_slot`, made after the slot's entry | a probe reads a slot only after a matching tag; the slot is then written and its entry initialised |
-//! | `Table` tag store | Release | the Acquire tag loads | as above |
+//! | `Table` tag CAS `FREE` -> tag (`Table::claim`) | Relaxed | nothing | claims the slot for one insert; orders nothing: a reader or insert that sees the tag and a null slot treats the insert as not yet done (readers skip the slot, inserts of the same tag stop there) |
+//! | `Table` tag load | Acquire | the Release tag store of `Table::publish_slot` (tables no other thread writes yet) | a probe reads a slot only after a matching tag; the slot's own Acquire load orders the entry |
+//! | `Table` tag store (`publish_slot`) | Release | the Acquire tag loads | as above (redundant with the layer set's Release store) |
+//! | `Table` reserved count and `SEALED` bit (reserve, unreserve, seal) | Relaxed | nothing | a count in one atomic: coherence alone makes the sealer's loads, after its own `fetch_or`, count every reservation taken before it; the entries themselves are ordered by the length below |
+//! | `Table` length increment (`claim`) | Release | the Acquire length loads of `Table::seal_and_wait` | made after the slot's Release store: a thread that reads a count sees the slots counted (increments are read-modify-writes, so one Acquire load that reads the last synchronises with all) |
 //! | `Entry::value` load | Acquire | the successful AcqRel CAS that stored the pointer, or the Release store in `Table::publish_slot` that published the entry with its first value | the reader sees the value `V` fully initialised; a `get` happens-after the insert whose value it returns |
 //! | `Entry::value` CAS (insert, overwrite, remove, update) | AcqRel / Acquire | itself on other threads, and readers' Acquire loads | Release publishes the new value; Acquire makes the old value's initialisation visible before it is handed back and retired |
 //! | `Entry::value` CAS null -> `EXPUNGED` (merge) | AcqRel / Acquire | writers' CAS null -> value on the same entry | modification order decides fairly between a merge expunging a tombstone and a writer reviving it: exactly one wins |
 //! | `Entry::value` load before that CAS (merge) | Relaxed | nothing | only decides whether to try the CAS: a non-null value means the entry is kept (it moves by pointer, nothing of the value is read) |
-//! | `Partition::len`, `merges`, `Table::len`, garbage counters | Relaxed | nothing | statistics; `Table::len` is written only under the partition mutex (or before publication) |
+//! | `Partition::len`, `merges`, `Table::len` (`len()`), garbage counters | Relaxed | nothing | statistics |
 //!
 //! # Invariants
 //!
@@ -42,12 +46,21 @@
 //!    (a boxed value is retired when a CAS replaces it; an entry's inline
 //!    first value, see [`EntryWithValue`](entry::EntryWithValue), lives in the entry's allocation
 //!    and is freed with the entry, which outlives every guard that could
-//!    have loaded a pointer to it).
+//!    have loaded a pointer to it). "Freed" includes recycled: a value box's
+//!    memory goes to a [`pool`] free list only from its deferred destructor,
+//!    so it is reused only where it could have been freed.
 //! 2. Within one layer set, every entry appears in exactly one table, and for
 //!    each key at most one entry of the set is not expunged. A new entry is
-//!    created only under the partition mutex, after a search of the current
-//!    layer set found no non-expunged entry for its key; only merges (also
-//!    under the mutex) expunge, and only entries of the snapshot and sealed
+//!    stored only in the active overlay, after a search of a layer set with
+//!    that overlay active found no non-expunged entry for its key, either
+//!    under the partition mutex or lock-free while no merge runs
+//!    (`Partition::insert_lock_free`): a lock-free insert holds a
+//!    reservation of the overlay, so the overlay stays active until its
+//!    entry is stored (a seal waits, `Table::seal_and_wait`), and an entry
+//!    made for the key since the search can only be in that overlay, where
+//!    `Table::claim` meets it; two inserts of a key into one overlay cannot
+//!    both store their entries there (`Table::claim`). Only merges (under
+//!    the mutex) expunge, and only entries of the snapshot and sealed
 //!    overlay; entries leave a layer set only expunged.
 //! 3. `EXPUNGED` is final: no CAS ever replaces it.
 //! 4. Values are immutable once published (the map hands out `&V` only).
@@ -67,6 +80,7 @@ mod entry;
 mod guarded;
 mod merge;
 mod partition;
+mod pool;
 mod reclaim;
 mod sync;
 mod table;
@@ -400,5 +414,69 @@ impl<K, V> Drop for RawMap<K, V> {
             // the partition any more (guards borrow the map).
             unsafe { part.free_into(None) };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A merge of a large partition hands the superseded snapshot and
+    /// overlay arrays to the reclaimer thread instead of freeing them on the
+    /// thread that collects them (often a writer).
+    #[test]
+    #[cfg_attr(miri, ignore = "no reclaimer thread under Miri")]
+    fn merges_hand_large_arrays_to_the_reclaimer() {
+        let policy = Policy {
+            min_overlay: 16,
+            ratio: 4,
+            incremental: true,
+        };
+        let map: RawMap<u64, u64> = RawMap::new(1, policy);
+        let offloaded = || reclaim::tests::OFFLOADED.load(Ordering::Relaxed);
+        let before = offloaded();
+        for k in 0..20_000u64 {
+            let guard = pin();
+            let hash = k.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
+            let _ = map.insert(&guard, hash, k, NewValue::Plain(k), false);
+        }
+        map.compact(&pin());
+        let mut rounds = 0;
+        while offloaded() == before && rounds < 10_000 {
+            pin().flush();
+            rounds += 1;
+        }
+        assert!(offloaded() > before, "no array was handed to the reclaimer");
+    }
+
+    /// While its partition runs no merge, a new key is inserted without the
+    /// partition mutex: an insert completes while another thread holds it.
+    /// (Without the lock-free path the insert waits for the mutex, and the
+    /// watchdog below fails the test instead of letting it hang.)
+    #[test]
+    fn new_keys_do_not_wait_for_the_partition_mutex() {
+        let policy = Policy {
+            min_overlay: 64,
+            ratio: 4,
+            incremental: true,
+        };
+        let map = std::sync::Arc::new(RawMap::<u64, u64>::new(1, policy));
+        let held = map.partitions[0].lock();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let m = std::sync::Arc::clone(&map);
+        let inserter = std::thread::spawn(move || {
+            for k in 0..8u64 {
+                let guard = pin();
+                let hash = k.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                let (done, _) = m.insert(&guard, hash, k, NewValue::Plain(k), false);
+                assert!(matches!(done, Inserted::New(_)));
+            }
+            let _ = tx.send(());
+        });
+        let finished = rx.recv_timeout(std::time::Duration::from_secs(30)).is_ok();
+        drop(held);
+        inserter.join().unwrap();
+        assert!(finished, "a new key waited for the partition mutex");
+        assert_eq!(map.len(), 8);
     }
 }

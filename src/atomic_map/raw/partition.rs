@@ -19,7 +19,7 @@ use crossbeam_utils::CachePadded;
 
 use super::entry::{entry_bytes, take_entry, Entry};
 use super::merge::{MergeState, Policy};
-use super::reclaim::{self, retire_box, Garbage, Guard};
+use super::reclaim::{self, retire_array, retire_box, Garbage, Guard};
 use super::sync::{AtomicIsize, AtomicPtr, AtomicUsize, Mutex, MutexGuard, Ordering};
 use super::table::{prefetch, probe_table, tag_of, Table};
 
@@ -30,7 +30,8 @@ pub(super) struct Layers<K, V> {
     /// Null when no merge is running. Immutable once sealed (no writer
     /// inserts into it again).
     pub(super) sealed: *mut Table<K, V>,
-    /// Never null. New keys are inserted here, under the partition mutex.
+    /// Never null. New keys are inserted here, lock-free or under the
+    /// partition mutex (see [`Partition::insert`]).
     pub(super) active: *mut Table<K, V>,
     /// Loom only: a cell that loom tracks, standing for this plain memory
     /// (loom sees atomics and its own cells, not the pointers above). Made
@@ -132,6 +133,15 @@ impl<K, V> Partition<K, V> {
     /// [`Partition::unlock_and_flush`]).
     pub(super) fn lock(&self) -> MutexGuard<'_, Writer<K, V>> {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// [`Partition::lock`] if the mutex is free now, without waiting.
+    pub(super) fn try_lock(&self) -> Option<MutexGuard<'_, Writer<K, V>>> {
+        match self.writer.try_lock() {
+            Ok(w) => Some(w),
+            Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
     }
 
     /// Releases the mutex, then flushes this thread's garbage if a merge
@@ -380,6 +390,11 @@ impl<K: Send + 'static, V: Send + 'static> Partition<K, V> {
         debug_assert!(layers.sealed.is_null());
         // SAFETY: tables of the current layer set.
         let (snap, active) = unsafe { (&*layers.snapshot, &*layers.active) };
+        // Lock-free inserts into the active overlay end before it is sealed
+        // (see `Table::seal_and_wait`): the merge then reads every entry of
+        // it, and a thread that loads the next layer set (Release below)
+        // finds them in the sealed overlay.
+        active.seal_and_wait();
         let next_len = snap.len() + active.len();
         // The overlays are sized from the live keys (tombstones are about to
         // be expunged), the next snapshot from every entry (a tombstone may
@@ -396,10 +411,18 @@ impl<K: Send + 'static, V: Send + 'static> Partition<K, V> {
         // allocator serves such sizes from its heap) on this insert: 30-60 µs
         // for a partition of 125k entries, growing with the map.
         // A spare more than four times too large (the partition shrank) is
-        // freed: the overlay would hold its memory for good.
+        // freed: the overlay would hold its memory for good. A spare not
+        // taken was never published and holds no entries: it is freed at
+        // once, by the reclaimer if large (not on this insert).
         let fresh = match w.spare.take() {
             Some(t) if t.capacity() >= cap - cap / 4 && t.capacity() / 4 <= cap => t,
-            _ => Box::new(Table::with_capacity(cap)),
+            unused => {
+                if let Some(t) = unused {
+                    let bytes = t.bytes();
+                    reclaim::free_large(t, bytes);
+                }
+                Box::new(Table::with_capacity(cap))
+            }
         };
         let fresh_capacity = fresh.capacity();
         // The next seal needs an overlay for about this snapshot plus a full
@@ -473,7 +496,9 @@ impl<K: Send + 'static, V: Send + 'static> Partition<K, V> {
         // SAFETY: (all three) `next` replaced `old`; the old snapshot and
         // sealed overlay arrays are reachable only from `old`, the expunged
         // entries only from those arrays. Each is retired once, here. K, V:
-        // Send + 'static.
+        // Send + 'static. Dropping a `Table` frees its two arrays and runs
+        // no user code (entries are not owned by a table): the reclaimer
+        // thread may free the large ones.
         unsafe {
             retire_box(
                 guard,
@@ -481,8 +506,8 @@ impl<K: Send + 'static, V: Send + 'static> Partition<K, V> {
                 old,
                 std::mem::size_of::<Layers<K, V>>(),
             );
-            retire_box(guard, &self.garbage, snap_ptr, snap.bytes());
-            retire_box(guard, &self.garbage, sealed_ptr, sealed.bytes());
+            retire_array(guard, &self.garbage, snap_ptr, snap.bytes());
+            retire_array(guard, &self.garbage, sealed_ptr, sealed.bytes());
         }
         if !expunged.is_empty() {
             let dead = expunged;

@@ -11,13 +11,25 @@
 //! been dropped. That is why the map's operations require `K`, `V: Send +
 //! 'static`.
 //!
+//! Large arrays (a superseded snapshot or overlay, [`OFFLOAD_BYTES`] or more)
+//! are not freed by the thread that runs their deferred destructor: that is
+//! often a writer (a pin collects garbage), and freeing an array returns its
+//! pages to the system, at a cost that grows with the array, so the slowest
+//! insert grew with the map. The destructor hands them to the *reclaimer*, one
+//! background thread per process started on first use, which frees them
+//! ([`free_large`]). If that thread cannot be started, arrays are freed where
+//! they are; under loom and Miri they always are.
+//!
 //! The garbage counters count on retire and count down in the deferred
-//! destructor, so [`Stats`](crate::atomic_map::Stats) reports how much memory is waiting
+//! destructor (for a large array: once it is handed to the reclaimer), so [`Stats`](crate::atomic_map::Stats) reports how much memory is waiting
 //! for readers to unpin: a long-held guard shows up there instead of growing
 //! memory unnoticed.
 
 use std::sync::Arc;
+#[cfg(not(any(loom, miri)))]
+use std::sync::{mpsc, OnceLock};
 
+use super::pool::free_value;
 use super::sync::{AtomicUsize, Ordering};
 
 pub(crate) use crossbeam_epoch::Guard;
@@ -182,7 +194,8 @@ pub(super) unsafe fn retire_box<T: 'static>(
     unsafe { retire(guard, garbage, bytes, destroy) }
 }
 
-/// Retires a boxed value, counted as garbage at `size_of::<V>()` bytes.
+/// Retires a boxed value, counted as garbage at `size_of::<V>()` bytes;
+/// once freed, its memory is recycled ([`free_value`]).
 ///
 /// # Safety
 /// As [`retire_box`].
@@ -194,9 +207,109 @@ pub(super) unsafe fn retire_boxed_value<V: 'static>(
 ) {
     let destroy = move || {
         // SAFETY: `p` is a unique, unlinked box (caller's contract), and the
-        // epoch has passed, so no reader holds it.
-        drop(unsafe { Box::from_raw(p) })
+        // epoch has passed, so no reader holds it: its value is dropped and
+        // its memory recycled for this thread's next value box.
+        unsafe { free_value(p) }
     };
     // SAFETY: forwarded from the caller.
     unsafe { retire_value(guard, garbage, destroy) }
+}
+
+/// Arrays of at least this many bytes are freed by the reclaimer thread.
+pub(super) const OFFLOAD_BYTES: usize = 64 * 1024;
+
+/// Drops `b`, about `bytes` bytes: on the reclaimer thread if it is at least
+/// [`OFFLOAD_BYTES`] (and the thread runs), else here. For memory only:
+/// `T`'s drop must run no user code (it may run at any later time, and
+/// after the map is dropped).
+pub(super) fn free_large<T: Send + 'static>(b: Box<T>, bytes: usize) {
+    #[cfg(not(any(loom, miri)))]
+    if bytes >= OFFLOAD_BYTES {
+        if let Some(tx) = reclaimer() {
+            // A send fails only if the reclaimer is gone; then the box comes
+            // back and is dropped here.
+            if let Err(mpsc::SendError(b)) = tx.send(b) {
+                drop(b);
+            }
+            #[cfg(test)]
+            tests::OFFLOADED.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+    }
+    let _ = bytes;
+    drop(b);
+}
+
+/// The reclaimer's queue, starting the thread on first use; `None` if it
+/// could not be started.
+#[cfg(not(any(loom, miri)))]
+fn reclaimer() -> Option<&'static mpsc::Sender<Box<dyn Send>>> {
+    static RECLAIMER: OnceLock<Option<mpsc::Sender<Box<dyn Send>>>> = OnceLock::new();
+    RECLAIMER
+        .get_or_init(|| {
+            let (tx, rx) = mpsc::channel::<Box<dyn Send>>();
+            std::thread::Builder::new()
+                .name("epochmap-reclaim".into())
+                // It only frees memory.
+                .stack_size(64 * 1024)
+                .spawn(move || {
+                    for b in rx {
+                        drop(b);
+                    }
+                })
+                .ok()
+                .map(|_| tx)
+        })
+        .as_ref()
+}
+
+/// [`retire_box`] for an array (a table): freed through [`free_large`].
+///
+/// # Safety
+/// As [`retire_box`]; dropping a `T` frees memory and runs no user code.
+pub(super) unsafe fn retire_array<T: Send + 'static>(
+    guard: &Guard,
+    garbage: &Arc<Garbage>,
+    p: *mut T,
+    bytes: usize,
+) {
+    let destroy = move || {
+        // SAFETY: `p` is a unique, unlinked box (caller's contract), and the
+        // epoch has passed, so no reader holds it.
+        free_large(unsafe { Box::from_raw(p) }, bytes)
+    };
+    // SAFETY: forwarded from the caller.
+    unsafe { retire(guard, garbage, bytes, destroy) }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+
+    /// Boxes handed to the reclaimer (by any test of this binary).
+    pub(in super::super) static OFFLOADED: AtomicUsize = AtomicUsize::new(0);
+
+    /// Records the thread that drops it.
+    struct Probe(std::sync::mpsc::Sender<std::thread::ThreadId>);
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            let _ = self.0.send(std::thread::current().id());
+        }
+    }
+
+    #[test]
+    fn large_arrays_are_freed_by_the_reclaimer() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let me = std::thread::current().id();
+        free_large(Box::new(Probe(tx.clone())), 16);
+        assert_eq!(rx.recv().unwrap(), me, "a small array is freed here");
+        // (The size is what the caller says it is.)
+        free_large(Box::new(Probe(tx)), OFFLOAD_BYTES);
+        let by = rx.recv().unwrap();
+        if cfg!(miri) {
+            assert_eq!(by, me);
+        } else {
+            assert_ne!(by, me, "a large array is freed by the reclaimer");
+        }
+    }
 }

@@ -25,3 +25,13 @@ pub(crate) use loom::sync::atomic::{AtomicIsize, AtomicPtr, AtomicU8, AtomicUsiz
 pub(crate) use loom::sync::{Mutex, MutexGuard};
 #[cfg(loom)]
 pub(crate) use loom::{cell::UnsafeCell, thread_local};
+
+/// One round of a short spin-wait for another thread's store: a CPU hint
+/// (a yield under loom, so that the model runs the thread waited for).
+#[inline]
+pub(crate) fn spin_wait() {
+    #[cfg(not(loom))]
+    std::hint::spin_loop();
+    #[cfg(loom)]
+    loom::thread::yield_now();
+}

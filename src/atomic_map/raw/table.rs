@@ -10,7 +10,10 @@
 //! slots, so every probe sequence meets a null slot and stops. A *snapshot*
 //! is a table that is completely written before it is published and never
 //! written again; an *overlay* is a table whose slots are written one at a
-//! time, under the partition's mutex, while readers probe it without a lock.
+//! time while readers probe it without a lock: each insert reserves a slot
+//! ([`Table::try_reserve`]), claims a free one with a CAS of its tag
+//! ([`Table::claim`]), and stores its entry; sealing the overlay refuses
+//! further reservations and waits for those taken ([`Table::seal_and_wait`]).
 
 use std::borrow::Borrow;
 use std::mem::MaybeUninit;
@@ -80,21 +83,56 @@ pub(super) struct Table<K, V> {
     /// probe scans this dense array (1 byte per slot, so it mostly stays in
     /// cache) and reads a slot only when its tag matches, so a lookup that
     /// misses usually touches no slot and no entry at all. Invariant: a tag
-    /// goes from `FREE` to `tag_of(hash)` once, stored with Release after the
-    /// slot's entry pointer; a non-free tag loaded with Acquire
-    /// guarantees a non-null, initialised slot.
+    /// goes from `FREE` to `tag_of(hash)` once, where `hash` is the hash of
+    /// the entry the slot then receives (once): claimed by a CAS before the
+    /// entry pointer is stored ([`Table::claim`]), or stored after it in a
+    /// table no other thread sees ([`Table::publish_slot`]). A non-free tag
+    /// with a null slot is an insert in flight. A free tag means a null slot.
     tags: Box<[AtomicU8]>,
     /// Invariants: `slots.len()` is a power of two >= [`MIN_SLOTS`]; a slot's
     /// entry goes from null to non-null at most once; at most `capacity()`
-    /// slots are non-null; within one
-    /// table at most one entry per key.
+    /// slots are non-null (reservations, see `len`); within one table at
+    /// most one entry per key (see [`Table::claim`]).
     slots: Box<[Slot<K, V>]>,
-    /// Entries stored. Written only by the thread that fills the table (under
-    /// the partition mutex, or before publication); a counter: Relaxed. In
-    /// its own cache line: an overlay insert writes it, readers never read
-    /// it on the lookup path, and it must not invalidate the line holding
-    /// `slots` (which every lookup reads).
-    len: CachePadded<AtomicUsize>,
+    /// Entries stored (slots whose entry pointer is written), counted after
+    /// the slot's Release store with a Release increment; see
+    /// [`Table::len_acquire`]. In its own cache line with `reserved`: an
+    /// overlay insert writes both, readers never read them on the lookup
+    /// path, and they must not invalidate the line holding `slots` (which
+    /// every lookup reads).
+    len: CachePadded<LenAndReserved>,
+}
+
+/// The two counters of a table that inserts write.
+pub(super) struct LenAndReserved {
+    len: AtomicUsize,
+    /// Slots reserved by inserts ([`Table::try_reserve`]): those stored
+    /// (`len`) plus those of inserts in flight; at most
+    /// [`Table::capacity`]. The [`SEALED`] bit, once set, refuses new
+    /// reservations for good. Invariant: `len <= reserved & !SEALED`, equal
+    /// when no insert is in flight.
+    reserved: AtomicUsize,
+}
+
+/// The bit of [`LenAndReserved::reserved`] that seals an overlay.
+pub(super) const SEALED: usize = 1 << (usize::BITS - 1);
+
+impl LenAndReserved {
+    fn new() -> Self {
+        LenAndReserved {
+            len: AtomicUsize::new(0),
+            reserved: AtomicUsize::new(0),
+        }
+    }
+}
+
+/// Why [`Table::claim`] stopped without storing its entry: the probe met
+/// slot `at` (an offset in the probe sequence), whose tag equals the new
+/// entry's and whose entry is not stored yet (`None`, an insert in flight)
+/// or has the same full hash (`Some`): the same key, perhaps.
+pub(super) struct Met<K, V> {
+    pub(super) at: usize,
+    pub(super) entry: Option<*mut Entry<K, V>>,
 }
 
 impl<K, V> Table<K, V> {
@@ -104,7 +142,7 @@ impl<K, V> Table<K, V> {
         Table {
             tags: free_tags(n),
             slots: null_slots(n),
-            len: CachePadded::new(AtomicUsize::new(0)),
+            len: CachePadded::new(LenAndReserved::new()),
         }
     }
 
@@ -115,7 +153,7 @@ impl<K, V> Table<K, V> {
         Some(Table {
             tags: try_free_tags(n).ok()?,
             slots: try_null_slots(n).ok()?,
-            len: CachePadded::new(AtomicUsize::new(0)),
+            len: CachePadded::new(LenAndReserved::new()),
         })
     }
 
@@ -128,7 +166,7 @@ impl<K, V> Table<K, V> {
         Table {
             tags,
             slots,
-            len: CachePadded::new(AtomicUsize::new(0)),
+            len: CachePadded::new(LenAndReserved::new()),
         }
     }
 
@@ -143,21 +181,82 @@ impl<K, V> Table<K, V> {
         self.slots.len()
     }
 
+    /// Entries stored (a statistic while inserts run: Relaxed).
     #[inline]
     pub(super) fn len(&self) -> usize {
-        self.len.load(Ordering::Relaxed)
+        self.len.len.load(Ordering::Relaxed)
     }
 
-    /// [`Table::len`] with Acquire: pairs with the Release store in
-    /// [`Table::publish_slot`], so every slot counted is visible after it.
+    /// [`Table::len`] with Acquire: pairs with the Release increments of
+    /// [`Table::claim`] and [`Table::publish_slot`], each made after its
+    /// slot's Release store, so every slot counted is visible after it (see
+    /// [`Table::seal_and_wait`]).
     #[inline]
     pub(super) fn len_acquire(&self) -> usize {
-        self.len.load(Ordering::Acquire)
+        self.len.len.load(Ordering::Acquire)
     }
 
+    /// Whether every slot the table may fill is reserved (stored or in
+    /// flight): an insert must seal it rather than reserve.
     #[inline]
     pub(super) fn is_full(&self) -> bool {
-        self.len() >= self.capacity()
+        self.len.reserved.load(Ordering::Relaxed) & !SEALED >= self.capacity()
+    }
+
+    /// Reserves a slot for one insert, unless the table is full or sealed.
+    /// Every successful reservation ends in [`Table::claim`] storing its
+    /// entry, or in [`Table::unreserve`]. Relaxed: a count; the reservations
+    /// that [`Table::seal_and_wait`] waits for are those before its `SEALED`
+    /// bit in this atomic's modification order, which it reads (coherence).
+    #[inline]
+    pub(super) fn try_reserve(&self) -> bool {
+        let cap = self.capacity();
+        let mut r = self.len.reserved.load(Ordering::Relaxed);
+        loop {
+            if r & SEALED != 0 || r >= cap {
+                return false;
+            }
+            match self.len.reserved.compare_exchange_weak(
+                r,
+                r + 1,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => r = now,
+            }
+        }
+    }
+
+    /// Gives back a reservation whose entry was not stored. Relaxed: a count.
+    #[inline]
+    pub(super) fn unreserve(&self) {
+        self.len.reserved.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Refuses new reservations for good, then waits until every insert that
+    /// reserved before has stored its entry (or given its reservation back).
+    /// Afterwards no slot of the table is written again, and every stored
+    /// slot is visible to this thread: the Acquire load of `len` that sees
+    /// the count reach the reservations pairs with each insert's Release
+    /// increment (made after its slot's Release store; a chain of
+    /// read-modify-writes, so one load that reads the last of them
+    /// synchronises with all). The caller publishes a layer set without the
+    /// table as its active overlay after this (with Release), so a thread
+    /// that loads that set sees every entry stored here. The wait is short:
+    /// between its reservation and its count an insert runs no user code and
+    /// takes no lock.
+    pub(super) fn seal_and_wait(&self) {
+        self.len.reserved.fetch_or(SEALED, Ordering::Relaxed);
+        loop {
+            // Reservations before SEALED: coherence orders this load after
+            // our fetch_or, so it counts them all (minus those given back).
+            let reserved = self.len.reserved.load(Ordering::Relaxed) & !SEALED;
+            if self.len_acquire() == reserved {
+                return;
+            }
+            super::sync::spin_wait();
+        }
     }
 
     /// Bytes of the slot array (for the garbage statistics).
@@ -167,7 +266,7 @@ impl<K, V> Table<K, V> {
 
     /// The probe sequence for `hash`: every slot index once, starting at
     /// `hash & mask`.
-    #[inline]
+    #[cfg(test)]
     pub(super) fn probe(&self, hash: u64) -> impl Iterator<Item = usize> {
         let mask = self.slots.len() - 1;
         let start = hash as usize & mask;
@@ -175,8 +274,9 @@ impl<K, V> Table<K, V> {
     }
 
     /// Loads the tag of slot `i`. Acquire: pairs with the Release store of
-    /// the tag in [`Table::publish_slot`], so that after a non-free tag the
-    /// slot's entry pointer and entry are visible.
+    /// the tag in [`Table::publish_slot`] (tables no other thread writes);
+    /// a tag claimed by [`Table::claim`] orders nothing, the slot's entry
+    /// pointer does (it may still be null: the slot is then skipped).
     #[inline]
     pub(super) fn tag(&self, i: usize) -> u8 {
         self.tags[i].load(Ordering::Acquire)
@@ -197,28 +297,107 @@ impl<K, V> Table<K, V> {
         self.slots[i].entry.load(Ordering::Acquire)
     }
 
-    /// Writes `entry` into the first free slot of `hash`'s probe sequence.
-    /// Release: pairs with the Acquire load in [`Table::load`] of readers that
-    /// probe the table without a lock. `hash` must be the entry's hash. Only
-    /// the thread that owns the right to write the table (the
-    /// partition mutex, or the builder of an unpublished snapshot) calls
-    /// this.
+    /// Writes `entry` into the first free slot of `hash`'s probe sequence of
+    /// a table that no other thread writes: the next snapshot a merge
+    /// builds, before it is published (the layer set's Release store
+    /// publishes it), or a table of a unit test. `hash` must be the entry's
+    /// hash.
+    #[inline]
     pub(super) fn publish_slot(&self, hash: u64, entry: *mut Entry<K, V>) {
         debug_assert!(!entry.is_null());
-        debug_assert!(!self.is_full(), "table filled beyond its capacity");
-        for i in self.probe(hash) {
-            let slot = &self.slots[i];
-            if slot.entry.load(Ordering::Relaxed).is_null() {
-                slot.entry.store(entry, Ordering::Release);
-                // Release: pairs with the Acquire load in `Table::tag`.
+        // Single writer: plain loads and stores of the counters (Relaxed).
+        let n = self.len.reserved.load(Ordering::Relaxed);
+        assert!(n < self.capacity(), "table filled beyond its capacity");
+        self.len.reserved.store(n + 1, Ordering::Relaxed);
+        let mask = self.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        // At most half full: a free slot comes within the slot count.
+        for _ in 0..=mask {
+            if self.tags[i].load(Ordering::Relaxed) == FREE {
+                self.slots[i].entry.store(entry, Ordering::Release);
                 self.tags[i].store(tag_of(hash), Ordering::Release);
-                // Release: pairs with the Acquire load in `len_acquire` (a
-                // writer that sees this count also sees the slot).
-                self.len.store(self.len() + 1, Ordering::Release);
+                self.len.len.store(n + 1, Ordering::Release);
                 return;
+            }
+            i = (i + 1) & mask;
+        }
+        unreachable!("a table at most half full always has a free slot");
+    }
+
+    /// Stores `entry` (of hash `hash`, not yet reachable by anyone else) in
+    /// the first free slot of `hash`'s probe sequence from offset `from` on,
+    /// lock-free, racing other inserts into the table; the caller holds a
+    /// reservation ([`Table::try_reserve`]), which this uses up on success.
+    ///
+    /// A slot is claimed by a CAS of its tag from [`FREE`] to `tag_of(hash)`,
+    /// then its entry pointer is stored (Release: pairs with the Acquire
+    /// load of [`Table::load`]; a reader that sees a claimed tag and a null
+    /// slot skips it, the insert has not happened for it yet), then the
+    /// entry is counted (Release, see [`Table::len_acquire`]). Before
+    /// claiming, every occupied slot on the way whose tag equals `hash`'s
+    /// is checked: if its entry is not stored yet, or has the same full
+    /// hash, the walk stops there (`Err`, nothing claimed), since it may be
+    /// the same key. So two inserts of one key cannot both store an entry
+    /// in the table: they walk the same probe sequence, and the one that
+    /// claims second meets the other's slot first (slots are claimed once,
+    /// and never freed). Slots before `from` must have been walked before
+    /// (their entries are not of this key); runs no user code.
+    pub(super) fn claim(
+        &self,
+        hash: u64,
+        entry: *mut Entry<K, V>,
+        from: usize,
+    ) -> Result<(), Met<K, V>> {
+        let tag = tag_of(hash);
+        let mask = self.slots.len() - 1;
+        let home = hash as usize & mask;
+        for at in from..self.slots.len() {
+            let i = (home + at) & mask;
+            let mut t = self.tag(i);
+            if t == FREE {
+                // Relaxed: the claim publishes nothing (the entry pointer,
+                // stored below with Release, does); on failure the winner's
+                // tag is examined below like any occupied slot's.
+                match self.tags[i].compare_exchange(FREE, tag, Ordering::Relaxed, Ordering::Relaxed)
+                {
+                    Ok(_) => {
+                        self.slots[i].entry.store(entry, Ordering::Release);
+                        self.len.len.fetch_add(1, Ordering::Release);
+                        return Ok(());
+                    }
+                    Err(now) => t = now,
+                }
+            }
+            if t == tag {
+                let p = self.load(i);
+                let same_hash = !p.is_null() && {
+                    // SAFETY: a stored entry of a live table (invariant 1);
+                    // Acquire slot load. Its hash is immutable.
+                    unsafe { (*p).hash == hash }
+                };
+                if p.is_null() || same_hash {
+                    return Err(Met {
+                        at,
+                        entry: (!p.is_null()).then_some(p),
+                    });
+                }
             }
         }
         unreachable!("a table at most half full always has a free slot");
+    }
+
+    /// Waits until slot `at` of `hash`'s probe sequence, claimed, has its
+    /// entry stored (by an insert that runs no user code and takes no lock
+    /// in between); returns it.
+    pub(super) fn wait_for_slot(&self, hash: u64, at: usize) -> *mut Entry<K, V> {
+        let i = (hash as usize + at) & (self.slots.len() - 1);
+        loop {
+            let p = self.load(i);
+            if !p.is_null() {
+                return p;
+            }
+            super::sync::spin_wait();
+        }
     }
 
     /// All non-null entry pointers (for drop). Scans the tags, and stops
@@ -361,8 +540,8 @@ where
         }
         if t == tag {
             let p = table.load(i);
-            // A non-free tag (Acquire) implies a published slot.
-            debug_assert!(!p.is_null());
+            // Null: claimed by an insert in flight (`Table::claim`), which
+            // has not happened yet for this lookup.
             if !p.is_null() {
                 // SAFETY: a non-null slot of a live table points to an entry
                 // that is retired only after a layer set without it is
@@ -442,5 +621,48 @@ mod tests {
             seen[partition_index(h, 7)] = true;
         }
         assert!(seen.iter().all(|&s| s), "{seen:?}");
+    }
+
+    /// Claims: the first free slot of the probe sequence; a slot of the same
+    /// full hash, or a claimed slot whose entry is not stored yet, stops the
+    /// claim (it may be the same key); resuming after a slot passes it.
+    /// Reservations: bounded by the capacity, refused once sealed.
+    #[cfg(not(loom))]
+    #[test]
+    fn claims_and_reservations() {
+        use super::super::entry::{new_entry, take_entry, NewValue};
+        let t: Table<u64, u64> = Table::with_capacity(4);
+        let h = 3u64 | (5 << 40);
+        let (a, _) = new_entry(1, h, NewValue::Plain(1));
+        let (b, _) = new_entry(2, h, NewValue::Plain(2));
+        assert!(t.try_reserve());
+        assert!(t.claim(h, a, 0).is_ok());
+        assert_eq!((t.len(), t.load(3)), (1, a));
+        assert!(t.try_reserve());
+        let met = t.claim(h, b, 0).expect_err("the same hash stops the claim");
+        assert_eq!((met.at, met.entry), (0, Some(a)));
+        assert!(t.claim(h, b, met.at + 1).is_ok());
+        assert_eq!((t.len(), t.load(4)), (2, b));
+        // A slot claimed by an insert in flight (tag set, entry not stored).
+        let (c, _) = new_entry(3, h, NewValue::Plain(3));
+        t.tags[5].store(tag_of(h), Ordering::Relaxed);
+        assert!(t.try_reserve());
+        let met = t.claim(h, c, 0).expect_err("stops at slot 3, same hash");
+        let met = t.claim(h, c, met.at + 1).expect_err("stops at slot 4");
+        let met = t.claim(h, c, met.at + 1).expect_err("stops at slot 5");
+        assert_eq!((met.at, met.entry), (2, None));
+        t.tags[5].store(FREE, Ordering::Relaxed);
+        assert!(t.claim(h, c, 2).is_ok());
+        assert_eq!(t.load(5), c);
+        // Capacity 4: one more reservation, then none; sealed: none either.
+        assert!(t.try_reserve());
+        assert!(!t.try_reserve());
+        t.unreserve();
+        t.seal_and_wait();
+        assert!(!t.try_reserve());
+        for e in [a, b, c] {
+            // SAFETY: entries of this test only, freed once.
+            let _ = unsafe { take_entry(e) };
+        }
     }
 }

@@ -1,13 +1,14 @@
 //! The write path: a found entry and the CAS on its value ([`EntryRef`]),
-//! and the insert of a key, lock-free when it has an entry, under the
-//! partition mutex when a new entry must be made.
+//! and the insert of a key: lock-free when it has an entry, and when a new
+//! entry is made while no merge runs; otherwise under the partition mutex.
 
 use std::borrow::Borrow;
 use std::marker::PhantomData;
 use std::ptr;
 
-use super::entry::{is_inline, new_entry, Entry, Loaded, NewValue};
+use super::entry::{is_inline, new_entry, take_new_entry, Entry, Loaded, NewValue};
 use super::partition::{find_in, find_in_layer, Layers, Partition, Writer};
+use super::pool::alloc_value;
 use super::reclaim::{retire_boxed_value, Guard};
 use super::sync::Ordering;
 
@@ -124,23 +125,19 @@ pub(crate) enum Inserted<'g, V> {
     ),
 }
 
-/// What a search without the partition mutex saw: the layer set it searched
-/// and the length of that set's active overlay, loaded (Acquire) before the
-/// search.
+/// What a search without the partition mutex saw: the layer set it searched.
 ///
-/// If, under the mutex, the layer set is the same and its active overlay has
-/// the same length, no entry was created since the search (entries are
-/// created only under the mutex, in the active overlay, and a merge or seal
-/// that moves them publishes a new layer set; the layer set cannot be freed
-/// and its address reused while we are pinned), so a key the search did not
-/// find (or found expunged, which is final) still has no live entry, and the
-/// insert skips searching again. The length pairs with the Release store of
-/// `Table::publish_slot`: a search that loaded a length counting some slot
-/// sees that slot; a slot published after the load changes the length seen
-/// under the mutex (which orders us after its writer).
+/// If, under the mutex, the layer set is the same, the insert skips
+/// searching again: a key the search did not find (or found expunged, which
+/// is final) has no live entry in the snapshot or the sealed overlay still
+/// (their entries are fixed while the layer set is; a seal or merge
+/// publishes a new one, and a layer set cannot be freed and its address
+/// reused while we are pinned), and an entry for it stored in the active
+/// overlay since, or in flight, lies on the key's probe sequence before any
+/// free slot, where `Table::claim` meets it (and the insert then searches
+/// with `Eq`).
 struct Searched<'g, K, V> {
     layers: &'g Layers<K, V>,
-    active_len: usize,
 }
 
 impl<K: Send + 'static, V: Send + 'static> Partition<K, V> {
@@ -203,7 +200,7 @@ impl<K: Send + 'static, V: Send + 'static> Partition<K, V> {
     {
         let (e, mut cur) = self.find(guard, hash, key)?;
         loop {
-            let new = Box::new(f(cur.value()?));
+            let new = alloc_value(f(cur.value()?));
             match e.replace(guard, cur, Some(new)) {
                 Ok((_, new)) => return new,
                 Err(_) => cur = e.load(),
@@ -230,7 +227,7 @@ impl<K: Send + 'static, V: Send + 'static> Partition<K, V> {
         loop {
             if let Some((e, cur)) = self.find(guard, hash, &key) {
                 if !cur.is_expunged() {
-                    let new = f(cur.value()).map(Box::new);
+                    let new = f(cur.value()).map(alloc_value);
                     if new.is_none() && cur.value().is_none() {
                         return None;
                     }
@@ -293,11 +290,7 @@ impl<K: Send + 'static, V: Send + 'static> Partition<K, V> {
         let layers = self.layers(guard);
         // What the search below saw, so that the insert under the mutex can
         // skip searching again when nothing changed (see `Searched`).
-        let searched = Searched {
-            layers,
-            // SAFETY: tables of a live layer set (invariant 1).
-            active_len: unsafe { &*layers.active }.len_acquire(),
-        };
+        let searched = Searched { layers };
         if let Some((entry, v, in_overlay)) = find_in_layer(layers, hash, &key) {
             if in_overlay && !v.is_null() {
                 self.overlay_hit(guard);
@@ -318,8 +311,24 @@ impl<K: Send + 'static, V: Send + 'static> Partition<K, V> {
         // in the search under the mutex, unwinding drops the guard (releasing
         // the mutex) before it drops the key and value. So their `Drop`,
         // which may call the map again, never runs under the mutex.
-        let mut pending = Some((key, value));
-        let mut w = self.lock();
+        let mut pending;
+        // A new key: lock-free while no merge runs. While one runs, its
+        // inserts do its work under the mutex; one that finds the mutex taken
+        // (by a thread doing that work) inserts lock-free instead of waiting.
+        let held = if layers.sealed.is_null() {
+            None
+        } else {
+            self.try_lock()
+        };
+        if held.is_none() {
+            match self.insert_lock_free(guard, layers, hash, key, value) {
+                Ok(v) => return (Inserted::New(v), None),
+                Err(kv) => pending = Some(kv),
+            }
+        } else {
+            pending = Some((key, value));
+        }
+        let mut w = held.unwrap_or_else(|| self.lock());
         let out = self.insert_under_lock(
             guard,
             &mut w,
@@ -331,6 +340,64 @@ impl<K: Send + 'static, V: Send + 'static> Partition<K, V> {
         debug_assert!(pending.is_none(), "the insert took the key and value");
         self.unlock_and_flush(guard, w);
         out
+    }
+
+    /// The insert of a new entry for `key` into the active overlay of
+    /// `layers` without the partition mutex, after a search of `layers`
+    /// found no non-expunged entry for it. Gives the key and value back
+    /// (`Err`) if the overlay is full or sealed, or if [`Table::claim`]
+    /// meets a slot that may hold the same key; the caller then inserts
+    /// under the mutex. (A merge that runs meanwhile reads the snapshot and
+    /// the sealed overlay only, and its publication keeps the active
+    /// overlay.)
+    ///
+    /// Invariant 2 holds: the reservation succeeds only while the overlay
+    /// is not sealed, and a seal waits for it to end; so the overlay is the
+    /// active one of the current layer set until the entry is stored, and
+    /// since the search, entries for the key could only have been created in
+    /// it, where the claim meets them (or one in flight).
+    fn insert_lock_free<'g>(
+        &'g self,
+        guard: &'g Guard,
+        layers: &'g Layers<K, V>,
+        hash: u64,
+        key: K,
+        value: NewValue<V>,
+    ) -> Result<&'g V, (K, NewValue<V>)> {
+        // SAFETY: tables of a live layer set (invariant 1).
+        let active = unsafe { &*layers.active };
+        if !active.try_reserve() {
+            return Err((key, value));
+        }
+        let (entry, value) = new_entry(key, hash, value);
+        match active.claim(hash, entry, 0) {
+            Ok(()) => {
+                self.add_len(1);
+                if active.is_full() {
+                    // As under the mutex: the insert that fills the overlay
+                    // seals it, so that the merge starts now, not on the
+                    // next insert.
+                    let mut w = self.lock();
+                    if w.merge.is_none() && ptr::eq(self.layers(guard).active, active) {
+                        self.seal(guard, &mut w);
+                    }
+                    self.unlock_and_flush(guard, w);
+                }
+                // The value is published and lives for 'g like any value
+                // loaded under the guard.
+                let new = Loaded::<'g, V> {
+                    ptr: value,
+                    _guard: PhantomData,
+                };
+                Ok(new.value().expect("a stored value"))
+            }
+            Err(_) => {
+                active.unreserve();
+                // SAFETY: `entry` came from `new_entry` and was never stored
+                // in a slot: only we can reach it.
+                Err(unsafe { take_new_entry(entry) })
+            }
+        }
     }
 
     /// CAS loop on an entry. Err: the entry got expunged.
@@ -392,13 +459,14 @@ impl<K: Send + 'static, V: Send + 'static> Partition<K, V> {
             self.merge_step(guard, w, budget);
         }
         let mut searched = searched;
+        // Where the claim in the active overlay resumes (an offset in the
+        // key's probe sequence): the slots before it hold entries of other
+        // keys (see `Met` below). Valid while the active overlay is the same,
+        // which only this thread can change (it holds the mutex).
+        let mut from = 0;
         loop {
             let layers = self.layers(guard);
-            let unchanged = searched.take().is_some_and(|s| {
-                ptr::eq(s.layers, layers)
-                    // SAFETY: tables of the current layer set (invariant 1).
-                    && unsafe { &*layers.active }.len_acquire() == s.active_len
-            });
+            let unchanged = searched.take().is_some_and(|s| ptr::eq(s.layers, layers));
             let found = if unchanged {
                 None
             } else {
@@ -428,19 +496,38 @@ impl<K: Send + 'static, V: Send + 'static> Partition<K, V> {
             }
             // SAFETY: tables of the current layer set are live (invariant 1).
             let active = unsafe { &*layers.active };
-            if active.is_full() {
+            // (A reservation fails only when the overlay is full: only the
+            // holder of the mutex seals it.)
+            if active.is_full() || !active.try_reserve() {
                 if w.merge.is_some() {
                     self.merge_step(guard, w, usize::MAX);
                 } else {
                     self.seal(guard, w);
                 }
+                from = 0;
                 continue;
             }
             let (key, value) = pending.take().expect("the key is pending");
             let (entry, value) = new_entry(key, hash, value);
             // Invariant 2: no non-expunged entry for the key in the current
-            // layer set (searched above under the mutex).
-            active.publish_slot(hash, entry);
+            // layer set (searched above under the mutex), except perhaps one
+            // that a lock-free insert stored in the active overlay since,
+            // which the claim meets.
+            if let Err(met) = active.claim(hash, entry, from) {
+                active.unreserve();
+                // SAFETY: `entry` came from `new_entry` and was never stored
+                // in a slot: only we can reach it.
+                *pending = Some(unsafe { take_new_entry(entry) });
+                if met.entry.is_none() {
+                    active.wait_for_slot(hash, met.at);
+                }
+                // The entry met is stored now: the search (with `Eq`, the key
+                // back in `pending`) finds it if it is this key's. If it does
+                // not, it is another key's of the same hash, and the claim
+                // resumes after it.
+                from = met.at + 1;
+                continue;
+            }
             self.add_len(1);
             if active.is_full() && w.merge.is_none() {
                 self.seal(guard, w);
