@@ -611,14 +611,25 @@ fn lock_free_insert_vs_seal() {
         for id in 0..3 {
             map.insert(Key::new(ledger, id), Val::new(ledger, id));
         }
-        assert_eq!(map.stats().merges, 0, "the setup fills the first overlay only");
+        assert_eq!(
+            map.stats().merges,
+            0,
+            "the setup fills the first overlay only"
+        );
         let (m, l) = (Arc::clone(&map), Arc::clone(ledger));
         let other = loom::thread::spawn(move || {
-            assert!(!m.insert(Key::new(&l, 3), Val::new(&l, 3)));
+            assert!(m.insert(Key::new(&l, 3), Val::new(&l, 3)), "a new key");
         });
-        assert!(!map.insert(Key::new(ledger, 4), Val::new(ledger, 4)));
+        assert!(
+            map.insert(Key::new(ledger, 4), Val::new(ledger, 4)),
+            "a new key"
+        );
         other.join().unwrap();
-        assert_eq!(map.stats().merges, 1, "one of the inserts sealed and merged");
+        assert_eq!(
+            map.stats().merges,
+            1,
+            "one of the inserts sealed and merged"
+        );
         let pinned = map.pin();
         for id in 0..5 {
             let v = pinned.get(&Key::new(ledger, id)).map(Val::read);
