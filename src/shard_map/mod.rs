@@ -1040,21 +1040,48 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     {
         let hash = self.hash(&key);
         let shard = self.shard(hash);
-        let found = shard
-            .lock()
-            .read(op)
-            .find(hash, |(k, _)| *k == key)
-            .map(|(_, v)| v.clone());
-        if let Some(v) = found {
+        if let Some(v) = Self::cloned_if_present(shard, hash, &key, op) {
             return v;
         }
+        self.insert_if_absent(shard, hash, op, key, f)
+    }
+
+    /// A clone of `key`'s value, read-locking its shard, if present.
+    #[inline]
+    #[track_caller]
+    fn cloned_if_present(shard: &Shard<K, V>, hash: u64, key: &K, op: &'static str) -> Option<V>
+    where
+        V: Clone,
+    {
+        shard
+            .lock()
+            .read(op)
+            .find(hash, |(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// Write-locks `key`'s shard and returns a clone of its value, inserting
+    /// `make()` first (under the lock) if the key is absent.
+    #[track_caller]
+    fn insert_if_absent(
+        &self,
+        shard: &Shard<K, V>,
+        hash: u64,
+        op: &'static str,
+        key: K,
+        make: impl FnOnce() -> V,
+    ) -> V
+    where
+        V: Clone,
+    {
         let hasher = &self.hasher;
         let mut table = shard.write_insert(op, |(k, _)| hasher.hash_one(k));
         match table.entry(hash, |(k, _)| *k == key, |(k, _)| hasher.hash_one(k)) {
             hash_table::Entry::Occupied(e) => e.get().1.clone(),
             hash_table::Entry::Vacant(e) => {
-                let index = e.insert((key, f())).bucket_index();
-                // Noted before `clone`, which may panic.
+                let index = e.insert((key, make())).bucket_index();
+                // Noted before `clone`, which may panic: a suspended
+                // traversal skips this bucket (it holds a new key).
                 table.inserted(index);
                 table.get_bucket(index).expect("just inserted").1.clone()
             }
@@ -1114,35 +1141,19 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     where
         V: Clone,
     {
+        const OP: &str = "get_or_insert_with_optimistic";
         let hash = self.hash(&key);
         let shard = self.shard(hash);
-        let found = shard
-            .lock()
-            .read("get_or_insert_with_optimistic")
-            .find(hash, |(k, _)| *k == key)
-            .map(|(_, v)| v.clone());
-        if let Some(v) = found {
+        if let Some(v) = Self::cloned_if_present(shard, hash, &key, OP) {
             return v;
         }
-        let new = f();
-        let hasher = &self.hasher;
-        let mut table =
-            shard.write_insert("get_or_insert_with_optimistic", |(k, _)| hasher.hash_one(k));
-        match table.entry(hash, |(k, _)| *k == key, |(k, _)| hasher.hash_one(k)) {
-            hash_table::Entry::Occupied(e) => {
-                let v = e.get().1.clone();
-                drop(table);
-                drop(new);
-                v
-            }
-            hash_table::Entry::Vacant(e) => {
-                let index = e.insert((key, new)).bucket_index();
-                // Noted before `clone`, which may panic: a suspended
-                // traversal skips this bucket (it holds a new key).
-                table.inserted(index);
-                table.get_bucket(index).expect("just inserted").1.clone()
-            }
-        }
+        let mut new = Some(f());
+        let v = self.insert_if_absent(shard, hash, OP, key, || {
+            new.take().expect("runs at most once")
+        });
+        // A value that lost the race is dropped here, after the lock.
+        drop(new);
+        v
     }
 
     /// The entry of `key`, for in-place inspection, insertion or removal.

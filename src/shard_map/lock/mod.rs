@@ -472,9 +472,19 @@ impl<T> RwLock<T> {
     #[cold]
     #[inline(never)]
     fn wait_for_drain_holding_flag(&self) {
+        if !self.spin_for_drain() {
+            self.wait_for_drain();
+        }
+    }
+
+    /// Gives the readers inside a short spin to leave: 127 pause
+    /// instructions in all, checking less and less often. True if every
+    /// reader slot drained.
+    #[inline]
+    fn spin_for_drain(&self) -> bool {
         for round in 0..=Self::SPIN_ROUNDS {
             if self.readers_drained() {
-                return;
+                return true;
             }
             if round < Self::SPIN_ROUNDS {
                 for _ in 0..1u32 << round {
@@ -482,7 +492,7 @@ impl<T> RwLock<T> {
                 }
             }
         }
-        self.wait_for_drain();
+        false
     }
 
     /// The rest of [`write`](Self::write) when the flag was taken
@@ -507,17 +517,9 @@ impl<T> RwLock<T> {
             }
             flag_held = false;
             // Give the readers inside (and those about to step aside) a
-            // short spin to leave: 127 pause instructions in all, checking
-            // less and less often.
-            for round in 0..=Self::SPIN_ROUNDS {
-                if self.readers_drained() {
-                    return;
-                }
-                if round < Self::SPIN_ROUNDS {
-                    for _ in 0..1u32 << round {
-                        std::hint::spin_loop();
-                    }
-                }
+            // short spin to leave.
+            if self.spin_for_drain() {
+                return;
             }
             if polite == 0 {
                 // Keep the flag up: only the readers inside remain.
