@@ -21,7 +21,8 @@
 # Sizes are chosen so that the whole net stays under ~15 minutes on 2 cores
 # (the figures are in the summary; longer runs: scripts/soak.sh).
 #
-# Knobs (environment): FUZZ_SECONDS, MIRI_TESTS, STRESS_TESTS,
+# Knobs (environment): FUZZ_SECONDS, MIRI_TESTS, MIRI_GROUPS (a split of
+# MIRI_TESTS into groups run in parallel, `;`-separated), STRESS_TESTS,
 # EPOCHMAP_STRESS (stress test size factor), NET_SKIP (space-separated
 # stage names to skip, e.g. NET_SKIP="tsan asan").
 set -euo pipefail
@@ -117,9 +118,14 @@ fuzz_all() {
     # use after free shows up sooner.
     local -x RUSTFLAGS="${RUSTFLAGS:-} --cfg crossbeam_sanitize"
     (cd fuzz && cargo +nightly fuzz build) || return 1
-    local t status=0
+    # The targets run in parallel, as many at a time as there are cores:
+    # each still gets a core for its $FUZZ_SECONDS.
+    local t status=0 jobs
+    jobs=$(nproc)
+    local -a pids=() names=()
     for t in $FUZZ_TARGETS; do
-        echo "-- fuzz $t for ${FUZZ_SECONDS}s"
+        while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do sleep 1; done
+        echo "-- fuzz $t for ${FUZZ_SECONDS}s ($(date -u +%T))"
         mkdir -p "fuzz/corpus/$t"
         # -timeout: an input running 30 s is a hang (a deadlock) and fails.
         # -detect_leaks=0: libFuzzer's per-input leak check re-runs every
@@ -128,9 +134,16 @@ fuzz_all() {
         # scan the heap after each run: 20x fewer executions. The targets
         # count their values' drops themselves, and LeakSanitizer still
         # checks the whole process at exit.
-        if ! (cd fuzz && cargo +nightly fuzz run "$t" -- \
+        (cd fuzz && exec cargo +nightly fuzz run "$t" -- \
             -max_total_time="$FUZZ_SECONDS" -timeout=30 -rss_limit_mb=4096 \
-            -detect_leaks=0 -print_final_stats=1) > "$root/target/fuzz-$t.log" 2>&1; then
+            -detect_leaks=0 -print_final_stats=1) > "$root/target/fuzz-$t.log" 2>&1 &
+        pids+=($!)
+        names+=("$t")
+    done
+    local i
+    for i in "${!pids[@]}"; do
+        t=${names[$i]}
+        if ! wait "${pids[$i]}"; then
             status=1
             echo "FUZZ TARGET $t FAILED; the end of its log (full log: target/fuzz-$t.log):"
             tail -n 60 "target/fuzz-$t.log"
@@ -171,6 +184,7 @@ if [ "${NET_HARNESS:-1}" = 0 ]; then
     manifest=Cargo.toml
     MIRI_TESTS="${MIRI_TESTS/--test unit/--lib}"
     MIRI_TESTS="${MIRI_TESTS/--test fuzz_replay/}"
+    MIRI_GROUPS="${MIRI_GROUPS:-$MIRI_TESTS}"
 fi
 make_harness() { # make_harness <test file stem>...
     [ "$manifest" = Cargo.toml ] && return 0
@@ -220,14 +234,55 @@ stems() { local w out=""; for w in "$@"; do [ "$w" = --test ] || out+=" $w"; don
 #  -Zmiri-permissive-provenance: it packs tags into pointer bits and turns
 #    integers back into pointers (int-to-ptr casts), which Miri's default
 #    strict provenance refuses.
+# Miri runs one interpreter thread per process, so the test targets run as
+# $MIRI_JOBS groups in parallel (each `cargo miri test` with its own target
+# dir: the build is seconds, the interpretation minutes). The default split
+# puts atomic_map, about two thirds of the time, alone in one group; a
+# MIRI_TESTS override runs as one group unless MIRI_GROUPS says otherwise
+# (groups separated by `;`).
+MIRI_DEFAULT_GROUPS="--test atomic_map; --test unit --test shard_map --test fuzz_replay"
 miri_all() {
     cargo +nightly miri setup >/dev/null
     # shellcheck disable=SC2046,SC2086 # lists of cargo arguments
     make_harness $(stems $MIRI_TESTS $STRESS_TESTS)
-    # shellcheck disable=SC2086
-    MIRIFLAGS="-Zmiri-tree-borrows -Zmiri-ignore-leaks -Zmiri-permissive-provenance ${MIRIFLAGS:-}" \
-        cargo +nightly miri test --manifest-path "$manifest" \
-        --target-dir target/miri $MIRI_TESTS
+    local groups="${MIRI_GROUPS:-}"
+    if [ -z "$groups" ]; then
+        if [ "$MIRI_TESTS" = "--test unit --test shard_map --test atomic_map --test fuzz_replay" ]; then
+            groups="$MIRI_DEFAULT_GROUPS"
+        else
+            groups="$MIRI_TESTS"
+        fi
+    fi
+    if [ "$manifest" = Cargo.toml ]; then
+        groups="${groups//--test unit/--lib}"
+        groups="${groups//--test fuzz_replay/}"
+    fi
+    local -a pids=() logs=() what=()
+    local i=0 g status=0
+    IFS=';' read -ra parts <<< "$groups"
+    for g in "${parts[@]}"; do
+        [ -n "${g// /}" ] || continue
+        logs+=("target/miri-group-$i.log")
+        what+=("$g")
+        echo "   group $i:$g (log: ${logs[$i]})"
+        # shellcheck disable=SC2086 # a list of cargo arguments
+        MIRIFLAGS="-Zmiri-tree-borrows -Zmiri-ignore-leaks -Zmiri-permissive-provenance ${MIRIFLAGS:-}" \
+            cargo +nightly miri test --manifest-path "$manifest" \
+            --target-dir "target/miri-$i" $g > "${logs[$i]}" 2>&1 &
+        pids+=($!)
+        i=$((i + 1))
+    done
+    for i in "${!pids[@]}"; do
+        if wait "${pids[$i]}"; then
+            echo "-- miri group $i (${what[$i]# }): ok"
+            grep -E '^ +Running|^test result' "${logs[$i]}" | sed 's/^/   /' || true
+        else
+            status=1
+            echo "-- MIRI GROUP $i (${what[$i]# }) FAILED; its log:"
+            cat "${logs[$i]}"
+        fi
+    done
+    return $status
 }
 if ! wants miri; then
     skipped miri NET_SKIP
