@@ -269,6 +269,31 @@ fn absent_key_updates_take_no_write_lock() {
     assert_eq!(m.len(), 1);
 }
 
+/// A compare-and-swap or compare-and-delete that finds another value
+/// changes nothing, so it compares under the read lock of its look and
+/// takes no write lock (Go's CompareAndSwapValueNotEqual shape: every
+/// thread's failing CAS used to queue on the shard's write lock).
+#[test]
+fn failing_compare_and_swap_takes_no_write_lock() {
+    let m = one_shard();
+    assert_eq!(
+        beside_a_reader(&m, |m| m.compare_and_swap(&0, &11, 12)),
+        Err(12)
+    );
+    assert!(!beside_a_reader(&m, |m| m.compare_and_delete(&0, &11)));
+    // Absent keys too.
+    assert_eq!(
+        beside_a_reader(&m, |m| m.compare_and_swap(&1, &10, 12)),
+        Err(12)
+    );
+    assert!(!beside_a_reader(&m, |m| m.compare_and_delete(&1, &10)));
+    // A matching value still swaps and deletes.
+    assert_eq!(m.compare_and_swap(&0, &10, 12), Ok(()));
+    assert_eq!(m.get_cloned(&0), Some(12));
+    assert!(m.compare_and_delete(&0, &12));
+    assert_eq!(m.len(), 0);
+}
+
 #[test]
 fn present_key_load_takes_no_write_lock() {
     let m = one_shard();

@@ -101,10 +101,12 @@ use crate::NotRemoved;
 /// - Methods that change nothing when they find nothing to change look
 ///   before they lock: `remove`, `remove_entry`, `remove_if`,
 ///   `compare_and_swap`, `compare_and_delete`, `update` and `get_mut` of an
-///   absent key, and `get_or_insert_with`, `get_or_insert_with_optimistic`
-///   and `load_or_store` of a present one, take only the read lock.
-///   Otherwise `remove`, `remove_entry`, `remove_if`, `update` and
-///   `get_mut` turn the read lock of the look into the write lock (an
+///   absent key, `compare_and_swap` and `compare_and_delete` of a key
+///   holding another value, and `get_or_insert_with`,
+///   `get_or_insert_with_optimistic` and `load_or_store` of a present one,
+///   take only the read lock.
+///   Otherwise `remove`, `remove_entry`, `remove_if`, `compare_and_swap`,
+///   `compare_and_delete`, `update` and `get_mut` turn the read lock of the look into the write lock (an
 ///   upgrade: no writer gets in between, so the key is not looked up
 ///   twice); if another writer is already waiting for the shard, they
 ///   release the read lock, write-lock and look again, as the other methods
@@ -669,9 +671,11 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     /// `replace(key, old, new)`.
     ///
     /// **Locking behaviour:** read-locks the key's shard to look the key up
-    /// (an absent key takes no write lock); for a present key the read lock
-    /// turns into the write lock (see [`remove`](Self::remove)), and `V`'s
-    /// `PartialEq` runs under it.
+    /// and compare its value (`V`'s `PartialEq` runs under the read lock):
+    /// an absent key or another value takes no write lock. Only an equal
+    /// value turns the read lock into the write lock (see
+    /// [`remove`](Self::remove)); if another writer came first, the key is
+    /// looked up and compared again under the write lock.
     ///
     /// ```
     /// let map = epochmap::ShardMap::new();
@@ -689,31 +693,32 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
     {
         let hash = self.hash(key);
         let shard = self.shard(hash);
-        let Some((mut table, index)) =
-            shard.write_present("compare_and_swap", hash, |(k, _)| k.borrow() == key)
-        else {
+        // The value is compared in the look itself: a failing CAS changes
+        // nothing, so it must not queue readers behind a write lock.
+        let Some((mut table, index)) = shard.write_present("compare_and_swap", hash, |(k, v)| {
+            k.borrow() == key && *v == *current
+        }) else {
             return Err(new);
         };
         let (_, v) = table
             .get_bucket_mut(index)
             .expect("the key's bucket is full");
-        if *v == *current {
-            // The old value is dropped after the lock is released.
-            let old = std::mem::replace(v, new);
-            drop(table);
-            drop(old);
-            Ok(())
-        } else {
-            Err(new)
-        }
+        // Found under the write lock, or under the read lock that turned
+        // into it in place: the value is still the one compared.
+        // The old value is dropped after the lock is released.
+        let old = std::mem::replace(v, new);
+        drop(table);
+        drop(old);
+        Ok(())
     }
 
     /// Compare-and-delete by value: removes `key` only if its value equals
     /// `current`; returns whether it did. Go's `CompareAndDelete`, Java's
     /// `remove(key, value)`.
     ///
-    /// **Locking behaviour:** as [`remove_if`](Self::remove_if): read lock
-    /// to look, write lock only for a present key, `PartialEq` under it.
+    /// **Locking behaviour:** as [`compare_and_swap`](Self::compare_and_swap):
+    /// the value is compared under the read lock of the look, and only an
+    /// equal value takes the write lock.
     ///
     /// ```
     /// let map = epochmap::ShardMap::new();
@@ -729,7 +734,22 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
         Q: Hash + Eq + ?Sized,
         V: PartialEq,
     {
-        self.remove_if(key, |_, v| v == current).is_ok()
+        let hash = self.hash(key);
+        let shard = self.shard(hash);
+        let Some((table, index)) = shard.write_present("compare_and_delete", hash, |(k, v)| {
+            k.borrow() == key && v == current
+        }) else {
+            return false;
+        };
+        let mut table = shard.wrap(table);
+        let Ok(e) = table.get_bucket_entry(index) else {
+            unreachable!("the key's bucket is full")
+        };
+        // The entry is dropped after the lock is released.
+        let removed = e.remove().0;
+        drop(table);
+        drop(removed);
+        true
     }
 
     /// True if `key` is present.
