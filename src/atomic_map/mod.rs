@@ -664,7 +664,9 @@ where
 
     /// Finishes pending merges and merges every overlay into its snapshot,
     /// dropping tombstones. `O(n)`, each partition under its writer mutex in
-    /// turn (readers and overwrites continue).
+    /// turn (readers and overwrites continue). A partition that is compact
+    /// already (no overlay entries, no tombstones, a snapshot sized for its
+    /// keys) is left as it is.
     pub fn shrink_to_fit(&self) {
         let guard = raw::pin();
         self.raw.compact(&guard);

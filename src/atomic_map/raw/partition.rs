@@ -21,7 +21,7 @@ use super::entry::{entry_bytes, take_entry, Entry};
 use super::merge::{MergeState, Policy};
 use super::reclaim::{self, retire_array, retire_box, Garbage, Guard};
 use super::sync::{AtomicIsize, AtomicPtr, AtomicUsize, Mutex, MutexGuard, Ordering};
-use super::table::{prefetch, probe_table, tag_of, Table};
+use super::table::{prefetch, probe_table, slots_for, tag_of, Table};
 
 /// The tables of one partition, published together as one pointer.
 pub(super) struct Layers<K, V> {
@@ -527,9 +527,15 @@ impl<K: Send + 'static, V: Send + 'static> Partition<K, V> {
     }
 
     /// Finishes any pending merge, then seals the active overlay and merges
-    /// it in one go.
+    /// it in one go; unless the partition is compact already (see
+    /// [`Partition::is_compact`]): then a merge would build the same tables
+    /// again, and `clear` on a map of one key paid it in every partition.
     pub(super) fn compact(&self, guard: &Guard) {
         let mut w = self.lock();
+        if w.merge.is_none() && !w.presized && self.is_compact(guard) {
+            self.unlock_and_flush(guard, w);
+            return;
+        }
         if w.merge.is_some() {
             self.merge_step(guard, &mut w, usize::MAX);
         }
@@ -541,6 +547,30 @@ impl<K: Send + 'static, V: Send + 'static> Partition<K, V> {
 }
 
 impl<K, V> Partition<K, V> {
+    /// Whether a seal and merge would leave the partition's tables as they
+    /// are: no sealed overlay, an empty active overlay no larger than a
+    /// seal would make it, a snapshot whose entries are all live (no
+    /// tombstone to expunge: it holds as many entries as the partition has
+    /// live keys) and sized for them. Caller holds the partition mutex and
+    /// no merge is pending. Concurrent lock-free writers may change the
+    /// answer right after; like `compact` itself, it is exact only while
+    /// no one else writes.
+    fn is_compact(&self, guard: &Guard) -> bool {
+        let layers = self.layers(guard);
+        if !layers.sealed.is_null() {
+            return false;
+        }
+        // SAFETY: tables of the current layer set, loaded under `guard`
+        // (invariant 1).
+        let (snap, active) = unsafe { (&*layers.snapshot, &*layers.active) };
+        let live = self.len.load(Ordering::Relaxed);
+        let cap = self.policy.overlay_capacity(live.max(0) as usize);
+        active.len() == 0
+            && active.capacity() / 4 <= cap
+            && live == snap.len() as isize
+            && snap.slot_count() <= slots_for(snap.len())
+    }
+
     /// Frees everything this partition owns and leaves it without a layer
     /// set (it must not be used again, except to be replaced or dropped);
     /// live entries go to `out` (or are dropped). Idempotent.
