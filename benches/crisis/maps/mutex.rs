@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::adapter::{CrisisMap, GoMap, MapKind, Value};
+use crate::adapter::{ConcurrentMap, CrisisMap, GoMap, MapKind, Value};
 use crate::maps::{hasher, Hasher};
 
 /// Marker for `Arc<Mutex<HashMap>>`.
@@ -23,28 +23,22 @@ impl MapKind for MutexStd {
 /// The adapter.
 pub struct Adapter<V>(Arc<Mutex<HashMap<u64, V, Hasher>>>);
 
-impl<V: Value> CrisisMap<V> for Adapter<V> {
-    fn with_capacity(capacity: usize) -> Self {
-        Self(Arc::new(Mutex::new(HashMap::with_capacity_and_hasher(
-            capacity,
-            hasher(),
-        ))))
-    }
-    fn get(&self, key: u64) -> Option<V> {
-        self.0.lock().unwrap().get(&key).cloned()
-    }
-    fn contains(&self, key: u64) -> bool {
-        self.0.lock().unwrap().contains_key(&key)
-    }
+impl<V: Value> ConcurrentMap<u64, V> for Adapter<V> {
     fn insert(&self, key: u64, value: V) -> bool {
         self.0.lock().unwrap().insert(key, value).is_some()
     }
-    fn remove(&self, key: u64) -> bool {
-        self.0.lock().unwrap().remove(&key).is_some()
+    fn remove(&self, key: &u64) -> bool {
+        self.0.lock().unwrap().remove(key).is_some()
     }
-    fn update(&self, key: u64, f: impl Fn(&V) -> V) -> bool {
+    fn get_cloned(&self, key: &u64) -> Option<V> {
+        self.0.lock().unwrap().get(key).cloned()
+    }
+    fn contains_key(&self, key: &u64) -> bool {
+        self.0.lock().unwrap().contains_key(key)
+    }
+    fn update(&self, key: &u64, f: impl Fn(&V) -> V) -> bool {
         let mut map = self.0.lock().unwrap();
-        match map.get_mut(&key) {
+        match map.get_mut(key) {
             Some(v) => {
                 *v = f(v);
                 true
@@ -52,19 +46,40 @@ impl<V: Value> CrisisMap<V> for Adapter<V> {
             None => false,
         }
     }
-    fn for_each(&self, mut f: impl FnMut(u64, &V)) {
+    fn get_or_insert_with(&self, key: u64, f: impl FnOnce() -> V) -> V {
+        self.0.lock().unwrap().entry(key).or_insert_with(f).clone()
+    }
+    fn for_each(&self, mut f: impl FnMut(&u64, &V)) {
         for (k, v) in self.0.lock().unwrap().iter() {
-            f(*k, v);
+            f(k, v);
         }
     }
-    fn snapshot_for_each(&self, mut f: impl FnMut(u64, &V)) {
-        let copy = self.0.lock().unwrap().clone();
-        for (k, v) in copy.iter() {
-            f(*k, v);
-        }
+    fn retain(&self, mut f: impl FnMut(&u64, &V) -> bool) {
+        self.0.lock().unwrap().retain(|k, v| f(k, v));
     }
     fn len(&self) -> usize {
         self.0.lock().unwrap().len()
+    }
+    fn is_empty(&self) -> bool {
+        self.0.lock().unwrap().is_empty()
+    }
+    fn clear(&self) {
+        self.0.lock().unwrap().clear();
+    }
+}
+
+impl<V: Value> CrisisMap<V> for Adapter<V> {
+    fn with_capacity(capacity: usize) -> Self {
+        Self(Arc::new(Mutex::new(HashMap::with_capacity_and_hasher(
+            capacity,
+            hasher(),
+        ))))
+    }
+    fn snapshot_for_each(&self, mut f: impl FnMut(&u64, &V)) {
+        let copy = self.0.lock().unwrap().clone();
+        for (k, v) in copy.iter() {
+            f(k, v);
+        }
     }
 }
 
@@ -100,9 +115,6 @@ impl GoMap for Adapter<u64> {
         } else {
             false
         }
-    }
-    fn clear(&self) {
-        self.0.lock().unwrap().clear();
     }
     fn first_key(&self) -> Option<u64> {
         self.0.lock().unwrap().keys().next().copied()
