@@ -76,7 +76,13 @@ impl<V: Value, const MODE: u8> ConcurrentMap<u64, V> for Adapter<V, MODE> {
         }
     }
     fn get_or_insert_with(&self, key: u64, f: impl FnOnce() -> V) -> V {
-        self.0.lock().unwrap().0.entry(key).or_insert_with(f).clone()
+        self.0
+            .lock()
+            .unwrap()
+            .0
+            .entry(key)
+            .or_insert_with(f)
+            .clone()
     }
     fn for_each(&self, mut f: impl FnMut(&u64, &V)) {
         for (i, (k, v)) in self.0.lock().unwrap().0.iter().enumerate() {
