@@ -2,10 +2,11 @@
 //! kit's [`ConcurrentMap`].
 //!
 //! Adding a map to the suite is one file in `maps/` with a zero-sized
-//! [`MapKind`] marker and a type implementing [`ConcurrentMap`] (peers: a
-//! newtype here; our maps: the kit's impls) and [`CrisisMap`], plus one
-//! line in `maps/mod.rs`. Keys are `u64`; values are `u64` in every scenario but
-//! C10, which stores a small `Session` struct and updates it copy-on-write.
+//! [`MapKind`] marker and a type implementing [`ConcurrentMap`] (a peer: a
+//! newtype in that file; our maps: the kit's impls) and [`CrisisMap`], plus
+//! one line in `maps/mod.rs`. Keys are `u64`; values are `u64` in every
+//! scenario but C10, which stores a small `Session` struct and updates it
+//! copy-on-write.
 
 pub use epochmap_testkit::map::ConcurrentMap;
 
