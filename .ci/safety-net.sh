@@ -170,7 +170,7 @@ fi
 # epochmap itself and epochmap's own [dependencies] (copied from Cargo.toml,
 # versions pinned by a copy of Cargo.lock): the integration tests are its
 # [[test]] targets (their `mod common;` still resolves to tests/common/, and
-# the test kit tests/kit is a dependency, std only), and
+# the test kit tests/kit is a dependency, with its `maps` feature), and
 # src/lib.rs is its `unit` test target, which runs the crate's unit tests;
 # fuzz/tests/replay.rs is its `fuzz_replay` target: the fuzz engines (the
 # iterate-while-deleting threaded mode above all) on generated inputs and the
@@ -200,7 +200,7 @@ make_harness() { # make_harness <test file stem>...
         echo '[dependencies]'
         echo "epochmap = { path = \"$root\" }"
         echo "epochmap-fuzz = { path = \"$root/fuzz\", default-features = false }"
-        echo "epochmap-testkit = { path = \"$root/tests/kit\" }"
+        echo "epochmap-testkit = { path = \"$root/tests/kit\", features = [\"maps\"] }"
         sed -n '/^\[dependencies\]/,/^\[/{/^\[/d;p}' Cargo.toml
         echo '[[test]]'
         echo 'name = "unit"'

@@ -1,46 +1,34 @@
-//! The one small trait every map under test implements.
+//! The small traits every map under test implements on top of the test
+//! kit's [`ConcurrentMap`].
 //!
 //! Adding a map to the suite is one file in `maps/` with a zero-sized
-//! [`MapKind`] marker and an adapter type implementing [`CrisisMap`], plus one
-//! line in `maps.rs`. Keys are `u64`; values are `u64` in every scenario but
-//! C10, which stores a small `Session` struct and updates it copy-on-write.
+//! [`MapKind`] marker and a type implementing [`ConcurrentMap`] (a peer: a
+//! newtype in that file; our maps: the kit's impls) and [`CrisisMap`], plus
+//! one line in `maps/mod.rs`. Keys are `u64`; values are `u64` in every
+//! scenario but C10, which stores a small `Session` struct and updates it
+//! copy-on-write.
+
+pub use epochmap_testkit::map::ConcurrentMap;
 
 /// A value the maps store: `u64`, or the C10 `Session` struct.
 pub trait Value: Clone + Send + Sync + 'static {}
 
 impl Value for u64 {}
 
-/// The operations the scenarios need, as each map offers them idiomatically.
-///
-/// Every method takes `&self`: the map is shared by reference between real
-/// threads. Methods are generic (not `dyn`) so each map is measured through
-/// monomorphised, inlinable calls.
-pub trait CrisisMap<V: Value>: Send + Sync + Sized {
+/// What the scenarios need beyond [`ConcurrentMap`] (the adapter shared
+/// with the tests and the fuzz targets, in the test kit:
+/// `tests/kit/src/map.rs`, which holds every map operation and its
+/// contract, and its impls for our two maps): construction with a capacity
+/// hint and the snapshot traversal. Keys are `u64`.
+pub trait CrisisMap<V: Value>: ConcurrentMap<u64, V> + Sized {
     /// Whether `len` is exact once no thread writes (checked after each run
     /// when true; the traversal count is checked for every map).
     const EXACT_LEN: bool = true;
     /// A new map sized for about `capacity` entries (0: the map's default).
     fn with_capacity(capacity: usize) -> Self;
-    /// A copy of the value for `key`.
-    fn get(&self, key: u64) -> Option<V>;
-    /// Whether `key` is present.
-    fn contains(&self, key: u64) -> bool;
-    /// Insert or overwrite; true when the key was present before.
-    fn insert(&self, key: u64, value: V) -> bool;
-    /// Remove; true when the key was present.
-    fn remove(&self, key: u64) -> bool;
-    /// Atomic read-modify-write of a present key: the value becomes `f(old)`.
-    /// False when the key is absent. `f` may be called more than once by maps
-    /// that retry (it is pure in every scenario).
-    fn update(&self, key: u64, f: impl Fn(&V) -> V) -> bool;
-    /// Live traversal: calls `f` on each entry the map yields while others
-    /// may write. The caller counts what it saw.
-    fn for_each(&self, f: impl FnMut(u64, &V));
     /// Takes the map's copy of itself for reading (see
     /// [`MapKind::SNAPSHOT`]), then calls `f` on each entry of that copy.
-    fn snapshot_for_each(&self, f: impl FnMut(u64, &V));
-    /// The map's own entry count.
-    fn len(&self) -> usize;
+    fn snapshot_for_each(&self, f: impl FnMut(&u64, &V));
 }
 
 /// Names a map family; its adapter is generic over the value type.
@@ -63,9 +51,10 @@ pub trait MapKind: 'static {
     type Go: GoMap;
 }
 
-/// Go's `sync.Map` operations beyond [`CrisisMap`], for the Go shapes
-/// (`Load` is [`CrisisMap::get`], `Store` [`CrisisMap::insert`], `Delete`
-/// [`CrisisMap::remove`], `Range` [`CrisisMap::for_each`]). Each is the
+/// Go's `sync.Map` operations beyond [`ConcurrentMap`], for the Go shapes
+/// (`Load` is [`ConcurrentMap::get_cloned`], `Store`
+/// [`ConcurrentMap::insert`], `Delete` [`ConcurrentMap::remove`], `Range`
+/// [`ConcurrentMap::for_each`], `Clear` [`ConcurrentMap::clear`]). Each is the
 /// map's idiomatic operation and atomic per key, as Go's are, unless
 /// [`GoMap::EMULATED`] says otherwise.
 pub trait GoMap: CrisisMap<u64> {
@@ -83,8 +72,6 @@ pub trait GoMap: CrisisMap<u64> {
     fn compare_and_swap(&self, key: u64, old: u64, new: u64) -> bool;
     /// `CompareAndDelete`: removes `key` if it holds `old`; whether it did.
     fn compare_and_delete(&self, key: u64, old: u64) -> bool;
-    /// `Clear`.
-    fn clear(&self);
     /// `Range` that stops after the first entry: that entry's key. The
     /// traversal has ended when this returns (AdversarialDelete then
     /// deletes the key; Go deletes from inside the callback, which would

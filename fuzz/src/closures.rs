@@ -22,7 +22,7 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use arbitrary::Arbitrary;
 
 use crate::iter_delete::collect_exact;
-use crate::maps::FuzzMap;
+use crate::maps::{ConcurrentMap, FuzzMap};
 use crate::trap;
 use crate::val::{Drops, Val};
 
@@ -125,7 +125,7 @@ pub fn run_closures<M: EntryMap>(map: &M, drops: &Drops, input: &ClosuresInput) 
                     made.push(v.id());
                     let id = v.id();
                     assert_eq!(
-                        map.insert(k, v),
+                        map.insert_id(k, v),
                         model.get(&k).copied(),
                         "{what}: insert {k}"
                     );
@@ -134,19 +134,23 @@ pub fn run_closures<M: EntryMap>(map: &M, drops: &Drops, input: &ClosuresInput) 
                 }
                 COp::Remove(k) => {
                     let k = u64::from(k) % space;
-                    assert_eq!(map.remove(k), model.get(&k).copied(), "{what}: remove {k}");
+                    assert_eq!(
+                        map.remove_id(k),
+                        model.get(&k).copied(),
+                        "{what}: remove {k}"
+                    );
                     model.remove(&k);
                     Outcome::Exact
                 }
                 COp::Get(k) => {
                     let k = u64::from(k) % space;
-                    assert_eq!(map.get(k), model.get(&k).copied(), "{what}: get {k}");
+                    assert_eq!(map.get_id(k), model.get(&k).copied(), "{what}: get {k}");
                     Outcome::Exact
                 }
                 COp::Update { key, panic } => {
                     let k = u64::from(key) % space;
                     let mut last = None;
-                    let present = map.update(k, &mut |old| {
+                    let present = map.update_mut(k, &mut |old| {
                         let v = old.successor();
                         made.push(v.id());
                         if panic {
@@ -190,7 +194,7 @@ pub fn run_closures<M: EntryMap>(map: &M, drops: &Drops, input: &ClosuresInput) 
                 }
                 COp::GetOrInsertWith { key, panic } => {
                     let k = u64::from(key) % space;
-                    let id = map.get_or_insert_with(k, &mut || {
+                    let id = map.get_or_insert_id(k, &mut || {
                         let v = drops.make(k);
                         made.push(v.id());
                         if panic {
@@ -245,7 +249,7 @@ pub fn run_closures<M: EntryMap>(map: &M, drops: &Drops, input: &ClosuresInput) 
                     let mut calls = 0u32;
                     let mut rejected = Vec::new();
                     let res = catch_unwind(AssertUnwindSafe(|| {
-                        map.retain(&mut |k, v| {
+                        map.map().retain(|&k, v| {
                             if panic_at < 32 && calls == u32::from(panic_at) {
                                 boom();
                             }
@@ -277,7 +281,7 @@ pub fn run_closures<M: EntryMap>(map: &M, drops: &Drops, input: &ClosuresInput) 
                     Outcome::Exact
                 }
                 COp::Clear => {
-                    map.clear();
+                    map.map().clear();
                     model.clear();
                     Outcome::Exact
                 }
@@ -289,7 +293,7 @@ pub fn run_closures<M: EntryMap>(map: &M, drops: &Drops, input: &ClosuresInput) 
                         let v = drops.make(k);
                         made.push(v.id());
                         let id = v.id();
-                        assert_eq!(map.insert(k, v), None, "{what}: grow {k}");
+                        assert_eq!(map.insert_id(k, v), None, "{what}: grow {k}");
                         model.insert(k, id);
                     }
                     Outcome::Exact
@@ -314,9 +318,9 @@ pub fn run_closures<M: EntryMap>(map: &M, drops: &Drops, input: &ClosuresInput) 
     trap::disarm();
     assert_eq!(collect_exact(map), model, "{what}: final content");
     for (&k, &id) in &model {
-        assert_eq!(map.get(k), Some(id), "{what}: final get {k}");
+        assert_eq!(map.get_id(k), Some(id), "{what}: final get {k}");
     }
-    assert_eq!(map.len(), model.len(), "{what}: final len");
+    assert_eq!(map.map().len(), model.len(), "{what}: final len");
 }
 
 /// Checks the map against the model after `outcome`, and brings the model
@@ -357,9 +361,17 @@ fn resync<M: FuzzMap>(map: &M, model: &mut HashMap<u64, u64>, outcome: Outcome) 
             *model = actual;
         }
     }
-    assert_eq!(map.len(), model.len(), "{what}: len after the operation");
+    assert_eq!(
+        map.map().len(),
+        model.len(),
+        "{what}: len after the operation"
+    );
     for (&k, &id) in model.iter() {
-        assert_eq!(map.get(k), Some(id), "{what}: get {k} after the operation");
+        assert_eq!(
+            map.get_id(k),
+            Some(id),
+            "{what}: get {k} after the operation"
+        );
     }
 }
 

@@ -22,7 +22,7 @@ use arbitrary::Arbitrary;
 
 use crate::detector::try_legal;
 use crate::iter_check::{Traversal, Traversals};
-use crate::maps::FuzzMap;
+use crate::maps::{ConcurrentMap, FuzzMap};
 use crate::val::Drops;
 
 /// Live iterators at most, in single-thread mode.
@@ -114,9 +114,9 @@ pub fn run_single<M: FuzzMap>(
     for k in 0..u64::from(input.prefill) % (space + 1) {
         let v = drops.make(k);
         model.insert(k, v.id());
-        assert_eq!(map.insert(k, v), None, "{}: prefill", map.describe());
+        assert_eq!(map.insert_id(k, v), None, "{}: prefill", map.describe());
     }
-    assert_eq!(map.len(), model.len());
+    assert_eq!(map.map().len(), model.len());
 
     let mut iters: Vec<Box<dyn Iterator<Item = (u64, u64)> + '_>> = Vec::new();
     let mut tr = Traversals::default();
@@ -186,7 +186,7 @@ pub fn run_single<M: FuzzMap>(
                 Step::Remove { key } => {
                     let k = u64::from(key) % space;
                     let mut got = None;
-                    if legal(&mut || got = Some(map.remove(k))) {
+                    if legal(&mut || got = Some(map.remove_id(k))) {
                         let got = got.expect("ran");
                         assert_eq!(got, model.remove(&k), "{}: remove {k}", map.describe());
                         tr.removed(k);
@@ -199,7 +199,7 @@ pub fn run_single<M: FuzzMap>(
                     if legal(&mut || {
                         let v = drops.make(k);
                         id = v.id();
-                        got = Some(map.insert(k, v));
+                        got = Some(map.insert_id(k, v));
                     }) {
                         let got = got.expect("ran");
                         assert_eq!(got, model.insert(k, id), "{}: insert {k}", map.describe());
@@ -209,14 +209,19 @@ pub fn run_single<M: FuzzMap>(
                 Step::RemoveInsert { key } => {
                     let k = u64::from(key) % space;
                     let mut got = None;
-                    if legal(&mut || got = Some(map.remove(k))) {
+                    if legal(&mut || got = Some(map.remove_id(k))) {
                         let got = got.expect("ran");
                         assert_eq!(got, model.remove(&k), "{}: remove {k}", map.describe());
                         tr.removed(k);
                         // Same key, same shard: legal as the remove was.
                         let v = drops.make(k);
                         let id = v.id();
-                        assert_eq!(map.insert(k, v), None, "{}: re-insert {k}", map.describe());
+                        assert_eq!(
+                            map.insert_id(k, v),
+                            None,
+                            "{}: re-insert {k}",
+                            map.describe()
+                        );
                         model.insert(k, id);
                         tr.stored(k, id);
                     }
@@ -224,7 +229,7 @@ pub fn run_single<M: FuzzMap>(
                 Step::Retain { m, r } if !checked => {
                     let pred = retain_pred(m, r);
                     let mut visited = HashSet::new();
-                    map.retain(&mut |k, v| {
+                    map.map().retain(|&k, v| {
                         assert!(visited.insert(k), "retain visited key {k} twice");
                         pred(k, v.check(k))
                     });
@@ -239,7 +244,7 @@ pub fn run_single<M: FuzzMap>(
                     });
                 }
                 Step::Clear if !checked => {
-                    map.clear();
+                    map.map().clear();
                     for k in model.drain().map(|(k, _)| k) {
                         tr.removed(k);
                     }
@@ -250,7 +255,7 @@ pub fn run_single<M: FuzzMap>(
                 Step::Get { key } => {
                     let k = u64::from(key) % space;
                     let mut got = None;
-                    if legal(&mut || got = Some(map.get(k))) {
+                    if legal(&mut || got = Some(map.get_id(k))) {
                         let got = got.expect("ran");
                         assert_eq!(got, model.get(&k).copied(), "{}: get {k}", map.describe());
                     }
@@ -278,7 +283,7 @@ pub fn run_single<M: FuzzMap>(
                 assert_eq!(v.check(k), id, "held value changed under the guard");
             }
             // `len` takes no lock on either map.
-            assert_eq!(map.len(), model.len(), "{}: len", map.describe());
+            assert_eq!(map.map().len(), model.len(), "{}: len", map.describe());
         }
         drop(held);
         drop(pinned);
@@ -295,7 +300,12 @@ pub fn run_single<M: FuzzMap>(
     // A quiet traversal sees exactly the model.
     let all: HashMap<u64, u64> = collect_exact(map);
     assert_eq!(all, model, "{}: final content", map.describe());
-    assert_eq!(map.len(), model.len(), "{}: final len", map.describe());
+    assert_eq!(
+        map.map().len(),
+        model.len(),
+        "{}: final len",
+        map.describe()
+    );
     stats
 }
 
@@ -351,7 +361,7 @@ pub fn run_threaded<M: FuzzMap>(map: &M, drops: &Drops, input: &ThreadedInput) {
     for k in 0..n {
         let v = drops.make(k);
         prefill_ids.insert(k, v.id());
-        map.insert(k, v);
+        map.insert_id(k, v);
     }
     // Every id the writer ever stores, per key, recorded before it is stored.
     let written: Mutex<HashMap<u64, HashSet<u64>>> = Mutex::new(HashMap::new());
@@ -378,26 +388,30 @@ pub fn run_threaded<M: FuzzMap>(map: &M, drops: &Drops, input: &ThreadedInput) {
                     match *op {
                         WriterOp::Remove(i) => {
                             let k = key(i);
-                            assert_eq!(map.remove(k), model.remove(&k), "writer remove {k}");
+                            assert_eq!(map.remove_id(k), model.remove(&k), "writer remove {k}");
                         }
                         WriterOp::Insert(i) => {
                             let k = key(i);
                             let v = fresh(k);
                             let id = v.id();
-                            assert_eq!(map.insert(k, v), model.insert(k, id), "writer insert {k}");
+                            assert_eq!(
+                                map.insert_id(k, v),
+                                model.insert(k, id),
+                                "writer insert {k}"
+                            );
                         }
                         WriterOp::RemoveInsert(i) => {
                             let k = key(i);
-                            assert_eq!(map.remove(k), model.remove(&k), "writer remove {k}");
+                            assert_eq!(map.remove_id(k), model.remove(&k), "writer remove {k}");
                             let v = fresh(k);
                             let id = v.id();
-                            assert_eq!(map.insert(k, v), None, "writer re-insert {k}");
+                            assert_eq!(map.insert_id(k, v), None, "writer re-insert {k}");
                             model.insert(k, id);
                         }
                         WriterOp::Retain(m, r) => {
                             let pred = retain_pred(m, r);
                             let churned = |k: u64| k.is_multiple_of(stride);
-                            map.retain(&mut |k, v| !churned(k) || pred(k, v.check(k)));
+                            map.map().retain(|&k, v| !churned(k) || pred(k, v.check(k)));
                             model.retain(|&k, &mut id| pred(k, id));
                         }
                         WriterOp::Compact => map.compact(),
@@ -454,7 +468,7 @@ pub fn run_threaded<M: FuzzMap>(map: &M, drops: &Drops, input: &ThreadedInput) {
             // Stable keys read directly too.
             let k = (n - 1) / 2;
             if k % stride != 0 {
-                assert_eq!(map.get(k), Some(prefill_ids[&k]));
+                assert_eq!(map.get_id(k), Some(prefill_ids[&k]));
             }
         }
         done.store(true, Ordering::Relaxed);
@@ -475,7 +489,7 @@ pub fn run_threaded<M: FuzzMap>(map: &M, drops: &Drops, input: &ThreadedInput) {
             map.describe()
         );
     }
-    assert_eq!(all.len(), map.len(), "{}: final len", map.describe());
+    assert_eq!(all.len(), map.map().len(), "{}: final len", map.describe());
 }
 
 #[cfg(test)]

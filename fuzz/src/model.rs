@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use arbitrary::Arbitrary;
 
 use crate::iter_delete::collect_exact;
-use crate::maps::FuzzMap;
+use crate::maps::{ConcurrentMap, FuzzMap};
 use crate::val::Drops;
 
 /// One operation. Keys are taken modulo the key space.
@@ -84,7 +84,7 @@ pub fn run_model<M: FuzzMap>(map: &M, drops: &Drops, input: &ModelInput) {
             Op::Contains(k) => {
                 let k = u64::from(k) % space;
                 assert_eq!(
-                    map.contains_key(k),
+                    map.map().contains_key(&k),
                     model.contains_key(&k),
                     "{what}: contains {k}"
                 );
@@ -92,7 +92,7 @@ pub fn run_model<M: FuzzMap>(map: &M, drops: &Drops, input: &ModelInput) {
             Op::GetOrInsertWith(k) => {
                 let k = u64::from(k) % space;
                 let mut calls = 0;
-                let id = map.get_or_insert_with(k, &mut || {
+                let id = map.get_or_insert_id(k, &mut || {
                     calls += 1;
                     drops.make(k)
                 });
@@ -113,7 +113,7 @@ pub fn run_model<M: FuzzMap>(map: &M, drops: &Drops, input: &ModelInput) {
             Op::Update(k) => {
                 let k = u64::from(k) % space;
                 let mut last = None;
-                let present = map.update(k, &mut |old| {
+                let present = map.update_mut(k, &mut |old| {
                     assert_eq!(
                         Some(old.check(k)),
                         model.get(&k).copied(),
@@ -160,7 +160,7 @@ pub fn run_model<M: FuzzMap>(map: &M, drops: &Drops, input: &ModelInput) {
                 let r = u64::from(r) % m;
                 let pred = |k: u64, id: u64| (k ^ id) % m != r;
                 let mut visited = HashSet::new();
-                map.retain(&mut |k, v| {
+                map.map().retain(|&k, v| {
                     assert!(visited.insert(k), "{what}: retain visited {k} twice");
                     pred(k, v.check(k))
                 });
@@ -169,7 +169,7 @@ pub fn run_model<M: FuzzMap>(map: &M, drops: &Drops, input: &ModelInput) {
                 model.retain(|&k, &mut id| pred(k, id));
             }
             Op::Clear => {
-                map.clear();
+                map.map().clear();
                 model.clear();
             }
             Op::Compact => map.compact(),
@@ -182,8 +182,8 @@ pub fn run_model<M: FuzzMap>(map: &M, drops: &Drops, input: &ModelInput) {
             }
             Op::Upkeep(how) => map.upkeep(how),
             Op::Len => {
-                assert_eq!(map.len(), model.len(), "{what}: len");
-                assert_eq!(map.is_empty(), model.is_empty(), "{what}: is_empty");
+                assert_eq!(map.map().len(), model.len(), "{what}: len");
+                assert_eq!(map.map().is_empty(), model.is_empty(), "{what}: is_empty");
             }
             Op::Grow(n) => {
                 // At most 512 keys in all: every operation's check is O(n).
@@ -192,17 +192,17 @@ pub fn run_model<M: FuzzMap>(map: &M, drops: &Drops, input: &ModelInput) {
                     grown += 1;
                     let v = drops.make(k);
                     let id = v.id();
-                    assert_eq!(map.insert(k, v), None, "{what}: grow {k}");
+                    assert_eq!(map.insert_id(k, v), None, "{what}: grow {k}");
                     model.insert(k, id);
                 }
             }
             Op::Flush => crossbeam_epoch::pin().flush(),
         }
-        assert_eq!(map.len(), model.len(), "{what}: len after {op:?}");
+        assert_eq!(map.map().len(), model.len(), "{what}: len after {op:?}");
     }
     assert_eq!(collect_exact(map), model, "{what}: final content");
     for (&k, &id) in &model {
-        assert_eq!(map.get(k), Some(id), "{what}: final get {k}");
+        assert_eq!(map.get_id(k), Some(id), "{what}: final get {k}");
     }
 }
 

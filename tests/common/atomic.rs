@@ -59,36 +59,8 @@ where
     fn configs() -> Vec<(&'static str, fn() -> Self)> {
         atomic_configs()
     }
-    fn insert(&self, k: K, v: V) -> bool {
-        !AtomicPtrMap::insert(self, k, v)
-    }
-    fn remove(&self, k: &K) -> bool {
-        AtomicPtrMap::remove(self, k)
-    }
-    fn get_cloned(&self, k: &K) -> Option<V> {
-        AtomicPtrMap::get_cloned(self, k)
-    }
-    fn contains_key(&self, k: &K) -> bool {
-        AtomicPtrMap::contains_key(self, k)
-    }
-    fn len(&self) -> usize {
-        AtomicPtrMap::len(self)
-    }
-    fn is_empty(&self) -> bool {
-        AtomicPtrMap::is_empty(self)
-    }
-    fn clear(&self) {
-        AtomicPtrMap::clear(self)
-    }
-    fn retain(&self, f: impl FnMut(&K, &V) -> bool) {
-        AtomicPtrMap::retain(self, f)
-    }
-    fn update(&self, k: &K, f: impl Fn(&V) -> V) -> bool {
-        AtomicPtrMap::update(self, k, f)
-    }
-    fn get_or_insert_with(&self, k: K, f: impl FnOnce() -> V) -> V {
-        AtomicPtrMap::get_or_insert_with(self, k, f)
-    }
+    /// By `pin().iter()`, one pin for the whole traversal (the kit's
+    /// `for_each` pins per chunk).
     fn entries(&self) -> Vec<(K, V)> {
         self.pin()
             .iter()

@@ -1,11 +1,14 @@
 //! Shared test support: drop-counting values and the [`TestMap`] trait that
 //! lets one behaviour suite and one model test run against every map of the
-//! crate, in every configuration.
+//! crate, in every configuration. The map operations themselves come from
+//! the test kit's [`ConcurrentMap`] (`tests/kit/src/map.rs`).
 #![allow(dead_code, clippy::type_complexity)]
 
 use std::hash::Hash;
 use std::sync::atomic::{AtomicIsize, AtomicU64, Ordering};
 use std::sync::Arc;
+
+pub use epochmap_testkit::map::ConcurrentMap;
 
 /// Counts live [`Tracked`] values. Every value created must be dropped exactly
 /// once: `live()` returns to zero, and a second drop of the same value panics.
@@ -79,31 +82,25 @@ impl Drop for Tracked {
     }
 }
 
-/// The operations every map of the crate offers, so that one suite tests them
-/// all. Each map implements it in its own file under `tests/common/`.
-pub trait TestMap<K, V>: Send + Sync + Sized
+/// What the tests need beyond [`ConcurrentMap`] (the adapter shared with the
+/// crisis suite and the fuzz targets, in the test kit: `tests/kit/src/map.rs`,
+/// which holds every operation and its contract): the configurations to run
+/// each test in, iteration into a `Vec`, and reclamation. Each map
+/// implements it in its own file under `tests/common/`.
+pub trait TestMap<K, V>: ConcurrentMap<K, V> + Sized
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
     /// Configurations to run each test in: a name and a constructor.
     fn configs() -> Vec<(&'static str, fn() -> Self)>;
-    /// Insert or overwrite; true when the key was present before.
-    fn insert(&self, k: K, v: V) -> bool;
-    /// Remove; true when the key was present.
-    fn remove(&self, k: &K) -> bool;
-    fn get_cloned(&self, k: &K) -> Option<V>;
-    fn contains_key(&self, k: &K) -> bool;
-    fn len(&self) -> usize;
-    fn is_empty(&self) -> bool;
-    fn clear(&self);
-    fn retain(&self, f: impl FnMut(&K, &V) -> bool);
-    /// Replace the value of a present key with `f(old)`; false when absent.
-    fn update(&self, k: &K, f: impl Fn(&V) -> V) -> bool;
-    /// The value for `k`, inserting `f()` first when absent.
-    fn get_or_insert_with(&self, k: K, f: impl FnOnce() -> V) -> V;
-    /// Every entry, by iteration.
-    fn entries(&self) -> Vec<(K, V)>;
+    /// Every entry, by iteration (the map's own iterator where it has one
+    /// besides [`ConcurrentMap::for_each`]).
+    fn entries(&self) -> Vec<(K, V)> {
+        let mut all = Vec::new();
+        self.for_each(|k, v| all.push((k.clone(), v.clone())));
+        all
+    }
     /// `c.live()` once the values this map type has retired are dropped.
     /// Maps that drop replaced values at once keep this default; maps with
     /// deferred (epoch) reclamation drive their collector until

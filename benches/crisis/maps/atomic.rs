@@ -1,8 +1,11 @@
 //! Our `AtomicPtrMap`: lock-free reads over epoch-reclaimed partitioned
 //! snapshots plus delta overlays; built with the suite's ahash hasher. It
-//! takes no capacity hint (partitions and overlays size themselves).
+//! takes no capacity hint (partitions and overlays size themselves). Its
+//! operations are the test kit's `ConcurrentMap` impl.
 
 use std::collections::HashMap;
+
+use epochmap::AtomicPtrMap;
 
 use crate::adapter::{CrisisMap, GoMap, MapKind, Value};
 use crate::maps::{hasher, Hasher};
@@ -19,57 +22,31 @@ impl MapKind for Atomic {
     const SNAPSHOT: &'static str =
         "collected by for_each into a std HashMap (faster than clone(); not point-in-time)";
     const POINT_IN_TIME: bool = false;
-    type Map<V: Value> = Adapter<V>;
-    type Go = Adapter<u64>;
+    type Map<V: Value> = AtomicPtrMap<u64, V, Hasher>;
+    type Go = AtomicPtrMap<u64, u64, Hasher>;
 }
 
-/// The adapter.
-pub struct Adapter<V>(epochmap::AtomicPtrMap<u64, V, Hasher>);
-
-impl<V: Value> CrisisMap<V> for Adapter<V> {
+impl<V: Value> CrisisMap<V> for AtomicPtrMap<u64, V, Hasher> {
     // Not presized, on purpose: `with_capacity` puts a prefill's keys in an
     // overlay, where lookups cost more than in a snapshot until a merge or
     // `compact()` (2026-12-03, quick profile, 2 cores: C2 fell from 0.63x to
     // 0.36x of the best peer at 1 thread; C1 gained a few percent). Grown
     // through merges, the prefilled keys end in snapshots.
     fn with_capacity(_capacity: usize) -> Self {
-        Self(epochmap::AtomicPtrMap::with_hasher(hasher()))
+        AtomicPtrMap::with_hasher(hasher())
     }
-    fn get(&self, key: u64) -> Option<V> {
-        self.0.get_cloned(&key)
-    }
-    fn contains(&self, key: u64) -> bool {
-        self.0.contains_key(&key)
-    }
-    fn insert(&self, key: u64, value: V) -> bool {
-        !self.0.insert(key, value)
-    }
-    fn remove(&self, key: u64) -> bool {
-        self.0.remove(&key)
-    }
-    fn update(&self, key: u64, f: impl Fn(&V) -> V) -> bool {
-        self.0.update(&key, f)
-    }
-    fn for_each(&self, mut f: impl FnMut(u64, &V)) {
-        // Pins once per chunk of about a thousand entries, not for the
-        // whole traversal.
-        self.0.for_each(|k, v| f(*k, v));
-    }
-    fn snapshot_for_each(&self, mut f: impl FnMut(u64, &V)) {
+    fn snapshot_for_each(&self, mut f: impl FnMut(&u64, &V)) {
         // `for_each` (a pin per chunk), not `pin().iter()` (one pin for the
         // whole copy, which holds back the writers' garbage meanwhile).
         // `clone()` builds another AtomicPtrMap, entry by entry: slower.
         let mut copy: HashMap<u64, V, Hasher> =
-            HashMap::with_capacity_and_hasher(self.0.len(), hasher());
-        self.0.for_each(|k, v| {
+            HashMap::with_capacity_and_hasher(self.len(), hasher());
+        AtomicPtrMap::for_each(self, |k, v| {
             copy.insert(*k, v.clone());
         });
         for (k, v) in copy.iter() {
-            f(*k, v);
+            f(k, v);
         }
-    }
-    fn len(&self) -> usize {
-        self.0.len()
     }
 }
 
@@ -77,27 +54,24 @@ impl<V: Value> CrisisMap<V> for Adapter<V> {
 /// `remove_cloned` (LoadAndDelete), `insert_cloned` (Swap),
 /// `compare_and_swap`, `compare_and_delete` (a CAS on the key's entry,
 /// lock-free), `clear`.
-impl GoMap for Adapter<u64> {
+impl GoMap for AtomicPtrMap<u64, u64, Hasher> {
     const OPS: &'static str = "LoadOrStore: load_or_store; LoadAndDelete: remove_cloned; Swap: insert_cloned; CompareAndSwap: compare_and_swap; CompareAndDelete: compare_and_delete (lock-free CAS on the entry); Clear: clear (retain + shrink_to_fit, not atomic across keys)";
     fn load_or_store(&self, key: u64, value: u64) -> (u64, bool) {
-        self.0.load_or_store(key, value)
+        AtomicPtrMap::load_or_store(self, key, value)
     }
     fn load_and_delete(&self, key: u64) -> Option<u64> {
-        self.0.remove_cloned(&key)
+        self.remove_cloned(&key)
     }
     fn swap(&self, key: u64, value: u64) -> Option<u64> {
-        self.0.insert_cloned(key, value)
+        self.insert_cloned(key, value)
     }
     fn compare_and_swap(&self, key: u64, old: u64, new: u64) -> bool {
-        self.0.compare_and_swap(&key, &old, new).is_ok()
+        AtomicPtrMap::compare_and_swap(self, &key, &old, new).is_ok()
     }
     fn compare_and_delete(&self, key: u64, old: u64) -> bool {
-        self.0.compare_and_delete(&key, &old)
-    }
-    fn clear(&self) {
-        self.0.clear();
+        AtomicPtrMap::compare_and_delete(self, &key, &old)
     }
     fn first_key(&self) -> Option<u64> {
-        self.0.pin().iter().next().map(|(k, _)| *k)
+        self.pin().iter().next().map(|(k, _)| *k)
     }
 }

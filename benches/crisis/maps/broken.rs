@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::adapter::{CrisisMap, GoMap, MapKind, Value};
+use crate::adapter::{ConcurrentMap, CrisisMap, GoMap, MapKind, Value};
 use crate::maps::{hasher, Hasher};
 
 /// What the map gets wrong.
@@ -45,33 +45,27 @@ impl<const MODE: u8> MapKind for Broken<MODE> {
 /// A mutex-protected std map with one deliberate fault.
 pub struct Adapter<V, const MODE: u8>(Mutex<(HashMap<u64, V, Hasher>, u64)>);
 
-impl<V: Value, const MODE: u8> CrisisMap<V> for Adapter<V, MODE> {
-    fn with_capacity(capacity: usize) -> Self {
-        Self(Mutex::new((
-            HashMap::with_capacity_and_hasher(capacity, hasher()),
-            0,
-        )))
-    }
-    fn get(&self, key: u64) -> Option<V> {
-        if MODE == mode::MISSING_GET && key.is_multiple_of(64) {
-            return None;
-        }
-        self.0.lock().unwrap().0.get(&key).cloned()
-    }
-    fn contains(&self, key: u64) -> bool {
-        self.0.lock().unwrap().0.contains_key(&key)
-    }
+impl<V: Value, const MODE: u8> ConcurrentMap<u64, V> for Adapter<V, MODE> {
     fn insert(&self, key: u64, value: V) -> bool {
         self.0.lock().unwrap().0.insert(key, value).is_some()
     }
-    fn remove(&self, key: u64) -> bool {
-        self.0.lock().unwrap().0.remove(&key).is_some()
+    fn remove(&self, key: &u64) -> bool {
+        self.0.lock().unwrap().0.remove(key).is_some()
     }
-    fn update(&self, key: u64, f: impl Fn(&V) -> V) -> bool {
+    fn get_cloned(&self, key: &u64) -> Option<V> {
+        if MODE == mode::MISSING_GET && key.is_multiple_of(64) {
+            return None;
+        }
+        self.0.lock().unwrap().0.get(key).cloned()
+    }
+    fn contains_key(&self, key: &u64) -> bool {
+        self.0.lock().unwrap().0.contains_key(key)
+    }
+    fn update(&self, key: &u64, f: impl Fn(&V) -> V) -> bool {
         let mut g = self.0.lock().unwrap();
         g.1 += 1;
         let lose = MODE == mode::LOST_UPDATE && g.1.is_multiple_of(100);
-        match g.0.get_mut(&key) {
+        match g.0.get_mut(key) {
             Some(v) => {
                 if !lose {
                     *v = f(v);
@@ -81,20 +75,29 @@ impl<V: Value, const MODE: u8> CrisisMap<V> for Adapter<V, MODE> {
             None => false,
         }
     }
-    fn for_each(&self, mut f: impl FnMut(u64, &V)) {
+    fn get_or_insert_with(&self, key: u64, f: impl FnOnce() -> V) -> V {
+        self.0
+            .lock()
+            .unwrap()
+            .0
+            .entry(key)
+            .or_insert_with(f)
+            .clone()
+    }
+    fn for_each(&self, mut f: impl FnMut(&u64, &V)) {
         for (i, (k, v)) in self.0.lock().unwrap().0.iter().enumerate() {
             match MODE {
                 mode::SKIPPING_TRAVERSAL if i % 1000 == 999 => {}
                 mode::REPEATING_TRAVERSAL if i % 1000 == 999 => {
-                    f(*k, v);
-                    f(*k, v);
+                    f(k, v);
+                    f(k, v);
                 }
-                _ => f(*k, v),
+                _ => f(k, v),
             }
         }
     }
-    fn snapshot_for_each(&self, f: impl FnMut(u64, &V)) {
-        self.for_each(f)
+    fn retain(&self, mut f: impl FnMut(&u64, &V) -> bool) {
+        self.0.lock().unwrap().0.retain(|k, v| f(k, v));
     }
     fn len(&self) -> usize {
         let n = self.0.lock().unwrap().0.len();
@@ -103,6 +106,24 @@ impl<V: Value, const MODE: u8> CrisisMap<V> for Adapter<V, MODE> {
         } else {
             n
         }
+    }
+    fn is_empty(&self) -> bool {
+        self.0.lock().unwrap().0.is_empty()
+    }
+    fn clear(&self) {
+        self.0.lock().unwrap().0.clear();
+    }
+}
+
+impl<V: Value, const MODE: u8> CrisisMap<V> for Adapter<V, MODE> {
+    fn with_capacity(capacity: usize) -> Self {
+        Self(Mutex::new((
+            HashMap::with_capacity_and_hasher(capacity, hasher()),
+            0,
+        )))
+    }
+    fn snapshot_for_each(&self, f: impl FnMut(&u64, &V)) {
+        self.for_each(f)
     }
 }
 
@@ -200,9 +221,6 @@ impl<const MODE: u8> GoMap for Adapter<u64, MODE> {
         } else {
             false
         }
-    }
-    fn clear(&self) {
-        self.0.lock().unwrap().0.clear();
     }
     fn first_key(&self) -> Option<u64> {
         self.0.lock().unwrap().0.keys().next().copied()

@@ -1,6 +1,6 @@
 //! dashmap 6: sharded `RwLock<HashTable>`s, with the ahash hasher.
 
-use crate::adapter::{CrisisMap, GoMap, MapKind, Value};
+use crate::adapter::{ConcurrentMap, CrisisMap, GoMap, MapKind, Value};
 use crate::maps::{hasher, Hasher};
 
 /// Marker for `dashmap::DashMap`.
@@ -20,27 +20,21 @@ impl MapKind for Dash {
 /// The adapter.
 pub struct Adapter<V>(::dashmap::DashMap<u64, V, Hasher>);
 
-impl<V: Value> CrisisMap<V> for Adapter<V> {
-    fn with_capacity(capacity: usize) -> Self {
-        Self(::dashmap::DashMap::with_capacity_and_hasher(
-            capacity,
-            hasher(),
-        ))
-    }
-    fn get(&self, key: u64) -> Option<V> {
-        self.0.get(&key).map(|r| r.value().clone())
-    }
-    fn contains(&self, key: u64) -> bool {
-        self.0.contains_key(&key)
-    }
+impl<V: Value> ConcurrentMap<u64, V> for Adapter<V> {
     fn insert(&self, key: u64, value: V) -> bool {
         self.0.insert(key, value).is_some()
     }
-    fn remove(&self, key: u64) -> bool {
-        self.0.remove(&key).is_some()
+    fn remove(&self, key: &u64) -> bool {
+        self.0.remove(key).is_some()
     }
-    fn update(&self, key: u64, f: impl Fn(&V) -> V) -> bool {
-        match self.0.get_mut(&key) {
+    fn get_cloned(&self, key: &u64) -> Option<V> {
+        self.0.get(key).map(|r| r.value().clone())
+    }
+    fn contains_key(&self, key: &u64) -> bool {
+        self.0.contains_key(key)
+    }
+    fn update(&self, key: &u64, f: impl Fn(&V) -> V) -> bool {
+        match self.0.get_mut(key) {
             Some(mut r) => {
                 let new = f(r.value());
                 *r.value_mut() = new;
@@ -49,19 +43,37 @@ impl<V: Value> CrisisMap<V> for Adapter<V> {
             None => false,
         }
     }
-    fn for_each(&self, mut f: impl FnMut(u64, &V)) {
+    fn get_or_insert_with(&self, key: u64, f: impl FnOnce() -> V) -> V {
+        self.0.entry(key).or_insert_with(f).value().clone()
+    }
+    fn for_each(&self, mut f: impl FnMut(&u64, &V)) {
         for r in self.0.iter() {
-            f(*r.key(), r.value());
+            f(r.key(), r.value());
         }
     }
-    fn snapshot_for_each(&self, mut f: impl FnMut(u64, &V)) {
-        let copy = self.0.clone();
-        for r in copy.iter() {
-            f(*r.key(), r.value());
-        }
+    fn retain(&self, mut f: impl FnMut(&u64, &V) -> bool) {
+        self.0.retain(|k, v| f(k, v));
     }
     fn len(&self) -> usize {
         self.0.len()
+    }
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    fn clear(&self) {
+        self.0.clear();
+    }
+}
+
+impl<V: Value> CrisisMap<V> for Adapter<V> {
+    fn with_capacity(capacity: usize) -> Self {
+        Self(::dashmap::DashMap::with_capacity_and_hasher(
+            capacity,
+            hasher(),
+        ))
+    }
+    fn snapshot_for_each(&self, f: impl FnMut(&u64, &V)) {
+        Self(self.0.clone()).for_each(f);
     }
 }
 
@@ -96,9 +108,6 @@ impl GoMap for Adapter<u64> {
     }
     fn compare_and_delete(&self, key: u64, old: u64) -> bool {
         self.0.remove_if(&key, |_, v| *v == old).is_some()
-    }
-    fn clear(&self) {
-        self.0.clear();
     }
     fn first_key(&self) -> Option<u64> {
         self.0.iter().next().map(|r| *r.key())

@@ -7,11 +7,10 @@ use crate::scenarios::{self, Params, Rep, Sample, Scenario};
 mod atomic;
 pub mod broken;
 mod dashmap;
-mod mutex;
 mod papaya;
-mod rwlock;
 mod scc;
 mod shard;
+mod std_lock;
 
 /// The hasher every map is built with, so that a faster hash function is
 /// never mistaken for a faster map: ahash with fixed seeds (runs comparable).
@@ -78,8 +77,8 @@ pub fn all() -> Vec<MapEntry> {
     vec![
         entry::<shard::Shard>(),
         entry::<atomic::Atomic>(),
-        entry::<mutex::MutexStd>(),
-        entry::<rwlock::RwLockStd>(),
+        entry::<std_lock::MutexStd>(),
+        entry::<std_lock::RwLockStd>(),
         entry::<dashmap::Dash>(),
         entry::<papaya::Papaya>(),
         entry::<scc::Scc>(),

@@ -1,7 +1,7 @@
 //! papaya 0.2: lock-free reads, incremental resize, seize reclamation; ahash
 //! hasher. One `pin()` per operation, as its docs show.
 
-use crate::adapter::{CrisisMap, GoMap, MapKind, Value};
+use crate::adapter::{ConcurrentMap, CrisisMap, GoMap, MapKind, Value};
 use crate::maps::{hasher, Hasher};
 
 /// Marker for `papaya::HashMap`.
@@ -21,6 +21,44 @@ impl MapKind for Papaya {
 /// The adapter.
 pub struct Adapter<V>(::papaya::HashMap<u64, V, Hasher>);
 
+impl<V: Value> ConcurrentMap<u64, V> for Adapter<V> {
+    fn insert(&self, key: u64, value: V) -> bool {
+        self.0.pin().insert(key, value).is_some()
+    }
+    fn remove(&self, key: &u64) -> bool {
+        self.0.pin().remove(key).is_some()
+    }
+    fn get_cloned(&self, key: &u64) -> Option<V> {
+        self.0.pin().get(key).cloned()
+    }
+    fn contains_key(&self, key: &u64) -> bool {
+        self.0.pin().contains_key(key)
+    }
+    fn update(&self, key: &u64, f: impl Fn(&V) -> V) -> bool {
+        self.0.pin().update(*key, f).is_some()
+    }
+    fn get_or_insert_with(&self, key: u64, f: impl FnOnce() -> V) -> V {
+        self.0.pin().get_or_insert_with(key, f).clone()
+    }
+    fn for_each(&self, mut f: impl FnMut(&u64, &V)) {
+        for (k, v) in self.0.pin().iter() {
+            f(k, v);
+        }
+    }
+    fn retain(&self, f: impl FnMut(&u64, &V) -> bool) {
+        self.0.pin().retain(f);
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    fn clear(&self) {
+        self.0.pin().clear();
+    }
+}
+
 impl<V: Value> CrisisMap<V> for Adapter<V> {
     fn with_capacity(capacity: usize) -> Self {
         Self(::papaya::HashMap::with_capacity_and_hasher(
@@ -28,34 +66,8 @@ impl<V: Value> CrisisMap<V> for Adapter<V> {
             hasher(),
         ))
     }
-    fn get(&self, key: u64) -> Option<V> {
-        self.0.pin().get(&key).cloned()
-    }
-    fn contains(&self, key: u64) -> bool {
-        self.0.pin().contains_key(&key)
-    }
-    fn insert(&self, key: u64, value: V) -> bool {
-        self.0.pin().insert(key, value).is_some()
-    }
-    fn remove(&self, key: u64) -> bool {
-        self.0.pin().remove(&key).is_some()
-    }
-    fn update(&self, key: u64, f: impl Fn(&V) -> V) -> bool {
-        self.0.pin().update(key, f).is_some()
-    }
-    fn for_each(&self, mut f: impl FnMut(u64, &V)) {
-        for (k, v) in self.0.pin().iter() {
-            f(*k, v);
-        }
-    }
-    fn snapshot_for_each(&self, mut f: impl FnMut(u64, &V)) {
-        let copy = self.0.clone();
-        for (k, v) in copy.pin().iter() {
-            f(*k, v);
-        }
-    }
-    fn len(&self) -> usize {
-        self.0.len()
+    fn snapshot_for_each(&self, f: impl FnMut(&u64, &V)) {
+        Self(self.0.clone()).for_each(f);
     }
 }
 
@@ -93,9 +105,6 @@ impl GoMap for Adapter<u64> {
     }
     fn compare_and_delete(&self, key: u64, old: u64) -> bool {
         matches!(self.0.pin().remove_if(&key, |_, v| *v == old), Ok(Some(_)))
-    }
-    fn clear(&self) {
-        self.0.pin().clear();
     }
     fn first_key(&self) -> Option<u64> {
         self.0.pin().iter().next().map(|(k, _)| *k)

@@ -1,7 +1,7 @@
 //! scc 3 `HashMap`: bucket-level locks, lock-free bucket array growth, sdd
 //! reclamation; ahash hasher. The `_sync` API throughout.
 
-use crate::adapter::{CrisisMap, GoMap, MapKind, Value};
+use crate::adapter::{ConcurrentMap, CrisisMap, GoMap, MapKind, Value};
 use crate::maps::{hasher, Hasher};
 
 /// Marker for `scc::HashMap`.
@@ -21,43 +21,52 @@ impl MapKind for Scc {
 /// The adapter.
 pub struct Adapter<V>(::scc::HashMap<u64, V, Hasher>);
 
+impl<V: Value> ConcurrentMap<u64, V> for Adapter<V> {
+    fn insert(&self, key: u64, value: V) -> bool {
+        self.0.upsert_sync(key, value).is_some()
+    }
+    fn remove(&self, key: &u64) -> bool {
+        self.0.remove_sync(key).is_some()
+    }
+    fn get_cloned(&self, key: &u64) -> Option<V> {
+        self.0.read_sync(key, |_, v| v.clone())
+    }
+    fn contains_key(&self, key: &u64) -> bool {
+        self.0.contains_sync(key)
+    }
+    fn update(&self, key: &u64, f: impl Fn(&V) -> V) -> bool {
+        self.0.update_sync(key, |_, v| *v = f(v)).is_some()
+    }
+    fn get_or_insert_with(&self, key: u64, f: impl FnOnce() -> V) -> V {
+        self.0.entry_sync(key).or_insert_with(f).get().clone()
+    }
+    fn for_each(&self, mut f: impl FnMut(&u64, &V)) {
+        self.0.iter_sync(|k, v| {
+            f(k, v);
+            true
+        });
+    }
+    fn retain(&self, mut f: impl FnMut(&u64, &V) -> bool) {
+        self.0.retain_sync(|k, v| f(k, v));
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    fn clear(&self) {
+        self.0.clear_sync();
+    }
+}
+
 impl<V: Value> CrisisMap<V> for Adapter<V> {
-    /// scc documents that `len` "may overcount entries if an old bucket
-    /// array has not yet been dropped" (reclamation is deferred).
     const EXACT_LEN: bool = false;
     fn with_capacity(capacity: usize) -> Self {
         Self(::scc::HashMap::with_capacity_and_hasher(capacity, hasher()))
     }
-    fn get(&self, key: u64) -> Option<V> {
-        self.0.read_sync(&key, |_, v| v.clone())
-    }
-    fn contains(&self, key: u64) -> bool {
-        self.0.contains_sync(&key)
-    }
-    fn insert(&self, key: u64, value: V) -> bool {
-        self.0.upsert_sync(key, value).is_some()
-    }
-    fn remove(&self, key: u64) -> bool {
-        self.0.remove_sync(&key).is_some()
-    }
-    fn update(&self, key: u64, f: impl Fn(&V) -> V) -> bool {
-        self.0.update_sync(&key, |_, v| *v = f(v)).is_some()
-    }
-    fn for_each(&self, mut f: impl FnMut(u64, &V)) {
-        self.0.iter_sync(|k, v| {
-            f(*k, v);
-            true
-        });
-    }
-    fn snapshot_for_each(&self, mut f: impl FnMut(u64, &V)) {
-        let copy = self.0.clone();
-        copy.iter_sync(|k, v| {
-            f(*k, v);
-            true
-        });
-    }
-    fn len(&self) -> usize {
-        self.0.len()
+    fn snapshot_for_each(&self, f: impl FnMut(&u64, &V)) {
+        Self(self.0.clone()).for_each(f);
     }
 }
 
@@ -93,9 +102,6 @@ impl GoMap for Adapter<u64> {
     }
     fn compare_and_delete(&self, key: u64, old: u64) -> bool {
         self.0.remove_if_sync(&key, |v| *v == old).is_some()
-    }
-    fn clear(&self) {
-        self.0.clear_sync();
     }
     fn first_key(&self) -> Option<u64> {
         let mut first = None;

@@ -78,7 +78,7 @@ fn stored<M: GoMap>(hits: u64) -> M {
         m.load_or_store(i, i);
     }
     for i in 0..hits * 2 {
-        m.get(i % hits);
+        m.get_cloned(&(i % hits));
     }
     m
 }
@@ -168,7 +168,7 @@ fn body<M: GoMap>(
                 1
             };
             let k = i % MAP_SIZE;
-            let v = m.get(k);
+            let v = m.get_cloned(&k);
             if v != (k < hits).then_some(k) {
                 o.error(|| format!("Load({k}) returned {v:?}"));
             }
@@ -219,7 +219,7 @@ fn body<M: GoMap>(
             }
         }
         AdversarialAlloc => {
-            if let Some(v) = m.get(i) {
+            if let Some(v) = m.get_cloned(&i) {
                 o.error(|| format!("Load({i}) of a key not stored yet returned {v}"));
             }
             *loads_since_store += 1;
@@ -232,16 +232,16 @@ fn body<M: GoMap>(
             }
         }
         AdversarialDelete => {
-            m.get(i);
+            m.get_cloned(&i);
             if i.is_multiple_of(MAP_SIZE) {
                 if let Some(k) = m.first_key() {
-                    m.remove(k);
+                    m.remove(&k);
                 }
                 m.insert(i, i);
             }
         }
         DeleteCollision => {
-            m.remove(0);
+            m.remove(&0);
         }
         SwapCollision => {
             if let Some(v) = m.swap(0, 0) {
@@ -264,7 +264,7 @@ fn body<M: GoMap>(
                 }
             } else {
                 let was = m.swap(i, i);
-                let removed = m.remove(i);
+                let removed = m.remove(&i);
                 if was.is_some() || !removed {
                     o.error(|| {
                         format!("Swap({i}) of a new key returned {was:?}, Delete: {removed}")
@@ -280,7 +280,7 @@ fn body<M: GoMap>(
         CompareAndSwapNoExistingKey => {
             if m.compare_and_swap(i, 0, 0) {
                 o.error(|| format!("CompareAndSwap({i}, 0, 0) of an absent key swapped"));
-                m.remove(i);
+                m.remove(&i);
             }
         }
         CompareAndSwapValueNotEqual => {
@@ -330,7 +330,7 @@ fn body<M: GoMap>(
 fn check<M: GoMap>(shape: Shape, m: &M, out: &RunOut<()>) -> Result<(), String> {
     use Shape::*;
     let mut entries = Vec::new();
-    m.for_each(|k, v| entries.push((k, *v)));
+    m.for_each(|k, v| entries.push((*k, *v)));
     let n = entries.len() as u64;
     if M::EXACT_LEN && m.len() as u64 != n {
         return Err(format!(
@@ -338,7 +338,7 @@ fn check<M: GoMap>(shape: Shape, m: &M, out: &RunOut<()>) -> Result<(), String> 
             m.len()
         ));
     }
-    let holds = |k: u64, v: u64| m.get(k) == Some(v);
+    let holds = |k: u64, v: u64| m.get_cloned(&k) == Some(v);
     let expect = |what: &str, ok: bool| {
         if ok {
             Ok(())

@@ -340,7 +340,7 @@ where
 fn census<M: CrisisMap<u64>>(m: &M, keys: &Keys, low_class: u64) -> Result<(u64, u64), String> {
     let (mut n, mut class, mut bad) = (0u64, 0u64, 0u64);
     let mut first_bad = None;
-    m.for_each(|k, v| {
+    m.for_each(|&k, v| {
         n += 1;
         if !keys.check(k, *v) {
             bad += 1;

@@ -65,7 +65,7 @@ pub fn write_storm<M: CrisisMap<u64>>(
         for (t, w) in out.workers.iter().enumerate() {
             for j in 0..w.counts[0].min(256) {
                 let k = keys.key(fresh_base(t) + j);
-                match (m.contains(k), m.get(k)) {
+                match (m.contains_key(&k), m.get_cloned(&k)) {
                     (true, Some(v)) if keys.check(k, v) => {}
                     other => return Err(format!("fresh key {k:#x} reads {other:?} after the run")),
                 }
@@ -104,7 +104,7 @@ pub fn read_mostly<M: CrisisMap<u64>>(
             if r < 98 {
                 let k = keys.key(dist.sample(&mut rng));
                 let t0 = o.lat.start();
-                let v = m.get(k);
+                let v = m.get_cloned(&k);
                 o.lat.finish(t0, true);
                 match v {
                     Some(v) if keys.check(k, v) => {}
@@ -116,7 +116,7 @@ pub fn read_mostly<M: CrisisMap<u64>>(
                 if r == 98 {
                     m.insert(k, keys.value(k, 1));
                 } else {
-                    m.remove(k);
+                    m.remove(&k);
                 }
                 o.lat.finish(t0, false);
             }
@@ -158,7 +158,7 @@ pub fn misses<M: CrisisMap<u64>>(p: &Params, threads: usize, rep: Rep) -> Result
             let idx = rng.below(20 * n);
             let k = keys.key(idx);
             let t0 = o.lat.start();
-            let v = m.get(k);
+            let v = m.get_cloned(&k);
             o.lat.finish(t0, true);
             match (idx < n, v) {
                 (true, Some(v)) if keys.check(k, v) => hits += 1,
@@ -210,7 +210,7 @@ pub fn exchange<M: CrisisMap<u64>>(p: &Params, threads: usize, rep: Rep) -> Resu
             let k = keys.key(rng.below(n));
             let t0 = o.lat.start();
             if r < 10 {
-                let v = m.get(k);
+                let v = m.get_cloned(&k);
                 o.lat.finish(t0, true);
                 if let Some(v) = v {
                     if !keys.check(k, v) {
@@ -221,10 +221,10 @@ pub fn exchange<M: CrisisMap<u64>>(p: &Params, threads: usize, rep: Rep) -> Resu
                 m.insert(k, keys.value(k, 0));
                 o.lat.finish(t0, true);
             } else if r < 90 {
-                m.remove(k);
+                m.remove(&k);
                 o.lat.finish(t0, true);
             } else {
-                m.update(k, |v| v.wrapping_add(1));
+                m.update(&k, |v| v.wrapping_add(1));
                 o.lat.finish(t0, true);
             }
         }
@@ -282,7 +282,7 @@ pub fn rapid_grow<M: CrisisMap<u64>>(
             let k = keys.key(base + rng.below(inserted));
             let t0 = o.lat.start();
             if r < 5 {
-                let v = m.get(k);
+                let v = m.get_cloned(&k);
                 o.lat.finish(t0, true);
                 if let Some(v) = v {
                     if !keys.check(k, v) {
@@ -290,11 +290,11 @@ pub fn rapid_grow<M: CrisisMap<u64>>(
                     }
                 }
             } else if r < 90 {
-                let was = m.remove(k);
+                let was = m.remove(&k);
                 o.lat.finish(t0, true);
                 removed += was as u64;
             } else {
-                m.update(k, |v| v.wrapping_add(1));
+                m.update(&k, |v| v.wrapping_add(1));
                 o.lat.finish(t0, true);
             }
         }
@@ -332,7 +332,7 @@ pub fn adversarial_delete<M: CrisisMap<u64>>(
             i += 3;
             let k = keys.key(rng.below(hot));
             let t0 = o.lat.start();
-            let v = m.get(k);
+            let v = m.get_cloned(&k);
             o.lat.finish(t0, true);
             if let Some(v) = v {
                 if !keys.check(k, v) {
@@ -340,7 +340,7 @@ pub fn adversarial_delete<M: CrisisMap<u64>>(
                 }
             }
             let t0 = o.lat.start();
-            m.remove(k);
+            m.remove(&k);
             o.lat.finish(t0, true);
             let t0 = o.lat.start();
             m.insert(k, keys.value(k, 0));
@@ -387,7 +387,7 @@ pub fn session<M: CrisisMap<Session>>(
             let k = keys.key(rng.below(s));
             let t0 = o.lat.start();
             if r < 90 {
-                let ok = m.update(k, |old| old.touched(i, 512));
+                let ok = m.update(&k, |old| old.touched(i, 512));
                 o.lat.finish(t0, true);
                 if ok {
                     updates += 1;
@@ -395,7 +395,7 @@ pub fn session<M: CrisisMap<Session>>(
                     o.error(|| format!("update of session {k:#x} found it absent"));
                 }
             } else {
-                let v = m.get(k);
+                let v = m.get_cloned(&k);
                 o.lat.finish(t0, true);
                 match v {
                     Some(v) if v.id == k => {}
@@ -409,7 +409,7 @@ pub fn session<M: CrisisMap<Session>>(
     };
     let check = |m: &M, out: &crate::runner::RunOut<()>| {
         let (mut n, mut hits, mut bytes) = (0u64, 0u64, 0u64);
-        m.for_each(|k, v| {
+        m.for_each(|&k, v| {
             n += 1;
             hits += v.hits;
             bytes += v.bytes;

@@ -52,7 +52,7 @@ pub fn run<M: CrisisMap<u64>>(
         while g.go(i) {
             i += 2;
             let k = keys.key(n + rng.below(churn));
-            m.remove(k);
+            m.remove(&k);
             m.insert(k, keys.value(k, 1));
         }
         o.ops = i;
@@ -133,7 +133,7 @@ fn traverse<M: CrisisMap<u64>>(m: &M, keys: &Keys, n: u64, snapshot: bool, g: &G
     loop {
         let (mut stable, mut moving, mut bad) = (0u64, 0u64, None);
         let t0 = Instant::now();
-        let mut visit = |k: u64, v: &u64| {
+        let mut visit = |&k: &u64, v: &u64| {
             if !keys.check(k, *v) {
                 bad.get_or_insert((k, *v));
             }

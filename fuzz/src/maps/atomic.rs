@@ -1,4 +1,5 @@
-//! `AtomicPtrMap` behind the [`FuzzMap`] trait.
+//! `AtomicPtrMap` behind the [`FuzzMap`] trait (its `ConcurrentMap` impl is
+//! the test kit's).
 
 use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
@@ -48,11 +49,6 @@ impl Atomic {
                  ratio {ratio}, incremental {incremental}, capacity {capacity})"
             ),
         }
-    }
-
-    /// The map itself, for map-specific checks.
-    pub fn inner(&self) -> &Map {
-        &self.map
     }
 }
 
@@ -109,34 +105,23 @@ impl Drop for PinnedIter<'_> {
 }
 
 impl FuzzMap for Atomic {
+    type Map = Map;
     type Pinned<'a> = Pinned<'a, u64, Val, TrapState>;
 
+    fn map(&self) -> &Map {
+        &self.map
+    }
     fn describe(&self) -> String {
         self.desc.clone()
     }
-    fn insert(&self, k: u64, v: Val) -> Option<u64> {
+    fn insert_id(&self, k: u64, v: Val) -> Option<u64> {
         self.map.pin().insert(k, v).map(|o| o.check(k))
     }
-    fn remove(&self, k: u64) -> Option<u64> {
+    fn remove_id(&self, k: u64) -> Option<u64> {
         self.map.pin().remove(&k).map(|o| o.check(k))
     }
-    fn get(&self, k: u64) -> Option<u64> {
+    fn get_id(&self, k: u64) -> Option<u64> {
         self.map.view(&k, |v| v.check(k))
-    }
-    fn contains_key(&self, k: u64) -> bool {
-        self.map.contains_key(&k)
-    }
-    fn len(&self) -> usize {
-        self.map.len()
-    }
-    fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-    fn clear(&self) {
-        self.map.clear()
-    }
-    fn retain(&self, f: &mut dyn FnMut(u64, &Val) -> bool) {
-        self.map.retain(|k, v| f(*k, v))
     }
     fn compact(&self) {
         self.map.shrink_to_fit()
@@ -144,11 +129,8 @@ impl FuzzMap for Atomic {
     fn iter(&self) -> Box<dyn Iterator<Item = (u64, u64)> + '_> {
         Box::new(PinnedIter::new(&self.map))
     }
-    fn get_or_insert_with(&self, k: u64, f: &mut dyn FnMut() -> Val) -> u64 {
+    fn get_or_insert_id(&self, k: u64, f: &mut dyn FnMut() -> Val) -> u64 {
         self.map.pin().get_or_insert_with(k, f).check(k)
-    }
-    fn update(&self, k: u64, f: &mut dyn FnMut(&Val) -> Val) -> bool {
-        self.map.update(&k, f)
     }
     fn compute(&self, k: u64, f: &mut dyn FnMut(Option<&Val>) -> Option<Val>) -> Option<u64> {
         // The map returns the value it replaced (as ShardMap's does); the
@@ -168,7 +150,7 @@ impl FuzzMap for Atomic {
 
     fn get_via(&self, k: u64, how: u8) -> Option<u64> {
         match how % 5 {
-            0 => self.get(k),
+            0 => self.get_id(k),
             1 => self.map.get_cloned(&k).map(|v| v.check(k)),
             2 => self.map.pin().get(&k).map(|v| v.check(k)),
             3 => self.map.get(&k).map(|r| {
@@ -184,9 +166,9 @@ impl FuzzMap for Atomic {
     fn insert_via(&self, k: u64, v: Val, how: u8) -> Option<u64> {
         // The map's own insert returns a bool (true: newly inserted): read
         // the old id first (this engine is single-threaded).
-        let old = self.get(k);
+        let old = self.get_id(k);
         match how % 4 {
-            0 => return self.insert(k, v),
+            0 => return self.insert_id(k, v),
             1 => assert_eq!(
                 self.map.insert(k, v),
                 old.is_none(),
@@ -202,9 +184,9 @@ impl FuzzMap for Atomic {
         old
     }
     fn remove_via(&self, k: u64, how: u8) -> Option<u64> {
-        let old = self.get(k);
+        let old = self.get_id(k);
         match how % 4 {
-            0 => return self.remove(k),
+            0 => return self.remove_id(k),
             1 => assert_eq!(self.map.remove(&k), old.is_some(), "remove's return value"),
             2 => assert_eq!(
                 self.map.compute(k, |_| None).map(|v| v.check(k)),

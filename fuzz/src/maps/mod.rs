@@ -1,6 +1,10 @@
-//! One small adapter trait over the maps under test, so that each target is
-//! written once. Keys are `u64`, values are [`Val`]s; every adapter checks
-//! every value it reads ([`Val::check`]) before it reports the value's id.
+//! The maps under test behind one small trait, so that each target is
+//! written once: [`FuzzMap`], the fuzz targets' extension of the test kit's
+//! [`ConcurrentMap`]. Keys are `u64`, values are [`Val`]s; every adapter
+//! checks every value it reads ([`Val::check`]) before it reports the
+//! value's id.
+
+pub use epochmap_testkit::map::ConcurrentMap;
 
 use crate::val::Val;
 
@@ -12,61 +16,65 @@ pub use atomic::Atomic;
 pub use reference::Reference;
 pub use shard::Shard;
 
-/// The operations the targets drive. Methods take `&mut dyn FnMut` so the
-/// trait stays object safe; each adapter maps them onto its map's API.
+/// What the targets need beyond [`ConcurrentMap`] (the adapter shared with
+/// the tests and the crisis suite, in the test kit: `tests/kit/src/map.rs`,
+/// which holds the operations with one contract for every map and their
+/// impls for our two maps; [`map`](FuzzMap::map) reaches them): operations
+/// that report the ids of the values they meet, checking each value they
+/// read ([`Val::check`]), and the variants of each operation through the
+/// map's other APIs. Closures are `&mut dyn FnMut`: the targets' closures
+/// record what they made.
 pub trait FuzzMap: Send + Sync {
+    /// The map itself, as the shared [`ConcurrentMap`].
+    type Map: ConcurrentMap<u64, Val>;
     /// A handle under which values read stay valid (AtomicPtrMap's pinned
     /// handle); `()` for maps without one.
     type Pinned<'a>
     where
         Self: 'a;
 
+    /// The map, for the operations of [`ConcurrentMap`].
+    fn map(&self) -> &Self::Map;
     /// Name and configuration, for messages.
     fn describe(&self) -> String;
     /// Inserts or overwrites; the id of the value replaced.
-    fn insert(&self, k: u64, v: Val) -> Option<u64>;
+    fn insert_id(&self, k: u64, v: Val) -> Option<u64>;
     /// Removes; the id of the value removed.
-    fn remove(&self, k: u64) -> Option<u64>;
+    fn remove_id(&self, k: u64) -> Option<u64>;
     /// The id of the value stored under `k`.
-    fn get(&self, k: u64) -> Option<u64>;
-    /// Whether `k` is present.
-    fn contains_key(&self, k: u64) -> bool;
-    /// Number of entries.
-    fn len(&self) -> usize;
-    /// Whether the map is empty.
-    fn is_empty(&self) -> bool;
-    /// Removes every entry.
-    fn clear(&self);
-    /// Keeps the entries for which `f` returns true.
-    fn retain(&self, f: &mut dyn FnMut(u64, &Val) -> bool);
+    fn get_id(&self, k: u64) -> Option<u64>;
     /// Folds pending changes into the read structure (AtomicPtrMap's merge);
     /// nothing for maps without one.
     fn compact(&self);
     /// A live iterator; each item is checked and reported as (key, id).
     fn iter(&self) -> Box<dyn Iterator<Item = (u64, u64)> + '_>;
     /// The value of `k`, inserting `f()` first when absent; its id.
-    fn get_or_insert_with(&self, k: u64, f: &mut dyn FnMut() -> Val) -> u64;
-    /// Replaces the value of a present key by `f(old)`; false when absent.
-    /// (`f` may run more than once on maps that retry on conflict.)
-    fn update(&self, k: u64, f: &mut dyn FnMut(&Val) -> Val) -> bool;
+    fn get_or_insert_id(&self, k: u64, f: &mut dyn FnMut() -> Val) -> u64;
     /// Inserts, replaces or removes in one step: `f(current)` returns the new
     /// value or `None` to remove. Returns the id now stored.
     fn compute(&self, k: u64, f: &mut dyn FnMut(Option<&Val>) -> Option<Val>) -> Option<u64>;
+    /// [`ConcurrentMap::update`] with a closure that records what it does:
+    /// the map calls it once per attempt, one call after another, never
+    /// re-entrantly, so the `RefCell` never sees two borrows.
+    fn update_mut(&self, k: u64, f: &mut dyn FnMut(&Val) -> Val) -> bool {
+        let f = std::cell::RefCell::new(f);
+        self.map().update(&k, |v| (f.borrow_mut())(v))
+    }
     /// `get` through one of the map's read APIs, picked by `how`.
     fn get_via(&self, k: u64, how: u8) -> Option<u64> {
         let _ = how;
-        self.get(k)
+        self.get_id(k)
     }
     /// `insert` through one of the map's write APIs, picked by `how`; the
     /// id of the value replaced.
     fn insert_via(&self, k: u64, v: Val, how: u8) -> Option<u64> {
         let _ = how;
-        self.insert(k, v)
+        self.insert_id(k, v)
     }
     /// `remove` through one of the map's APIs, picked by `how`.
     fn remove_via(&self, k: u64, how: u8) -> Option<u64> {
         let _ = how;
-        self.remove(k)
+        self.remove_id(k)
     }
     /// A whole traversal through one of the map's iteration APIs, picked by
     /// `how` (no concurrent writer).

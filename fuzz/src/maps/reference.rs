@@ -1,6 +1,6 @@
 //! The harness's own reference map.
 
-use super::FuzzMap;
+use super::{ConcurrentMap, FuzzMap};
 use crate::val::Val;
 
 /// `RwLock<HashMap>` behind the [`FuzzMap`] trait: the harness's own
@@ -36,23 +36,40 @@ impl Reference {
     }
 }
 
-impl FuzzMap for Reference {
-    type Pinned<'a> = ();
-
-    fn describe(&self) -> String {
-        "Reference(RwLock<HashMap>)".into()
+/// The reference's own operations, each under the lock.
+impl ConcurrentMap<u64, Val> for Reference {
+    fn insert(&self, k: u64, v: Val) -> bool {
+        self.w().insert(k, v).is_some()
     }
-    fn insert(&self, k: u64, v: Val) -> Option<u64> {
-        self.w().insert(k, v).map(|o| o.check(k))
+    fn remove(&self, k: &u64) -> bool {
+        self.w().remove(k).is_some()
     }
-    fn remove(&self, k: u64) -> Option<u64> {
-        self.w().remove(&k).map(|o| o.check(k))
+    fn get_cloned(&self, k: &u64) -> Option<Val> {
+        self.r().get(k).cloned()
     }
-    fn get(&self, k: u64) -> Option<u64> {
-        self.r().get(&k).map(|v| v.check(k))
+    fn contains_key(&self, k: &u64) -> bool {
+        self.r().contains_key(k)
     }
-    fn contains_key(&self, k: u64) -> bool {
-        self.r().contains_key(&k)
+    fn update(&self, k: &u64, f: impl Fn(&Val) -> Val) -> bool {
+        let mut m = self.w();
+        match m.get_mut(k) {
+            Some(v) => {
+                *v = f(v);
+                true
+            }
+            None => false,
+        }
+    }
+    fn get_or_insert_with(&self, k: u64, f: impl FnOnce() -> Val) -> Val {
+        self.w().entry(k).or_insert_with(f).clone()
+    }
+    fn for_each(&self, mut f: impl FnMut(&u64, &Val)) {
+        for (k, v) in self.r().iter() {
+            f(k, v);
+        }
+    }
+    fn retain(&self, mut f: impl FnMut(&u64, &Val) -> bool) {
+        self.w().retain(|k, v| f(k, v))
     }
     fn len(&self) -> usize {
         self.r().len()
@@ -63,8 +80,26 @@ impl FuzzMap for Reference {
     fn clear(&self) {
         self.w().clear()
     }
-    fn retain(&self, f: &mut dyn FnMut(u64, &Val) -> bool) {
-        self.w().retain(|k, v| f(*k, v))
+}
+
+impl FuzzMap for Reference {
+    type Map = Self;
+    type Pinned<'a> = ();
+
+    fn map(&self) -> &Self {
+        self
+    }
+    fn describe(&self) -> String {
+        "Reference(RwLock<HashMap>)".into()
+    }
+    fn insert_id(&self, k: u64, v: Val) -> Option<u64> {
+        self.w().insert(k, v).map(|o| o.check(k))
+    }
+    fn remove_id(&self, k: u64) -> Option<u64> {
+        self.w().remove(&k).map(|o| o.check(k))
+    }
+    fn get_id(&self, k: u64) -> Option<u64> {
+        self.r().get(&k).map(|v| v.check(k))
     }
     fn compact(&self) {}
     fn iter(&self) -> Box<dyn Iterator<Item = (u64, u64)> + '_> {
@@ -77,18 +112,8 @@ impl FuzzMap for Reference {
         }
         Box::new(items.into_iter())
     }
-    fn get_or_insert_with(&self, k: u64, f: &mut dyn FnMut() -> Val) -> u64 {
+    fn get_or_insert_id(&self, k: u64, f: &mut dyn FnMut() -> Val) -> u64 {
         self.w().entry(k).or_insert_with(f).check(k)
-    }
-    fn update(&self, k: u64, f: &mut dyn FnMut(&Val) -> Val) -> bool {
-        let mut m = self.w();
-        match m.get_mut(&k) {
-            Some(v) => {
-                *v = f(v);
-                true
-            }
-            None => false,
-        }
     }
     fn compute(&self, k: u64, f: &mut dyn FnMut(Option<&Val>) -> Option<Val>) -> Option<u64> {
         let mut m = self.w();

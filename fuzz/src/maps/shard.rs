@@ -1,4 +1,5 @@
-//! `ShardMap` behind the [`FuzzMap`] trait.
+//! `ShardMap` behind the [`FuzzMap`] trait (its `ConcurrentMap` impl is the
+//! test kit's).
 
 use epochmap::shard_map::Entry;
 use epochmap::ShardMap;
@@ -38,34 +39,23 @@ impl Shard {
 }
 
 impl FuzzMap for Shard {
+    type Map = ShardMap<u64, Val, TrapState>;
     type Pinned<'a> = ();
 
+    fn map(&self) -> &Self::Map {
+        &self.map
+    }
     fn describe(&self) -> String {
         self.desc.clone()
     }
-    fn insert(&self, k: u64, v: Val) -> Option<u64> {
+    fn insert_id(&self, k: u64, v: Val) -> Option<u64> {
         self.map.insert(k, v).map(|o| o.check(k))
     }
-    fn remove(&self, k: u64) -> Option<u64> {
+    fn remove_id(&self, k: u64) -> Option<u64> {
         self.map.remove(&k).map(|o| o.check(k))
     }
-    fn get(&self, k: u64) -> Option<u64> {
+    fn get_id(&self, k: u64) -> Option<u64> {
         self.map.view(&k, |v| v.check(k))
-    }
-    fn contains_key(&self, k: u64) -> bool {
-        self.map.contains_key(&k)
-    }
-    fn len(&self) -> usize {
-        self.map.len()
-    }
-    fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-    fn clear(&self) {
-        self.map.clear()
-    }
-    fn retain(&self, f: &mut dyn FnMut(u64, &Val) -> bool) {
-        self.map.retain(|k, v| f(*k, v))
     }
     fn compact(&self) {}
     fn iter(&self) -> Box<dyn Iterator<Item = (u64, u64)> + '_> {
@@ -74,16 +64,8 @@ impl FuzzMap for Shard {
             (*k, v.check(*k))
         }))
     }
-    fn get_or_insert_with(&self, k: u64, f: &mut dyn FnMut() -> Val) -> u64 {
+    fn get_or_insert_id(&self, k: u64, f: &mut dyn FnMut() -> Val) -> u64 {
         self.map.entry(k).or_insert_with(f).value().check(k)
-    }
-    fn update(&self, k: u64, f: &mut dyn FnMut(&Val) -> Val) -> bool {
-        self.map
-            .update(&k, |v| {
-                let new = f(v);
-                *v = new;
-            })
-            .is_some()
     }
     fn compute(&self, k: u64, f: &mut dyn FnMut(Option<&Val>) -> Option<Val>) -> Option<u64> {
         let mut before = None;
@@ -112,7 +94,7 @@ impl FuzzMap for Shard {
     }
     fn insert_via(&self, k: u64, v: Val, how: u8) -> Option<u64> {
         match how % 4 {
-            0 => self.insert(k, v),
+            0 => self.insert_id(k, v),
             1 => match self.map.entry(k) {
                 Entry::Occupied(mut o) => Some(o.insert(v).check(k)),
                 Entry::Vacant(e) => {
@@ -138,12 +120,16 @@ impl FuzzMap for Shard {
     }
     fn remove_via(&self, k: u64, how: u8) -> Option<u64> {
         match how % 5 {
-            0 => self.remove(k),
+            0 => self.remove_id(k),
             1 => self.map.remove_entry(&k).map(|(k2, v)| {
                 assert_eq!(k2, k);
                 v.check(k)
             }),
-            2 => self.map.remove_if(&k, |_, _| true).ok().map(|(_, v)| v.check(k)),
+            2 => self
+                .map
+                .remove_if(&k, |_, _| true)
+                .ok()
+                .map(|(_, v)| v.check(k)),
             3 => match self.map.entry(k) {
                 Entry::Occupied(o) => Some(o.remove().check(k)),
                 Entry::Vacant(_) => None,

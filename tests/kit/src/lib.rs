@@ -8,10 +8,15 @@
 //!   `EPOCHMAP_STRESS=<factor>` for soak runs;
 //! - [`alloc::KitAlloc`]: a global allocator that counts live bytes (and
 //!   their peak) while counting is on, refuses single allocations above a
-//!   bound, and refuses "large" allocations beyond a budget on demand.
+//!   bound, and refuses "large" allocations beyond a budget on demand;
+//! - [`map::ConcurrentMap`] (feature `maps`): the one adapter trait over
+//!   concurrent maps, with its impls for epochmap's `ShardMap` and
+//!   `AtomicPtrMap`.
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod alloc;
+#[cfg(feature = "maps")]
+pub mod map;
 
 /// splitmix64's finaliser: a bijection of `u64` with good avalanche.
 #[inline]
