@@ -266,11 +266,15 @@ pub(super) fn free_large<T: Send + 'static>(b: Box<T>, bytes: usize) {
 /// process that finds another process's reclaimer installed starts its own
 /// (on the first large array it frees). The new one also frees the arrays
 /// that the parent had queued and not freed when it forked: the child's
-/// copies of them are the child's memory. Nothing here takes a lock, so no
+/// copies of them are the child's memory. The hand-off takes no lock, so no
 /// lock copied while held at fork can block the child: the parent's queue
 /// is a single atomic pointer, left by the fork either with or without a
-/// node that was being pushed (without: the child never sees that node's
-/// array, a bounded leak of memory a vanished thread owned).
+/// node that was being pushed. Arrays that a vanished thread of the parent
+/// owned at the fork (a node not yet pushed, a chain its reclaimer had
+/// taken and not yet freed) are never freed in the child: a bounded leak.
+/// Starting the thread allocates and creates a thread in the child, which
+/// the C libraries support after `fork`; if it fails, arrays are freed
+/// inline.
 #[cfg(not(any(loom, miri)))]
 mod reclaimer {
     use std::ptr;
@@ -279,7 +283,10 @@ mod reclaimer {
 
     use super::super::sync::{AtomicPtr, Ordering};
 
-    /// A queued array (any boxed memory whose drop runs no user code).
+    /// A queued array (any boxed memory whose drop runs no user code). It
+    /// reaches the reclaimer thread through raw pointers, which is sound
+    /// because `garbage` is `Send` and a node is only touched by the thread
+    /// that pushes it, until its push, and by the one that takes it, after.
     struct Node {
         /// The node pushed before this one; null at the bottom.
         next: *mut Node,
@@ -388,7 +395,7 @@ mod reclaimer {
     /// `old` (null, or another process's), unless another thread of this
     /// process installed one first.
     #[cold]
-    fn start(pid: u32, old: *mut Reclaimer) -> Option<&'static Reclaimer> {
+    fn start(pid: u32, mut old: *mut Reclaimer) -> Option<&'static Reclaimer> {
         let queue = Arc::new(Queue::default());
         let ours = Arc::clone(&queue);
         let thread = thread::Builder::new()
@@ -399,7 +406,6 @@ mod reclaimer {
             .ok()
             .map(|handle| handle.thread().clone());
         let new = Box::into_raw(Box::new(Reclaimer { pid, queue, thread }));
-        let mut old = old;
         loop {
             // Release pairs with the Acquire loads of `get` and of the
             // failure case below on other threads: `new` is initialised.
