@@ -99,6 +99,17 @@ const MAX_CAPACITY: usize = 1 << 30;
 /// (or the same two settings through `mallopt` at start-up). BENCHMARKS.md
 /// ("Slowest insert against map size") has the figures.
 ///
+/// Fork: a child process forked without exec has none of the parent's
+/// threads; the first large array retired in the child starts a reclaimer
+/// thread for the child (which also frees the child's copies of arrays the
+/// parent had queued), so the child leaks nothing and never waits for the
+/// parent's thread. Fork while no other thread is inside a call on an
+/// `AtomicPtrMap` or holds a guard of one (as a pre-fork server does, or any
+/// program that forks before starting its threads): a thread pinned or
+/// holding a partition mutex at the moment of the fork stays so in the
+/// child's copy, so the child would never free retired memory, or its
+/// writes to that partition could wait forever.
+///
 /// # Consistency
 ///
 /// The rules for both maps are in the crate's

@@ -34,6 +34,9 @@
 //! | `Entry::value` CAS (insert, overwrite, remove, update) | AcqRel / Acquire | itself on other threads, and readers' Acquire loads | Release publishes the new value; Acquire makes the old value's initialisation visible before it is handed back and retired |
 //! | `Entry::value` CAS null -> `EXPUNGED` (merge) | AcqRel / Acquire | writers' CAS null -> value on the same entry | modification order decides fairly between a merge expunging a tombstone and a writer reviving it: exactly one wins |
 //! | `Entry::value` load before that CAS (merge) | Relaxed | nothing | only decides whether to try the CAS: a non-null value means the entry is kept (it moves by pointer, nothing of the value is read) |
+//! | reclaimer queue head push CAS (`reclaim`) | Release / Relaxed | the Acquire swap of the reclaimer thread | a queued node and its `next` are written before the thread takes it (pushes are read-modify-writes, so one swap synchronises with every push below it) |
+//! | reclaimer queue head swap (`reclaim`) | Acquire | the push CASes | as above |
+//! | `RECLAIMER` CAS / load (`reclaim`) | AcqRel / Acquire | each other | a reclaimer (pid, queue, thread handle) is initialised before another thread uses it |
 //! | `Partition::len`, `merges`, `Table::len` (`len()`), garbage counters | Relaxed | nothing | statistics |
 //!
 //! # Invariants

@@ -20,14 +20,25 @@
 //! ([`free_large`]). If that thread cannot be started, arrays are freed where
 //! they are; under loom and Miri they always are.
 //!
+//! Across `fork` (without exec): the child has none of the parent's threads,
+//! its reclaimer included. Each reclaimer records its process id, and the
+//! first large array freed in a process that finds another process's
+//! reclaimer starts one for this process, which also frees the child's
+//! copies of the arrays the parent had queued. The hand-off takes no lock,
+//! so no lock copied while held can block it (see the `reclaimer` module).
+//! What the child cannot recover is the epoch state of the parent's other
+//! threads: one that was pinned at the moment of the fork stays pinned in
+//! the child's copy of the global collector, so the child's garbage is never
+//! collected; the public docs ask for forks while no other thread is inside
+//! a map call or holds a guard.
+//!
 //! The garbage counters count on retire and count down in the deferred
-//! destructor (for a large array: once it is handed to the reclaimer), so [`Stats`](crate::atomic_map::Stats) reports how much memory is waiting
+//! destructor (for a large array: once it is handed to the reclaimer), so
+//! [`Stats`](crate::atomic_map::Stats) reports how much memory is waiting
 //! for readers to unpin: a long-held guard shows up there instead of growing
 //! memory unnoticed.
 
 use std::sync::Arc;
-#[cfg(not(any(loom, miri)))]
-use std::sync::{mpsc, OnceLock};
 
 use super::pool::free_value;
 use super::sync::{AtomicUsize, Ordering};
@@ -220,19 +231,15 @@ pub(super) unsafe fn retire_boxed_value<V: 'static>(
 #[cfg_attr(any(loom, miri), allow(dead_code))]
 pub(super) const OFFLOAD_BYTES: usize = 64 * 1024;
 
-/// Drops `b`, about `bytes` bytes: on the reclaimer thread if it is at least
-/// [`OFFLOAD_BYTES`] (and the thread runs), else here. For memory only:
-/// `T`'s drop must run no user code (it may run at any later time, and
-/// after the map is dropped).
+/// Drops `b`, about `bytes` bytes: on this process's reclaimer thread if it
+/// is at least [`OFFLOAD_BYTES`] (and the thread runs), else here. For
+/// memory only: `T`'s drop must run no user code (it may run at any later
+/// time, and after the map is dropped).
 pub(super) fn free_large<T: Send + 'static>(b: Box<T>, bytes: usize) {
     #[cfg(not(any(loom, miri)))]
     if bytes >= OFFLOAD_BYTES {
-        if let Some(tx) = reclaimer() {
-            // A send fails only if the reclaimer is gone; then the box comes
-            // back and is dropped here.
-            if let Err(mpsc::SendError(b)) = tx.send(b) {
-                drop(b);
-            }
+        if let Some(r) = reclaimer::get() {
+            r.free(b);
             #[cfg(test)]
             tests::OFFLOADED.fetch_add(1, Ordering::Relaxed);
             return;
@@ -242,27 +249,262 @@ pub(super) fn free_large<T: Send + 'static>(b: Box<T>, bytes: usize) {
     drop(b);
 }
 
-/// The reclaimer's queue, starting the thread on first use; `None` if it
-/// could not be started.
+/// The reclaimer: one background thread per process and its queue.
+///
+/// The queue is a lock-free stack that any thread pushes to and only the
+/// reclaimer thread empties, all at once (so a node is never popped while
+/// another thread reads it: no ABA). A pusher wakes the thread with
+/// `Thread::unpark`, whose token is never lost: the thread empties the queue
+/// after every wake-up and before it parks again.
+///
+/// # Fork
+///
+/// A process forked without exec has only the forking thread: the parent's
+/// reclaimer, and whatever it was doing, is not there. So every reclaimer
+/// records the process it serves ([`std::process::id`], read once per large
+/// array, which is at most once per [`OFFLOAD_BYTES`] retired), and a
+/// process that finds another process's reclaimer installed starts its own
+/// (on the first large array it frees). The new one also frees the arrays
+/// that the parent had queued and not freed when it forked: the child's
+/// copies of them are the child's memory. The hand-off takes no lock, so no
+/// lock copied while held at fork can block the child: the parent's queue
+/// is a single atomic pointer, left by the fork either with or without a
+/// node that was being pushed. Arrays that a vanished thread of the parent
+/// owned at the fork (a node not yet pushed, a chain its reclaimer had
+/// taken and not yet freed) are never freed in the child: a bounded leak.
+/// Starting the thread allocates and creates a thread in the child, which
+/// the C libraries support after `fork`; if it fails, arrays are freed
+/// inline.
 #[cfg(not(any(loom, miri)))]
-fn reclaimer() -> Option<&'static mpsc::Sender<Box<dyn Send>>> {
-    static RECLAIMER: OnceLock<Option<mpsc::Sender<Box<dyn Send>>>> = OnceLock::new();
-    RECLAIMER
-        .get_or_init(|| {
-            let (tx, rx) = mpsc::channel::<Box<dyn Send>>();
-            std::thread::Builder::new()
-                .name("epochmap-reclaim".into())
-                // It only frees memory.
-                .stack_size(64 * 1024)
-                .spawn(move || {
-                    for b in rx {
-                        drop(b);
+mod reclaimer {
+    use std::ptr;
+    use std::sync::Arc;
+    use std::thread::{self, Thread};
+
+    use super::super::sync::{AtomicPtr, Ordering};
+
+    /// A queued array (any boxed memory whose drop runs no user code). It
+    /// reaches the reclaimer thread through raw pointers, which is sound
+    /// because `garbage` is `Send` and a node is only touched by the thread
+    /// that pushes it, until its push, and by the one that takes it, after.
+    struct Node {
+        /// The node pushed before this one; null at the bottom.
+        next: *mut Node,
+        garbage: Box<dyn Send>,
+    }
+
+    /// What is waiting to be freed, newest first.
+    #[derive(Default)]
+    struct Queue {
+        /// Pushes: Release CAS, pairing with the Acquire swap of `take`.
+        head: AtomicPtr<Node>,
+    }
+
+    impl Queue {
+        fn push(&self, node: Box<Node>) {
+            let node = Box::into_raw(node);
+            // Relaxed: the old head is only stored in `next`, never read
+            // through here.
+            let mut head = self.head.load(Ordering::Relaxed);
+            loop {
+                // SAFETY: `node` came from `Box::into_raw` above and is
+                // published only by the successful CAS below: until then
+                // this thread owns it.
+                unsafe { (*node).next = head };
+                // Release pairs with the Acquire swap of `take`: the node
+                // and its `next` are written before it is reachable. (Every
+                // push is a read-modify-write of `head`, so one Acquire
+                // swap synchronises with all the pushes below it too.)
+                match self.head.compare_exchange_weak(
+                    head,
+                    node,
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return,
+                    Err(now) => head = now,
+                }
+            }
+        }
+
+        /// Takes every node pushed so far: the caller owns the chain.
+        fn take(&self) -> *mut Node {
+            // Acquire pairs with the Release CAS of `push`.
+            self.head.swap(ptr::null_mut(), Ordering::Acquire)
+        }
+    }
+
+    /// Frees a chain returned by [`Queue::take`].
+    fn free_chain(mut p: *mut Node) {
+        while !p.is_null() {
+            // SAFETY: `p` is in a chain taken by `Queue::take` (whose
+            // Acquire swap makes every node and `next` of it visible), and
+            // taking it removed it from the queue: this thread owns it, and
+            // frees each node once.
+            let Node { next, garbage } = *unsafe { Box::from_raw(p) };
+            p = next;
+            drop(garbage);
+        }
+    }
+
+    /// The reclaimer of one process.
+    pub(super) struct Reclaimer {
+        /// The process whose thread `thread` is (`std::process::id()`).
+        pid: u32,
+        queue: Arc<Queue>,
+        /// `None`: no thread could be started; arrays are freed inline.
+        thread: Option<Thread>,
+    }
+
+    impl Reclaimer {
+        /// Hands `garbage` to the reclaimer thread, which drops it.
+        pub(super) fn free(&self, garbage: Box<dyn Send>) {
+            self.queue.push(Box::new(Node {
+                next: ptr::null_mut(),
+                garbage,
+            }));
+            if let Some(t) = &self.thread {
+                t.unpark();
+            }
+        }
+    }
+
+    /// The reclaimer installed last, by this process or by the one that
+    /// forked it. Installed reclaimers are never freed (a forked child
+    /// replaces its parent's copy and leaks it: another thread of the child
+    /// may still be reading its `pid`). Release CAS in [`start`], pairing
+    /// with the Acquire loads.
+    static RECLAIMER: AtomicPtr<Reclaimer> = AtomicPtr::new(ptr::null_mut());
+
+    /// This process's reclaimer, started on first use; `None` if its thread
+    /// could not be started.
+    pub(super) fn get() -> Option<&'static Reclaimer> {
+        let pid = std::process::id();
+        // Acquire pairs with the Release CAS of `start`: the reclaimer's
+        // fields are initialised.
+        let cur = RECLAIMER.load(Ordering::Acquire);
+        // SAFETY: a non-null `RECLAIMER` points to a reclaimer that is never
+        // freed (see `RECLAIMER`), initialised (the Acquire above).
+        match unsafe { cur.as_ref() } {
+            Some(r) if r.pid == pid => r.thread.is_some().then_some(r),
+            _ => start(pid, cur),
+        }
+    }
+
+    /// Starts a reclaimer for this process and installs it in place of
+    /// `old` (null, or another process's), unless another thread of this
+    /// process installed one first.
+    #[cold]
+    fn start(pid: u32, mut old: *mut Reclaimer) -> Option<&'static Reclaimer> {
+        let queue = Arc::new(Queue::default());
+        let ours = Arc::clone(&queue);
+        let thread = thread::Builder::new()
+            .name("epochmap-reclaim".into())
+            // It only frees memory.
+            .stack_size(64 * 1024)
+            .spawn(move || run(&ours))
+            .ok()
+            .map(|handle| handle.thread().clone());
+        let new = Box::into_raw(Box::new(Reclaimer { pid, queue, thread }));
+        loop {
+            // Release pairs with the Acquire loads of `get` and of the
+            // failure case below on other threads: `new` is initialised.
+            // Acquire on failure: so is the reclaimer found instead.
+            match RECLAIMER.compare_exchange(old, new, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => {
+                    // SAFETY: installed, so never freed.
+                    let new = unsafe { &*new };
+                    // SAFETY: `old` was installed (or is null), so it is
+                    // never freed; its fields were visible to the Acquire
+                    // load that read it.
+                    if let Some(old) = unsafe { old.as_ref() } {
+                        // Another process's queue: no thread of this process
+                        // pushes to it (its pid is not ours), none empties it.
+                        adopt(old.queue.take(), new);
                     }
-                })
-                .ok()
-                .map(|_| tx)
-        })
-        .as_ref()
+                    return new.thread.is_some().then_some(new);
+                }
+                Err(now) => {
+                    // SAFETY: non-null (only non-null reclaimers are
+                    // installed), installed so never freed, initialised
+                    // (Acquire on failure).
+                    let now_ref = unsafe { &*now };
+                    if now_ref.pid != pid {
+                        // Not this process's either: replace it.
+                        old = now;
+                        continue;
+                    }
+                    // Another thread of this process installed one first.
+                    // SAFETY: `new` was never published: this thread owns it.
+                    let spare = unsafe { Box::from_raw(new) };
+                    let thread = spare.thread.clone();
+                    // Its thread exits once it sees itself the last owner of
+                    // the queue (`run`); the unpark after the drop wakes it.
+                    drop(spare);
+                    if let Some(t) = thread {
+                        t.unpark();
+                    }
+                    return now_ref.thread.is_some().then_some(now_ref);
+                }
+            }
+        }
+    }
+
+    /// Hands a chain inherited from the parent to `new`, or frees it here.
+    fn adopt(mut p: *mut Node, new: &Reclaimer) {
+        if new.thread.is_none() {
+            return free_chain(p);
+        }
+        while !p.is_null() {
+            // SAFETY: as in `free_chain`: the chain was taken, this thread
+            // owns it.
+            let mut node = unsafe { Box::from_raw(p) };
+            p = std::mem::replace(&mut node.next, ptr::null_mut());
+            new.queue.push(node);
+        }
+        if let Some(t) = &new.thread {
+            t.unpark();
+        }
+    }
+
+    /// The reclaimer thread: frees what is queued until it is the last
+    /// owner of its queue (a spare, see `start`; an installed reclaimer is
+    /// never dropped).
+    fn run(queue: &Arc<Queue>) {
+        loop {
+            free_chain(queue.take());
+            // The spare's owner drops its reference before it unparks this
+            // thread, and `unpark` synchronises with the `park` it ends, so
+            // the count read after that wake-up is 1.
+            if Arc::strong_count(queue) == 1 {
+                return;
+            }
+            thread::park();
+        }
+    }
+
+    #[cfg(test)]
+    pub(in super::super) mod tests {
+        use super::*;
+
+        /// Installs a reclaimer that looks inherited from another process
+        /// (pid 0 is never a user process), with `garbage` in its queue.
+        pub(in super::super::super) fn install_foreign(garbage: Box<dyn Send>) {
+            let queue = Arc::new(Queue::default());
+            queue.push(Box::new(Node {
+                next: ptr::null_mut(),
+                garbage,
+            }));
+            let foreign = Box::into_raw(Box::new(Reclaimer {
+                pid: 0,
+                queue,
+                thread: None,
+            }));
+            // Leaks the reclaimer it replaces (installed ones are never
+            // freed); its thread stays parked.
+            RECLAIMER.store(foreign, Ordering::Release);
+        }
+    }
 }
 
 /// [`retire_box`] for an array (a table): freed through [`free_large`].
@@ -312,6 +554,22 @@ pub(super) mod tests {
             assert_eq!(by, me);
         } else {
             assert_ne!(by, me, "a large array is freed by the reclaimer");
+        }
+    }
+
+    /// A process that finds another process's reclaimer installed (a child
+    /// forked without exec) starts its own, which frees both its arrays and
+    /// those left queued in the other's queue.
+    #[test]
+    #[cfg(not(miri))]
+    fn a_reclaimer_of_another_process_is_replaced() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let me = std::thread::current().id();
+        reclaimer::tests::install_foreign(Box::new(Probe(tx.clone())));
+        free_large(Box::new(Probe(tx)), OFFLOAD_BYTES);
+        for _ in 0..2 {
+            let by = rx.recv().unwrap();
+            assert_ne!(by, me, "freed by a reclaimer thread of this process");
         }
     }
 }
