@@ -514,7 +514,7 @@ impl<K, V> Zeroing<K, V> {
 }
 
 /// Searches one table of a live layer set for a non-expunged entry of `key`.
-/// A plain loop (not the iterator chain of [`Table::probe`]): this is the
+/// A plain loop (not the iterator chain of `Table::probe`): this is the
 /// inner loop of every lookup.
 #[inline(always)]
 pub(super) fn probe_table<'g, K, V, Q>(

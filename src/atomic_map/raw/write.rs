@@ -345,7 +345,7 @@ impl<K: Send + 'static, V: Send + 'static> Partition<K, V> {
     /// The insert of a new entry for `key` into the active overlay of
     /// `layers` without the partition mutex, after a search of `layers`
     /// found no non-expunged entry for it. Gives the key and value back
-    /// (`Err`) if the overlay is full or sealed, or if [`Table::claim`]
+    /// (`Err`) if the overlay is full or sealed, or if `Table::claim`
     /// meets a slot that may hold the same key; the caller then inserts
     /// under the mutex. (A merge that runs meanwhile reads the snapshot and
     /// the sealed overlay only, and its publication keeps the active
