@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Checks that the loom models can fail: breaks the engine on purpose, one
-mutant at a time, and runs the models against each mutant.
+"""Checks that the loom models can fail: breaks the engine (AtomicPtrMap's
+`raw/`) or the shard lock (ShardMap's `lock/`) on purpose, one mutant at a
+time, and runs the models against each mutant (the engine's models against
+the engine's mutants, the lock's against the lock's).
 
 Every mutant is a real bug (a missing Release or Acquire, a lost expunge race,
-a premature free, the wrong iteration order) and must be caught by at least
-one model; the script prints which models catch which mutant and exits 1 if
+a premature free, the wrong iteration order, a lock that lets a writer in
+with a reader, a lost wake-up) and must be caught by at least one model; the script prints which models catch which mutant and exits 1 if
 a mutant survives them all. A mutant whose text is no longer in the engine
 (it was edited) is skipped with a message, not failed: update it here.
 
@@ -23,6 +25,12 @@ layer set's Release store publishes them), and the Relaxed tag CAS of
 claimed tag with a null slot is skipped). Nor is an insert under the mutex
 that skips its search when the layer set is unchanged (`Searched`): entries
 stored in the active overlay since are met by `Table::claim`.
+
+Not mutants, because loom cannot see them: the shard lock's `SeqCst` stores
+of its Dekker pairs (a reader's slot increment, the flag CAS) weakened to
+`AcqRel`. Loom does not model the store-load ordering of `SeqCst`
+accesses; under loom the pairs' loads read the newest value
+(`dekker_load`), which gives their guarantee whatever the store's ordering.
 """
 
 import os

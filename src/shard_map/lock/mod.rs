@@ -46,6 +46,25 @@
 //! | `writer` store `false` | the flag holder | SeqCst | Release for readers and the next writer; SeqCst for the Dekker pair with a waiter's `FLAG_WAITERS` announcement |
 //! | `parked` bits | waiters (`fetch_or`), wakers (`fetch_and`) | SeqCst | each waiter announces itself, then re-checks its condition inside `park`'s validation; each waker changes the condition, then checks the bits: one of them sees the other, so no wake-up is lost |
 //!
+//! The loads that end a Dekker pair (a reader's and a flag waiter's load of
+//! `writer`, the flag holder's loads of the slots, a waker's load of
+//! `parked`) are `dekker_load`s: `SeqCst` loads, which the loom build
+//! replaces by an equivalent that loom can model (`sync.rs` says why).
+//!
+//! # Loom models
+//!
+//! `loom/tests/shard_lock.rs` runs this code under loom (two or three
+//! threads: writers against writers, readers against a writer, upgrades
+//! against a writer, a reader and another upgrade), and `loom/mutants.py`
+//! checks that the models catch deliberate bugs of this file (a missing
+//! flag check, weakened Releases and Acquires, an upgrade or a writer that
+//! does not wait for the readers inside, lost wake-ups). Loom does not model
+//! the store-load ordering of `SeqCst` accesses, so the models check the
+//! Release and Acquire halves of the orderings above and take the Dekker
+//! pairs' guarantee as given: that a Dekker pair's store needs `SeqCst`
+//! (a `Relaxed` slot increment would let a reader and a writer both miss
+//! each other) is argued above, not checked by loom.
+//!
 //! Fairness and waiting: a reader is admitted when, after incrementing its
 //! slot, it sees the flag down; otherwise it takes its count back and waits
 //! for the flag to drop. The writer holding the flag spins briefly for the

@@ -72,52 +72,54 @@ pub(super) trait DekkerLoad {
 
 impl DekkerLoad for AtomicBool {
     type Value = bool;
+    #[cfg(not(loom))]
     #[inline]
     fn dekker_load(&self) -> bool {
-        #[cfg(not(loom))]
-        return self.load(Ordering::SeqCst);
-        #[cfg(loom)]
-        return self.0.dekker_load() != 0;
+        self.load(Ordering::SeqCst)
+    }
+    #[cfg(loom)]
+    fn dekker_load(&self) -> bool {
+        self.0.dekker_load() != 0
     }
 }
 
 impl DekkerLoad for AtomicU8 {
     type Value = u8;
+    #[cfg(not(loom))]
     #[inline]
     fn dekker_load(&self) -> u8 {
-        #[cfg(not(loom))]
-        return self.load(Ordering::SeqCst);
-        // `parked` holds only the `FLAG_WAITERS` bit: never `u8::MAX`.
-        #[cfg(loom)]
-        return match self.compare_exchange(u8::MAX, u8::MAX, Ordering::SeqCst, Ordering::SeqCst) {
-            Ok(v) | Err(v) => v,
-        };
+        self.load(Ordering::SeqCst)
+    }
+    /// `parked` holds only the `FLAG_WAITERS` bit, the loom writer flag 0
+    /// or 1: never `u8::MAX`.
+    #[cfg(loom)]
+    fn dekker_load(&self) -> u8 {
+        let (Ok(v) | Err(v)) =
+            self.compare_exchange(u8::MAX, u8::MAX, Ordering::SeqCst, Ordering::SeqCst);
+        v
     }
 }
 
 impl DekkerLoad for AtomicUsize {
     type Value = usize;
+    #[cfg(not(loom))]
     #[inline]
     fn dekker_load(&self) -> usize {
-        #[cfg(not(loom))]
-        return self.load(Ordering::SeqCst);
-        // A reader slot never counts `usize::MAX & !DRAIN_WAITER` readers.
-        #[cfg(loom)]
-        return match self.compare_exchange(
-            usize::MAX,
-            usize::MAX,
-            Ordering::SeqCst,
-            Ordering::SeqCst,
-        ) {
-            Ok(v) | Err(v) => v,
-        };
+        self.load(Ordering::SeqCst)
+    }
+    /// A reader slot never counts `usize::MAX & !DRAIN_WAITER` readers.
+    #[cfg(loom)]
+    fn dekker_load(&self) -> usize {
+        let (Ok(v) | Err(v)) =
+            self.compare_exchange(usize::MAX, usize::MAX, Ordering::SeqCst, Ordering::SeqCst);
+        v
     }
 }
 
 /// The writer flag under loom: a loom `AtomicU8` holding 0 or 1, with the
 /// part of `AtomicBool`'s API the lock uses, so that
 /// [`dekker_load`](DekkerLoad::dekker_load) can compare against a value
-/// that never occurs (2).
+/// that never occurs (`u8::MAX`).
 #[cfg(loom)]
 pub(super) struct AtomicBool(AtomicU8);
 
