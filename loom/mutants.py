@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Checks that the loom models can fail: breaks the engine on purpose, one
-mutant at a time, and runs the models against each mutant.
+"""Checks that the loom models can fail: breaks the engine (AtomicPtrMap's
+`raw/`) or the shard lock (ShardMap's `lock/`) on purpose, one mutant at a
+time, and runs the models against each mutant (the engine's models against
+the engine's mutants, the lock's against the lock's).
 
 Every mutant is a real bug (a missing Release or Acquire, a lost expunge race,
-a premature free, the wrong iteration order) and must be caught by at least
-one model; the script prints which models catch which mutant and exits 1 if
+a premature free, the wrong iteration order, a lock that lets a writer in
+with a reader, a lost wake-up) and must be caught by at least one model; the script prints which models catch which mutant and exits 1 if
 a mutant survives them all. A mutant whose text is no longer in the engine
 (it was edited) is skipped with a message, not failed: update it here.
 
@@ -13,7 +15,8 @@ directory and the mutants are applied there. About 15 s per mutant on
 2 cores (a rebuild of the engine and a run of the models).
 
 Usage: python3 loom/mutants.py [MUTANT...]   (default: all; LOOM_MAX_PREEMPTIONS
-is passed on, default 3)
+is passed on, default 3; MUTANTS_TARGET_DIR overrides the build directory,
+target/loom-mutants)
 
 Not mutants, because they are not bugs: Relaxed stores in
 `Table::publish_slot`, which writes only tables no other thread sees yet (the
@@ -22,6 +25,12 @@ layer set's Release store publishes them), and the Relaxed tag CAS of
 claimed tag with a null slot is skipped). Nor is an insert under the mutex
 that skips its search when the layer set is unchanged (`Searched`): entries
 stored in the active overlay since are met by `Table::claim`.
+
+Not mutants, because loom cannot see them: the shard lock's `SeqCst` stores
+of its Dekker pairs (a reader's slot increment, the flag CAS) weakened to
+`AcqRel`. Loom does not model the store-load ordering of `SeqCst`
+accesses; under loom the pairs' loads read the newest value
+(`dekker_load`), which gives their guarantee whatever the store's ordering.
 """
 
 import os
@@ -36,6 +45,10 @@ TABLE = ENGINE + "table.rs"
 MERGE = ENGINE + "merge.rs"
 WRITE = ENGINE + "write.rs"
 TRAVERSAL = ENGINE + "traversal.rs"
+# ShardMap's shard lock: its mutants run the lock's models only
+# (loom/tests/shard_lock.rs), the engine's the engine's.
+LOCK_DIR = "src/shard_map/lock/"
+LOCK = LOCK_DIR + "mod.rs"
 
 # name -> [(file, old text, new text)]: each old text occurs exactly once.
 MUTANTS = {
@@ -117,6 +130,52 @@ MUTANTS = {
     "chunks of for_each re-planned at every chunk": [(TRAVERSAL,
         "        debug_assert!(c < plan.chunks);\n        let layers = self.layers(guard);",
         "        let plan = self.chunk_plan(guard);\n        if c >= plan.chunks {\n            return;\n        }\n        let layers = self.layers(guard);")],
+    # The shard lock.
+    "lock: a reader does not check the writer flag after registering (read)": [(LOCK,
+        "if !self.writer.dekker_load() {",
+        "if true {")],
+    "lock: a reader checks the writer flag with a Relaxed load (read)": [(LOCK,
+        "if !self.writer.dekker_load() {",
+        "if !self.writer.load(Ordering::Relaxed) {")],
+    "lock: try_read does not check the writer flag": [(LOCK,
+        "if self.writer.dekker_load() {\n            self.release_slot(slot);\n            return None;",
+        "if false {\n            self.release_slot(slot);\n            return None;")],
+    "lock: reader unlock decrements Relaxed (release_slot)": [(LOCK,
+        "let prev = self.readers[slot].fetch_sub(1, Ordering::SeqCst);",
+        "let prev = self.readers[slot].fetch_sub(1, Ordering::Relaxed);")],
+    "lock: writer unlock stores Relaxed (lower_flag)": [(LOCK,
+        "self.writer.store(false, Ordering::SeqCst);",
+        "self.writer.store(false, Ordering::Relaxed);")],
+    "lock: writer's flag CAS Relaxed (write)": [(LOCK,
+        "let raised = self\n            .writer\n            .compare_exchange(false, true, Ordering::SeqCst, Ordering::Relaxed)",
+        "let raised = self\n            .writer\n            .compare_exchange(false, true, Ordering::Relaxed, Ordering::Relaxed)")],
+    "lock: a writer's drain check loads Relaxed (readers_drained)": [(LOCK,
+        ".all(|counter| counter.dekker_load() & !DRAIN_WAITER == 0)",
+        ".all(|counter| counter.load(Ordering::Relaxed) & !DRAIN_WAITER == 0)")],
+    "lock: try_upgrade does not wait for the other readers to leave": [(LOCK,
+        "        if !lock.readers_drained() {\n            lock.wait_for_drain_holding_flag();\n        }\n",
+        "")],
+    "lock: try_upgrade proceeds without the writer flag": [(LOCK,
+        "            .is_err()\n        {\n            return Err(guard);",
+        "            .is_err()\n            && false\n        {\n            return Err(guard);")],
+    "lock: try_upgrade steps back for slow readers, like write": [(LOCK,
+        "            lock.wait_for_drain_holding_flag();",
+        "            lock.write_contended(true);")],
+    "lock: a writer insists without waiting for the readers inside": [(LOCK,
+        "                self.wait_for_drain();\n                return;",
+        "                return;")],
+    "lock: the last reader to leave a marked slot does not wake the writer": [(LOCK,
+        "if prev == DRAIN_WAITER | 1 {",
+        "if false {")],
+    "lock: a writer sleeps without marking the reader slots": [(LOCK,
+        "                counter.fetch_or(DRAIN_WAITER, Ordering::SeqCst);\n",
+        "")],
+    "lock: unlock does not wake the threads asleep on the flag": [(LOCK,
+        "if self.parked.dekker_load() & FLAG_WAITERS != 0 {",
+        "if false {")],
+    "lock: a flag waiter sleeps without re-checking the flag": [(LOCK,
+        "self.writer.dekker_load() && self.parked",
+        "true && self.parked")],
 }
 
 MODELS = [
@@ -132,6 +191,13 @@ MODELS = [
     "lock_free_insert_vs_seal",
 ]
 
+LOCK_MODELS = [
+    "lock_writers_exclude",
+    "lock_reader_vs_writer",
+    "lock_upgrade_vs_writer_and_reader",
+    "lock_two_upgraders",
+]
+
 
 def main():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -143,11 +209,11 @@ def main():
     with tempfile.TemporaryDirectory(prefix="epochmap-mutants-") as tmp:
         crate = os.path.join(tmp, "epochmap")
         shutil.copytree(root, crate, ignore=shutil.ignore_patterns("target*", ".git", "fuzz"))
-        target = os.path.join(root, "target", "loom-mutants")
+        target = os.environ.get("MUTANTS_TARGET_DIR") or os.path.join(root, "target", "loom-mutants")
 
-        def run_models():
+        def run_models(models):
             failed = []
-            for model in MODELS:
+            for model in models:
                 r = subprocess.run(
                     ["cargo", "test", "--release", "--manifest-path", "loom/Cargo.toml",
                      "--target-dir", target, "--", "--exact", model],
@@ -158,7 +224,7 @@ def main():
                     failed.append(model)
             return failed
 
-        failed = run_models()
+        failed = run_models(MODELS + LOCK_MODELS)
         if failed:
             sys.exit(f"the unmutated engine fails {failed}: fix that first")
         for name in wanted:
@@ -172,7 +238,8 @@ def main():
                     missing = path
                     break
                 open(full, "w").write(text.replace(old, new))
-            caught = [] if missing else run_models()
+            lock = all(path.startswith(LOCK_DIR) for path, _, _ in MUTANTS[name])
+            caught = [] if missing else run_models(LOCK_MODELS if lock else MODELS)
             for full, text in originals.items():
                 open(full, "w").write(text)
             if missing:

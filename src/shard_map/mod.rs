@@ -30,6 +30,10 @@ pub use self::rayon::IntoParIter;
 pub use entry::{Entry, OccupiedEntry, VacantEntry};
 pub use guard::{KeyRef, MultiRef, MultiRefMut, Ref, RefMut};
 pub use iter::{IntoIter, Iter, IterMut, Keys, Values};
+/// The shard lock, public for the loom models only (`--cfg loom`).
+#[cfg(loom)]
+#[doc(hidden)]
+pub use lock::loom_api as lock_for_loom;
 
 use shard::{shard_index, Shard, Table};
 

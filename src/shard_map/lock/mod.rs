@@ -10,7 +10,10 @@
 //! - `shared.rs`: guards shared by the items of an iterator, so that items
 //!   may outlive it (the lock-holding iterators of `shard_map/iter.rs` are
 //!   built on them);
-//! - `reentry.rs`: the same-thread re-entry detector (no `unsafe`).
+//! - `reentry.rs`: the same-thread re-entry detector (no `unsafe`);
+//! - `sync.rs`: the atomics, thread-locals, backoff and parking lot, loom's
+//!   under `--cfg loom` (the models in `loom/tests/shard_lock.rs` run this
+//!   code).
 //!
 //! # Why not a plain RwLock
 //!
@@ -43,6 +46,25 @@
 //! | `writer` store `false` | the flag holder | SeqCst | Release for readers and the next writer; SeqCst for the Dekker pair with a waiter's `FLAG_WAITERS` announcement |
 //! | `parked` bits | waiters (`fetch_or`), wakers (`fetch_and`) | SeqCst | each waiter announces itself, then re-checks its condition inside `park`'s validation; each waker changes the condition, then checks the bits: one of them sees the other, so no wake-up is lost |
 //!
+//! The loads that end a Dekker pair (a reader's and a flag waiter's load of
+//! `writer`, the flag holder's loads of the slots, a waker's load of
+//! `parked`) are `dekker_load`s: `SeqCst` loads, which the loom build
+//! replaces by an equivalent that loom can model (`sync.rs` says why).
+//!
+//! # Loom models
+//!
+//! `loom/tests/shard_lock.rs` runs this code under loom (two or three
+//! threads: writers against writers, readers against a writer, upgrades
+//! against a writer, a reader and another upgrade), and `loom/mutants.py`
+//! checks that the models catch deliberate bugs of this file (a missing
+//! flag check, weakened Releases and Acquires, an upgrade or a writer that
+//! does not wait for the readers inside, lost wake-ups). Loom does not model
+//! the store-load ordering of `SeqCst` accesses, so the models check the
+//! Release and Acquire halves of the orderings above and take the Dekker
+//! pairs' guarantee as given: that a Dekker pair's store needs `SeqCst`
+//! (a `Relaxed` slot increment would let a reader and a writer both miss
+//! each other) is argued above, not checked by loom.
+//!
 //! Fairness and waiting: a reader is admitted when, after incrementing its
 //! slot, it sees the flag down; otherwise it takes its count back and waits
 //! for the flag to drop. The writer holding the flag spins briefly for the
@@ -71,13 +93,19 @@
 
 use std::cell::{Cell, UnsafeCell};
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 
-use crossbeam_utils::{Backoff, CachePadded};
+use crossbeam_utils::CachePadded;
+
+use sync::{
+    thread_local, AtomicBool, AtomicU8, AtomicUsize, Backoff, DekkerLoad, Ordering, Parker, Queue,
+};
 
 mod guards;
+#[cfg(loom)]
+pub mod loom_api;
 mod reentry;
 mod shared;
+mod sync;
 
 pub(crate) use guards::{MappedReadGuard, MappedWriteGuard, ReadGuard, WriteGuard};
 pub(crate) use shared::{SharedGuard, SharedRef, UniqueGuard, UniqueRef, WeakShared, WeakUnique};
@@ -91,7 +119,15 @@ pub(crate) use crate::not_send::NotSend;
 /// Largest number of reader slots a lock may have.
 pub(crate) const MAX_READER_SLOTS: usize = 64;
 
+#[cfg(not(loom))]
 static NEXT_THREAD_SLOT: AtomicUsize = AtomicUsize::new(0);
+
+// Under loom, a static of each execution: the threads of a model get their
+// slots in the order of their first reads, the same in every replay.
+#[cfg(loom)]
+loom::lazy_static! {
+    static ref NEXT_THREAD_SLOT: AtomicUsize = AtomicUsize::new(0);
+}
 
 thread_local! {
     /// This thread's preferred reader slot (taken modulo the slot count).
@@ -161,6 +197,8 @@ pub(crate) struct RwLock<T> {
     /// [`MAX_READER_SLOTS`]; the bit is clear whenever no writer is in
     /// `wait_for_drain`.
     readers: Box<[CachePadded<AtomicUsize>]>,
+    /// The lock's entry to the parking lot (zero-sized but under loom).
+    parker: Parker,
     /// This lock's id for the re-entry detector (`held`): unique in the
     /// process, immutable.
     id: u64,
@@ -187,6 +225,7 @@ impl<T> RwLock<T> {
             readers: (0..slots)
                 .map(|_| CachePadded::new(AtomicUsize::new(0)))
                 .collect(),
+            parker: Parker::new(),
             data: UnsafeCell::new(data),
         }
     }
@@ -196,14 +235,13 @@ impl<T> RwLock<T> {
         self.readers.len()
     }
 
-    /// Parking-lot key for waiting until the flag drops.
-    fn flag_key(&self) -> usize {
-        &self.writer as *const AtomicBool as usize
-    }
-
-    /// Parking-lot key for the flag holder waiting for the slots to drain.
-    fn drain_key(&self) -> usize {
-        &self.parked as *const AtomicU8 as usize
+    /// Parking-lot key of `queue`: the address of a field of this lock,
+    /// one field per queue.
+    fn key(&self, queue: Queue) -> usize {
+        match queue {
+            Queue::Flag => &self.writer as *const AtomicBool as usize,
+            Queue::Drain => &self.parked as *const AtomicU8 as usize,
+        }
     }
 
     /// Takes a shared lock. `op` names the calling map operation for the
@@ -221,7 +259,7 @@ impl<T> RwLock<T> {
             let prev = self.readers[slot].fetch_add(1, Ordering::SeqCst);
             // SeqCst: the Dekker pair; as an acquire, pairs with the last
             // writer's Release store of `false` (module docs).
-            if !self.writer.load(Ordering::SeqCst) {
+            if !self.writer.dekker_load() {
                 if prev & !DRAIN_WAITER != 0 {
                     slot_collision();
                 }
@@ -250,7 +288,7 @@ impl<T> RwLock<T> {
         let prev = self.readers[slot].fetch_add(1, Ordering::SeqCst);
         // SeqCst: as in `read`; as an acquire, pairs with the last writer's
         // Release store of `false`.
-        if self.writer.load(Ordering::SeqCst) {
+        if self.writer.dekker_load() {
             self.release_slot(slot);
             return None;
         }
@@ -289,10 +327,9 @@ impl<T> RwLock<T> {
 
     #[cold]
     fn wake_drain_waiter(&self) {
-        // SAFETY: no callbacks; the key is our own field's address.
-        unsafe {
-            parking_lot_core::unpark_all(self.drain_key(), parking_lot_core::DEFAULT_UNPARK_TOKEN);
-        }
+        // SAFETY: the key is our own field's address, used for this queue
+        // only.
+        unsafe { self.parker.unpark_all(self.key(Queue::Drain), Queue::Drain) };
     }
 
     /// Waits until the writer flag is down (it may be up again by the time
@@ -312,22 +349,15 @@ impl<T> RwLock<T> {
             // SeqCst: announce, then re-check in `validate` (module docs).
             self.parked.fetch_or(FLAG_WAITERS, Ordering::SeqCst);
             let validate = || {
-                self.writer.load(Ordering::SeqCst)
-                    && self.parked.load(Ordering::SeqCst) & FLAG_WAITERS != 0
+                self.writer.dekker_load() && self.parked.load(Ordering::SeqCst) & FLAG_WAITERS != 0
             };
-            // SAFETY: `park` requires that the callbacks neither panic nor
-            // call into the parking lot: they only load atomics. The key is
-            // the address of our own field, used by no one else.
+            // SAFETY: `validate` neither panics nor calls into the parking
+            // lot: it only loads atomics. The key is the address of our own
+            // field, used for this queue only.
             unsafe {
-                parking_lot_core::park(
-                    self.flag_key(),
-                    validate,
-                    || {},
-                    |_, _| {},
-                    parking_lot_core::DEFAULT_PARK_TOKEN,
-                    None,
-                );
-            }
+                self.parker
+                    .park(self.key(Queue::Flag), Queue::Flag, validate)
+            };
         }
     }
 
@@ -340,7 +370,7 @@ impl<T> RwLock<T> {
         // before their accesses), and the Dekker pair with a waiter's
         // `FLAG_WAITERS` announcement.
         self.writer.store(false, Ordering::SeqCst);
-        if self.parked.load(Ordering::SeqCst) & FLAG_WAITERS != 0 {
+        if self.parked.dekker_load() & FLAG_WAITERS != 0 {
             self.wake_flag_waiters();
         }
     }
@@ -351,10 +381,9 @@ impl<T> RwLock<T> {
         // down (or up again, by a writer that will wake it in turn) in its
         // validation.
         self.parked.fetch_and(!FLAG_WAITERS, Ordering::SeqCst);
-        // SAFETY: no callbacks; the key is our own field's address.
-        unsafe {
-            parking_lot_core::unpark_all(self.flag_key(), parking_lot_core::DEFAULT_UNPARK_TOKEN);
-        }
+        // SAFETY: the key is our own field's address, used for this queue
+        // only.
+        unsafe { self.parker.unpark_all(self.key(Queue::Flag), Queue::Flag) };
     }
 
     /// With the flag held, waits until every reader slot is zero.
@@ -378,19 +407,13 @@ impl<T> RwLock<T> {
             }
             marked = true;
             let validate = || !self.readers_drained();
-            // SAFETY: `park` requires that the callbacks neither panic nor
-            // call into the parking lot: they only load atomics. The key is
-            // the address of our own field, used by no one else.
+            // SAFETY: `validate` neither panics nor calls into the parking
+            // lot: it only loads atomics. The key is the address of our own
+            // field, used for this queue only.
             unsafe {
-                parking_lot_core::park(
-                    self.drain_key(),
-                    validate,
-                    || {},
-                    |_, _| {},
-                    parking_lot_core::DEFAULT_PARK_TOKEN,
-                    None,
-                );
-            }
+                self.parker
+                    .park(self.key(Queue::Drain), Queue::Drain, validate)
+            };
         }
         if marked {
             for counter in self.readers.iter() {
@@ -478,7 +501,7 @@ impl<T> RwLock<T> {
     }
 
     /// Gives the readers inside a short spin to leave: 127 pause
-    /// instructions in all, checking less and less often. True if every
+    /// instructions in all (one under loom), checking less and less often. True if every
     /// reader slot drained.
     #[inline]
     fn spin_for_drain(&self) -> bool {
@@ -488,7 +511,7 @@ impl<T> RwLock<T> {
             }
             if round < Self::SPIN_ROUNDS {
                 for _ in 0..1u32 << round {
-                    std::hint::spin_loop();
+                    sync::spin_loop();
                 }
             }
         }
@@ -534,11 +557,12 @@ impl<T> RwLock<T> {
         }
     }
 
-    /// How often a writer steps back for slow readers before insisting.
-    const POLITE_ATTEMPTS: u32 = 8;
+    /// How often a writer steps back for slow readers before insisting
+    /// (once under loom: the models take both paths in few steps).
+    const POLITE_ATTEMPTS: u32 = if cfg!(loom) { 1 } else { 8 };
     /// Rounds of the writer's spin for readers to leave (round `i` pauses
-    /// `2^i` times).
-    const SPIN_ROUNDS: u32 = 7;
+    /// `2^i` times; one pause under loom, where a pause is a yield).
+    const SPIN_ROUNDS: u32 = if cfg!(loom) { 1 } else { 7 };
 
     /// True when every reader slot is zero.
     #[inline]
@@ -548,7 +572,7 @@ impl<T> RwLock<T> {
         // happen before our writes.
         self.readers
             .iter()
-            .all(|counter| counter.load(Ordering::SeqCst) & !DRAIN_WAITER == 0)
+            .all(|counter| counter.dekker_load() & !DRAIN_WAITER == 0)
     }
 
     /// Whether a writer holds or is entering the lock. Called by a holder of

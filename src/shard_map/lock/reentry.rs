@@ -12,6 +12,8 @@
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::sync::thread_local;
+
 /// Held-lock entries kept without allocation.
 const INLINE: usize = 4;
 
