@@ -1,4 +1,4 @@
-//! The guards of [`RwLock`](super::RwLock): shared and exclusive access,
+//! The guards of [`RwLock`]: shared and exclusive access,
 //! released on drop, and guards narrowed to a part of the data.
 
 use std::ops::{Deref, DerefMut};

@@ -177,9 +177,9 @@ fn slot_collision() {
     }
 }
 
-/// `parked` bit: threads sleep on [`RwLock::flag_key`] until the flag drops.
+/// `parked` bit: threads sleep on the `Queue::Flag` key (`RwLock::key`) until the flag drops.
 const FLAG_WAITERS: u8 = 1;
-/// Reader-slot bit: the flag holder sleeps on [`RwLock::drain_key`] until the
+/// Reader-slot bit: the flag holder sleeps on the `Queue::Drain` key until the
 /// reader slots drain; the last reader to leave a marked slot wakes it.
 const DRAIN_WAITER: usize = 1 << (usize::BITS - 1);
 
