@@ -11,8 +11,9 @@ a mutant survives them all. A mutant whose text is no longer in the engine
 (it was edited) is skipped with a message, not failed: update it here.
 
 It never touches the working tree: the crate is copied into a temporary
-directory and the mutants are applied there. About 15 s per mutant on
-2 cores (a rebuild of the engine and a run of the models).
+directory and the mutants are applied there, one copy (and build directory)
+per worker; MUTANTS_JOBS workers run at once (default: one per core). Each
+mutant costs a rebuild of the crate and one run of the models.
 
 Usage: python3 loom/mutants.py [MUTANT...]   (default: all; LOOM_MAX_PREEMPTIONS
 is passed on, default 3; MUTANTS_TARGET_DIR overrides the build directory,
@@ -33,7 +34,9 @@ accesses; under loom the pairs' loads read the newest value
 (`dekker_load`), which gives their guarantee whatever the store's ordering.
 """
 
+import concurrent.futures
 import os
+import queue
 import shutil
 import subprocess
 import sys
@@ -199,59 +202,88 @@ LOCK_MODELS = [
 ]
 
 
+def run_models(crate, target, env, models):
+    """Runs each of `models` in a `cargo test` of its own (one model per
+    process, as loom models are written to run) of the loom crate at
+    `crate`; returns those that failed."""
+    failed = []
+    for model in models:
+        r = subprocess.run(
+            ["cargo", "test", "--release", "--manifest-path", "loom/Cargo.toml",
+             "--target-dir", target, "--", "--exact", model],
+            cwd=crate, env=env, capture_output=True, text=True)
+        if "could not compile" in r.stderr:
+            sys.exit(f"the build failed:\n{r.stderr[-3000:]}")
+        if r.returncode != 0:
+            failed.append(model)
+    return failed
+
+
 def main():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     wanted = sys.argv[1:] or list(MUTANTS)
     env = dict(os.environ)
     env["RUSTFLAGS"] = "--cfg loom --cfg crossbeam_loom"
     env.setdefault("LOOM_MAX_PREEMPTIONS", "3")
-    survivors, skipped = [], []
+    # Workers in parallel, each with its own copy of the crate and its own
+    # build directory (a mutant rebuilds the engine; the models are quick).
+    jobs = max(1, min(int(os.environ.get("MUTANTS_JOBS") or os.cpu_count() or 1), len(wanted)))
+    base_target = os.environ.get("MUTANTS_TARGET_DIR") or os.path.join(root, "target", "loom-mutants")
     with tempfile.TemporaryDirectory(prefix="epochmap-mutants-") as tmp:
-        crate = os.path.join(tmp, "epochmap")
-        shutil.copytree(root, crate, ignore=shutil.ignore_patterns("target*", ".git", "fuzz"))
-        target = os.environ.get("MUTANTS_TARGET_DIR") or os.path.join(root, "target", "loom-mutants")
+        workers = []
+        for i in range(jobs):
+            crate = os.path.join(tmp, f"epochmap-{i}")
+            shutil.copytree(root, crate, ignore=shutil.ignore_patterns("target*", ".git", "fuzz"))
+            workers.append((crate, base_target if i == 0 else f"{base_target}-{i}"))
 
-        def run_models(models):
-            failed = []
-            for model in models:
-                r = subprocess.run(
-                    ["cargo", "test", "--release", "--manifest-path", "loom/Cargo.toml",
-                     "--target-dir", target, "--", "--exact", model],
-                    cwd=crate, env=env, capture_output=True, text=True)
-                if "could not compile" in r.stderr:
-                    sys.exit(f"the build failed:\n{r.stderr[-3000:]}")
-                if r.returncode != 0:
-                    failed.append(model)
-            return failed
+        # The unmutated crate, in every worker (which also builds each one).
+        with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+            for failed in pool.map(lambda w: run_models(*w, env, MODELS + LOCK_MODELS), workers):
+                if failed:
+                    sys.exit(f"the unmutated engine fails {failed}: fix that first")
 
-        failed = run_models(MODELS + LOCK_MODELS)
-        if failed:
-            sys.exit(f"the unmutated engine fails {failed}: fix that first")
-        for name in wanted:
-            originals = {}
-            missing = None
-            for path, old, new in MUTANTS[name]:
-                full = os.path.join(crate, path)
-                text = open(full).read()
-                originals.setdefault(full, text)
-                if text.count(old) != 1:
-                    missing = path
-                    break
-                open(full, "w").write(text.replace(old, new))
-            lock = all(path.startswith(LOCK_DIR) for path, _, _ in MUTANTS[name])
-            caught = [] if missing else run_models(LOCK_MODELS if lock else MODELS)
-            for full, text in originals.items():
-                open(full, "w").write(text)
-            if missing:
-                skipped.append(name)
-                print(f"{name}: SKIPPED, its text is not in {missing} once "
-                      "(the engine changed: update loom/mutants.py)", flush=True)
-                continue
-            print(f"{name}: caught by {', '.join(caught) or 'NO MODEL'}", flush=True)
-            if not caught:
-                survivors.append(name)
+        free = queue.Queue()
+        for w in workers:
+            free.put(w)
+
+        def try_mutant(name):
+            """(caught models, or None if the mutant's text is missing; the file)."""
+            crate, target = free.get()
+            try:
+                originals = {}
+                missing = None
+                for path, old, new in MUTANTS[name]:
+                    full = os.path.join(crate, path)
+                    text = originals.get(full) or open(full).read()
+                    originals.setdefault(full, text)
+                    current = open(full).read()
+                    if current.count(old) != 1:
+                        missing = path
+                        break
+                    open(full, "w").write(current.replace(old, new))
+                lock = all(path.startswith(LOCK_DIR) for path, _, _ in MUTANTS[name])
+                caught = None if missing else run_models(
+                    crate, target, env, LOCK_MODELS if lock else MODELS)
+                for full, text in originals.items():
+                    open(full, "w").write(text)
+                return caught, missing
+            finally:
+                free.put((crate, target))
+
+        survivors, skipped = [], []
+        with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+            # Results print in the order of `wanted`, as each becomes known.
+            for name, (caught, missing) in zip(wanted, pool.map(try_mutant, wanted)):
+                if missing:
+                    skipped.append(name)
+                    print(f"{name}: SKIPPED, its text is not in {missing} once "
+                          "(the engine changed: update loom/mutants.py)", flush=True)
+                    continue
+                print(f"{name}: caught by {', '.join(caught) or 'NO MODEL'}", flush=True)
+                if not caught:
+                    survivors.append(name)
     print(f"{len(wanted) - len(skipped) - len(survivors)} mutant(s) caught, "
-          f"{len(skipped)} skipped, {len(survivors)} survived")
+          f"{len(skipped)} skipped, {len(survivors)} survived ({jobs} workers)")
     if survivors:
         sys.exit(f"mutants that no model catches: {survivors}")
 
