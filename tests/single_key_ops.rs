@@ -294,6 +294,39 @@ fn failing_compare_and_swap_takes_no_write_lock() {
     assert_eq!(m.len(), 0);
 }
 
+/// A `PartialEq` that panics inside `compare_and_swap` or
+/// `compare_and_delete` (it now runs under the read lock of the look)
+/// leaves the map usable and unchanged.
+#[test]
+fn panicking_eq_in_compare_and_swap_leaves_the_map_usable() {
+    #[derive(Debug, Clone)]
+    struct Touchy(u64);
+    impl PartialEq for Touchy {
+        fn eq(&self, other: &Self) -> bool {
+            if self.0 == 13 || other.0 == 13 {
+                panic!("PartialEq refuses 13");
+            }
+            self.0 == other.0
+        }
+    }
+    let m: ShardMap<u64, Touchy> = ShardMap::builder().shards(1).build().unwrap();
+    m.insert(0, Touchy(1));
+    m.insert(1, Touchy(2));
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        m.compare_and_swap(&0, &Touchy(13), Touchy(5))
+    }));
+    assert!(r.is_err());
+    let r = catch_unwind(AssertUnwindSafe(|| m.compare_and_delete(&1, &Touchy(13))));
+    assert!(r.is_err());
+    // Unchanged, and every operation still works (no lock left held).
+    assert_eq!(m.len(), 2);
+    assert_eq!(m.get_cloned(&0).map(|v| v.0), Some(1));
+    assert_eq!(m.compare_and_swap(&0, &Touchy(1), Touchy(5)), Ok(()));
+    assert!(m.compare_and_delete(&1, &Touchy(2)));
+    assert_eq!(m.get_cloned(&0).map(|v| v.0), Some(5));
+    assert_eq!(m.len(), 1);
+}
+
 #[test]
 fn present_key_load_takes_no_write_lock() {
     let m = one_shard();

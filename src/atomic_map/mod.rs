@@ -100,10 +100,14 @@ const MAX_CAPACITY: usize = 1 << 30;
 /// ("Slowest insert against map size") has the figures.
 ///
 /// Fork: a child process forked without exec has none of the parent's
-/// threads; the first large array retired in the child starts a reclaimer
+/// threads; the first large array the child frees starts a reclaimer
 /// thread for the child (which also frees the child's copies of arrays the
-/// parent had queued), so the child leaks nothing and never waits for the
-/// parent's thread. Fork while no other thread is inside a call on an
+/// parent had queued), so the child never waits for the parent's thread,
+/// and leaks at most the arrays the parent's reclaimer was freeing at the
+/// moment of the fork. (A fork is recognised by a new process id: a child
+/// that gets the id of the process whose reclaimer it inherited, as a
+/// process that is pid 1 of a new pid namespace can, is not recognised, and
+/// would leak its large arrays.) Fork while no other thread is inside a call on an
 /// `AtomicPtrMap` or holds a guard of one (as a pre-fork server does, or any
 /// program that forks before starting its threads): a thread pinned or
 /// holding a partition mutex at the moment of the fork stays so in the

@@ -110,8 +110,8 @@ use crate::NotRemoved;
 ///   `get_or_insert_with_optimistic` and `load_or_store` of a present one,
 ///   take only the read lock.
 ///   Otherwise `remove`, `remove_entry`, `remove_if`, `compare_and_swap`,
-///   `compare_and_delete`, `update` and `get_mut` turn the read lock of the look into the write lock (an
-///   upgrade: no writer gets in between, so the key is not looked up
+///   `compare_and_delete`, `update` and `get_mut` turn the read lock of
+///   the look into the write lock (an upgrade: no writer gets in between, so the key is not looked up
 ///   twice); if another writer is already waiting for the shard, they
 ///   release the read lock, write-lock and look again, as the other methods
 ///   always do. So readers of a busy key do not queue behind writers that

@@ -300,7 +300,8 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
     }
 
     /// Finishes any pending merge, then seals the active overlay and merges
-    /// it in one go, for every partition.
+    /// it in one go, for every partition that is not compact already (see
+    /// `Partition::compact`).
     pub(crate) fn compact(&self, guard: &Guard) {
         for part in self.partitions.iter() {
             part.compact(guard);

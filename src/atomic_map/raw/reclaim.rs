@@ -274,7 +274,12 @@ pub(super) fn free_large<T: Send + 'static>(b: Box<T>, bytes: usize) {
 /// taken and not yet freed) are never freed in the child: a bounded leak.
 /// Starting the thread allocates and creates a thread in the child, which
 /// the C libraries support after `fork`; if it fails, arrays are freed
-/// inline.
+/// inline. A fork is recognised by the process id alone: a child whose id
+/// equals the one its inherited reclaimer recorded (pid 1 of a new pid
+/// namespace forked by a pid 1, or an id recycled after the forking
+/// process exited and before the child freed a large array) keeps pushing
+/// to a queue no thread empties, and leaks those arrays. A fork generation
+/// bumped by a `pthread_atfork` child handler would close that gap.
 #[cfg(not(any(loom, miri)))]
 mod reclaimer {
     use std::ptr;
@@ -372,8 +377,8 @@ mod reclaimer {
     /// The reclaimer installed last, by this process or by the one that
     /// forked it. Installed reclaimers are never freed (a forked child
     /// replaces its parent's copy and leaks it: another thread of the child
-    /// may still be reading its `pid`). Release CAS in [`start`], pairing
-    /// with the Acquire loads.
+    /// may still be reading its `pid`). AcqRel CAS in [`start`], whose
+    /// Release half pairs with the Acquire loads.
     static RECLAIMER: AtomicPtr<Reclaimer> = AtomicPtr::new(ptr::null_mut());
 
     /// This process's reclaimer, started on first use; `None` if its thread
