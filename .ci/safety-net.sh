@@ -184,7 +184,6 @@ if [ "${NET_HARNESS:-1}" = 0 ]; then
     manifest=Cargo.toml
     MIRI_TESTS="${MIRI_TESTS/--test unit/--lib}"
     MIRI_TESTS="${MIRI_TESTS/--test fuzz_replay/}"
-    MIRI_GROUPS="${MIRI_GROUPS:-$MIRI_TESTS}"
 fi
 make_harness() { # make_harness <test file stem>...
     [ "$manifest" = Cargo.toml ] && return 0

@@ -613,14 +613,53 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let hash = self.hash(key);
-        let shard = self.shard(hash);
-        let (table, index) = shard.write_present("remove", hash, |(k, _)| k.borrow() == key)?;
-        let mut table = shard.wrap(table);
+        self.remove_present_if("remove", key, |_| true)
+    }
+
+    /// Removes `key` if it is present with a value `matches` accepts, and
+    /// returns the entry (dropped by the caller, after the lock is
+    /// released). Locks as [`write_present_if`](Self::write_present_if).
+    #[inline]
+    #[track_caller]
+    fn remove_present_if<Q>(
+        &self,
+        op: &'static str,
+        key: &Q,
+        matches: impl FnMut(&V) -> bool,
+    ) -> Option<(K, V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let (mut table, index) = self.write_present_if(op, key, matches)?;
         let Ok(e) = table.get_bucket_entry(index) else {
             unreachable!("the key's bucket is full")
         };
         Some(e.remove().0)
+    }
+
+    /// The key's shard, write-locked, and the key's bucket, if `key` is
+    /// present with a value `matches` accepts; `None`, having taken only the
+    /// read lock, otherwise ("look before locking", see
+    /// `Shard::write_present`). `matches` runs under the read lock of the
+    /// look, and again under the write lock if another writer came first.
+    #[inline]
+    #[track_caller]
+    fn write_present_if<Q>(
+        &self,
+        op: &'static str,
+        key: &Q,
+        mut matches: impl FnMut(&V) -> bool,
+    ) -> Option<(shard::ShardWriteGuard<'_, K, V>, usize)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        let shard = self.shard(hash);
+        let (table, index) =
+            shard.write_present(op, hash, |(k, v)| k.borrow() == key && matches(v))?;
+        Some((shard.wrap(table), index))
     }
 
     /// Removes `key` if `f(key, value)` returns true, returning the entry;
@@ -652,12 +691,9 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let hash = self.hash(key);
-        let shard = self.shard(hash);
-        let (table, index) = shard
-            .write_present("remove_if", hash, |(k, _)| k.borrow() == key)
+        let (mut table, index) = self
+            .write_present_if("remove_if", key, |_| true)
             .ok_or(NotRemoved::Absent)?;
-        let mut table = shard.wrap(table);
         let Ok(e) = table.get_bucket_entry(index) else {
             unreachable!("the key's bucket is full")
         };
@@ -695,13 +731,11 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
         Q: Hash + Eq + ?Sized,
         V: PartialEq,
     {
-        let hash = self.hash(key);
-        let shard = self.shard(hash);
         // The value is compared in the look itself: a failing CAS changes
         // nothing, so it must not queue readers behind a write lock.
-        let Some((mut table, index)) = shard.write_present("compare_and_swap", hash, |(k, v)| {
-            k.borrow() == key && *v == *current
-        }) else {
+        let Some((mut table, index)) =
+            self.write_present_if("compare_and_swap", key, |v| *v == *current)
+        else {
             return Err(new);
         };
         let (_, v) = table
@@ -738,22 +772,9 @@ impl<K: Hash + Eq, V, S: BuildHasher> ShardMap<K, V, S> {
         Q: Hash + Eq + ?Sized,
         V: PartialEq,
     {
-        let hash = self.hash(key);
-        let shard = self.shard(hash);
-        let Some((table, index)) = shard.write_present("compare_and_delete", hash, |(k, v)| {
-            k.borrow() == key && v == current
-        }) else {
-            return false;
-        };
-        let mut table = shard.wrap(table);
-        let Ok(e) = table.get_bucket_entry(index) else {
-            unreachable!("the key's bucket is full")
-        };
         // The entry is dropped after the lock is released.
-        let removed = e.remove().0;
-        drop(table);
-        drop(removed);
-        true
+        self.remove_present_if("compare_and_delete", key, |v| v == current)
+            .is_some()
     }
 
     /// True if `key` is present.
