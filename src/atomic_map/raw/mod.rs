@@ -172,7 +172,12 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
         // boxes (no entries) and are freed on the way out.
         let mut overlays = Vec::with_capacity(partitions);
         for _ in 0..partitions {
-            overlays.push(Box::new(Table::try_with_capacity(first)?));
+            let table = Table::try_with_capacity(first)?;
+            overlays.push(Box::new(if presized {
+                table.into_presized()
+            } else {
+                table
+            }));
         }
         Some(RawMap {
             partitions: overlays
@@ -451,6 +456,48 @@ mod tests {
             rounds += 1;
         }
         assert!(offloaded() > before, "no array was handed to the reclaimer");
+    }
+
+    /// Hits in a presized partition's first overlay, where all of a presized
+    /// map's keys live until its first merge, count no overlay hits: none of
+    /// them writes the shared counter or tries the mutex. Hits in an
+    /// ordinary active overlay still count (the control).
+    #[test]
+    fn presized_overlay_hits_do_not_count() {
+        let policy = Policy {
+            min_overlay: 64,
+            ratio: 4,
+            incremental: true,
+        };
+        let n = if cfg!(miri) { 80u64 } else { 4096 };
+        let hash = |k: u64| k.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let presized = RawMap::<u64, u64>::try_new(1, policy, n as usize).unwrap();
+        let plain = RawMap::<u64, u64>::new(
+            1,
+            Policy {
+                min_overlay: 2 * n as usize,
+                ..policy
+            },
+        );
+        for map in [&presized, &plain] {
+            let guard = pin();
+            for k in 0..n {
+                let _ = map.insert(&guard, hash(k), k, NewValue::Plain(k), false);
+            }
+            // Every key is in the first active overlay.
+            let layers = map.partitions[0].layers(&guard);
+            assert!(layers.sealed.is_null());
+            // SAFETY: a table of the current layer set, under `guard`.
+            assert_eq!(unsafe { &*layers.active }.len(), n as usize);
+            for _ in 0..4 {
+                for k in 0..n {
+                    assert_eq!(map.get(&guard, hash(k), &k), Some(&k));
+                }
+            }
+        }
+        let hits = |m: &RawMap<u64, u64>| m.partitions[0].overlay_hits.load(Ordering::Relaxed);
+        assert_eq!(hits(&presized), 0, "a presized overlay's hits were counted");
+        assert!(hits(&plain) > 0, "the control counted no overlay hit");
     }
 
     /// While its partition runs no merge, a new key is inserted without the

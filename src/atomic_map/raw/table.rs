@@ -101,6 +101,9 @@ pub(super) struct Table<K, V> {
     /// path, and they must not invalidate the line holding `slots` (which
     /// every lookup reads).
     len: CachePadded<LenAndReserved>,
+    /// Whether this is the first active overlay of a presized partition
+    /// ([`Table::presized`]). Immutable.
+    presized: bool,
 }
 
 /// The two counters of a table that inserts write.
@@ -143,6 +146,7 @@ impl<K, V> Table<K, V> {
             tags: free_tags(n),
             slots: null_slots(n),
             len: CachePadded::new(LenAndReserved::new()),
+            presized: false,
         }
     }
 
@@ -154,6 +158,7 @@ impl<K, V> Table<K, V> {
             tags: try_free_tags(n).ok()?,
             slots: try_null_slots(n).ok()?,
             len: CachePadded::new(LenAndReserved::new()),
+            presized: false,
         })
     }
 
@@ -167,7 +172,24 @@ impl<K, V> Table<K, V> {
             tags,
             slots,
             len: CachePadded::new(LenAndReserved::new()),
+            presized: false,
         }
+    }
+
+    /// Marks this table as the first active overlay of a presized
+    /// partition, before it is published.
+    pub(super) fn into_presized(mut self) -> Self {
+        self.presized = true;
+        self
+    }
+
+    /// Whether this table is the first active overlay of a presized
+    /// partition: sized for the partition's share of the map's capacity, so
+    /// that every key of the map may live in it. A hit there is not a reason
+    /// to merge (see `Partition::overlay_hit`).
+    #[inline]
+    pub(super) fn presized(&self) -> bool {
+        self.presized
     }
 
     /// Entries this table can take before it is full (half its slots).
@@ -287,6 +309,13 @@ impl<K, V> Table<K, V> {
     #[inline]
     pub(super) fn home_slot(&self, hash: u64) -> *const Slot<K, V> {
         &self.slots[hash as usize & (self.slots.len() - 1)]
+    }
+
+    /// The address of the tag of slot `hash & mask` (for a prefetch: it is
+    /// not read through).
+    #[inline]
+    pub(super) fn home_tag(&self, hash: u64) -> *const AtomicU8 {
+        &self.tags[hash as usize & (self.tags.len() - 1)]
     }
 
     /// Loads slot `i`: its entry pointer (null if free). Acquire: pairs with
