@@ -172,12 +172,7 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
         // boxes (no entries) and are freed on the way out.
         let mut overlays = Vec::with_capacity(partitions);
         for _ in 0..partitions {
-            let table = Table::try_with_capacity(first)?;
-            overlays.push(Box::new(if presized {
-                table.into_presized()
-            } else {
-                table
-            }));
+            overlays.push(Box::new(Table::try_with_capacity(first)?));
         }
         Some(RawMap {
             partitions: overlays

@@ -33,6 +33,12 @@ pub(super) struct Layers<K, V> {
     /// Never null. New keys are inserted here, lock-free or under the
     /// partition mutex (see [`Partition::insert`]).
     pub(super) active: *mut Table<K, V>,
+    /// Whether `active` is the first overlay of a presized partition (see
+    /// [`RawMap::try_new`](super::RawMap::try_new)): sized for the
+    /// partition's share of the map's capacity, it may hold every key of the
+    /// partition, and it is not sealed for being read (see
+    /// [`Partition::overlay_hit`]). Immutable; true only until the first seal.
+    pub(super) presized: bool,
     /// Loom only: a cell that loom tracks, standing for this plain memory
     /// (loom sees atomics and its own cells, not the pointers above). Made
     /// with the set, read by every load of the published pointer, written
@@ -98,6 +104,7 @@ impl<K, V> Partition<K, V> {
             snapshot: Box::into_raw(Box::new(Table::with_capacity(0))),
             sealed: ptr::null_mut(),
             active: Box::into_raw(active),
+            presized,
             #[cfg(loom)]
             witness: super::sync::UnsafeCell::new(()),
         };
@@ -220,10 +227,9 @@ where
     // Most keys live in the snapshot, most of them in their home slot: fetch
     // that slot's line while the tag is read, so the two misses overlap.
     prefetch(snapshot.home_slot(hash));
-    // SAFETY: as the snapshot: a non-null table of a published layer set
-    // lives as long as the set (invariant 1).
-    let active = unsafe { layers.active.as_ref() };
-    if let Some(active) = active.filter(|t| t.presized()) {
+    if layers.presized {
+        // SAFETY: as the snapshot (the active overlay is never null either).
+        let active = unsafe { &*layers.active };
         // A presized partition's first overlay holds all of its keys until
         // its first merge (the snapshot is empty): its tag and home slot are
         // fetched now too, so that a hit there waits for one miss before its
@@ -237,14 +243,15 @@ where
         return Some((e, v, false));
     }
     if !layers.sealed.is_null() {
-        // SAFETY: as the active overlay above.
+        // SAFETY: as the snapshot: a non-null table of a published layer set
+        // lives as long as the set (invariant 1).
         if let Some((e, v)) = probe_table(unsafe { &*layers.sealed }, hash, tag, key) {
             return Some((e, v, true));
         }
     }
-    let active = active?;
-    let (e, v) = probe_table(active, hash, tag, key)?;
-    Some((e, v, !active.presized()))
+    // SAFETY: as the snapshot (the active overlay is never null either).
+    let (e, v) = probe_table(unsafe { &*layers.active }, hash, tag, key)?;
+    Some((e, v, !layers.presized))
 }
 
 /// One overlay hit in this many (per thread) is counted.
@@ -266,7 +273,7 @@ impl<K: Send + 'static, V: Send + 'static> Partition<K, V> {
     /// lookup that assists pays at most one merge step.
     ///
     /// Hits in a presized partition's first active overlay
-    /// ([`Table::presized`]) are not counted: that overlay is sized to hold
+    /// ([`Layers::presized`]) are not counted: that overlay is sized to hold
     /// every key, so it is not sealed for being read, and counting would
     /// make one in [`OVERLAY_HIT_SAMPLE`] of a presized map's lookups
     /// write the shared counter and try the mutex for nothing.
@@ -457,6 +464,7 @@ impl<K: Send + 'static, V: Send + 'static> Partition<K, V> {
             snapshot: layers.snapshot,
             sealed: layers.active,
             active: fresh,
+            presized: false,
             #[cfg(loom)]
             witness: super::sync::UnsafeCell::new(()),
         }));
@@ -505,6 +513,7 @@ impl<K: Send + 'static, V: Send + 'static> Partition<K, V> {
             snapshot: Box::into_raw(target),
             sealed: ptr::null_mut(),
             active: layers.active,
+            presized: layers.presized,
             #[cfg(loom)]
             witness: super::sync::UnsafeCell::new(()),
         }));

@@ -101,9 +101,6 @@ pub(super) struct Table<K, V> {
     /// path, and they must not invalidate the line holding `slots` (which
     /// every lookup reads).
     len: CachePadded<LenAndReserved>,
-    /// Whether this is the first active overlay of a presized partition
-    /// ([`Table::presized`]). Immutable.
-    presized: bool,
 }
 
 /// The two counters of a table that inserts write.
@@ -146,7 +143,6 @@ impl<K, V> Table<K, V> {
             tags: free_tags(n),
             slots: null_slots(n),
             len: CachePadded::new(LenAndReserved::new()),
-            presized: false,
         }
     }
 
@@ -158,7 +154,6 @@ impl<K, V> Table<K, V> {
             tags: try_free_tags(n).ok()?,
             slots: try_null_slots(n).ok()?,
             len: CachePadded::new(LenAndReserved::new()),
-            presized: false,
         })
     }
 
@@ -172,24 +167,7 @@ impl<K, V> Table<K, V> {
             tags,
             slots,
             len: CachePadded::new(LenAndReserved::new()),
-            presized: false,
         }
-    }
-
-    /// Marks this table as the first active overlay of a presized
-    /// partition, before it is published.
-    pub(super) fn into_presized(mut self) -> Self {
-        self.presized = true;
-        self
-    }
-
-    /// Whether this table is the first active overlay of a presized
-    /// partition: sized for the partition's share of the map's capacity, so
-    /// that every key of the map may live in it. A hit there is not a reason
-    /// to merge (see `Partition::overlay_hit`).
-    #[inline]
-    pub(super) fn presized(&self) -> bool {
-        self.presized
     }
 
     /// Entries this table can take before it is full (half its slots).
