@@ -27,13 +27,11 @@ impl MapKind for Atomic {
 }
 
 impl<V: Value> CrisisMap<V> for AtomicPtrMap<u64, V, Hasher> {
-    // Not presized, on purpose: `with_capacity` puts a prefill's keys in an
-    // overlay, where lookups cost more than in a snapshot until a merge or
-    // `compact()` (2026-12-03, quick profile, 2 cores: C2 fell from 0.63x to
-    // 0.36x of the best peer at 1 thread; C1 gained a few percent). Grown
-    // through merges, the prefilled keys end in snapshots.
-    fn with_capacity(_capacity: usize) -> Self {
-        AtomicPtrMap::with_hasher(hasher())
+    // Presized, as every peer is: a prefill then lands in each partition's
+    // first overlay, sized for the capacity, whose hits count towards no
+    // read-assisted merge.
+    fn with_capacity(capacity: usize) -> Self {
+        AtomicPtrMap::with_capacity_and_hasher(capacity, hasher())
     }
     fn snapshot_for_each(&self, mut f: impl FnMut(&u64, &V)) {
         // `for_each` (a pin per chunk), not `pin().iter()` (one pin for the
