@@ -249,11 +249,140 @@ pub(super) fn free_large<T: Send + 'static>(b: Box<T>, bytes: usize) {
     drop(b);
 }
 
-/// The reclaimer: one background thread per process and its queue.
-///
-/// The queue is a lock-free stack that any thread pushes to and only the
-/// reclaimer thread empties, all at once (so a node is never popped while
-/// another thread reads it: no ABA). A pusher wakes the thread with
+/// The reclaimer's queue: a lock-free stack that any thread pushes to and
+/// takes from only all at once (so a node is never popped while another
+/// thread reads it: no ABA). Outside the reclaimer so that it is tested
+/// under Miri too, with real threads.
+#[cfg(not(loom))]
+#[cfg_attr(all(miri, not(test)), allow(dead_code))]
+mod queue {
+    use std::panic::{self, AssertUnwindSafe};
+    use std::ptr;
+
+    use super::super::sync::{AtomicPtr, Ordering};
+
+    /// A queued array (any boxed memory whose drop runs no user code). It
+    /// reaches the thread that frees it through raw pointers, which is
+    /// sound because `garbage` is `Send` and a node is only touched by the
+    /// thread that pushes it, until its push, and by the one that takes it,
+    /// after.
+    pub(super) struct Node {
+        /// The node pushed before this one; null at the bottom, and while
+        /// the node is in no queue.
+        next: *mut Node,
+        garbage: Box<dyn Send>,
+    }
+
+    impl Node {
+        pub(super) fn new(garbage: Box<dyn Send>) -> Box<Self> {
+            Box::new(Node {
+                next: ptr::null_mut(),
+                garbage,
+            })
+        }
+
+        /// Drops the node and its garbage.
+        ///
+        /// A panic while the garbage is dropped is caught. What is queued is
+        /// memory whose drop runs no user code (the contract of
+        /// [`free_large`](super::free_large)), so a panic here is a bug of
+        /// the engine, not a user's panic; but unwinding out of a drop is
+        /// sound (the panicking value is dropped as far as it got and the
+        /// rest of it leaked, and it is reachable by no one: the node was
+        /// taken), so there is no corruption that an abort would contain.
+        /// Left to unwind, the panic would end the reclaimer thread, and
+        /// every large array the process retires later would stay queued
+        /// forever: a leak that grows with the process, where this is one
+        /// array's. The panic hook has reported the panic when it is
+        /// caught. (Built with `panic = "abort"`, the process aborts
+        /// instead.)
+        fn free(self) {
+            let Node { garbage, .. } = self;
+            // AssertUnwindSafe: after a panic nothing of `garbage` is used
+            // again (it is moved into the closure and dropped there).
+            let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(garbage)));
+        }
+    }
+
+    /// What is waiting to be freed, newest first.
+    #[derive(Default)]
+    pub(super) struct Queue {
+        /// Pushes: Release CAS, pairing with the Acquire swap of `take`.
+        head: AtomicPtr<Node>,
+    }
+
+    impl Queue {
+        pub(super) fn push(&self, node: Box<Node>) {
+            let node = Box::into_raw(node);
+            // Relaxed: the old head is only stored in `next`, never read
+            // through here.
+            let mut head = self.head.load(Ordering::Relaxed);
+            loop {
+                // SAFETY: `node` came from `Box::into_raw` above and is
+                // published only by the successful CAS below: until then
+                // this thread owns it.
+                unsafe { (*node).next = head };
+                // Release pairs with the Acquire swap of `take`: the node
+                // and its `next` are written before it is reachable. (Every
+                // push is a read-modify-write of `head`, so one Acquire
+                // swap synchronises with all the pushes below it too.)
+                match self.head.compare_exchange_weak(
+                    head,
+                    node,
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return,
+                    Err(now) => head = now,
+                }
+            }
+        }
+
+        /// Takes every node pushed so far.
+        pub(super) fn take(&self) -> Chain {
+            // Acquire pairs with the Release CAS of `push`.
+            Chain(self.head.swap(ptr::null_mut(), Ordering::Acquire))
+        }
+    }
+
+    /// Nodes taken from a queue, newest first, owned by the taker: it
+    /// iterates over them, and dropping the chain frees the nodes left
+    /// ([`Node::free`]).
+    pub(super) struct Chain(
+        /// The first node, null once the chain is empty; each node and its
+        /// `next` were made visible by the Acquire swap of [`Queue::take`],
+        /// and the swap removed them from the queue, so this chain owns
+        /// them.
+        *mut Node,
+    );
+
+    impl Iterator for Chain {
+        type Item = Box<Node>;
+
+        fn next(&mut self) -> Option<Box<Node>> {
+            if self.0.is_null() {
+                return None;
+            }
+            // SAFETY: the chain owns its nodes (see the field), each came
+            // from `Box::into_raw` in `push`, and this one leaves the chain
+            // here, so it is turned back into a box once.
+            let mut node = unsafe { Box::from_raw(self.0) };
+            self.0 = std::mem::replace(&mut node.next, ptr::null_mut());
+            Some(node)
+        }
+    }
+
+    impl Drop for Chain {
+        fn drop(&mut self) {
+            for node in self {
+                (*node).free();
+            }
+        }
+    }
+}
+
+/// The reclaimer: one background thread per process, which frees what is
+/// pushed to its [`Queue`](queue::Queue). A pusher wakes the thread with
 /// `Thread::unpark`, whose token is never lost: the thread empties the queue
 /// after every wake-up and before it parks again.
 ///
@@ -282,91 +411,11 @@ pub(super) fn free_large<T: Send + 'static>(b: Box<T>, bytes: usize) {
 /// bumped by a `pthread_atfork` child handler would close that gap.
 #[cfg(not(any(loom, miri)))]
 mod reclaimer {
-    use std::panic::{self, AssertUnwindSafe};
-    use std::ptr;
     use std::sync::Arc;
     use std::thread::{self, Thread};
 
     use super::super::sync::{AtomicPtr, Ordering};
-
-    /// A queued array (any boxed memory whose drop runs no user code). It
-    /// reaches the reclaimer thread through raw pointers, which is sound
-    /// because `garbage` is `Send` and a node is only touched by the thread
-    /// that pushes it, until its push, and by the one that takes it, after.
-    struct Node {
-        /// The node pushed before this one; null at the bottom.
-        next: *mut Node,
-        garbage: Box<dyn Send>,
-    }
-
-    /// What is waiting to be freed, newest first.
-    #[derive(Default)]
-    struct Queue {
-        /// Pushes: Release CAS, pairing with the Acquire swap of `take`.
-        head: AtomicPtr<Node>,
-    }
-
-    impl Queue {
-        fn push(&self, node: Box<Node>) {
-            let node = Box::into_raw(node);
-            // Relaxed: the old head is only stored in `next`, never read
-            // through here.
-            let mut head = self.head.load(Ordering::Relaxed);
-            loop {
-                // SAFETY: `node` came from `Box::into_raw` above and is
-                // published only by the successful CAS below: until then
-                // this thread owns it.
-                unsafe { (*node).next = head };
-                // Release pairs with the Acquire swap of `take`: the node
-                // and its `next` are written before it is reachable. (Every
-                // push is a read-modify-write of `head`, so one Acquire
-                // swap synchronises with all the pushes below it too.)
-                match self.head.compare_exchange_weak(
-                    head,
-                    node,
-                    Ordering::Release,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => return,
-                    Err(now) => head = now,
-                }
-            }
-        }
-
-        /// Takes every node pushed so far: the caller owns the chain.
-        fn take(&self) -> *mut Node {
-            // Acquire pairs with the Release CAS of `push`.
-            self.head.swap(ptr::null_mut(), Ordering::Acquire)
-        }
-    }
-
-    /// Frees a chain returned by [`Queue::take`], node by node.
-    ///
-    /// A panic while one node's garbage is dropped is caught, and the next
-    /// node is freed. What is queued is memory whose drop runs no user code
-    /// (the contract of [`free_large`](super::free_large)), so a panic here
-    /// is a bug of the engine, not a user's panic; but unwinding out of a
-    /// drop is sound (the panicking value is dropped as far as it got and
-    /// the rest of it leaked, and it is reachable by no one: the node was
-    /// taken), so there is no corruption that an abort would contain. Left
-    /// to unwind, the panic would end the reclaimer thread, and every large
-    /// array the process retires later would stay queued forever: a leak
-    /// that grows with the process, where this is one array's. The panic
-    /// hook has reported the panic when it is caught. (Built with
-    /// `panic = "abort"`, the process aborts instead.)
-    fn free_chain(mut p: *mut Node) {
-        while !p.is_null() {
-            // SAFETY: `p` is in a chain taken by `Queue::take` (whose
-            // Acquire swap makes every node and `next` of it visible), and
-            // taking it removed it from the queue: this thread owns it, and
-            // frees each node once.
-            let Node { next, garbage } = *unsafe { Box::from_raw(p) };
-            p = next;
-            // AssertUnwindSafe: after a panic nothing of `garbage` is used
-            // again (it is moved into the closure and dropped there).
-            let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(garbage)));
-        }
-    }
+    use super::queue::{Chain, Node, Queue};
 
     /// The reclaimer of one process.
     pub(super) struct Reclaimer {
@@ -380,10 +429,7 @@ mod reclaimer {
     impl Reclaimer {
         /// Hands `garbage` to the reclaimer thread, which drops it.
         pub(super) fn free(&self, garbage: Box<dyn Send>) {
-            self.queue.push(Box::new(Node {
-                next: ptr::null_mut(),
-                garbage,
-            }));
+            self.queue.push(Node::new(garbage));
             if let Some(t) = &self.thread {
                 t.unpark();
             }
@@ -395,7 +441,7 @@ mod reclaimer {
     /// replaces its parent's copy and leaks it: another thread of the child
     /// may still be reading its `pid`). AcqRel CAS in [`start`], whose
     /// Release half pairs with the Acquire loads.
-    static RECLAIMER: AtomicPtr<Reclaimer> = AtomicPtr::new(ptr::null_mut());
+    static RECLAIMER: AtomicPtr<Reclaimer> = AtomicPtr::new(std::ptr::null_mut());
 
     /// This process's reclaimer, started on first use; `None` if its thread
     /// could not be started.
@@ -472,19 +518,15 @@ mod reclaimer {
     }
 
     /// Hands a chain inherited from the parent to `new`, or frees it here.
-    fn adopt(mut p: *mut Node, new: &Reclaimer) {
-        if new.thread.is_none() {
-            return free_chain(p);
-        }
-        while !p.is_null() {
-            // SAFETY: as in `free_chain`: the chain was taken, this thread
-            // owns it.
-            let mut node = unsafe { Box::from_raw(p) };
-            p = std::mem::replace(&mut node.next, ptr::null_mut());
-            new.queue.push(node);
-        }
-        if let Some(t) = &new.thread {
-            t.unpark();
+    fn adopt(chain: Chain, new: &Reclaimer) {
+        match &new.thread {
+            Some(t) => {
+                for node in chain {
+                    new.queue.push(node);
+                }
+                t.unpark();
+            }
+            None => drop(chain),
         }
     }
 
@@ -493,7 +535,8 @@ mod reclaimer {
     /// never dropped).
     fn run(queue: &Arc<Queue>) {
         loop {
-            free_chain(queue.take());
+            // Frees every node taken.
+            drop(queue.take());
             // The spare's owner drops its reference before it unparks this
             // thread, and `unpark` synchronises with the `park` it ends, so
             // the count read after that wake-up is 1.
@@ -512,10 +555,7 @@ mod reclaimer {
         /// (pid 0 is never a user process), with `garbage` in its queue.
         pub(in super::super::super) fn install_foreign(garbage: Box<dyn Send>) {
             let queue = Arc::new(Queue::default());
-            queue.push(Box::new(Node {
-                next: ptr::null_mut(),
-                garbage,
-            }));
+            queue.push(Node::new(garbage));
             let foreign = Box::into_raw(Box::new(Reclaimer {
                 pid: 0,
                 queue,
@@ -578,13 +618,68 @@ pub(super) mod tests {
         }
     }
 
-    /// Sends a message when it is dropped, then panics.
-    struct PanicOnDrop(std::sync::mpsc::Sender<std::thread::ThreadId>);
-    impl Drop for PanicOnDrop {
-        fn drop(&mut self) {
-            let _ = self.0.send(std::thread::current().id());
-            panic!("a test array that panics when it is freed (expected)");
+    /// The reclaimer's queue, with real threads (and under Miri, which
+    /// checks that the pushers' writes of a node happen before the taker
+    /// reads it): pushers push concurrently while one thread takes
+    /// repeatedly; every node is taken once and freed once, by the taker,
+    /// and each pusher's nodes come newest first within a take and in push
+    /// order across takes.
+    #[test]
+    #[cfg(not(loom))]
+    fn the_reclaimer_queue_hands_every_node_over_once() {
+        use std::cell::RefCell;
+
+        use super::queue::{Node, Queue};
+
+        const PUSHERS: usize = 3;
+        const EACH: usize = if cfg!(miri) { 40 } else { 5_000 };
+        thread_local! {
+            /// The items freed on this thread, in order.
+            static FREED: RefCell<Vec<(usize, usize)>> = const { RefCell::new(Vec::new()) };
         }
+        /// Records its pusher and sequence number on the thread that
+        /// drops it.
+        struct Item(usize, usize);
+        impl Drop for Item {
+            fn drop(&mut self) {
+                FREED.with(|f| f.borrow_mut().push((self.0, self.1)));
+            }
+        }
+
+        let queue = Queue::default();
+        // Per pusher, the sequence numbers in the order the taker freed them
+        // (each take reversed: newest first within it).
+        let mut freed = vec![Vec::new(); PUSHERS];
+        std::thread::scope(|s| {
+            for pusher in 0..PUSHERS {
+                let queue = &queue;
+                s.spawn(move || {
+                    for seq in 0..EACH {
+                        queue.push(Node::new(Box::new(Item(pusher, seq))));
+                    }
+                });
+            }
+            // This thread takes until it has every node: the pushers run
+            // meanwhile, and no other synchronisation than the queue's
+            // orders their pushes before its takes.
+            let mut total = 0;
+            while total < PUSHERS * EACH {
+                drop(queue.take());
+                let chain = FREED.with(|f| std::mem::take(&mut *f.borrow_mut()));
+                total += chain.len();
+                for &(pusher, seq) in chain.iter().rev() {
+                    freed[pusher].push(seq);
+                }
+                std::thread::yield_now();
+            }
+        });
+        for (pusher, seqs) in freed.iter().enumerate() {
+            assert!(
+                seqs.iter().copied().eq(0..EACH),
+                "pusher {pusher}: nodes freed as {seqs:?}"
+            );
+        }
+        assert!(queue.take().next().is_none(), "the queue is empty");
     }
 
     /// A panic while the reclaimer thread frees an array does not end the
@@ -593,6 +688,15 @@ pub(super) mod tests {
     #[test]
     #[cfg(not(miri))]
     fn the_reclaimer_outlives_a_panicking_free() {
+        /// Sends a message when it is dropped, then panics.
+        struct PanicOnDrop(std::sync::mpsc::Sender<std::thread::ThreadId>);
+        impl Drop for PanicOnDrop {
+            fn drop(&mut self) {
+                let _ = self.0.send(std::thread::current().id());
+                panic!("a test array that panics when it is freed (expected)");
+            }
+        }
+
         // A hang guard, not a timing assertion: the reclaimer frees an
         // array within microseconds when it runs, never when it is gone.
         let limit = std::time::Duration::from_secs(60);
