@@ -21,10 +21,11 @@
 //! they are; under loom and Miri they always are.
 //!
 //! Across `fork` (without exec): the child has none of the parent's threads,
-//! its reclaimer included. Each reclaimer records its process id, and the
-//! first large array freed in a process that finds another process's
-//! reclaimer starts one for this process, which also frees the child's
-//! copies of the arrays the parent had queued. The hand-off takes no lock,
+//! its reclaimer included. Each reclaimer records its process (the process
+//! id, and a fork generation that a `pthread_atfork` handler moves on in
+//! every child), and the first large array freed in a process that finds
+//! another process's reclaimer starts one for this process, which also
+//! frees the child's copies of the arrays the parent had queued. The hand-off takes no lock,
 //! so no lock copied while held can block it (see the `reclaimer` module).
 //! What the child cannot recover is the epoch state of the parent's other
 //! threads: one that was pinned at the moment of the fork stays pinned in
@@ -390,25 +391,30 @@ mod queue {
 ///
 /// A process forked without exec has only the forking thread: the parent's
 /// reclaimer, and whatever it was doing, is not there. So every reclaimer
-/// records the process it serves ([`std::process::id`], read once per large
-/// array, which is at most once per [`OFFLOAD_BYTES`] retired), and a
-/// process that finds another process's reclaimer installed starts its own
-/// (on the first large array it frees). The new one also frees the arrays
-/// that the parent had queued and not freed when it forked: the child's
-/// copies of them are the child's memory. The hand-off takes no lock, so no
-/// lock copied while held at fork can block the child: the parent's queue
-/// is a single atomic pointer, left by the fork either with or without a
-/// node that was being pushed. Arrays that a vanished thread of the parent
-/// owned at the fork (a node not yet pushed, a chain its reclaimer had
-/// taken and not yet freed) are never freed in the child: a bounded leak.
-/// Starting the thread allocates and creates a thread in the child, which
-/// the C libraries support after `fork`; if it fails, arrays are freed
-/// inline. A fork is recognised by the process id alone: a child whose id
-/// equals the one its inherited reclaimer recorded (pid 1 of a new pid
-/// namespace forked by a pid 1, or an id recycled after the forking
-/// process exited and before the child freed a large array) keeps pushing
-/// to a queue no thread empties, and leaks those arrays. A fork generation
-/// bumped by a `pthread_atfork` child handler would close that gap.
+/// records the process it serves (its `Owner`: process id and fork
+/// generation, read once per large array, which is at most once per
+/// [`OFFLOAD_BYTES`] retired), and a process that finds another process's
+/// reclaimer installed starts its own (on the first large array it frees).
+/// The new one also frees the arrays that the parent had queued and not freed
+/// when it forked: the child's copies of them are the child's memory. The
+/// hand-off takes no lock, so no lock copied while held at fork can block the
+/// child: the parent's queue is a single atomic pointer, left by the fork
+/// either with or without a node that was being pushed. Arrays that a
+/// vanished thread of the parent owned at the fork (a node not yet pushed, a
+/// chain its reclaimer had taken and not yet freed) are never freed in the
+/// child: a bounded leak. Starting the thread allocates and creates a thread
+/// in the child, which the C libraries support after `fork`; if it fails,
+/// arrays are freed inline.
+///
+/// A process is told from its parent by its id or by its fork generation
+/// (`fork::generation`): the id alone misses a child that has the id its
+/// parent's reclaimer recorded (pid 1 of a new pid namespace forked by a pid
+/// 1, or an id recycled after the forking process exited), which would push
+/// to a queue no thread empties; the generation alone misses a fork that runs
+/// no `pthread_atfork` handlers (a raw `fork` system call, glibc's `_Fork`).
+/// A child missed by both leaks its large arrays: one that keeps its parent's
+/// id and forked without the handlers, or while the process was registering
+/// them (see `fork::register`).
 #[cfg(not(any(loom, miri)))]
 mod reclaimer {
     use std::sync::Arc;
@@ -417,10 +423,110 @@ mod reclaimer {
     use super::super::sync::{AtomicPtr, Ordering};
     use super::queue::{Chain, Node, Queue};
 
+    /// A process as a reclaimer records it: two processes differ in one
+    /// field at least, unless a fork escaped the generation (see the
+    /// module docs).
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    struct Owner {
+        /// [`std::process::id`].
+        pid: u32,
+        /// [`fork::generation`].
+        generation: usize,
+    }
+
+    impl Owner {
+        /// The process of the calling thread.
+        fn current() -> Self {
+            Owner {
+                pid: std::process::id(),
+                generation: fork::generation(),
+            }
+        }
+    }
+
+    /// The fork generation: how many forks (that ran the `pthread_atfork`
+    /// child handlers) separate this process from the one that registered
+    /// the handler, the first of its line to start a reclaimer. The parent
+    /// of a fork keeps its generation and the child counts one more, so a
+    /// child's generation differs from its parent's whatever their process
+    /// ids (siblings share one, which is never compared: neither sees the
+    /// other's reclaimer).
+    #[cfg(unix)]
+    pub(super) mod fork {
+        use std::ffi::c_int;
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+        /// Written only by [`child`]. Relaxed: `child` runs in the child of
+        /// a fork before `fork` returns there, while that process has one
+        /// thread, so every later read in that process (by that thread, or
+        /// by a thread started after it) happens after the write, and no
+        /// other process shares the variable. It publishes nothing else.
+        static GENERATION: AtomicUsize = AtomicUsize::new(0);
+
+        /// Whether the registration is claimed, by a thread of this process
+        /// or of a parent before the fork (registered handlers, like this
+        /// flag, are inherited). Relaxed: it elects the one thread that
+        /// registers (a read-modify-write) and publishes nothing.
+        static CLAIMED: AtomicBool = AtomicBool::new(false);
+
+        extern "C" {
+            /// POSIX: registers handlers that `fork` runs, `child` in the
+            /// child process before `fork` returns there.
+            fn pthread_atfork(
+                prepare: Option<unsafe extern "C" fn()>,
+                parent: Option<unsafe extern "C" fn()>,
+                child: Option<unsafe extern "C" fn()>,
+            ) -> c_int;
+        }
+
+        /// The child handler. One atomic read-modify-write on a static,
+        /// which is async-signal-safe: POSIX lets a signal handler call
+        /// `fork`, and then only such functions may run in the child.
+        pub(super) extern "C" fn child() {
+            GENERATION.fetch_add(1, Ordering::Relaxed);
+        }
+
+        pub(super) fn generation() -> usize {
+            GENERATION.load(Ordering::Relaxed)
+        }
+
+        /// Registers [`child`], once per process and its descendants (the
+        /// first call claims the registration; if `pthread_atfork` fails,
+        /// a later call tries again). Called before a reclaimer is started,
+        /// so forks after its installation move the generation on; another
+        /// thread's reclaimer, started while the claiming thread is still
+        /// inside `pthread_atfork`, can be installed before that: a fork in
+        /// that window is told by the process id alone. No thread waits
+        /// for the registration: a lock, or a `Once`, copied by a fork
+        /// while another thread held it would block the child forever.
+        pub(super) fn register() {
+            if CLAIMED.swap(true, Ordering::Relaxed) {
+                return;
+            }
+            // SAFETY: `pthread_atfork` has no preconditions. The handler
+            // is a function of this crate with the C ABI, valid while the
+            // code is loaded, that does only what a handler in a forked
+            // child may (see `child`); the null handlers are allowed.
+            if unsafe { pthread_atfork(None, None, Some(child)) } != 0 {
+                CLAIMED.store(false, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Without `fork`, one generation.
+    #[cfg(not(unix))]
+    pub(super) mod fork {
+        pub(super) fn generation() -> usize {
+            0
+        }
+
+        pub(super) fn register() {}
+    }
+
     /// The reclaimer of one process.
     pub(super) struct Reclaimer {
-        /// The process whose thread `thread` is (`std::process::id()`).
-        pid: u32,
+        /// The process whose thread `thread` is.
+        owner: Owner,
         queue: Arc<Queue>,
         /// `None`: no thread could be started; arrays are freed inline.
         thread: Option<Thread>,
@@ -439,22 +545,22 @@ mod reclaimer {
     /// The reclaimer installed last, by this process or by the one that
     /// forked it. Installed reclaimers are never freed (a forked child
     /// replaces its parent's copy and leaks it: another thread of the child
-    /// may still be reading its `pid`). AcqRel CAS in [`start`], whose
+    /// may still be reading its `owner`). AcqRel CAS in [`start`], whose
     /// Release half pairs with the Acquire loads.
     static RECLAIMER: AtomicPtr<Reclaimer> = AtomicPtr::new(std::ptr::null_mut());
 
     /// This process's reclaimer, started on first use; `None` if its thread
     /// could not be started.
     pub(super) fn get() -> Option<&'static Reclaimer> {
-        let pid = std::process::id();
+        let me = Owner::current();
         // Acquire pairs with the Release CAS of `start`: the reclaimer's
         // fields are initialised.
         let cur = RECLAIMER.load(Ordering::Acquire);
         // SAFETY: a non-null `RECLAIMER` points to a reclaimer that is never
         // freed (see `RECLAIMER`), initialised (the Acquire above).
         match unsafe { cur.as_ref() } {
-            Some(r) if r.pid == pid => r.thread.is_some().then_some(r),
-            _ => start(pid, cur),
+            Some(r) if r.owner == me => r.thread.is_some().then_some(r),
+            _ => start(me, cur),
         }
     }
 
@@ -462,7 +568,8 @@ mod reclaimer {
     /// `old` (null, or another process's), unless another thread of this
     /// process installed one first.
     #[cold]
-    fn start(pid: u32, mut old: *mut Reclaimer) -> Option<&'static Reclaimer> {
+    fn start(me: Owner, mut old: *mut Reclaimer) -> Option<&'static Reclaimer> {
+        fork::register();
         let queue = Arc::new(Queue::default());
         let ours = Arc::clone(&queue);
         let thread = thread::Builder::new()
@@ -472,7 +579,11 @@ mod reclaimer {
             .spawn(move || run(&ours))
             .ok()
             .map(|handle| handle.thread().clone());
-        let new = Box::into_raw(Box::new(Reclaimer { pid, queue, thread }));
+        let new = Box::into_raw(Box::new(Reclaimer {
+            owner: me,
+            queue,
+            thread,
+        }));
         loop {
             // Release pairs with the Acquire loads of `get` and of the
             // failure case below on other threads: `new` is initialised.
@@ -486,7 +597,8 @@ mod reclaimer {
                     // load that read it.
                     if let Some(old) = unsafe { old.as_ref() } {
                         // Another process's queue: no thread of this process
-                        // pushes to it (its pid is not ours), none empties it.
+                        // pushes to it (its owner is not us), none empties
+                        // it.
                         adopt(old.queue.take(), new);
                     }
                     return new.thread.is_some().then_some(new);
@@ -496,7 +608,7 @@ mod reclaimer {
                     // installed), installed so never freed, initialised
                     // (Acquire on failure).
                     let now_ref = unsafe { &*now };
-                    if now_ref.pid != pid {
+                    if now_ref.owner != me {
                         // Not this process's either: replace it.
                         old = now;
                         continue;
@@ -549,17 +661,55 @@ mod reclaimer {
 
     #[cfg(test)]
     pub(in super::super) mod tests {
+        use std::sync::{Mutex, MutexGuard};
+
         use super::*;
+
+        /// Held by a test from before it installs a reclaimer of another
+        /// process until that one has been replaced: installing one over
+        /// another test's would strand that test's queued arrays (replaced
+        /// by an install, not by `start`, nothing adopts them).
+        pub(in super::super::super) fn installing() -> MutexGuard<'static, ()> {
+            static INSTALLING: Mutex<()> = Mutex::new(());
+            INSTALLING.lock().unwrap_or_else(|e| e.into_inner())
+        }
 
         /// Installs a reclaimer that looks inherited from another process
         /// (pid 0 is never a user process), with `garbage` in its queue.
         pub(in super::super::super) fn install_foreign(garbage: Box<dyn Send>) {
+            install(
+                Owner {
+                    pid: 0,
+                    generation: fork::generation(),
+                },
+                None,
+                garbage,
+            );
+        }
+
+        /// Puts this process where the child of a fork that kept its
+        /// parent's process id is: moves the fork generation on, as the
+        /// child handler does in a child, and installs a reclaimer
+        /// recorded by the parent (this process id, the generation before)
+        /// whose thread never empties its queue (the calling thread's
+        /// handle), with `garbage` in its queue.
+        #[cfg(unix)]
+        pub(in super::super::super) fn install_inherited_keeping_the_pid(garbage: Box<dyn Send>) {
+            fork::child();
+            let parent = Owner {
+                pid: std::process::id(),
+                generation: fork::generation().wrapping_sub(1),
+            };
+            install(parent, Some(thread::current()), garbage);
+        }
+
+        fn install(owner: Owner, thread: Option<Thread>, garbage: Box<dyn Send>) {
             let queue = Arc::new(Queue::default());
             queue.push(Node::new(garbage));
             let foreign = Box::into_raw(Box::new(Reclaimer {
-                pid: 0,
+                owner,
                 queue,
-                thread: None,
+                thread,
             }));
             // Leaks the reclaimer it replaces (installed ones are never
             // freed); its thread stays parked.
@@ -682,6 +832,29 @@ pub(super) mod tests {
         assert!(queue.take().next().is_none(), "the queue is empty");
     }
 
+    /// A child of a fork that has the process id its inherited reclaimer
+    /// recorded (pid namespaces, recycled ids) is told from its parent by
+    /// the fork generation: it starts its own reclaimer, which frees its
+    /// arrays and the parent's queued ones. (Told by the process id alone,
+    /// it pushed them to the parent's queue, which no thread empties.)
+    #[test]
+    #[cfg(all(unix, not(miri)))]
+    fn a_child_keeping_its_parents_pid_starts_its_own_reclaimer() {
+        // A hang guard, not a timing assertion.
+        let limit = std::time::Duration::from_secs(60);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let me = std::thread::current().id();
+        let _installing = reclaimer::tests::installing();
+        reclaimer::tests::install_inherited_keeping_the_pid(Box::new(Probe(tx.clone())));
+        free_large(Box::new(Probe(tx)), OFFLOAD_BYTES);
+        for _ in 0..2 {
+            let by = rx
+                .recv_timeout(limit)
+                .expect("an array was never freed: handed to the parent's reclaimer");
+            assert_ne!(by, me, "freed by a reclaimer thread of this process");
+        }
+    }
+
     /// A panic while the reclaimer thread frees an array does not end the
     /// thread: the arrays handed to it afterwards are still freed there.
     /// (Unwinding ended it, and the second array was never freed.)
@@ -723,6 +896,7 @@ pub(super) mod tests {
     fn a_reclaimer_of_another_process_is_replaced() {
         let (tx, rx) = std::sync::mpsc::channel();
         let me = std::thread::current().id();
+        let _installing = reclaimer::tests::installing();
         reclaimer::tests::install_foreign(Box::new(Probe(tx.clone())));
         free_large(Box::new(Probe(tx)), OFFLOAD_BYTES);
         for _ in 0..2 {
