@@ -104,9 +104,11 @@ const MAX_CAPACITY: usize = 1 << 30;
 /// thread for the child (which also frees the child's copies of arrays the
 /// parent had queued), so the child never waits for the parent's thread,
 /// and leaks at most the arrays the parent's reclaimer was freeing at the
-/// moment of the fork. (A fork is recognised by a new process id: a child
-/// that gets the id of the process whose reclaimer it inherited, as a
-/// process that is pid 1 of a new pid namespace can, is not recognised, and
+/// moment of the fork. (A child is told from its parent by its process id
+/// or by a fork generation that a `pthread_atfork` child handler moves on,
+/// so a child that has its parent's process id, as pid 1 of a new pid
+/// namespace can, is recognised too, unless it was forked by a call that
+/// runs no fork handlers, such as a raw `fork` system call: such a child
 /// would leak its large arrays.) Fork while no other thread is inside a call on an
 /// `AtomicPtrMap` or holds a guard of one (as a pre-fork server does, or any
 /// program that forks before starting its threads): a thread pinned or

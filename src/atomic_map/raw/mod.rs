@@ -36,7 +36,8 @@
 //! | `Entry::value` load before that CAS (merge) | Relaxed | nothing | only decides whether to try the CAS: a non-null value means the entry is kept (it moves by pointer, nothing of the value is read) |
 //! | reclaimer queue head push CAS (`reclaim`) | Release / Relaxed | the Acquire swap of the reclaimer thread | a queued node and its `next` are written before the thread takes it (pushes are read-modify-writes, so one swap synchronises with every push below it) |
 //! | reclaimer queue head swap (`reclaim`) | Acquire | the push CASes | as above |
-//! | `RECLAIMER` CAS / load (`reclaim`) | AcqRel / Acquire | each other | a reclaimer (pid, queue, thread handle) is initialised before another thread uses it |
+//! | `RECLAIMER` CAS / load (`reclaim`) | AcqRel / Acquire | each other | a reclaimer (owner, queue, thread handle) is initialised before another thread uses it |
+//! | fork generation, `fork::CLAIMED` (`reclaim`) | Relaxed | nothing | the generation is written only by the `pthread_atfork` child handler, in a forked child before `fork` returns there, while it has one thread (later reads in that process happen after it); the flag elects the one thread that registers the handler |
 //! | `Partition::len`, `merges`, `Table::len` (`len()`), garbage counters | Relaxed | nothing | statistics |
 //!
 //! # Invariants

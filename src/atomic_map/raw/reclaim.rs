@@ -21,10 +21,11 @@
 //! they are; under loom and Miri they always are.
 //!
 //! Across `fork` (without exec): the child has none of the parent's threads,
-//! its reclaimer included. Each reclaimer records its process id, and the
-//! first large array freed in a process that finds another process's
-//! reclaimer starts one for this process, which also frees the child's
-//! copies of the arrays the parent had queued. The hand-off takes no lock,
+//! its reclaimer included. Each reclaimer records its process (the process
+//! id, and a fork generation that a `pthread_atfork` handler moves on in
+//! every child), and the first large array freed in a process that finds
+//! another process's reclaimer starts one for this process, which also
+//! frees the child's copies of the arrays the parent had queued. The hand-off takes no lock,
 //! so no lock copied while held can block it (see the `reclaimer` module).
 //! What the child cannot recover is the epoch state of the parent's other
 //! threads: one that was pinned at the moment of the fork stays pinned in
@@ -249,64 +250,70 @@ pub(super) fn free_large<T: Send + 'static>(b: Box<T>, bytes: usize) {
     drop(b);
 }
 
-/// The reclaimer: one background thread per process and its queue.
-///
-/// The queue is a lock-free stack that any thread pushes to and only the
-/// reclaimer thread empties, all at once (so a node is never popped while
-/// another thread reads it: no ABA). A pusher wakes the thread with
-/// `Thread::unpark`, whose token is never lost: the thread empties the queue
-/// after every wake-up and before it parks again.
-///
-/// # Fork
-///
-/// A process forked without exec has only the forking thread: the parent's
-/// reclaimer, and whatever it was doing, is not there. So every reclaimer
-/// records the process it serves ([`std::process::id`], read once per large
-/// array, which is at most once per [`OFFLOAD_BYTES`] retired), and a
-/// process that finds another process's reclaimer installed starts its own
-/// (on the first large array it frees). The new one also frees the arrays
-/// that the parent had queued and not freed when it forked: the child's
-/// copies of them are the child's memory. The hand-off takes no lock, so no
-/// lock copied while held at fork can block the child: the parent's queue
-/// is a single atomic pointer, left by the fork either with or without a
-/// node that was being pushed. Arrays that a vanished thread of the parent
-/// owned at the fork (a node not yet pushed, a chain its reclaimer had
-/// taken and not yet freed) are never freed in the child: a bounded leak.
-/// Starting the thread allocates and creates a thread in the child, which
-/// the C libraries support after `fork`; if it fails, arrays are freed
-/// inline. A fork is recognised by the process id alone: a child whose id
-/// equals the one its inherited reclaimer recorded (pid 1 of a new pid
-/// namespace forked by a pid 1, or an id recycled after the forking
-/// process exited and before the child freed a large array) keeps pushing
-/// to a queue no thread empties, and leaks those arrays. A fork generation
-/// bumped by a `pthread_atfork` child handler would close that gap.
-#[cfg(not(any(loom, miri)))]
-mod reclaimer {
+/// The reclaimer's queue: a lock-free stack that any thread pushes to and
+/// takes from only all at once (so a node is never popped while another
+/// thread reads it: no ABA). Outside the reclaimer so that it is tested
+/// under Miri too, with real threads.
+#[cfg(not(loom))]
+#[cfg_attr(all(miri, not(test)), allow(dead_code))]
+mod queue {
+    use std::panic::{self, AssertUnwindSafe};
     use std::ptr;
-    use std::sync::Arc;
-    use std::thread::{self, Thread};
 
     use super::super::sync::{AtomicPtr, Ordering};
 
     /// A queued array (any boxed memory whose drop runs no user code). It
-    /// reaches the reclaimer thread through raw pointers, which is sound
-    /// because `garbage` is `Send` and a node is only touched by the thread
-    /// that pushes it, until its push, and by the one that takes it, after.
-    struct Node {
-        /// The node pushed before this one; null at the bottom.
+    /// reaches the thread that frees it through raw pointers, which is
+    /// sound because `garbage` is `Send` and a node is only touched by the
+    /// thread that pushes it, until its push, and by the one that takes it,
+    /// after.
+    pub(super) struct Node {
+        /// The node pushed before this one; null at the bottom, and while
+        /// the node is in no queue.
         next: *mut Node,
         garbage: Box<dyn Send>,
     }
 
+    impl Node {
+        pub(super) fn new(garbage: Box<dyn Send>) -> Box<Self> {
+            Box::new(Node {
+                next: ptr::null_mut(),
+                garbage,
+            })
+        }
+
+        /// Drops the node and its garbage.
+        ///
+        /// A panic while the garbage is dropped is caught. What is queued is
+        /// memory whose drop runs no user code (the contract of
+        /// [`free_large`](super::free_large)), so a panic here is a bug of
+        /// the engine, not a user's panic; but unwinding out of a drop is
+        /// sound (the panicking value is dropped as far as it got and the
+        /// rest of it leaked, and it is reachable by no one: the node was
+        /// taken), so there is no corruption that an abort would contain.
+        /// Left to unwind, the panic would end the reclaimer thread, and
+        /// every large array the process retires later would stay queued
+        /// forever: a leak that grows with the process, where this is one
+        /// array's. The panic hook has reported the panic when it is
+        /// caught. (Built with `panic = "abort"`, the process aborts
+        /// instead.)
+        fn free(self) {
+            let Node { garbage, .. } = self;
+            // AssertUnwindSafe: after a panic nothing of `garbage` is used
+            // again (it is moved into the closure and dropped there).
+            let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(garbage)));
+        }
+    }
+
     /// What is waiting to be freed, newest first.
     #[derive(Default)]
-    struct Queue {
+    pub(super) struct Queue {
         /// Pushes: Release CAS, pairing with the Acquire swap of `take`.
         head: AtomicPtr<Node>,
     }
 
     impl Queue {
-        fn push(&self, node: Box<Node>) {
+        pub(super) fn push(&self, node: Box<Node>) {
             let node = Box::into_raw(node);
             // Relaxed: the old head is only stored in `next`, never read
             // through here.
@@ -332,30 +339,194 @@ mod reclaimer {
             }
         }
 
-        /// Takes every node pushed so far: the caller owns the chain.
-        fn take(&self) -> *mut Node {
+        /// Takes every node pushed so far.
+        pub(super) fn take(&self) -> Chain {
             // Acquire pairs with the Release CAS of `push`.
-            self.head.swap(ptr::null_mut(), Ordering::Acquire)
+            Chain(self.head.swap(ptr::null_mut(), Ordering::Acquire))
         }
     }
 
-    /// Frees a chain returned by [`Queue::take`].
-    fn free_chain(mut p: *mut Node) {
-        while !p.is_null() {
-            // SAFETY: `p` is in a chain taken by `Queue::take` (whose
-            // Acquire swap makes every node and `next` of it visible), and
-            // taking it removed it from the queue: this thread owns it, and
-            // frees each node once.
-            let Node { next, garbage } = *unsafe { Box::from_raw(p) };
-            p = next;
-            drop(garbage);
+    /// Nodes taken from a queue, newest first, owned by the taker: it
+    /// iterates over them, and dropping the chain frees the nodes left
+    /// ([`Node::free`]).
+    pub(super) struct Chain(
+        /// The first node, null once the chain is empty; each node and its
+        /// `next` were made visible by the Acquire swap of [`Queue::take`],
+        /// and the swap removed them from the queue, so this chain owns
+        /// them.
+        *mut Node,
+    );
+
+    impl Iterator for Chain {
+        type Item = Box<Node>;
+
+        fn next(&mut self) -> Option<Box<Node>> {
+            if self.0.is_null() {
+                return None;
+            }
+            // SAFETY: the chain owns its nodes (see the field), each came
+            // from `Box::into_raw` in `push`, and this one leaves the chain
+            // here, so it is turned back into a box once.
+            let mut node = unsafe { Box::from_raw(self.0) };
+            self.0 = std::mem::replace(&mut node.next, ptr::null_mut());
+            Some(node)
         }
+    }
+
+    impl Drop for Chain {
+        fn drop(&mut self) {
+            for node in self {
+                (*node).free();
+            }
+        }
+    }
+}
+
+/// The reclaimer: one background thread per process, which frees what is
+/// pushed to its [`Queue`](queue::Queue). A pusher wakes the thread with
+/// `Thread::unpark`, whose token is never lost: the thread empties the queue
+/// after every wake-up and before it parks again.
+///
+/// # Fork
+///
+/// A process forked without exec has only the forking thread: the parent's
+/// reclaimer, and whatever it was doing, is not there. So every reclaimer
+/// records the process it serves (its `Owner`: process id and fork
+/// generation, read once per large array, which is at most once per
+/// [`OFFLOAD_BYTES`] retired), and a process that finds another process's
+/// reclaimer installed starts its own (on the first large array it frees).
+/// The new one also frees the arrays that the parent had queued and not freed
+/// when it forked: the child's copies of them are the child's memory. The
+/// hand-off takes no lock, so no lock copied while held at fork can block the
+/// child: the parent's queue is a single atomic pointer, left by the fork
+/// either with or without a node that was being pushed. Arrays that a
+/// vanished thread of the parent owned at the fork (a node not yet pushed, a
+/// chain its reclaimer had taken and not yet freed) are never freed in the
+/// child: a bounded leak. Starting the thread allocates and creates a thread
+/// in the child, which the C libraries support after `fork`; if it fails,
+/// arrays are freed inline.
+///
+/// A process is told from its parent by its id or by its fork generation
+/// (`fork::generation`): the id alone misses a child that has the id its
+/// parent's reclaimer recorded (pid 1 of a new pid namespace forked by a pid
+/// 1, or an id recycled after the forking process exited), which would push
+/// to a queue no thread empties; the generation alone misses a fork that runs
+/// no `pthread_atfork` handlers (a raw `fork` system call, glibc's `_Fork`).
+/// A child missed by both leaks its large arrays: one that keeps its parent's
+/// id and forked without the handlers, or while the process was registering
+/// them (see `fork::register`).
+#[cfg(not(any(loom, miri)))]
+mod reclaimer {
+    use std::sync::Arc;
+    use std::thread::{self, Thread};
+
+    use super::super::sync::{AtomicPtr, Ordering};
+    use super::queue::{Chain, Node, Queue};
+
+    /// A process as a reclaimer records it: two processes differ in one
+    /// field at least, unless a fork escaped the generation (see the
+    /// module docs).
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    struct Owner {
+        /// [`std::process::id`].
+        pid: u32,
+        /// [`fork::generation`].
+        generation: usize,
+    }
+
+    impl Owner {
+        /// The process of the calling thread.
+        fn current() -> Self {
+            Owner {
+                pid: std::process::id(),
+                generation: fork::generation(),
+            }
+        }
+    }
+
+    /// The fork generation: how many forks (that ran the `pthread_atfork`
+    /// child handlers) separate this process from the one that registered
+    /// the handler, the first of its line to start a reclaimer. The parent
+    /// of a fork keeps its generation and the child counts one more, so a
+    /// child's generation differs from its parent's whatever their process
+    /// ids (siblings share one, which is never compared: neither sees the
+    /// other's reclaimer).
+    #[cfg(unix)]
+    pub(super) mod fork {
+        use std::ffi::c_int;
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+        /// Written only by [`child`]. Relaxed: `child` runs in the child of
+        /// a fork before `fork` returns there, while that process has one
+        /// thread, so every later read in that process (by that thread, or
+        /// by a thread started after it) happens after the write, and no
+        /// other process shares the variable. It publishes nothing else.
+        static GENERATION: AtomicUsize = AtomicUsize::new(0);
+
+        /// Whether the registration is claimed, by a thread of this process
+        /// or of a parent before the fork (registered handlers, like this
+        /// flag, are inherited). Relaxed: it elects the one thread that
+        /// registers (a read-modify-write) and publishes nothing.
+        static CLAIMED: AtomicBool = AtomicBool::new(false);
+
+        extern "C" {
+            /// POSIX: registers handlers that `fork` runs, `child` in the
+            /// child process before `fork` returns there.
+            fn pthread_atfork(
+                prepare: Option<unsafe extern "C" fn()>,
+                parent: Option<unsafe extern "C" fn()>,
+                child: Option<unsafe extern "C" fn()>,
+            ) -> c_int;
+        }
+
+        /// The child handler. One atomic read-modify-write on a static,
+        /// which is async-signal-safe: POSIX lets a signal handler call
+        /// `fork`, and then only such functions may run in the child.
+        pub(super) extern "C" fn child() {
+            GENERATION.fetch_add(1, Ordering::Relaxed);
+        }
+
+        pub(super) fn generation() -> usize {
+            GENERATION.load(Ordering::Relaxed)
+        }
+
+        /// Registers [`child`], once per process and its descendants (the
+        /// first call claims the registration; if `pthread_atfork` fails,
+        /// a later call tries again). Called before a reclaimer is started,
+        /// so forks after its installation move the generation on; another
+        /// thread's reclaimer, started while the claiming thread is still
+        /// inside `pthread_atfork`, can be installed before that: a fork in
+        /// that window is told by the process id alone. No thread waits
+        /// for the registration: a lock, or a `Once`, copied by a fork
+        /// while another thread held it would block the child forever.
+        pub(super) fn register() {
+            if CLAIMED.swap(true, Ordering::Relaxed) {
+                return;
+            }
+            // SAFETY: `pthread_atfork` has no preconditions. The handler
+            // is a function of this crate with the C ABI, valid while the
+            // code is loaded, that does only what a handler in a forked
+            // child may (see `child`); the null handlers are allowed.
+            if unsafe { pthread_atfork(None, None, Some(child)) } != 0 {
+                CLAIMED.store(false, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Without `fork`, one generation.
+    #[cfg(not(unix))]
+    pub(super) mod fork {
+        pub(super) fn generation() -> usize {
+            0
+        }
+
+        pub(super) fn register() {}
     }
 
     /// The reclaimer of one process.
     pub(super) struct Reclaimer {
-        /// The process whose thread `thread` is (`std::process::id()`).
-        pid: u32,
+        /// The process whose thread `thread` is.
+        owner: Owner,
         queue: Arc<Queue>,
         /// `None`: no thread could be started; arrays are freed inline.
         thread: Option<Thread>,
@@ -364,10 +535,7 @@ mod reclaimer {
     impl Reclaimer {
         /// Hands `garbage` to the reclaimer thread, which drops it.
         pub(super) fn free(&self, garbage: Box<dyn Send>) {
-            self.queue.push(Box::new(Node {
-                next: ptr::null_mut(),
-                garbage,
-            }));
+            self.queue.push(Node::new(garbage));
             if let Some(t) = &self.thread {
                 t.unpark();
             }
@@ -377,22 +545,22 @@ mod reclaimer {
     /// The reclaimer installed last, by this process or by the one that
     /// forked it. Installed reclaimers are never freed (a forked child
     /// replaces its parent's copy and leaks it: another thread of the child
-    /// may still be reading its `pid`). AcqRel CAS in [`start`], whose
+    /// may still be reading its `owner`). AcqRel CAS in [`start`], whose
     /// Release half pairs with the Acquire loads.
-    static RECLAIMER: AtomicPtr<Reclaimer> = AtomicPtr::new(ptr::null_mut());
+    static RECLAIMER: AtomicPtr<Reclaimer> = AtomicPtr::new(std::ptr::null_mut());
 
     /// This process's reclaimer, started on first use; `None` if its thread
     /// could not be started.
     pub(super) fn get() -> Option<&'static Reclaimer> {
-        let pid = std::process::id();
+        let me = Owner::current();
         // Acquire pairs with the Release CAS of `start`: the reclaimer's
         // fields are initialised.
         let cur = RECLAIMER.load(Ordering::Acquire);
         // SAFETY: a non-null `RECLAIMER` points to a reclaimer that is never
         // freed (see `RECLAIMER`), initialised (the Acquire above).
         match unsafe { cur.as_ref() } {
-            Some(r) if r.pid == pid => r.thread.is_some().then_some(r),
-            _ => start(pid, cur),
+            Some(r) if r.owner == me => r.thread.is_some().then_some(r),
+            _ => start(me, cur),
         }
     }
 
@@ -400,7 +568,8 @@ mod reclaimer {
     /// `old` (null, or another process's), unless another thread of this
     /// process installed one first.
     #[cold]
-    fn start(pid: u32, mut old: *mut Reclaimer) -> Option<&'static Reclaimer> {
+    fn start(me: Owner, mut old: *mut Reclaimer) -> Option<&'static Reclaimer> {
+        fork::register();
         let queue = Arc::new(Queue::default());
         let ours = Arc::clone(&queue);
         let thread = thread::Builder::new()
@@ -410,7 +579,11 @@ mod reclaimer {
             .spawn(move || run(&ours))
             .ok()
             .map(|handle| handle.thread().clone());
-        let new = Box::into_raw(Box::new(Reclaimer { pid, queue, thread }));
+        let new = Box::into_raw(Box::new(Reclaimer {
+            owner: me,
+            queue,
+            thread,
+        }));
         loop {
             // Release pairs with the Acquire loads of `get` and of the
             // failure case below on other threads: `new` is initialised.
@@ -424,7 +597,8 @@ mod reclaimer {
                     // load that read it.
                     if let Some(old) = unsafe { old.as_ref() } {
                         // Another process's queue: no thread of this process
-                        // pushes to it (its pid is not ours), none empties it.
+                        // pushes to it (its owner is not us), none empties
+                        // it.
                         adopt(old.queue.take(), new);
                     }
                     return new.thread.is_some().then_some(new);
@@ -434,7 +608,7 @@ mod reclaimer {
                     // installed), installed so never freed, initialised
                     // (Acquire on failure).
                     let now_ref = unsafe { &*now };
-                    if now_ref.pid != pid {
+                    if now_ref.owner != me {
                         // Not this process's either: replace it.
                         old = now;
                         continue;
@@ -456,19 +630,15 @@ mod reclaimer {
     }
 
     /// Hands a chain inherited from the parent to `new`, or frees it here.
-    fn adopt(mut p: *mut Node, new: &Reclaimer) {
-        if new.thread.is_none() {
-            return free_chain(p);
-        }
-        while !p.is_null() {
-            // SAFETY: as in `free_chain`: the chain was taken, this thread
-            // owns it.
-            let mut node = unsafe { Box::from_raw(p) };
-            p = std::mem::replace(&mut node.next, ptr::null_mut());
-            new.queue.push(node);
-        }
-        if let Some(t) = &new.thread {
-            t.unpark();
+    fn adopt(chain: Chain, new: &Reclaimer) {
+        match &new.thread {
+            Some(t) => {
+                for node in chain {
+                    new.queue.push(node);
+                }
+                t.unpark();
+            }
+            None => drop(chain),
         }
     }
 
@@ -477,7 +647,8 @@ mod reclaimer {
     /// never dropped).
     fn run(queue: &Arc<Queue>) {
         loop {
-            free_chain(queue.take());
+            // Frees every node taken.
+            drop(queue.take());
             // The spare's owner drops its reference before it unparks this
             // thread, and `unpark` synchronises with the `park` it ends, so
             // the count read after that wake-up is 1.
@@ -490,20 +661,55 @@ mod reclaimer {
 
     #[cfg(test)]
     pub(in super::super) mod tests {
+        use std::sync::{Mutex, MutexGuard};
+
         use super::*;
+
+        /// Held by a test from before it installs a reclaimer of another
+        /// process until that one has been replaced: installing one over
+        /// another test's would strand that test's queued arrays (replaced
+        /// by an install, not by `start`, nothing adopts them).
+        pub(in super::super::super) fn installing() -> MutexGuard<'static, ()> {
+            static INSTALLING: Mutex<()> = Mutex::new(());
+            INSTALLING.lock().unwrap_or_else(|e| e.into_inner())
+        }
 
         /// Installs a reclaimer that looks inherited from another process
         /// (pid 0 is never a user process), with `garbage` in its queue.
         pub(in super::super::super) fn install_foreign(garbage: Box<dyn Send>) {
-            let queue = Arc::new(Queue::default());
-            queue.push(Box::new(Node {
-                next: ptr::null_mut(),
+            install(
+                Owner {
+                    pid: 0,
+                    generation: fork::generation(),
+                },
+                None,
                 garbage,
-            }));
+            );
+        }
+
+        /// Puts this process where the child of a fork that kept its
+        /// parent's process id is: moves the fork generation on, as the
+        /// child handler does in a child, and installs a reclaimer
+        /// recorded by the parent (this process id, the generation before)
+        /// whose thread never empties its queue (the calling thread's
+        /// handle), with `garbage` in its queue.
+        #[cfg(unix)]
+        pub(in super::super::super) fn install_inherited_keeping_the_pid(garbage: Box<dyn Send>) {
+            fork::child();
+            let parent = Owner {
+                pid: std::process::id(),
+                generation: fork::generation().wrapping_sub(1),
+            };
+            install(parent, Some(thread::current()), garbage);
+        }
+
+        fn install(owner: Owner, thread: Option<Thread>, garbage: Box<dyn Send>) {
+            let queue = Arc::new(Queue::default());
+            queue.push(Node::new(garbage));
             let foreign = Box::into_raw(Box::new(Reclaimer {
-                pid: 0,
+                owner,
                 queue,
-                thread: None,
+                thread,
             }));
             // Leaks the reclaimer it replaces (installed ones are never
             // freed); its thread stays parked.
@@ -562,6 +768,126 @@ pub(super) mod tests {
         }
     }
 
+    /// The reclaimer's queue, with real threads (and under Miri, which
+    /// checks that the pushers' writes of a node happen before the taker
+    /// reads it): pushers push concurrently while one thread takes
+    /// repeatedly; every node is taken once and freed once, by the taker,
+    /// and each pusher's nodes come newest first within a take and in push
+    /// order across takes.
+    #[test]
+    #[cfg(not(loom))]
+    fn the_reclaimer_queue_hands_every_node_over_once() {
+        use std::cell::RefCell;
+
+        use super::queue::{Node, Queue};
+
+        const PUSHERS: usize = 3;
+        const EACH: usize = if cfg!(miri) { 40 } else { 5_000 };
+        thread_local! {
+            /// The items freed on this thread, in order.
+            static FREED: RefCell<Vec<(usize, usize)>> = const { RefCell::new(Vec::new()) };
+        }
+        /// Records its pusher and sequence number on the thread that
+        /// drops it.
+        struct Item(usize, usize);
+        impl Drop for Item {
+            fn drop(&mut self) {
+                FREED.with(|f| f.borrow_mut().push((self.0, self.1)));
+            }
+        }
+
+        let queue = Queue::default();
+        // Per pusher, the sequence numbers in the order the taker freed them
+        // (each take reversed: newest first within it).
+        let mut freed = vec![Vec::new(); PUSHERS];
+        std::thread::scope(|s| {
+            for pusher in 0..PUSHERS {
+                let queue = &queue;
+                s.spawn(move || {
+                    for seq in 0..EACH {
+                        queue.push(Node::new(Box::new(Item(pusher, seq))));
+                    }
+                });
+            }
+            // This thread takes until it has every node: the pushers run
+            // meanwhile, and no other synchronisation than the queue's
+            // orders their pushes before its takes.
+            let mut total = 0;
+            while total < PUSHERS * EACH {
+                drop(queue.take());
+                let chain = FREED.with(|f| std::mem::take(&mut *f.borrow_mut()));
+                total += chain.len();
+                for &(pusher, seq) in chain.iter().rev() {
+                    freed[pusher].push(seq);
+                }
+                std::thread::yield_now();
+            }
+        });
+        for (pusher, seqs) in freed.iter().enumerate() {
+            assert!(
+                seqs.iter().copied().eq(0..EACH),
+                "pusher {pusher}: nodes freed as {seqs:?}"
+            );
+        }
+        assert!(queue.take().next().is_none(), "the queue is empty");
+    }
+
+    /// A child of a fork that has the process id its inherited reclaimer
+    /// recorded (pid namespaces, recycled ids) is told from its parent by
+    /// the fork generation: it starts its own reclaimer, which frees its
+    /// arrays and the parent's queued ones. (Told by the process id alone,
+    /// it pushed them to the parent's queue, which no thread empties.)
+    #[test]
+    #[cfg(all(unix, not(miri)))]
+    fn a_child_keeping_its_parents_pid_starts_its_own_reclaimer() {
+        // A hang guard, not a timing assertion.
+        let limit = std::time::Duration::from_secs(60);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let me = std::thread::current().id();
+        let _installing = reclaimer::tests::installing();
+        reclaimer::tests::install_inherited_keeping_the_pid(Box::new(Probe(tx.clone())));
+        free_large(Box::new(Probe(tx)), OFFLOAD_BYTES);
+        for _ in 0..2 {
+            let by = rx
+                .recv_timeout(limit)
+                .expect("an array was never freed: handed to the parent's reclaimer");
+            assert_ne!(by, me, "freed by a reclaimer thread of this process");
+        }
+    }
+
+    /// A panic while the reclaimer thread frees an array does not end the
+    /// thread: the arrays handed to it afterwards are still freed there.
+    /// (Unwinding ended it, and the second array was never freed.)
+    #[test]
+    #[cfg(not(miri))]
+    fn the_reclaimer_outlives_a_panicking_free() {
+        /// Sends a message when it is dropped, then panics.
+        struct PanicOnDrop(std::sync::mpsc::Sender<std::thread::ThreadId>);
+        impl Drop for PanicOnDrop {
+            fn drop(&mut self) {
+                let _ = self.0.send(std::thread::current().id());
+                panic!("a test array that panics when it is freed (expected)");
+            }
+        }
+
+        // A hang guard, not a timing assertion: the reclaimer frees an
+        // array within microseconds when it runs, never when it is gone.
+        let limit = std::time::Duration::from_secs(60);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let me = std::thread::current().id();
+        free_large(Box::new(PanicOnDrop(tx.clone())), OFFLOAD_BYTES);
+        let by = rx
+            .recv_timeout(limit)
+            .expect("the panicking array was never freed");
+        assert_ne!(by, me, "freed by the reclaimer");
+        // Its thread has now panicked (or is unwinding).
+        free_large(Box::new(Probe(tx)), OFFLOAD_BYTES);
+        let by = rx
+            .recv_timeout(limit)
+            .expect("no array is freed after a panicking one: the reclaimer is gone");
+        assert_ne!(by, me, "freed by the reclaimer");
+    }
+
     /// A process that finds another process's reclaimer installed (a child
     /// forked without exec) starts its own, which frees both its arrays and
     /// those left queued in the other's queue.
@@ -570,6 +896,7 @@ pub(super) mod tests {
     fn a_reclaimer_of_another_process_is_replaced() {
         let (tx, rx) = std::sync::mpsc::channel();
         let me = std::thread::current().id();
+        let _installing = reclaimer::tests::installing();
         reclaimer::tests::install_foreign(Box::new(Probe(tx.clone())));
         free_large(Box::new(Probe(tx)), OFFLOAD_BYTES);
         for _ in 0..2 {
