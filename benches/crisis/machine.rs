@@ -1,7 +1,5 @@
 //! What the results were measured on: CPU, cores, commit, date.
 
-use std::process::Command;
-
 /// The machine and source the results belong to.
 pub struct Machine {
     pub cpu: String,
@@ -21,17 +19,6 @@ pub fn load_average() -> String {
         .ok()
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|| "unknown".into())
-}
-
-fn git(args: &[&str]) -> Option<String> {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 /// `YYYY-MM-DD HH:MM:SS UTC` from the system clock (civil-from-days).
@@ -74,9 +61,10 @@ impl Machine {
             cpu,
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             os,
-            commit: git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into()),
-            dirty: git(&["status", "--porcelain", "--untracked-files=no"])
-                .is_some_and(|s| !s.is_empty()),
+            // The commit the binary was built from (benches/build.rs), not
+            // the one checked out when it runs.
+            commit: env!("EPOCHMAP_BUILD_COMMIT").to_string(),
+            dirty: env!("EPOCHMAP_BUILD_DIRTY") == "1",
             date: utc_now(),
             load_at_start: load_average(),
         }
