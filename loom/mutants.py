@@ -223,7 +223,7 @@ def main():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     wanted = sys.argv[1:] or list(MUTANTS)
     env = dict(os.environ)
-    env["RUSTFLAGS"] = "--cfg loom --cfg crossbeam_loom"
+    env["RUSTFLAGS"] = "--cfg epochmap_loom --cfg crossbeam_loom"
     env.setdefault("LOOM_MAX_PREEMPTIONS", "3")
     # Workers in parallel, each with its own copy of the crate and its own
     # build directory (a mutant rebuilds the engine; the models are quick).

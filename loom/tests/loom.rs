@@ -1,12 +1,12 @@
 //! Loom models of `AtomicPtrMap`'s engine: publish, merge and retire, with two
 //! threads, on the real code (`src/atomic_map/raw/`, the engine, takes its
-//! atomics and mutexes from loom under `--cfg loom`, and crossbeam-epoch its
+//! atomics and mutexes from loom under `--cfg epochmap_loom`, and crossbeam-epoch its
 //! own under `--cfg crossbeam_loom`).
 //!
 //! Run (seconds; figures in `.ci/run`):
 //!
 //! ```text
-//! RUSTFLAGS="--cfg loom --cfg crossbeam_loom" LOOM_MAX_PREEMPTIONS=3 \
+//! RUSTFLAGS="--cfg epochmap_loom --cfg crossbeam_loom" LOOM_MAX_PREEMPTIONS=3 \
 //!     cargo test --release --manifest-path loom/Cargo.toml -- --nocapture
 //! ```
 //!
@@ -36,7 +36,7 @@
 //!   the thread, even a `Relaxed` one, which would hide a missing Release in
 //!   the engine;
 //! - readers call [`pause`] inside their critical sections.
-#![cfg(loom)]
+#![cfg(epochmap_loom)]
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{BuildHasherDefault, Hash, Hasher};

@@ -1,12 +1,12 @@
 //! Loom models of `ShardMap`'s shard lock (`src/shard_map/lock/`), on the
-//! real code: under `--cfg loom` the lock takes its atomics, thread-locals,
+//! real code: under `--cfg epochmap_loom` the lock takes its atomics, thread-locals,
 //! backoff and parking lot from loom (`src/shard_map/lock/sync.rs`), and the
 //! crate exports it as `shard_map::lock_for_loom` for these models.
 //!
 //! Run (seconds; figures in `.ci/run`):
 //!
 //! ```text
-//! RUSTFLAGS="--cfg loom --cfg crossbeam_loom" LOOM_MAX_PREEMPTIONS=3 \
+//! RUSTFLAGS="--cfg epochmap_loom --cfg crossbeam_loom" LOOM_MAX_PREEMPTIONS=3 \
 //!     cargo test --release --manifest-path loom/Cargo.toml --test shard_lock -- --nocapture
 //! ```
 //!
@@ -26,7 +26,7 @@
 //! sleeping, so a thread that waits past one [`pause`] of the thread it
 //! waits for reaches the parking lot: the models' critical sections pause,
 //! so that the sleeping paths (and their wake-ups) are explored.
-#![cfg(loom)]
+#![cfg(epochmap_loom)]
 
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc as StdArc;

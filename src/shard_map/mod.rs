@@ -30,8 +30,8 @@ pub use self::rayon::IntoParIter;
 pub use entry::{Entry, OccupiedEntry, VacantEntry};
 pub use guard::{KeyRef, MultiRef, MultiRefMut, Ref, RefMut};
 pub use iter::{IntoIter, Iter, IterMut, Keys, Values};
-/// The shard lock, public for the loom models only (`--cfg loom`).
-#[cfg(loom)]
+/// The shard lock, public for the loom models only (`--cfg epochmap_loom`).
+#[cfg(epochmap_loom)]
 #[doc(hidden)]
 pub use lock::loom_api as lock_for_loom;
 

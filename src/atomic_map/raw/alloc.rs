@@ -20,7 +20,7 @@ pub(super) fn array_layout<T>(n: usize) -> Layout {
 ///
 /// # Safety
 /// All-zero bytes must be a valid `T`.
-#[cfg(not(loom))]
+#[cfg(not(epochmap_loom))]
 pub(super) unsafe fn try_zeroed_array<T>(n: usize) -> Result<Box<[T]>, Layout> {
     let layout = array_layout::<T>(n);
     if layout.size() == 0 {

@@ -4,7 +4,7 @@
 //!
 //! | module | concept |
 //! |---|---|
-//! | [`sync`] | the atomics and mutexes: `std`'s, or loom's under `--cfg loom` |
+//! | [`sync`] | the atomics and mutexes: `std`'s, or loom's under `--cfg epochmap_loom` |
 //! | [`alloc`] | zeroed and uninitialised arrays, fallibly |
 //! | [`pool`] | recycled value boxes: a per-thread free list per value size |
 //! | [`reclaim`] | retiring what the map unlinks: the one place that talks to crossbeam-epoch; the reclaimer thread that frees large arrays |

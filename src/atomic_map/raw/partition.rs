@@ -45,11 +45,11 @@ pub(super) struct Layers<K, V> {
     /// when the set is freed: loom then reports a load that does not
     /// happen-after the publication (a missing Release/Acquire) or a free
     /// that does not happen-after a reader's load (premature reclamation).
-    #[cfg(loom)]
+    #[cfg(epochmap_loom)]
     pub(super) witness: super::sync::UnsafeCell<()>,
 }
 
-#[cfg(loom)]
+#[cfg(epochmap_loom)]
 impl<K, V> Drop for Layers<K, V> {
     fn drop(&mut self) {
         self.witness.with_mut(|_| ());
@@ -105,7 +105,7 @@ impl<K, V> Partition<K, V> {
             sealed: ptr::null_mut(),
             active: Box::into_raw(active),
             presized,
-            #[cfg(loom)]
+            #[cfg(epochmap_loom)]
             witness: super::sync::UnsafeCell::new(()),
         };
         Partition {
@@ -175,7 +175,7 @@ impl<K, V> Partition<K, V> {
         let layers = unsafe { &*p };
         // Loom checks that this read happens-after the set was made and
         // before it is freed (see `Layers::witness`).
-        #[cfg(loom)]
+        #[cfg(epochmap_loom)]
         layers.witness.with(|_| ());
         layers
     }
@@ -288,13 +288,13 @@ impl<K: Send + 'static, V: Send + 'static> Partition<K, V> {
     /// only moves by pointer.
     #[inline]
     pub(super) fn overlay_hit(&self, guard: &Guard) {
-        #[cfg(not(loom))]
+        #[cfg(not(epochmap_loom))]
         thread_local! {
             static OVERLAY_HITS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
         }
         // Loom runs its threads on one OS thread, and keeps `std` thread-locals
         // from one execution to the next (the model must be deterministic).
-        #[cfg(loom)]
+        #[cfg(epochmap_loom)]
         super::sync::thread_local! {
             static OVERLAY_HITS: std::cell::Cell<u32> = std::cell::Cell::new(0);
         }
@@ -465,7 +465,7 @@ impl<K: Send + 'static, V: Send + 'static> Partition<K, V> {
             sealed: layers.active,
             active: fresh,
             presized: false,
-            #[cfg(loom)]
+            #[cfg(epochmap_loom)]
             witness: super::sync::UnsafeCell::new(()),
         }));
         w.merge = Some(MergeState::new(
@@ -514,7 +514,7 @@ impl<K: Send + 'static, V: Send + 'static> Partition<K, V> {
             sealed: ptr::null_mut(),
             active: layers.active,
             presized: layers.presized,
-            #[cfg(loom)]
+            #[cfg(epochmap_loom)]
             witness: super::sync::UnsafeCell::new(()),
         }));
         // Release: pairs with readers' Acquire load; publishes the snapshot
@@ -608,9 +608,9 @@ impl<K, V> Partition<K, V> {
     /// No other thread can reach the partition, nor any guard hold pointers
     /// into it.
     pub(super) unsafe fn free_into(&mut self, mut out: Option<&mut Vec<(K, V)>>) {
-        #[cfg(not(loom))]
+        #[cfg(not(epochmap_loom))]
         let layers = std::mem::replace(self.layers.get_mut(), ptr::null_mut());
-        #[cfg(loom)]
+        #[cfg(epochmap_loom)]
         let layers = self
             .layers
             .with_mut(|p| std::mem::replace(p, ptr::null_mut()));

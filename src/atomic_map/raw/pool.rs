@@ -46,7 +46,7 @@ const CLASSES: usize = MAX_POOLED - MIN_POOLED + 1;
 #[inline]
 pub(super) const fn pooled<V>() -> bool {
     let size = std::mem::size_of::<V>();
-    !cfg!(loom) && size >= MIN_POOLED && size <= MAX_POOLED
+    !cfg!(epochmap_loom) && size >= MIN_POOLED && size <= MAX_POOLED
 }
 
 /// The free blocks of one size (one value size in bytes).

@@ -158,13 +158,13 @@ where
 pub(super) fn flush(guard: &Guard) {
     use std::cell::Cell;
 
-    #[cfg(not(loom))]
+    #[cfg(not(epochmap_loom))]
     thread_local! {
         static FLUSHING: Cell<bool> = const { Cell::new(false) };
     }
     // Loom runs its threads on one OS thread: a `std` thread-local would be
     // shared by them.
-    #[cfg(loom)]
+    #[cfg(epochmap_loom)]
     super::sync::thread_local! {
         static FLUSHING: Cell<bool> = Cell::new(false);
     }
@@ -229,7 +229,7 @@ pub(super) unsafe fn retire_boxed_value<V: 'static>(
 
 /// Arrays of at least this many bytes are freed by the reclaimer thread
 /// (there is none under loom and Miri: everything is freed inline).
-#[cfg_attr(any(loom, miri), allow(dead_code))]
+#[cfg_attr(any(epochmap_loom, miri), allow(dead_code))]
 pub(super) const OFFLOAD_BYTES: usize = 64 * 1024;
 
 /// Drops `b`, about `bytes` bytes: on this process's reclaimer thread if it
@@ -237,7 +237,7 @@ pub(super) const OFFLOAD_BYTES: usize = 64 * 1024;
 /// memory only: `T`'s drop must run no user code (it may run at any later
 /// time, and after the map is dropped).
 pub(super) fn free_large<T: Send + 'static>(b: Box<T>, bytes: usize) {
-    #[cfg(not(any(loom, miri)))]
+    #[cfg(not(any(epochmap_loom, miri)))]
     if bytes >= OFFLOAD_BYTES {
         if let Some(r) = reclaimer::get() {
             r.free(b);
@@ -254,7 +254,7 @@ pub(super) fn free_large<T: Send + 'static>(b: Box<T>, bytes: usize) {
 /// takes from only all at once (so a node is never popped while another
 /// thread reads it: no ABA). Outside the reclaimer so that it is tested
 /// under Miri too, with real threads.
-#[cfg(not(loom))]
+#[cfg(not(epochmap_loom))]
 #[cfg_attr(all(miri, not(test)), allow(dead_code))]
 mod queue {
     use std::panic::{self, AssertUnwindSafe};
@@ -415,7 +415,7 @@ mod queue {
 /// A child missed by both leaks its large arrays: one that keeps its parent's
 /// id and forked without the handlers, or while the process was registering
 /// them (see `fork::register`).
-#[cfg(not(any(loom, miri)))]
+#[cfg(not(any(epochmap_loom, miri)))]
 mod reclaimer {
     use std::sync::Arc;
     use std::thread::{self, Thread};
@@ -775,7 +775,7 @@ pub(super) mod tests {
     /// and each pusher's nodes come newest first within a take and in push
     /// order across takes.
     #[test]
-    #[cfg(not(loom))]
+    #[cfg(not(epochmap_loom))]
     fn the_reclaimer_queue_hands_every_node_over_once() {
         use std::cell::RefCell;
 

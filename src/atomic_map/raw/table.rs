@@ -20,7 +20,7 @@ use std::mem::MaybeUninit;
 
 use crossbeam_utils::CachePadded;
 
-#[cfg(loom)]
+#[cfg(epochmap_loom)]
 use super::alloc::array_layout;
 use super::alloc::uninit_array;
 use super::entry::{expunged, Entry};
@@ -433,7 +433,7 @@ pub(super) fn free_tags(n: usize) -> Box<[AtomicU8]> {
 }
 
 /// [`null_slots`], or the layout the allocator refused.
-#[cfg(not(loom))]
+#[cfg(not(epochmap_loom))]
 pub(super) fn try_null_slots<K, V>(n: usize) -> Result<Box<[Slot<K, V>]>, std::alloc::Layout> {
     // SAFETY: a `Slot` is an `AtomicPtr` (repr(transparent)): all-zero bytes
     // are a valid, null `AtomicPtr`, i.e. a free slot.
@@ -441,7 +441,7 @@ pub(super) fn try_null_slots<K, V>(n: usize) -> Result<Box<[Slot<K, V>]>, std::a
 }
 
 /// [`free_tags`], or the layout the allocator refused.
-#[cfg(not(loom))]
+#[cfg(not(epochmap_loom))]
 pub(super) fn try_free_tags(n: usize) -> Result<Box<[AtomicU8]>, std::alloc::Layout> {
     // SAFETY: `AtomicU8` has the size, alignment and bit validity of `u8`
     // (documented): all-zero bytes are a valid `AtomicU8` equal to 0,
@@ -450,14 +450,14 @@ pub(super) fn try_free_tags(n: usize) -> Result<Box<[AtomicU8]>, std::alloc::Lay
 }
 
 /// `n` free slots, one at a time: loom's atomics cannot be zeroed memory.
-#[cfg(loom)]
+#[cfg(epochmap_loom)]
 pub(super) fn try_null_slots<K, V>(n: usize) -> Result<Box<[Slot<K, V>]>, std::alloc::Layout> {
     let _ = array_layout::<Slot<K, V>>(n);
     Ok((0..n).map(|_| Slot::free()).collect())
 }
 
 /// `n` free tags, one at a time: loom's atomics cannot be zeroed memory.
-#[cfg(loom)]
+#[cfg(epochmap_loom)]
 pub(super) fn try_free_tags(n: usize) -> Result<Box<[AtomicU8]>, std::alloc::Layout> {
     let _ = array_layout::<AtomicU8>(n);
     Ok((0..n).map(|_| AtomicU8::new(FREE)).collect())
@@ -634,7 +634,7 @@ mod tests {
     /// full hash, or a claimed slot whose entry is not stored yet, stops the
     /// claim (it may be the same key); resuming after a slot passes it.
     /// Reservations: bounded by the capacity, refused once sealed.
-    #[cfg(not(loom))]
+    #[cfg(not(epochmap_loom))]
     #[test]
     fn claims_and_reservations() {
         use super::super::entry::{new_entry, take_entry, NewValue};

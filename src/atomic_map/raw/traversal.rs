@@ -16,7 +16,7 @@ use super::write::EntryRef;
 /// Entries per chunk of a chunked traversal (about): the traversal's guard
 /// is re-pinned between chunks, so it holds back garbage for the time of one
 /// chunk, not of a partition. 1024 entries take about 10-30 µs.
-const CHUNK_ENTRIES: usize = if cfg!(loom) { 1 } else { 1024 };
+const CHUNK_ENTRIES: usize = if cfg!(epochmap_loom) { 1 } else { 1024 };
 
 /// The chunks of a partition's traversal: a key belongs to chunk
 /// `(hash & (resolution - 1)) / (resolution / chunks)`. Fixed when a
@@ -287,7 +287,7 @@ impl<'g, K: Send + 'static, V: Send + 'static> Iterator for RawIter<'g, K, V> {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(epochmap_loom)))]
 mod tests {
     use super::*;
     use crate::atomic_map::raw::entry::{new_entry, take_entry, NewValue};

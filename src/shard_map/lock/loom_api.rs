@@ -1,5 +1,5 @@
 //! The shard lock as the loom models (`loom/tests/shard_lock.rs`) see it:
-//! a thin public wrapper, compiled only under `--cfg loom`, around the real
+//! a thin public wrapper, compiled only under `--cfg epochmap_loom`, around the real
 //! [`RwLock`] and its guards. Not part of the crate's API.
 
 use std::ops::{Deref, DerefMut};

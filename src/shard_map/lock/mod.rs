@@ -12,7 +12,7 @@
 //!   built on them);
 //! - `reentry.rs`: the same-thread re-entry detector (no `unsafe`);
 //! - `sync.rs`: the atomics, thread-locals, backoff and parking lot, loom's
-//!   under `--cfg loom` (the models in `loom/tests/shard_lock.rs` run this
+//!   under `--cfg epochmap_loom` (the models in `loom/tests/shard_lock.rs` run this
 //!   code).
 //!
 //! # Why not a plain RwLock
@@ -101,7 +101,7 @@ use sync::{
 };
 
 mod guards;
-#[cfg(loom)]
+#[cfg(epochmap_loom)]
 pub mod loom_api;
 mod reentry;
 mod shared;
@@ -119,12 +119,12 @@ pub(crate) use crate::not_send::NotSend;
 /// Largest number of reader slots a lock may have.
 pub(crate) const MAX_READER_SLOTS: usize = 64;
 
-#[cfg(not(loom))]
+#[cfg(not(epochmap_loom))]
 static NEXT_THREAD_SLOT: AtomicUsize = AtomicUsize::new(0);
 
 // Under loom, a static of each execution: the threads of a model get their
 // slots in the order of their first reads, the same in every replay.
-#[cfg(loom)]
+#[cfg(epochmap_loom)]
 loom::lazy_static! {
     static ref NEXT_THREAD_SLOT: AtomicUsize = AtomicUsize::new(0);
 }
@@ -559,10 +559,10 @@ impl<T> RwLock<T> {
 
     /// How often a writer steps back for slow readers before insisting
     /// (once under loom: the models take both paths in few steps).
-    const POLITE_ATTEMPTS: u32 = if cfg!(loom) { 1 } else { 8 };
+    const POLITE_ATTEMPTS: u32 = if cfg!(epochmap_loom) { 1 } else { 8 };
     /// Rounds of the writer's spin for readers to leave (round `i` pauses
     /// `2^i` times; one pause under loom, where a pause is a yield).
-    const SPIN_ROUNDS: u32 = if cfg!(loom) { 1 } else { 7 };
+    const SPIN_ROUNDS: u32 = if cfg!(epochmap_loom) { 1 } else { 7 };
 
     /// True when every reader slot is zero.
     #[inline]

@@ -1,9 +1,9 @@
 //! The synchronisation primitives of the shard lock: `std`'s, crossbeam's
 //! `Backoff` and the parking lot of [`parking_lot_core`] normally, [loom]'s
-//! mocks under `--cfg loom`, so that the loom models
+//! mocks under `--cfg epochmap_loom`, so that the loom models
 //! (`loom/tests/shard_lock.rs`) check the real lock, not a copy.
 //!
-//! Without `cfg(loom)` this module only re-exports `std` and crossbeam
+//! Without `cfg(epochmap_loom)` this module only re-exports `std` and crossbeam
 //! items and forwards to `parking_lot_core`, so the normal build compiles
 //! the same code as if the lock used them directly ([`Parker`] is then
 //! zero-sized).
@@ -27,12 +27,12 @@
 //!
 //! [loom]: https://docs.rs/loom
 
-#[cfg(not(loom))]
+#[cfg(not(epochmap_loom))]
 pub(super) use crossbeam_utils::Backoff;
-#[cfg(not(loom))]
+#[cfg(not(epochmap_loom))]
 pub(super) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 
-#[cfg(loom)]
+#[cfg(epochmap_loom)]
 pub(super) use loom::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 /// `std::thread_local!` with `const` initialisers, and loom's under loom
@@ -41,9 +41,9 @@ pub(super) use loom::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 macro_rules! lock_thread_local {
     ($($(#[$attr:meta])* static $name:ident: $t:ty = const $init:block;)*) => {
         $(
-            #[cfg(not(loom))]
+            #[cfg(not(epochmap_loom))]
             std::thread_local!($(#[$attr])* static $name: $t = const $init;);
-            #[cfg(loom)]
+            #[cfg(epochmap_loom)]
             loom::thread_local!($(#[$attr])* static $name: $t = $init;);
         )*
     };
@@ -72,12 +72,12 @@ pub(super) trait DekkerLoad {
 
 impl DekkerLoad for AtomicBool {
     type Value = bool;
-    #[cfg(not(loom))]
+    #[cfg(not(epochmap_loom))]
     #[inline]
     fn dekker_load(&self) -> bool {
         self.load(Ordering::SeqCst)
     }
-    #[cfg(loom)]
+    #[cfg(epochmap_loom)]
     fn dekker_load(&self) -> bool {
         self.0.dekker_load() != 0
     }
@@ -85,14 +85,14 @@ impl DekkerLoad for AtomicBool {
 
 impl DekkerLoad for AtomicU8 {
     type Value = u8;
-    #[cfg(not(loom))]
+    #[cfg(not(epochmap_loom))]
     #[inline]
     fn dekker_load(&self) -> u8 {
         self.load(Ordering::SeqCst)
     }
     /// `parked` holds only the `FLAG_WAITERS` bit, the loom writer flag 0
     /// or 1: never `u8::MAX`.
-    #[cfg(loom)]
+    #[cfg(epochmap_loom)]
     fn dekker_load(&self) -> u8 {
         let (Ok(v) | Err(v)) =
             self.compare_exchange(u8::MAX, u8::MAX, Ordering::SeqCst, Ordering::SeqCst);
@@ -102,13 +102,13 @@ impl DekkerLoad for AtomicU8 {
 
 impl DekkerLoad for AtomicUsize {
     type Value = usize;
-    #[cfg(not(loom))]
+    #[cfg(not(epochmap_loom))]
     #[inline]
     fn dekker_load(&self) -> usize {
         self.load(Ordering::SeqCst)
     }
     /// A reader slot never counts `usize::MAX & !DRAIN_WAITER` readers.
-    #[cfg(loom)]
+    #[cfg(epochmap_loom)]
     fn dekker_load(&self) -> usize {
         let (Ok(v) | Err(v)) =
             self.compare_exchange(usize::MAX, usize::MAX, Ordering::SeqCst, Ordering::SeqCst);
@@ -120,10 +120,10 @@ impl DekkerLoad for AtomicUsize {
 /// part of `AtomicBool`'s API the lock uses, so that
 /// [`dekker_load`](DekkerLoad::dekker_load) can compare against a value
 /// that never occurs (`u8::MAX`).
-#[cfg(loom)]
+#[cfg(epochmap_loom)]
 pub(super) struct AtomicBool(AtomicU8);
 
-#[cfg(loom)]
+#[cfg(epochmap_loom)]
 impl AtomicBool {
     pub(super) fn new(v: bool) -> Self {
         AtomicBool(AtomicU8::new(v as u8))
@@ -155,19 +155,19 @@ impl AtomicBool {
 /// model runs the thread waited for).
 #[inline]
 pub(super) fn spin_loop() {
-    #[cfg(not(loom))]
+    #[cfg(not(epochmap_loom))]
     std::hint::spin_loop();
-    #[cfg(loom)]
+    #[cfg(epochmap_loom)]
     loom::thread::yield_now();
 }
 
 /// Crossbeam's `Backoff` under loom: one snooze (a yield), then completed.
-#[cfg(loom)]
+#[cfg(epochmap_loom)]
 pub(super) struct Backoff {
     snoozed: std::cell::Cell<bool>,
 }
 
-#[cfg(loom)]
+#[cfg(epochmap_loom)]
 impl Backoff {
     pub(super) fn new() -> Self {
         Backoff {
@@ -198,18 +198,18 @@ pub(super) enum Queue {
 /// of `parking_lot_core` is global, keyed by address), a loom mutex and a
 /// condition variable per queue under loom.
 pub(super) struct Parker {
-    #[cfg(loom)]
+    #[cfg(epochmap_loom)]
     mutex: loom::sync::Mutex<()>,
-    #[cfg(loom)]
+    #[cfg(epochmap_loom)]
     queues: [loom::sync::Condvar; 2],
 }
 
 impl Parker {
     pub(super) fn new() -> Self {
         Parker {
-            #[cfg(loom)]
+            #[cfg(epochmap_loom)]
             mutex: loom::sync::Mutex::new(()),
-            #[cfg(loom)]
+            #[cfg(epochmap_loom)]
             queues: [loom::sync::Condvar::new(), loom::sync::Condvar::new()],
         }
     }
@@ -226,7 +226,7 @@ impl Parker {
     /// is used by no one else than this lock's `queue` (the contract of
     /// `parking_lot_core::park`).
     pub(super) unsafe fn park(&self, key: usize, queue: Queue, validate: impl FnOnce() -> bool) {
-        #[cfg(not(loom))]
+        #[cfg(not(epochmap_loom))]
         {
             let _ = queue;
             // SAFETY: the caller's contract is `park`'s: the callbacks
@@ -243,7 +243,7 @@ impl Parker {
                 );
             }
         }
-        #[cfg(loom)]
+        #[cfg(epochmap_loom)]
         {
             let _ = key;
             let held = self.mutex.lock().unwrap();
@@ -261,7 +261,7 @@ impl Parker {
     /// `key` is used by no one else than this lock's `queue` (the contract
     /// of `parking_lot_core::unpark_all`).
     pub(super) unsafe fn unpark_all(&self, key: usize, queue: Queue) {
-        #[cfg(not(loom))]
+        #[cfg(not(epochmap_loom))]
         {
             let _ = queue;
             // SAFETY: no callbacks; the key belongs to this queue (the
@@ -270,7 +270,7 @@ impl Parker {
                 parking_lot_core::unpark_all(key, parking_lot_core::DEFAULT_UNPARK_TOKEN);
             }
         }
-        #[cfg(loom)]
+        #[cfg(epochmap_loom)]
         {
             let _ = key;
             let _held = self.mutex.lock().unwrap();
