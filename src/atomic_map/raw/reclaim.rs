@@ -301,7 +301,11 @@ mod queue {
             let Node { garbage, .. } = self;
             // AssertUnwindSafe: after a panic nothing of `garbage` is used
             // again (it is moved into the closure and dropped there).
-            let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(garbage)));
+            // The payload is forgotten, not dropped: a payload whose own
+            // drop panicked would end the thread after all.
+            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(garbage))) {
+                std::mem::forget(payload);
+            }
         }
     }
 
@@ -310,6 +314,14 @@ mod queue {
     pub(super) struct Queue {
         /// Pushes: Release CAS, pairing with the Acquire swap of `take`.
         head: AtomicPtr<Node>,
+    }
+
+    impl Drop for Queue {
+        /// Frees what is still queued (a queue is dropped only with no
+        /// other reference to it, so nothing pushes any more).
+        fn drop(&mut self) {
+            drop(self.take());
+        }
     }
 
     impl Queue {
@@ -469,6 +481,20 @@ mod reclaimer {
         /// registers (a read-modify-write) and publishes nothing.
         static CLAIMED: AtomicBool = AtomicBool::new(false);
 
+        // Targets whose C library is known to have `pthread_atfork`; on
+        // other Unix targets no handler is registered and a child is told
+        // by its process id alone.
+        #[cfg(any(
+            target_os = "linux",
+            target_os = "android",
+            target_vendor = "apple",
+            target_os = "freebsd",
+            target_os = "netbsd",
+            target_os = "openbsd",
+            target_os = "dragonfly",
+            target_os = "solaris",
+            target_os = "illumos"
+        ))]
         extern "C" {
             /// POSIX: registers handlers that `fork` runs, `child` in the
             /// child process before `fork` returns there.
@@ -482,6 +508,20 @@ mod reclaimer {
         /// The child handler. One atomic read-modify-write on a static,
         /// which is async-signal-safe: POSIX lets a signal handler call
         /// `fork`, and then only such functions may run in the child.
+        #[cfg_attr(
+            not(any(
+                target_os = "linux",
+                target_os = "android",
+                target_vendor = "apple",
+                target_os = "freebsd",
+                target_os = "netbsd",
+                target_os = "openbsd",
+                target_os = "dragonfly",
+                target_os = "solaris",
+                target_os = "illumos"
+            )),
+            allow(dead_code)
+        )]
         pub(super) extern "C" fn child() {
             GENERATION.fetch_add(1, Ordering::Relaxed);
         }
@@ -496,20 +536,52 @@ mod reclaimer {
         /// so forks after its installation move the generation on; another
         /// thread's reclaimer, started while the claiming thread is still
         /// inside `pthread_atfork`, can be installed before that: a fork in
-        /// that window is told by the process id alone. No thread waits
+        /// that window is told by the process id alone, and so are that
+        /// child and its descendants (they inherit the claim without the
+        /// handler). No thread waits
         /// for the registration: a lock, or a `Once`, copied by a fork
         /// while another thread held it would block the child forever.
         pub(super) fn register() {
-            if CLAIMED.swap(true, Ordering::Relaxed) {
-                return;
+            #[cfg(any(
+                target_os = "linux",
+                target_os = "android",
+                target_vendor = "apple",
+                target_os = "freebsd",
+                target_os = "netbsd",
+                target_os = "openbsd",
+                target_os = "dragonfly",
+                target_os = "solaris",
+                target_os = "illumos"
+            ))]
+            {
+                if CLAIMED.swap(true, Ordering::Relaxed) {
+                    return;
+                }
+                // SAFETY: `pthread_atfork` has no preconditions. The
+                // handler is a function of this crate with the C ABI that
+                // does only what a handler in a forked child may (see
+                // `child`); the null handlers are allowed. The handler must
+                // stay valid while registered: this assumes the code is
+                // never unloaded, or that the C library drops a library's
+                // handlers when it is unloaded (glibc and FreeBSD do); a
+                // `dlclose`d library holding epochmap on another system
+                // would leave a dangling handler for the next fork.
+                if unsafe { pthread_atfork(None, None, Some(child)) } != 0 {
+                    CLAIMED.store(false, Ordering::Relaxed);
+                }
             }
-            // SAFETY: `pthread_atfork` has no preconditions. The handler
-            // is a function of this crate with the C ABI, valid while the
-            // code is loaded, that does only what a handler in a forked
-            // child may (see `child`); the null handlers are allowed.
-            if unsafe { pthread_atfork(None, None, Some(child)) } != 0 {
-                CLAIMED.store(false, Ordering::Relaxed);
-            }
+            #[cfg(not(any(
+                target_os = "linux",
+                target_os = "android",
+                target_vendor = "apple",
+                target_os = "freebsd",
+                target_os = "netbsd",
+                target_os = "openbsd",
+                target_os = "dragonfly",
+                target_os = "solaris",
+                target_os = "illumos"
+            )))]
+            let _ = &CLAIMED;
         }
     }
 
@@ -690,7 +762,9 @@ mod reclaimer {
         /// Puts this process where the child of a fork that kept its
         /// parent's process id is: moves the fork generation on, as the
         /// child handler does in a child, and installs a reclaimer
-        /// recorded by the parent (this process id, the generation before)
+        /// recorded by the parent (this process id, and a generation that no
+        /// thread of this process holds, so that no other test's thread can
+        /// take it for its own)
         /// whose thread never empties its queue (the calling thread's
         /// handle), with `garbage` in its queue.
         #[cfg(unix)]
@@ -698,7 +772,7 @@ mod reclaimer {
             fork::child();
             let parent = Owner {
                 pid: std::process::id(),
-                generation: fork::generation().wrapping_sub(1),
+                generation: fork::generation().wrapping_add(1),
             };
             install(parent, Some(thread::current()), garbage);
         }
