@@ -20,70 +20,19 @@
 //! allocator.
 #![cfg(target_os = "linux")]
 
-use epochmap::AtomicPtrMap;
-use epochmap_testkit::alloc::{self, KitAlloc};
+mod fork_common;
+
+use epochmap_testkit::alloc::KitAlloc;
+use fork_common::{exit, fill_drop_and_collect, measure, wait_for, FREED, LEAKED, PANICKED, SLACK};
 
 #[global_allocator]
 static ALLOC: KitAlloc = KitAlloc;
 
-/// Keys per map: one partition of them retires snapshot and overlay arrays
-/// far above 64 KiB as it merges.
-const KEYS: u64 = 200_000;
-
-/// Live bytes allowed after the map is dropped and its garbage collected
-/// (as in `fork.rs`).
-const SLACK: i64 = 256 * 1024;
-
-/// Counts live bytes from zero, fills a one-partition map, drops it, and
-/// drives reclamation until the live bytes fall to `SLACK` or a bounded
-/// number of rounds has passed. Returns the peak and the final live bytes.
-fn fill_drop_and_collect() -> (i64, i64) {
-    alloc::start();
-    {
-        let map: AtomicPtrMap<u64, u64> = AtomicPtrMap::builder().partitions(1).build().unwrap();
-        for k in 0..KEYS {
-            map.insert(k, k);
-        }
-        map.shrink_to_fit();
-        assert_eq!(map.len(), KEYS as usize);
-    }
-    let (_, peak) = alloc::live_and_peak();
-    for round in 0..10_000 {
-        if alloc::live_bytes() <= SLACK {
-            break;
-        }
-        crossbeam_epoch::pin().flush();
-        if round < 1000 {
-            std::thread::yield_now();
-        } else {
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-    }
-    let live = alloc::live_bytes();
-    alloc::stop();
-    (peak, live)
-}
-
-/// The exit statuses of A, B and C (each relays its child's).
-const FREED: i32 = 0;
-const LEAKED: i32 = 1;
-const PANICKED: i32 = 2;
+/// The exit statuses of A, B and C besides `fork_common`'s (each relays its
+/// child's).
 const NO_NAMESPACES: i32 = 3;
 const NOT_PID_1: i32 = 4;
 const FAILED: i32 = 5;
-
-/// Writes `msg` to stderr without locking (a forked child).
-fn say(msg: &str) {
-    // SAFETY: writes `msg`'s initialised bytes to stderr.
-    unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
-}
-
-/// Ends a forked child.
-fn exit(status: i32) -> ! {
-    // SAFETY: ends the child without running the parent's copies of exit
-    // handlers or the harness.
-    unsafe { libc::_exit(status) }
-}
 
 /// Enters a new pid namespace: the next child of this process is its
 /// pid 1. With `user_too`, falls back to new user and pid namespaces when
@@ -120,19 +69,6 @@ fn in_child(child: impl FnOnce() -> i32) -> i32 {
         libc::WEXITSTATUS(status)
     } else {
         FAILED
-    }
-}
-
-/// Fills and drops a map in this process: `FREED` or `LEAKED`.
-fn measure(who: &str) -> i32 {
-    let (peak, live) = fill_drop_and_collect();
-    if live <= SLACK && peak > 4 * SLACK {
-        FREED
-    } else {
-        say(&format!(
-            "{who}: {live} bytes still live after collection (peak {peak})\n"
-        ));
-        LEAKED
     }
 }
 
@@ -189,34 +125,9 @@ fn a_child_with_its_parents_pid_frees_the_large_arrays_it_retires() {
         let status = std::panic::catch_unwind(a).unwrap_or(PANICKED);
         exit(status);
     }
-    // Wait for A, for up to two minutes (it needs well under one): a chain
-    // that hangs fails the test instead of hanging it.
-    let mut status = 0;
-    let mut waited = 0;
-    loop {
-        // SAFETY: `pid` is our child; `status` is a valid out-pointer.
-        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        assert!(r >= 0, "waitpid failed");
-        if r == pid {
-            break;
-        }
-        if waited == 120_000 {
-            // SAFETY: `pid` is our child, not yet reaped. (Only A is
-            // killed: a hung B, and C with it, are left to the system.)
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                libc::waitpid(pid, &mut status, 0);
-            }
-            panic!("a process of the chain hung (A killed after two minutes)");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(1));
-        waited += 1;
-    }
-    assert!(
-        libc::WIFEXITED(status),
-        "A did not exit normally: status {status:#x}"
-    );
-    match libc::WEXITSTATUS(status) {
+    // (A hung chain: only A is killed; a hung B, and C with it, are left
+    // to the system.)
+    match wait_for(pid, "a process of the chain (A)") {
         FREED => {}
         NO_NAMESPACES => eprintln!(
             "SKIPPED: the kernel refused new pid (and user) namespaces here; \

@@ -826,6 +826,35 @@ pub(super) mod tests {
         }
     }
 
+    /// Waits for the next array to be freed (a 60 s hang guard, not a
+    /// timing assertion) and checks that a thread other than `me` freed it.
+    #[cfg(not(miri))]
+    fn expect_freed_off(
+        rx: &std::sync::mpsc::Receiver<std::thread::ThreadId>,
+        me: std::thread::ThreadId,
+        never: &str,
+    ) {
+        let by = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect(never);
+        assert_ne!(by, me, "freed by a reclaimer thread of this process");
+    }
+
+    /// Installs a reclaimer of another process with one array queued (by
+    /// `install`), frees one more array, and checks that both are freed by
+    /// a reclaimer thread of this process.
+    #[cfg(not(miri))]
+    fn replaces_the_installed_reclaimer(install: fn(Box<dyn Send>), never: &str) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let me = std::thread::current().id();
+        let _installing = reclaimer::tests::installing();
+        install(Box::new(Probe(tx.clone())));
+        free_large(Box::new(Probe(tx)), OFFLOAD_BYTES);
+        for _ in 0..2 {
+            expect_freed_off(&rx, me, never);
+        }
+    }
+
     #[test]
     fn large_arrays_are_freed_by_the_reclaimer() {
         let (tx, rx) = std::sync::mpsc::channel();
@@ -914,19 +943,10 @@ pub(super) mod tests {
     #[test]
     #[cfg(all(unix, not(miri)))]
     fn a_child_keeping_its_parents_pid_starts_its_own_reclaimer() {
-        // A hang guard, not a timing assertion.
-        let limit = std::time::Duration::from_secs(60);
-        let (tx, rx) = std::sync::mpsc::channel();
-        let me = std::thread::current().id();
-        let _installing = reclaimer::tests::installing();
-        reclaimer::tests::install_inherited_keeping_the_pid(Box::new(Probe(tx.clone())));
-        free_large(Box::new(Probe(tx)), OFFLOAD_BYTES);
-        for _ in 0..2 {
-            let by = rx
-                .recv_timeout(limit)
-                .expect("an array was never freed: handed to the parent's reclaimer");
-            assert_ne!(by, me, "freed by a reclaimer thread of this process");
-        }
+        replaces_the_installed_reclaimer(
+            reclaimer::tests::install_inherited_keeping_the_pid,
+            "an array was never freed: handed to the parent's reclaimer",
+        );
     }
 
     /// A panic while the reclaimer thread frees an array does not end the
@@ -944,22 +964,19 @@ pub(super) mod tests {
             }
         }
 
-        // A hang guard, not a timing assertion: the reclaimer frees an
-        // array within microseconds when it runs, never when it is gone.
-        let limit = std::time::Duration::from_secs(60);
+        // The reclaimer frees an array within microseconds when it runs,
+        // never when it is gone (`expect_freed_off`'s hang guard).
         let (tx, rx) = std::sync::mpsc::channel();
         let me = std::thread::current().id();
         free_large(Box::new(PanicOnDrop(tx.clone())), OFFLOAD_BYTES);
-        let by = rx
-            .recv_timeout(limit)
-            .expect("the panicking array was never freed");
-        assert_ne!(by, me, "freed by the reclaimer");
+        expect_freed_off(&rx, me, "the panicking array was never freed");
         // Its thread has now panicked (or is unwinding).
         free_large(Box::new(Probe(tx)), OFFLOAD_BYTES);
-        let by = rx
-            .recv_timeout(limit)
-            .expect("no array is freed after a panicking one: the reclaimer is gone");
-        assert_ne!(by, me, "freed by the reclaimer");
+        expect_freed_off(
+            &rx,
+            me,
+            "no array is freed after a panicking one: the reclaimer is gone",
+        );
     }
 
     /// A process that finds another process's reclaimer installed (a child
@@ -968,14 +985,9 @@ pub(super) mod tests {
     #[test]
     #[cfg(not(miri))]
     fn a_reclaimer_of_another_process_is_replaced() {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let me = std::thread::current().id();
-        let _installing = reclaimer::tests::installing();
-        reclaimer::tests::install_foreign(Box::new(Probe(tx.clone())));
-        free_large(Box::new(Probe(tx)), OFFLOAD_BYTES);
-        for _ in 0..2 {
-            let by = rx.recv().unwrap();
-            assert_ne!(by, me, "freed by a reclaimer thread of this process");
-        }
+        replaces_the_installed_reclaimer(
+            reclaimer::tests::install_foreign,
+            "an array was never freed: handed to the other process's reclaimer",
+        );
     }
 }
