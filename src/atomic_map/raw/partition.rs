@@ -37,7 +37,10 @@ pub(super) struct Layers<K, V> {
     /// [`RawMap::try_new`](super::RawMap::try_new)): sized for the
     /// partition's share of the map's capacity, it may hold every key of the
     /// partition, and it is not sealed for being read (see
-    /// [`Partition::overlay_hit`]). Immutable; true only until the first seal.
+    /// [`Partition::overlay_hit`]): a prefill fills it without a merge, and
+    /// it is sealed when full, by `compact`, or by removals
+    /// ([`Partition::after_removal`]). Immutable; true only until the first
+    /// seal (the seal publishes a set without it).
     pub(super) presized: bool,
     /// Loom only: a cell that loom tracks, standing for this plain memory
     /// (loom sees atomics and its own cells, not the pointers above). Made
@@ -62,12 +65,6 @@ pub(super) struct Writer<K, V> {
     /// An empty, zeroed overlay prepared by the last merge for the next
     /// seal. Holds no entries.
     pub(super) spare: Option<Box<Table<K, V>>>,
-    /// Whether the active overlay is the one allocated for the map's
-    /// capacity ([`RawMap::try_new`](super::RawMap::try_new)) and not sealed
-    /// yet. Reads do not seal it (see [`Partition::assist_merge`]): a
-    /// prefill fills it without a merge, and it is sealed when full, by
-    /// `compact`, or by removals ([`Partition::after_removal`]).
-    pub(super) presized: bool,
     /// Set when a merge published a snapshot and retired the old arrays:
     /// the thread flushes its garbage *after* releasing the mutex. Flushing
     /// runs deferred destructors (any user `Drop` of the process, which may
@@ -113,7 +110,6 @@ impl<K, V> Partition<K, V> {
             writer: Mutex::new(Writer {
                 merge: None,
                 spare: None,
-                presized,
                 flush_pending: false,
             }),
             len: AtomicIsize::new(0),
@@ -329,11 +325,15 @@ impl<K: Send + 'static, V: Send + 'static> Partition<K, V> {
             let budget = m.budget;
             self.merge_step(guard, &mut w, budget);
         } else {
-            // SAFETY: the current layer set, stable under the mutex (only
-            // holders of the mutex publish); its tables live as long.
-            let active = unsafe { &*self.layers(guard).active };
-            let len = active.len();
-            if !w.presized && len > 0 && hits.saturating_mul(OVERLAY_HIT_SAMPLE as usize) >= len {
+            // The current layer set, stable under the mutex (only holders
+            // of the mutex publish).
+            let layers = self.layers(guard);
+            // SAFETY: a table of that set, which lives as long.
+            let len = unsafe { &*layers.active }.len();
+            if !layers.presized
+                && len > 0
+                && hits.saturating_mul(OVERLAY_HIT_SAMPLE as usize) >= len
+            {
                 self.seal(guard, &mut w);
                 self.overlay_hits.store(0, Ordering::Relaxed);
             }
@@ -409,7 +409,6 @@ impl<K: Send + 'static, V: Send + 'static> Partition<K, V> {
     /// Caller holds the partition mutex (`w`), and no merge is pending.
     pub(super) fn seal(&self, guard: &Guard, w: &mut Writer<K, V>) {
         debug_assert!(w.merge.is_none());
-        w.presized = false;
         let old = self.layers.load(Ordering::Acquire);
         // SAFETY: the current layer set; we hold the mutex, so it is not
         // replaced (only holders of the mutex publish).
@@ -561,7 +560,7 @@ impl<K: Send + 'static, V: Send + 'static> Partition<K, V> {
     /// again, and `clear` on a map of one key paid it in every partition.
     pub(super) fn compact(&self, guard: &Guard) {
         let mut w = self.lock();
-        if w.merge.is_none() && !w.presized && self.is_compact(guard) {
+        if w.merge.is_none() && !self.layers(guard).presized && self.is_compact(guard) {
             self.unlock_and_flush(guard, w);
             return;
         }
