@@ -191,9 +191,13 @@ fn pause() {
     loom::thread::yield_now();
 }
 
-/// One partition, merge threshold 1: an overlay takes 4 keys (the smallest
-/// table, 8 slots, half full), and the insert that fills it seals it and
-/// merges it, at once or (`incremental`) over the next inserts of new keys.
+/// Keys the first overlay of [`small_map`] takes: the smallest table, 8
+/// slots, at the engine's highest load factor, 7/8.
+const FILL: usize = 7;
+
+/// One partition, merge threshold 1: an overlay takes [`FILL`] keys, and the
+/// insert that fills it seals it and merges it, at once or (`incremental`)
+/// over the next inserts of new keys.
 fn small_map(incremental: bool) -> Map {
     AtomicPtrMap::builder()
         .partitions(1)
@@ -249,22 +253,23 @@ fn run(name: &str, model: impl Fn(&Arc<Ledger>) + Sync + Send + 'static) {
 fn get_during_insert_merge_publish() {
     run("get_during_insert_merge_publish", |ledger| {
         let map = Arc::new(small_map(false));
-        // Three keys in the overlay: the fourth fills it.
-        for id in 0..3 {
+        // FILL - 1 keys in the overlay: the next one fills it.
+        const LAST: usize = FILL - 1;
+        for id in 0..LAST {
             map.insert(Key::new(ledger, id), Val::new(ledger, id));
         }
         assert_eq!(map.stats().merges, 0);
         let (m, l) = (Arc::clone(&map), Arc::clone(ledger));
         let writer = loom::thread::spawn(move || {
             let p = m.pin();
-            p.insert(Key::new(&l, 3), Val::new(&l, 3));
+            p.insert(Key::new(&l, LAST), Val::new(&l, LAST));
         });
         {
-            let (k0, k3) = (Key::new(ledger, 0), Key::new(ledger, 3));
+            let (k0, k_last) = (Key::new(ledger, 0), Key::new(ledger, LAST));
             let pinned = map.pin();
             pause();
-            if let Some(v) = pinned.get(&k3) {
-                assert_eq!(v.read(), 3);
+            if let Some(v) = pinned.get(&k_last) {
+                assert_eq!(v.read(), LAST);
             }
             let v = pinned.get(&k0).expect("key 0 is present throughout");
             assert_eq!(v.read(), 0);
@@ -272,7 +277,7 @@ fn get_during_insert_merge_publish() {
         writer.join().unwrap();
         // The insert did seal and merge (else the model tests nothing).
         let s = map.stats();
-        assert_eq!((s.merges, s.snapshot_entries, s.len), (1, 4, 4));
+        assert_eq!((s.merges, s.snapshot_entries, s.len), (1, FILL, FILL));
     });
 }
 
@@ -390,14 +395,16 @@ fn iterate_during_delete_merge_reinsert() {
 
 /// The scenario of models (e) and (h), traversed by `traverse`, which calls
 /// the visitor it is given on every key it yields (the visitor pauses, to let
-/// the writer run between two steps of the traversal). Keys 1..=4 fill the
-/// overlay: it is sealed, and a merge starts whose first step covers the
-/// (empty) snapshot's slots, not the sealed overlay's. (The hasher is fixed:
-/// key 1 comes first in the sealed overlay.) The writer deletes key 1, then
-/// inserts a new key, 5, whose insert finishes the merge (expunging key 1's
-/// entry) and publishes a layer set with the same active overlay, which key 1
-/// then enters again. Keys present throughout are yielded once, keys 1 and 5
-/// at most once.
+/// the writer run between two steps of the traversal). Keys 1..=4 go into
+/// the overlay (room for [`FILL`]), and lookups that hit them seal it (a
+/// read-assisted merge, see model (f)): a merge starts whose first step
+/// covers the (empty) snapshot's slots, not the sealed overlay's. The writer
+/// deletes key 1, then inserts a new key, 5, whose insert finishes the merge
+/// (expunging key 1's entry) and publishes a layer set with the same active
+/// overlay, which key 1 then enters again. Keys present throughout are
+/// yielded once, keys 1 and 5 at most once. (Four keys, not an overlay
+/// filled: a traversal that made its chunk plan again after the writer
+/// would cut the partition in 8 chunks, not the 4 of its start.)
 fn traverse_during_incremental_merge(
     ledger: &Arc<Ledger>,
     traverse: impl FnOnce(&Map, &mut dyn FnMut(&Key, &Val)),
@@ -406,6 +413,13 @@ fn traverse_during_incremental_merge(
     for id in 1..=4 {
         map.insert(Key::new(ledger, id), Val::new(ledger, id));
     }
+    // One overlay hit in 8 is counted, and one counted hit seals an overlay
+    // of up to 8 keys.
+    let k2 = Key::new(ledger, 2);
+    for _ in 0..8 {
+        assert!(map.pin().get(&k2).is_some());
+    }
+    drop(k2);
     assert_eq!((map.stats().merges, map.stats().merges_in_progress), (0, 1));
     let (m, l) = (Arc::clone(&map), Arc::clone(ledger));
     let writer = loom::thread::spawn(move || {
@@ -597,7 +611,7 @@ fn remove_assists_merge_vs_get() {
 }
 
 /// (j) A lock-free insert of a new key races the insert that seals the
-/// overlay: three keys fill three of the active overlay's four slots, then
+/// overlay: FILL - 1 keys leave the active overlay room for one more, then
 /// two threads insert one new key each. One takes the last slot without the
 /// mutex; the other finds the overlay full, takes the mutex, seals the
 /// overlay (waiting for the first to store its entry) and merges it whole.
@@ -608,7 +622,7 @@ fn remove_assists_merge_vs_get() {
 fn lock_free_insert_vs_seal() {
     run("lock_free_insert_vs_seal", |ledger| {
         let map = Arc::new(small_map(false));
-        for id in 0..3 {
+        for id in 0..FILL - 1 {
             map.insert(Key::new(ledger, id), Val::new(ledger, id));
         }
         assert_eq!(
@@ -618,10 +632,11 @@ fn lock_free_insert_vs_seal() {
         );
         let (m, l) = (Arc::clone(&map), Arc::clone(ledger));
         let other = loom::thread::spawn(move || {
-            assert!(m.insert(Key::new(&l, 3), Val::new(&l, 3)), "a new key");
+            let id = FILL - 1;
+            assert!(m.insert(Key::new(&l, id), Val::new(&l, id)), "a new key");
         });
         assert!(
-            map.insert(Key::new(ledger, 4), Val::new(ledger, 4)),
+            map.insert(Key::new(ledger, FILL), Val::new(ledger, FILL)),
             "a new key"
         );
         other.join().unwrap();
@@ -631,12 +646,12 @@ fn lock_free_insert_vs_seal() {
             "one of the inserts sealed and merged"
         );
         let pinned = map.pin();
-        for id in 0..5 {
+        for id in 0..=FILL {
             let v = pinned.get(&Key::new(ledger, id)).map(Val::read);
             assert_eq!(v, Some(id), "key {id}");
         }
-        assert_eq!(pinned.iter().count(), 5);
+        assert_eq!(pinned.iter().count(), FILL + 1);
         drop(pinned);
-        assert_eq!(map.len(), 5);
+        assert_eq!(map.len(), FILL + 1);
     });
 }
