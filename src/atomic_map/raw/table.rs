@@ -32,13 +32,15 @@ pub(super) const MIN_SLOTS: usize = 8;
 /// Highest load factor of a table, as `(numerator, denominator)`: 7/8.
 ///
 /// A hit reads the tag array, one slot and its entry; the fewer slots per
-/// entry, the more of a partition's tags and slots stay in cache, and the
-/// cache misses of a lookup, not the tag bytes it scans, are what it costs
-/// (a snapshot of 12.5k entries takes 16k slots at 7/8, 32k at 1/2). The
-/// price is longer probes: linear probing at load `a` scans about
-/// `(1 + 1/(1-a)^2) / 2` tags for a miss, 33 at 7/8, half a cache line of
-/// the dense tag array, and a table is that full only just before it grows
-/// (power-of-two sizes keep the load between 7/16 and 7/8).
+/// entry, the more of a partition's tags and slots stay in cache (a
+/// snapshot of 12.5k entries takes 16k slots at 7/8, 32k at 1/2; C8's
+/// memory per entry fell from 65 to 48.5 bytes). The price is longer
+/// probes: linear probing at load `a` scans about `(1 + 1/(1-a)^2) / 2`
+/// tags for a miss, 33 at 7/8. A table sized by [`slots_for`] is that full
+/// only just before it grows (power-of-two sizes keep its load between 7/16
+/// and 7/8), but misses do pay for a full table: presized overlays loaded
+/// to 0.76 cost a miss-heavy benchmark a quarter of its throughput
+/// (BENCHMARKS.md, session 9), which is why presizing keeps a wide margin.
 pub(super) const MAX_LOAD: (usize, usize) = (7, 8);
 
 /// Largest number of slots a table may have (2^48, far beyond any memory);
