@@ -397,9 +397,9 @@ fn iterate_during_delete_merge_reinsert() {
 /// the visitor it is given on every key it yields (the visitor pauses, to let
 /// the writer run between two steps of the traversal). Keys 1..=4 go into
 /// the overlay (room for [`FILL`]), and lookups that hit them seal it (a
-/// read-assisted merge, see model (f)): a merge starts whose first step
-/// covers the (empty) snapshot's slots, not the sealed overlay's. The writer
-/// deletes key 1, then inserts a new key, 5, whose insert finishes the merge
+/// read-assisted merge, see model (f)): an incremental merge starts, still
+/// in progress when the traversal begins (asserted). The writer deletes
+/// key 1, then inserts a new key, 5, whose insert finishes the merge
 /// (expunging key 1's entry) and publishes a layer set with the same active
 /// overlay, which key 1 then enters again. Keys present throughout are
 /// yielded once, keys 1 and 5 at most once. (Four keys, not an overlay
