@@ -181,9 +181,19 @@ impl<K, V> MergeState<K, V> {
                 sealed.load(i - snap.slot_count())
             }
         };
+        // Each live entry's hash and value are read below: fetch entries
+        // `PREFETCH_SLOTS` slots ahead so those misses overlap. Ahead of the
+        // step's own end too: an incremental step moves only `budget` slots
+        // (often 8), so a look-ahead bounded by the step would never fire;
+        // the entries of the next steps are fetched now and read by them, a
+        // few inserts later. The first step fetches its own window first.
+        if m.cursor == 0 {
+            for i in 0..PREFETCH_SLOTS.min(m.total) {
+                prefetch(slot(i));
+            }
+        }
         for i in m.cursor..end {
-            // Each live entry's value is read below: overlap those misses.
-            if i + PREFETCH_SLOTS < end {
+            if i + PREFETCH_SLOTS < m.total {
                 prefetch(slot(i + PREFETCH_SLOTS));
             }
             let p = slot(i);
