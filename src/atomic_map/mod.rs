@@ -706,6 +706,11 @@ where
             s.garbage_bytes += p.garbage_bytes;
             s.table_bytes += p.table_bytes;
         }
+        let values = self.raw.garbage_values();
+        s.garbage_objects += values;
+        s.garbage_bytes = s
+            .garbage_bytes
+            .saturating_add(values.saturating_mul(std::mem::size_of::<V>()));
         s
     }
 }

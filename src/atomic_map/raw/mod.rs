@@ -81,6 +81,7 @@
 
 mod alloc;
 mod entry;
+mod garbage;
 mod guarded;
 mod merge;
 mod partition;
@@ -97,6 +98,7 @@ use std::marker::PhantomData;
 use crossbeam_utils::CachePadded;
 
 use self::entry::entry_bytes;
+use self::garbage::ValueCountsHandle;
 use self::partition::{tables, Partition};
 use self::reclaim::Garbage;
 use self::sync::Ordering;
@@ -116,6 +118,11 @@ pub(crate) struct RawMap<K, V> {
     partitions: Box<[CachePadded<Partition<K, V>>]>,
     mask: usize,
     policy: Policy,
+    /// The count of values this map retired and that are not freed yet:
+    /// shared by the partitions, returned to its registry when the map is
+    /// dropped (after the partitions are emptied: fields drop after
+    /// `Drop::drop`).
+    values: ValueCountsHandle,
     _owns: PhantomData<(Box<K>, Box<V>)>,
 }
 
@@ -175,13 +182,16 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
         for _ in 0..partitions {
             overlays.push(Box::new(Table::try_with_capacity(first)?));
         }
+        let values = ValueCountsHandle::new();
+        let counts = values.get();
         Some(RawMap {
             partitions: overlays
                 .into_iter()
-                .map(|t| CachePadded::new(Partition::new(policy, t, presized)))
+                .map(|t| CachePadded::new(Partition::new(policy, t, presized, counts)))
                 .collect(),
             mask: partitions - 1,
             policy,
+            values,
             _owns: PhantomData,
         })
     }
@@ -319,6 +329,12 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
         n.max(0) as usize
     }
 
+    /// Values this map retired that are not freed yet (a racy statistic;
+    /// the partitions' statistics count every other kind of garbage).
+    pub(crate) fn garbage_values(&self) -> usize {
+        self.values.get().outstanding()
+    }
+
     /// Statistics of every partition, read without locks.
     pub(crate) fn part_stats(&self, guard: &Guard) -> Vec<PartStats> {
         self.partitions
@@ -337,7 +353,7 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
                 s.merging = !layers.sealed.is_null();
                 s.merges = p.merges.load(Ordering::Relaxed);
                 s.garbage_objects = Garbage::objects(&p.garbage);
-                s.garbage_bytes = Garbage::bytes(&p.garbage, std::mem::size_of::<V>());
+                s.garbage_bytes = Garbage::bytes(&p.garbage);
                 s
             })
             .collect()
@@ -397,7 +413,7 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
     /// Takes every live entry out of the map, leaving it empty.
     pub(crate) fn drain_all(&mut self) -> Vec<(K, V)> {
         let mut out = Vec::with_capacity(self.len());
-        let policy = self.policy;
+        let (policy, counts) = (self.policy, self.values.get());
         for part in self.partitions.iter_mut() {
             // SAFETY: `&mut self`: no guard of this map is alive and no other
             // thread can reach the partition.
@@ -406,6 +422,7 @@ impl<K: Send + 'static, V: Send + 'static> RawMap<K, V> {
                 policy,
                 Box::new(Table::with_capacity(policy.min_overlay)),
                 false,
+                counts,
             );
         }
         out

@@ -18,6 +18,7 @@ use std::sync::{Arc, PoisonError};
 use crossbeam_utils::CachePadded;
 
 use super::entry::{entry_bytes, take_entry, Entry};
+use super::garbage::ValueCounts;
 use super::merge::{MergeState, Policy};
 use super::reclaim::{self, retire_array, retire_box, Garbage, Guard};
 use super::sync::{AtomicIsize, AtomicPtr, AtomicUsize, Mutex, MutexGuard, Ordering};
@@ -89,6 +90,8 @@ pub(crate) struct Partition<K, V> {
     /// line of `layers` or of the mutex.
     pub(super) overlay_hits: CachePadded<AtomicUsize>,
     pub(super) garbage: Arc<Garbage>,
+    /// The map's count of retired values (shared by its partitions).
+    pub(super) values: &'static ValueCounts,
     /// The map's merge policy (a copy: every partition merges alike).
     policy: Policy,
 }
@@ -96,7 +99,12 @@ pub(crate) struct Partition<K, V> {
 impl<K, V> Partition<K, V> {
     /// An empty partition with merge policy `policy`, whose first active overlay is `active` (sized
     /// from the policy, or `presized` for the map's capacity).
-    pub(super) fn new(policy: Policy, active: Box<Table<K, V>>, presized: bool) -> Self {
+    pub(super) fn new(
+        policy: Policy,
+        active: Box<Table<K, V>>,
+        presized: bool,
+        values: &'static ValueCounts,
+    ) -> Self {
         let layers = Layers {
             snapshot: Box::into_raw(Box::new(Table::with_capacity(0))),
             sealed: ptr::null_mut(),
@@ -116,6 +124,7 @@ impl<K, V> Partition<K, V> {
             merges: AtomicUsize::new(0),
             overlay_hits: CachePadded::new(AtomicUsize::new(0)),
             garbage: Arc::new(Garbage::default()),
+            values,
             policy,
         }
     }

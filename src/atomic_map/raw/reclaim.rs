@@ -41,6 +41,7 @@
 
 use std::sync::Arc;
 
+use super::garbage::ValueCounts;
 use super::pool::free_value;
 use super::sync::{AtomicUsize, Ordering};
 
@@ -52,17 +53,16 @@ pub(crate) fn pin() -> Guard {
     crossbeam_epoch::pin()
 }
 
-/// Objects and bytes retired but not yet freed, for one partition.
+/// Objects and bytes retired but not yet freed, for one partition: every
+/// object but values, which are counted per map without a shared write
+/// (see the `garbage` module).
 ///
 /// Held in an `Arc` by the partition, and every retired object holds one
 /// more strong reference until its destructor has run (so the counters
 /// outlive the map when the collector frees its garbage later). That strong
-/// count *is* the object counter: `objects = strong_count - 1`, which makes
-/// retiring a value, the common case, cost one atomic increment and freeing
-/// it one decrement (the reference the closure holds). Values are counted
-/// at `size_of::<V>()` bytes each, computed when the statistics are read;
-/// only the other objects (arrays, layer sets, batches of entries), which
-/// are retired rarely, count their bytes as they go.
+/// count *is* the object counter: `objects = strong_count - 1`. The objects
+/// counted here (arrays, layer sets, batches of entries) are retired rarely,
+/// once per merge.
 #[derive(Debug, Default)]
 pub(super) struct Garbage {
     /// Retired objects other than values. Counter only: Relaxed.
@@ -78,20 +78,15 @@ impl Garbage {
         Arc::strong_count(this).saturating_sub(1)
     }
 
-    /// Bytes of those objects, values counted at `value_size` each.
-    pub(super) fn bytes(this: &Arc<Self>, value_size: usize) -> usize {
-        let objects = Self::objects(this);
-        let others = this.other_objects.load(Ordering::Relaxed);
-        let values = objects.saturating_sub(others);
-        this.other_bytes
-            .load(Ordering::Relaxed)
-            .saturating_add(values.saturating_mul(value_size))
+    /// Bytes of those objects.
+    pub(super) fn bytes(this: &Arc<Self>) -> usize {
+        this.other_bytes.load(Ordering::Relaxed)
     }
 }
 
 /// Defers `destroy()` until no thread pinned now can still be reading the
 /// object it frees, and counts it (with `bytes`) as garbage until then.
-/// For values, [`retire_value`] is cheaper.
+/// Values are retired by [`retire_boxed_value`].
 ///
 /// # Safety
 /// 1. The object that `destroy` frees has been unlinked: no pointer to it is
@@ -117,27 +112,6 @@ where
             destroy();
             garbage.other_objects.fetch_sub(1, Ordering::Relaxed);
             garbage.other_bytes.fetch_sub(bytes, Ordering::Relaxed);
-            drop(garbage);
-        });
-    }
-}
-
-/// [`retire`] for a value: counted by the strong reference alone (see
-/// [`Garbage`]), so it costs one atomic increment now and one decrement when
-/// it is freed.
-///
-/// # Safety
-/// As [`retire`].
-#[inline]
-pub(super) unsafe fn retire_value<F>(guard: &Guard, garbage: &Arc<Garbage>, destroy: F)
-where
-    F: FnOnce() + 'static,
-{
-    let garbage = Arc::clone(garbage);
-    // SAFETY: as in `retire`, from the caller's guarantees.
-    unsafe {
-        guard.defer_unchecked(move || {
-            destroy();
             drop(garbage);
         });
     }
@@ -206,25 +180,40 @@ pub(super) unsafe fn retire_box<T: 'static>(
     unsafe { retire(guard, garbage, bytes, destroy) }
 }
 
-/// Retires a boxed value, counted as garbage at `size_of::<V>()` bytes;
-/// once freed, its memory is recycled ([`free_value`]).
+/// Retires a boxed value, counted as garbage in the map's `counts` until it
+/// is freed; once freed, its memory is recycled ([`free_value`]). Counting
+/// writes only this thread's stripe of `counts`, and the destructor the
+/// freeing thread's (see the `garbage` module).
 ///
 /// # Safety
 /// As [`retire_box`].
 #[inline]
 pub(super) unsafe fn retire_boxed_value<V: 'static>(
     guard: &Guard,
-    garbage: &Arc<Garbage>,
+    counts: &'static ValueCounts,
     p: *mut V,
 ) {
+    /// Counts the value freed even if its `Drop` panics (its memory is
+    /// recycled or freed then too), so the map's block drains.
+    struct Freed(&'static ValueCounts);
+    impl Drop for Freed {
+        fn drop(&mut self) {
+            self.0.freed();
+        }
+    }
+    counts.retired();
     let destroy = move || {
+        let _freed = Freed(counts);
         // SAFETY: `p` is a unique, unlinked box (caller's contract), and the
         // epoch has passed, so no reader holds it: its value is dropped and
         // its memory recycled for this thread's next value box.
         unsafe { free_value(p) }
     };
-    // SAFETY: forwarded from the caller.
-    unsafe { retire_value(guard, garbage, destroy) }
+    // SAFETY: the caller guarantees (1) the value is unlinked, so after the
+    // current epoch has passed no thread can reach it, (2) it is retired
+    // only here and (3) `V: Send + 'static`, so `destroy` may run on any
+    // thread at any later time (`counts` is never freed).
+    unsafe { guard.defer_unchecked(destroy) }
 }
 
 /// Arrays of at least this many bytes are freed by the reclaimer thread

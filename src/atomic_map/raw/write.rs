@@ -83,7 +83,7 @@ impl<'g, K: Send + 'static, V: Send + 'static> EntryRef<'g, K, V> {
                     // its own: only threads pinned now can still hold it. It
                     // is retired once, by the thread whose CAS removed it.
                     // `V: Send + 'static`.
-                    unsafe { retire_boxed_value(guard, &self.part.garbage, expected.ptr) };
+                    unsafe { retire_boxed_value(guard, self.part.values, expected.ptr) };
                 }
                 if let Some(live) = removed {
                     // The caller's operation is done: a merge may now expunge
