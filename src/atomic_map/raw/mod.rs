@@ -7,6 +7,7 @@
 //! | [`sync`] | the atomics and mutexes: `std`'s, or loom's under `--cfg epochmap_loom` |
 //! | [`alloc`] | zeroed and uninitialised arrays, fallibly |
 //! | [`pool`] | recycled value boxes: a per-thread free list per value size |
+//! | [`garbage`] | the count of a map's retired values not yet freed: striped, in never-freed blocks |
 //! | [`reclaim`] | retiring what the map unlinks: the one place that talks to crossbeam-epoch; the reclaimer thread that frees large arrays |
 //! | [`entry`] | an entry (key, hash, value pointer), its allocation and its value states |
 //! | [`table`] | the open-addressing table of entry pointers and tags, its probe, lock-free slot claims and sealing, the index math |
@@ -38,7 +39,9 @@
 //! | reclaimer queue head swap (`reclaim`) | Acquire | the push CASes | as above |
 //! | `RECLAIMER` CAS / load (`reclaim`) | AcqRel / Acquire | each other | a reclaimer (owner, queue, thread handle) is initialised before another thread uses it |
 //! | fork generation, `fork::CLAIMED` (`reclaim`) | Relaxed | nothing | the generation is written only by the `pthread_atfork` child handler, in a forked child before `fork` returns there, while it has one thread (later reads in that process happen after it); the flag elects the one thread that registers the handler |
-//! | `Partition::len`, `merges`, `Table::len` (`len()`), garbage counters | Relaxed | nothing | statistics |
+//! | `garbage::CLAIMED` CAS that claims a stripe | Acquire / Relaxed | the Release `fetch_and` of the stripe's previous owner, at its thread's exit | the previous owner's plain load-and-store updates of that stripe (in every block) happen before the new owner's, so none is lost |
+//! | `garbage::CLAIMED` `fetch_and` that releases a stripe | Release | the next owner's Acquire claim | as above |
+//! | `Partition::len`, `merges`, `Table::len` (`len()`), garbage counters (the partitions' and the map's value stripes) | Relaxed | nothing | statistics; the registry's decision to hand a block out again rests on coherence alone (see `garbage`) |
 //!
 //! # Invariants
 //!
