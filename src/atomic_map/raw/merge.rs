@@ -60,6 +60,13 @@ impl Policy {
 /// about as much as moving one entry (two cache misses).
 pub(super) const ZERO_PER_UNIT: usize = 64;
 
+/// Steps of an incremental merge that only allocate: the next snapshot's
+/// slot and tag arrays, then the next overlay's (see [`Zeroing`]). Each
+/// ends its step, so that no insert allocates more than one large array.
+/// One-go merges (and loom models, whose merges keep the step counts
+/// the models were written for) allocate within their steps.
+pub(super) const ALLOC_STEPS: usize = 4;
+
 /// Largest step of a merge that a removal does: a step stays bounded even
 /// for tables much larger than their entries (a presized overlay), where a
 /// merge then takes more removals to finish.
@@ -117,7 +124,10 @@ impl<K, V> MergeState<K, V> {
         let (target_slots, spare_slots) = (slots_for(entries), slots_for(spare_capacity));
         let units = total + (target_slots + spare_slots).div_ceil(ZERO_PER_UNIT);
         let budget = if incremental {
-            units.div_ceil((fresh_capacity / 2).max(1)).max(8)
+            // The allocating steps do no other work: the rest must fit in
+            // the inserts left.
+            let steps = (fresh_capacity / 2).saturating_sub(ALLOC_STEPS).max(1);
+            units.div_ceil(steps).max(8)
         } else {
             usize::MAX
         };
@@ -159,8 +169,13 @@ impl<K, V> MergeState<K, V> {
         let m = self;
         debug_assert_eq!(m.total, snap.slot_count() + sealed.slot_count());
         let mut work = budget;
+        // An allocation ends an incremental step (see `ALLOC_STEPS`).
+        let alloc_ends_step = budget != usize::MAX && !cfg!(epochmap_loom);
         // Phase 1: zero the next snapshot's array, a chunk at a time.
         if let Some(z) = m.zeroing.as_mut() {
+            if alloc_ends_step && z.allocate_next() {
+                return false;
+            }
             let did = z.step(work.saturating_mul(ZERO_PER_UNIT));
             work = work.saturating_sub(did.div_ceil(ZERO_PER_UNIT));
             if z.remaining() == 0 {
@@ -228,6 +243,9 @@ impl<K, V> MergeState<K, V> {
         m.cursor = end;
         // Phase 3: zero the overlay for the next seal.
         if m.cursor >= m.total {
+            if alloc_ends_step && m.spare.allocate_next() {
+                return false;
+            }
             m.spare.step(work.saturating_mul(ZERO_PER_UNIT));
         }
         m.is_done()
@@ -252,6 +270,9 @@ mod tests {
         for (s, o, cap) in [(1 << 20, 1 << 18, 1 << 17), (16, 8, 16), (8, 8, 1)] {
             let m: MergeState<u64, u64> = MergeState::new(s, o, s / 2, cap, cap, true);
             assert!(m.budget * (cap / 2).max(1) >= m.total);
+            // With the allocating steps, which do no other work.
+            let steps = (cap / 2).saturating_sub(ALLOC_STEPS).max(1);
+            assert!(m.budget * steps >= m.total);
             assert!(m.budget <= 64, "budget {} too large", m.budget);
             // Removals finish a merge of `s / 2` entries within `s / 16`.
             assert!(m.removal_budget * (s / 16).max(1) >= m.total);
