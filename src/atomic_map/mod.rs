@@ -93,8 +93,9 @@ const MAX_CAPACITY: usize = 1 << 30;
 /// arrays of 64 KiB or more are freed by a background thread (one per
 /// process, `epochmap-reclaim`, started on first use), so no insert or
 /// lookup pays for returning their pages to the system. Allocating them is
-/// still the inserting thread's: with glibc's default settings each large
-/// array is a fresh `mmap`, faulted in page by page. For latency-critical
+/// still the inserting thread's, one array per insert at most: with glibc's
+/// default settings each large array is a fresh `mmap`, faulted in page by
+/// page. For latency-critical
 /// maps of millions of keys, keep them on the allocator's heap: `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824`
 /// (or the same two settings through `mallopt` at start-up). BENCHMARKS.md
 /// ("Slowest insert against map size") has the figures.

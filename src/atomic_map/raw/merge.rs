@@ -24,8 +24,9 @@
 //! full finishes the merge. When the last slot is processed the layer set
 //! `{next snapshot, None, active}` is published and the old arrays retired.
 //! So no single insert pays for copying the partition, let alone the map:
-//! the slowest insert does a bounded amount of merge work, plus allocations
-//! that are `O(1)` because nothing is zeroed up front. (The allocator's own
+//! the slowest insert does a bounded amount of merge work, or one
+//! allocation of an array (nothing is zeroed up front, and the merge's
+//! four arrays are allocated in steps of their own, see [`ALLOC_STEPS`]). (The allocator's own
 //! work when retired arrays are freed, such as returning pages to the
 //! system, happens in whichever thread collects that garbage.)
 

@@ -494,9 +494,11 @@ type UninitSlot<K, V> = MaybeUninit<Slot<K, V>>;
 /// [`Zeroing::allocate_next`] (or all at once by the first
 /// [`Zeroing::step`]): an incremental merge allocates one array per insert
 /// rather than all four of a merge (next snapshot and next overlay, slots
-/// and tags) in the insert that seals. A large array costs a system call
-/// (glibc maps it), and in this VM four of them in one insert made the
-/// slowest insert of a map of 1M entries take 15-45 µs.
+/// and tags) in the insert that seals. Measured by timing the parts of a
+/// seal (session 10, map of 1M entries, 8 partitions, glibc's allocator):
+/// allocating the four arrays took 15-45 µs of the sealing insert, the
+/// slowest inserts of the map; the cost is the allocator's (large arrays
+/// are mapped), not a function of the work.
 pub(super) struct Zeroing<K, V> {
     /// Slots of the table to be.
     n: usize,
