@@ -95,7 +95,7 @@ MUTANTS = {
             if only_if_absent {""",
         "            if only_if_absent {")],
     "replaced value freed at once, not retired": [(WRITE,
-        "unsafe { retire_boxed_value(guard, &self.part.garbage, expected.ptr) };",
+        "unsafe { retire_boxed_value(guard, self.part.values, expected.ptr) };",
         "{ let _ = guard; drop(unsafe { Box::from_raw(expected.ptr) }); }")],
     "expunged entries freed at once, not retired": [(PARTITION,
         "            unsafe { reclaim::retire(guard, &self.garbage, bytes, destroy) };",
