@@ -9,7 +9,7 @@
 //! the strong count of an `Arc` cloned into each destructor: two shared
 //! read-modify-writes per overwrite. Measured on crisis C10 (copy-on-write
 //! updates, 2 cores, 6 runs each in one session, session 10's BENCHMARKS
-//! entry): this striped count took AtomicPtrMap from 18.8M to 21.1M ops/s
+//! entry): this striped count took AtomicPtrMap from 18.7M to 21.1M ops/s
 //! at 2 threads and from 18.1M to 18.7M at 1; a build that did not count
 //! at all (not sound to ship: stats without values) reached 24.8M and 21.3M.
 //!
