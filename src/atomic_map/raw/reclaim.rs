@@ -65,9 +65,8 @@ pub(crate) fn pin() -> Guard {
 /// once per merge.
 #[derive(Debug, Default)]
 pub(super) struct Garbage {
-    /// Retired objects other than values. Counter only: Relaxed.
-    other_objects: AtomicUsize,
-    /// Their bytes. Counter only: Relaxed.
+    /// Bytes of the objects retired and not yet freed. Counter only:
+    /// Relaxed.
     other_bytes: AtomicUsize,
 }
 
@@ -100,7 +99,6 @@ pub(super) unsafe fn retire<F>(guard: &Guard, garbage: &Arc<Garbage>, bytes: usi
 where
     F: FnOnce() + 'static,
 {
-    garbage.other_objects.fetch_add(1, Ordering::Relaxed);
     garbage.other_bytes.fetch_add(bytes, Ordering::Relaxed);
     // The strong reference counts the object (see `Garbage`).
     let garbage = Arc::clone(garbage);
@@ -110,7 +108,6 @@ where
     unsafe {
         guard.defer_unchecked(move || {
             destroy();
-            garbage.other_objects.fetch_sub(1, Ordering::Relaxed);
             garbage.other_bytes.fetch_sub(bytes, Ordering::Relaxed);
             drop(garbage);
         });

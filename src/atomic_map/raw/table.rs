@@ -497,8 +497,8 @@ type UninitSlot<K, V> = MaybeUninit<Slot<K, V>>;
 /// and tags) in the insert that seals. Measured by timing the parts of a
 /// seal (session 10, map of 1M entries, 8 partitions, glibc's allocator):
 /// allocating the four arrays took 15-45 µs of the sealing insert, the
-/// slowest inserts of the map; the cost is the allocator's (large arrays
-/// are mapped), not a function of the work.
+/// slowest inserts of the map: time spent in the allocation calls, not
+/// in the merge's own work.
 pub(super) struct Zeroing<K, V> {
     /// Slots of the table to be.
     n: usize,
